@@ -1,0 +1,38 @@
+# Canopy: `make run` for a working console with demo data, `make test` for the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1:8000
+
+.PHONY: run test install install-dev lint migrate seed clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Development server on SQLite (var/db.sqlite3) unless DATABASE_URL says otherwise; prints the demo logins.
+run: install
+	DEBUG=True $(BIN)/python manage.py migrate --no-input
+	DEBUG=True $(BIN)/python manage.py seed_demo
+	DEBUG=True $(BIN)/python manage.py runserver $(HOST)
+
+# The whole suite, SQLite unless DATABASE_URL is set. Extra pytest arguments: make test ARGS="-k switcher".
+test: install-dev
+	$(BIN)/pytest $(ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var staticfiles

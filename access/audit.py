@@ -1,0 +1,48 @@
+"""The audit log writer. Services call record() inside their transaction, so an event exists iff the write does."""
+
+from typing import Any
+
+from django.db import models
+
+from access.middleware import current_ip
+from access.models import AuditEvent
+
+
+def record(
+    *,
+    actor: Any,
+    action: str,
+    tenant: Any,
+    org: Any = None,
+    target: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event. ``changes`` must never hold a secret: pass only the non-secret fields that changed."""
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return AuditEvent.objects.create(
+        tenant_id=getattr(tenant, "pk", tenant),
+        org_id=getattr(org, "pk", org),
+        actor=user,
+        actor_name=user.get_username() if user else "system",
+        action=action,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_name=str(target)[:200] if target is not None else "",
+        changes=_jsonable(changes or {}),
+        ip=current_ip.get(),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def diff(instance: models.Model, fields: dict[str, Any]) -> dict[str, list[Any]]:
+    """{field: [old, new]} for the fields whose value changes."""
+    return {name: [getattr(instance, name), new] for name, new in fields.items() if getattr(instance, name) != new}

@@ -1,0 +1,54 @@
+"""The capability vocabulary and the built-in roles: one table in code (DESIGN.md §3)."""
+
+CAPABILITIES: tuple[str, ...] = (
+    "org.view",
+    "org.manage",
+    "org.create_child",
+    "member.view",
+    "member.manage",
+    "project.view",
+    "project.manage",
+    "task.view",
+    "task.create",
+    "task.edit",
+    "task.delete",
+    "task.run",
+    "task.share",
+    "credential.view",
+    "credential.manage",
+    "lookup.view",
+    "lookup.manage",
+    "envvar.view",
+    "envvar.manage",
+    "component.view",
+    "component.manage",
+    "runtime.view",
+    "runtime.manage",
+    "policy.manage",
+    "audit.view",
+)
+ALL_CAPABILITIES: frozenset[str] = frozenset(CAPABILITIES)
+
+_GUEST = frozenset({"org.view", "member.view", "project.view", "task.view", "component.view", "runtime.view"})
+_INTEGRATOR = _GUEST | {
+    "task.create",
+    "task.edit",
+    "task.delete",
+    "task.run",
+    "task.share",
+    "credential.view",
+    "credential.manage",
+    "lookup.view",
+    "lookup.manage",
+    "envvar.view",
+}
+# Admin holds everything except creating child organizations, which stays with tenant administrators unless a
+# custom role grants it (DESIGN.md §3).
+_ADMIN = ALL_CAPABILITIES - {"org.create_child"}
+
+BUILTIN_ROLES: dict[str, frozenset[str]] = {
+    "admin": _ADMIN,
+    "integrator": frozenset(_INTEGRATOR),
+    "guest": _GUEST,
+}
+BUILTIN_ROLE_NAMES: dict[str, str] = {"admin": "Admin", "integrator": "Integrator", "guest": "Guest"}

@@ -1,0 +1,52 @@
+"""Writes about users themselves: personal access tokens and the remembered organization."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from access.models import AccessToken, hash_token
+from config.errors import NotFound
+
+MAX_TOKEN_LIFETIME = timedelta(days=365)
+
+
+def issue_token(*, user: Any, name: str = "", lifetime: timedelta | None = None) -> tuple[AccessToken, str]:
+    """Create a personal access token; returns the row and the raw value, which is never stored or shown again."""
+    lifetime = lifetime or settings.API_TOKEN_LIFETIME
+    if lifetime <= timedelta(0) or lifetime > MAX_TOKEN_LIFETIME:
+        raise ValidationError({"lifetime": ["A token lives between one second and 365 days."]})
+    if len(name or "") > 100:
+        raise ValidationError({"name": ["Ensure this field has no more than 100 characters."]})
+    raw = AccessToken.generate()
+    token = AccessToken.objects.create(
+        user=user,
+        name=(name or "").strip(),
+        key_hash=hash_token(raw),
+        hint=raw[: len(AccessToken.PREFIX) + 4],
+        expires_at=timezone.now() + lifetime,
+    )
+    return token, raw
+
+
+def revoke_token(*, actor: Any, token: AccessToken) -> AccessToken:
+    """Owners revoke their own tokens; anyone else is told the token does not exist."""
+    if token.user_id != actor.pk:
+        raise NotFound()
+    with transaction.atomic():
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+    return token
+
+
+def remember_org(*, user: Any, org: Any) -> None:
+    """Remember the organization the user opened last, for the landing page (one UPDATE, only on change)."""
+    if user.is_authenticated and user.last_org_id != org.pk:
+        type(user).objects.filter(pk=user.pk).update(last_org=org)
+        user.last_org_id = org.pk

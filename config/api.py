@@ -1,0 +1,46 @@
+"""API plumbing shared by every app: pagination, error mapping and the v1 router."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import DomainError
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map domain errors to the contract: 404 / 403 {"detail","code"} / 409 {"detail","code"} / 400 fields."""
+    if isinstance(exc, DomainError):
+        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            data: Any = exc.message_dict
+        else:
+            data = {"non_field_errors": exc.messages}
+        return Response(data, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if (
+        response is not None
+        and isinstance(exc, exceptions.APIException)
+        and isinstance(response.data, dict)
+        and "detail" in response.data
+        and "code" not in response.data
+    ):
+        codes = exc.get_codes()
+        response.data["code"] = codes if isinstance(codes, str) else "error"
+    return response

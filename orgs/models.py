@@ -1,0 +1,138 @@
+"""Tenants, the organization tree and projects.
+
+Writes go through orgs.services (locking, plan rules, audit); reads that need access go through access.policy.
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+from mptt.models import MPTTModel, TreeForeignKey
+from mptt.querysets import TreeQuerySet
+
+
+class Tenant(models.Model):
+    class Plan(models.TextChoices):
+        FREE = "free", "Free (root organization only)"
+        PAID = "paid", "Paid (unlimited child organizations)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    plan = models.CharField(max_length=10, choices=Plan.choices, default=Plan.FREE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def allows_child_orgs(self) -> bool:
+        return self.plan == self.Plan.PAID
+
+
+class OrganizationQuerySet(TreeQuerySet):
+    def alive(self) -> "OrganizationQuerySet":
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self) -> "OrganizationQuerySet":
+        return self.filter(deleted_at__isnull=False)
+
+
+class OrganizationManager(models.Manager.from_queryset(OrganizationQuerySet)):
+    pass
+
+
+class Organization(MPTTModel):
+    """A node of a tenant's tree. Every tenant has exactly one tree (one mptt tree_id) with one root.
+
+    The default manager returns soft-deleted nodes too: django-mptt's own updates must see every node of the
+    tree, or lft/rght would drift. Readers call ``.alive()``.
+    """
+
+    class AccessInheritance(models.TextChoices):
+        ALL = "all", "All grants from parent organizations apply"
+        ADMINS_ONLY = "admins_only", "Only Admin grants from parent organizations apply"
+        NONE = "none", "No grants from parent organizations apply"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="organizations")
+    parent = TreeForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    access_inheritance = models.CharField(
+        max_length=12, choices=AccessInheritance.choices, default=AccessInheritance.ALL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The root of the deleted subtree this node went away with: restore brings the whole subtree back at once.
+    deleted_with = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    objects = OrganizationManager()
+
+    class MPTTMeta:
+        order_insertion_by = ["name"]
+
+    class Meta:
+        ordering = ["tree_id", "lft"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "parent",
+                condition=models.Q(deleted_at__isnull=True),
+                name="org_name_unique_among_live_siblings",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant"], condition=models.Q(parent__isnull=True), name="org_one_root_per_tenant"
+            ),
+            # mptt gives each new root max(tree_id) + 1; this makes two tenants sharing a tree impossible even
+            # if root creation were not serialized.
+            models.UniqueConstraint(
+                fields=["tree_id"], condition=models.Q(parent__isnull=True), name="org_one_root_per_tree"
+            ),
+        ]
+        indexes = [models.Index(fields=["tree_id", "lft", "rght"], name="org_tree_range")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def ancestors_q(self, include_self: bool = True) -> models.Q:
+        """A filter for this node's ancestors that needs no query: the tree range contains this node."""
+        if include_self:
+            return models.Q(tree_id=self.tree_id, lft__lte=self.lft, rght__gte=self.rght)
+        return models.Q(tree_id=self.tree_id, lft__lt=self.lft, rght__gt=self.rght)
+
+    def descendants_q(self, include_self: bool = True) -> models.Q:
+        if include_self:
+            return models.Q(tree_id=self.tree_id, lft__gte=self.lft, rght__lte=self.rght)
+        return models.Q(tree_id=self.tree_id, lft__gt=self.lft, rght__lt=self.rght)
+
+    def path(self) -> list["Organization"]:
+        """Root first, self last, in one query."""
+        return list(Organization.objects.filter(self.ancestors_q()).order_by("lft"))
+
+
+class Project(models.Model):
+    """A workspace inside an organization; integration tasks live in projects."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), "org", name="project_name_unique_in_org")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,446 @@
+"""Every write to tenants, organizations and projects.
+
+Each service is atomic, takes a keyword-only ``actor`` (None only for system jobs such as commands), checks the
+actor through access.policy, and records its audit event in the same transaction.
+
+Tree writes lock the tenant row first (SELECT … FOR UPDATE) and re-read the nodes they touch under that lock:
+django-mptt computes lft/rght from the instances it is given, so stale instances or two concurrent writers would
+corrupt the tree. New roots take mptt's max(tree_id) + 1, so root creation is serialized across tenants too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from access import audit, policy
+from access.models import TenantMembership
+from config.errors import Conflict, Forbidden, NotFound, PlanLimit
+from orgs.models import Organization, Project, Tenant
+
+NAME_MAX = 100
+_ROOT_LOCK_KEY = 0x63616E6F  # any constant: the advisory lock that serializes root creation on PostgreSQL
+
+UPGRADE_HINT = (
+    "The Free plan has the root organization only. Upgrade the tenant to the Paid plan to create child "
+    "organizations (a superuser sets the plan in the admin, or PATCH /api/v1/tenants/{id} with "
+    '{"plan": "paid"}).'
+)
+
+
+def _require(actor: Any, capability: str, obj: Any) -> None:
+    if actor is not None:
+        policy.authorize(actor, capability, obj)
+
+
+def _clean_name(value: Any, field: str = "name", max_length: int = NAME_MAX) -> str:
+    name = (value or "").strip() if isinstance(value, str) or value is None else None
+    if name is None:
+        raise ValidationError({field: ["Must be a string."]})
+    if not name:
+        raise ValidationError({field: ["This field may not be blank."]})
+    if len(name) > max_length:
+        raise ValidationError({field: [f"Ensure this field has no more than {max_length} characters."]})
+    if "/" in name or any(ord(c) < 32 for c in name):
+        raise ValidationError({field: ["Names may not contain '/' or control characters."]})
+    return name
+
+
+def _clean_description(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError({"description": ["Must be a string."]})
+    if len(value) > 2000:
+        raise ValidationError({"description": ["Ensure this field has no more than 2000 characters."]})
+    return value.strip()
+
+
+def _lock_tenant(tenant_id: Any) -> Tenant:
+    return Tenant.objects.select_for_update().get(pk=tenant_id)
+
+
+def _serialize_root_creation() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ROOT_LOCK_KEY])
+    # SQLite serializes writers itself; the unique constraint on root tree_ids backs both up.
+
+
+def _sibling_taken(parent: Organization, name: str, exclude: Any = None) -> bool:
+    siblings = Organization.objects.alive().filter(parent=parent, name__iexact=name)
+    if exclude is not None:
+        siblings = siblings.exclude(pk=exclude)
+    return siblings.exists()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tenants and sign-up
+
+
+@dataclass(frozen=True)
+class SignUp:
+    user: Any
+    tenant: Tenant
+    org: Organization
+
+
+def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.FREE) -> Tenant:
+    """A tenant with its root organization; ``admin`` becomes its tenant administrator."""
+    if actor is not None and not policy.access_for(actor).is_superuser:
+        raise Forbidden("Only superusers create tenants directly; sign up to create your own.")
+    name = _clean_name(name, "tenant_name", 200)
+    if plan not in Tenant.Plan.values:
+        raise ValidationError({"plan": [f"Choose one of: {', '.join(Tenant.Plan.values)}."]})
+    with transaction.atomic():
+        _serialize_root_creation()
+        tenant = Tenant.objects.create(name=name, plan=plan)
+        root = Organization(tenant=tenant, parent=None, name=name)
+        root.save()
+        TenantMembership.objects.create(tenant=tenant, user=admin, is_admin=True)
+        if not admin.is_staff:  # tenant administrators use the Django admin, scoped to their tenant
+            admin.is_staff = True
+            admin.save(update_fields=["is_staff"])
+        audit.record(
+            actor=actor or admin,
+            action="tenant.create",
+            tenant=tenant,
+            org=root,
+            target=tenant,
+            changes={"name": name, "plan": plan, "admin": admin.get_username()},
+        )
+        _after_tenant_created(tenant=tenant, root=root, admin=admin)
+    return tenant
+
+
+def _after_tenant_created(*, tenant: Tenant, root: Organization, admin: Any) -> None:
+    """Hook for what a new tenant also gets; the access core grants the admin the Admin role on the root."""
+
+
+def sign_up(*, tenant_name: str, username: str, email: str, password: str) -> SignUp:
+    """User + tenant + root organization in one transaction; the user administers the new tenant."""
+    if not getattr(settings, "SIGNUP_ENABLED", True):
+        raise Forbidden("Sign-up is disabled on this server.", code="signup_disabled")
+    User = get_user_model()
+    errors: dict[str, list[str]] = {}
+    try:
+        tenant_name = _clean_name(tenant_name, "tenant_name", 200)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    username = (username or "").strip() if isinstance(username, str) else ""
+    try:
+        User.username_validator(username)
+        if not username:
+            raise ValidationError("This field may not be blank.")
+    except ValidationError as exc:
+        errors["username"] = exc.messages
+    email = (email or "").strip() if isinstance(email, str) else ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = ["Enter a valid email address."]
+    candidate = User(username=username, email=email)
+    try:
+        validate_password(password or "", user=candidate)
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise Conflict("That username is taken.", code="username_taken")
+        user = User.objects.create_user(username=username, email=email, password=password)
+        tenant = create_tenant(actor=None, name=tenant_name, admin=user)
+        root = Organization.objects.get(tenant=tenant, parent__isnull=True)
+        audit.record(actor=user, action="user.sign_up", tenant=tenant, org=root, target=user)
+    return SignUp(user=user, tenant=tenant, org=root)
+
+
+def update_tenant(*, actor: Any, tenant: Tenant, name: str | None = None, plan: str | None = None) -> Tenant:
+    _require(actor, policy.TENANT_ADMIN, tenant)
+    with transaction.atomic():
+        tenant = _lock_tenant(tenant.pk)
+        fields: dict[str, Any] = {}
+        if name is not None:
+            fields["name"] = _clean_name(name, "name", 200)
+        if plan is not None and plan != tenant.plan:
+            if actor is not None and not policy.can(actor, policy.TENANT_PLAN, tenant):
+                raise Forbidden("Only a superuser changes a tenant's plan.", code="plan_change_forbidden")
+            if plan not in Tenant.Plan.values:
+                raise ValidationError({"plan": [f"Choose one of: {', '.join(Tenant.Plan.values)}."]})
+            if plan == Tenant.Plan.FREE and tenant.organizations.alive().filter(parent__isnull=False).exists():
+                raise Conflict(
+                    "The Free plan allows the root organization only: delete the child organizations first.",
+                    code="plan_downgrade_blocked",
+                )
+            fields["plan"] = plan
+        changes = audit.diff(tenant, fields)
+        if changes:
+            for key, value in fields.items():
+                setattr(tenant, key, value)
+            tenant.save(update_fields=list(fields))
+            root = tenant.organizations.filter(parent__isnull=True).first()
+            audit.record(actor=actor, action="tenant.update", tenant=tenant, org=root, target=tenant, changes=changes)
+    return tenant
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Organizations
+
+
+def create_org(*, actor: Any, parent: Organization, name: str, description: str = "") -> Organization:
+    name = _clean_name(name)
+    description = _clean_description(description)
+    with transaction.atomic():
+        tenant = _lock_tenant(parent.tenant_id)
+        parent = Organization.objects.filter(pk=parent.pk).first()
+        if parent is None or parent.is_deleted:
+            raise NotFound()
+        _require(actor, "org.create_child", parent)
+        if not tenant.allows_child_orgs:
+            raise PlanLimit(UPGRADE_HINT)
+        if _sibling_taken(parent, name):
+            raise Conflict(f"An organization named “{name}” already exists in {parent.name}.", code="name_taken")
+        org = Organization(tenant=tenant, parent=parent, name=name, description=description)
+        org.save()
+        audit.record(
+            actor=actor,
+            action="org.create",
+            tenant=tenant,
+            org=org,
+            target=org,
+            changes={"name": name, "parent": str(parent.pk)},
+        )
+    return org
+
+
+def update_org(
+    *,
+    actor: Any,
+    org: Organization,
+    name: str | None = None,
+    description: str | None = None,
+    access_inheritance: str | None = None,
+) -> Organization:
+    fields: dict[str, Any] = {}
+    if name is not None:
+        fields["name"] = _clean_name(name)
+    if description is not None:
+        fields["description"] = _clean_description(description)
+    if access_inheritance is not None:
+        if access_inheritance not in Organization.AccessInheritance.values:
+            raise ValidationError(
+                {"access_inheritance": [f"Choose one of: {', '.join(Organization.AccessInheritance.values)}."]}
+            )
+        fields["access_inheritance"] = access_inheritance
+    with transaction.atomic():
+        tenant = _lock_tenant(org.tenant_id)
+        org = Organization.objects.filter(pk=org.pk).first()
+        if org is None or org.is_deleted:
+            raise NotFound()
+        _require(actor, "org.manage", org)
+        if "access_inheritance" in fields and org.is_root and fields["access_inheritance"] != org.access_inheritance:
+            raise Conflict("The root organization has nothing above it to inherit from.", code="root")
+        if "name" in fields and org.parent_id and _sibling_taken(org.parent, fields["name"], exclude=org.pk):
+            raise Conflict(f"An organization named “{fields['name']}” already exists there.", code="name_taken")
+        changes = audit.diff(org, fields)
+        if not changes:
+            return org
+        for key, value in fields.items():
+            setattr(org, key, value)
+        # Saving through mptt would re-sort siblings by name; a plain UPDATE keeps the tree untouched and the
+        # display order is by name anyway.
+        Organization.objects.filter(pk=org.pk).update(**{k: fields[k] for k in changes})
+        audit.record(actor=actor, action="org.update", tenant=tenant, org=org, target=org, changes=changes)
+    return org
+
+
+def move_org(*, actor: Any, org: Organization, parent: Organization) -> Organization:
+    """Re-parent ``org`` (and its subtree) under ``parent`` in the same tenant."""
+    with transaction.atomic():
+        tenant = _lock_tenant(org.tenant_id)
+        node = Organization.objects.filter(pk=org.pk).first()
+        if node is None or node.is_deleted:
+            raise NotFound()
+        _require(actor, "org.view", node)
+        _require(actor, policy.TENANT_ADMIN, node)
+        if parent.tenant_id != node.tenant_id:
+            raise Conflict("Organizations move inside their own tenant only.", code="cross_tenant")
+        target = Organization.objects.filter(pk=parent.pk).first()
+        if target is None or target.is_deleted:
+            raise Conflict("The new parent does not exist or is deleted.", code="parent_deleted")
+        if node.is_root:
+            raise Conflict("The root organization cannot be moved.", code="root")
+        if target.tree_id == node.tree_id and node.lft <= target.lft and target.rght <= node.rght:
+            raise Conflict("An organization cannot move into its own subtree.", code="cycle")
+        if target.pk == node.parent_id:
+            return node
+        if not tenant.allows_child_orgs:
+            raise PlanLimit(UPGRADE_HINT)
+        if _sibling_taken(target, node.name, exclude=node.pk):
+            raise Conflict(f"An organization named “{node.name}” already exists in {target.name}.", code="name_taken")
+        old_parent_id = node.parent_id
+        node.parent = target
+        node.save()  # mptt moves the subtree, placing it among its new siblings by name
+        audit.record(
+            actor=actor,
+            action="org.move",
+            tenant=tenant,
+            org=node,
+            target=node,
+            changes={"parent": [str(old_parent_id), str(target.pk)]},
+        )
+    node.refresh_from_db()
+    return node
+
+
+def delete_org(*, actor: Any, org: Organization) -> Organization:
+    """Soft-delete ``org`` and its live subtree; restore_org brings them back within the restore window."""
+    with transaction.atomic():
+        tenant = _lock_tenant(org.tenant_id)
+        node = Organization.objects.filter(pk=org.pk).first()
+        if node is None or node.is_deleted:
+            raise NotFound()
+        _require(actor, policy.TENANT_ADMIN, node)
+        if node.is_root:
+            raise Conflict("The root organization cannot be deleted.", code="root")
+        now = timezone.now()
+        count = Organization.objects.alive().filter(node.descendants_q()).update(deleted_at=now, deleted_with=node)
+        audit.record(
+            actor=actor, action="org.delete", tenant=tenant, org=node, target=node, changes={"organizations": count}
+        )
+        node.deleted_at, node.deleted_with_id = now, node.pk
+    return node
+
+
+def restore_org(*, actor: Any, org: Organization) -> Organization:
+    with transaction.atomic():
+        tenant = _lock_tenant(org.tenant_id)
+        node = Organization.objects.filter(pk=org.pk).first()
+        if node is None:
+            raise NotFound()
+        _require(actor, policy.TENANT_ADMIN, tenant)
+        if not node.is_deleted:
+            raise Conflict("This organization is not deleted.", code="not_deleted")
+        if node.deleted_with_id != node.pk:
+            raise Conflict(
+                "This organization was deleted with a parent organization: restore that one instead.",
+                code="deleted_with_parent",
+            )
+        if node.deleted_at < timezone.now() - settings.ORG_RESTORE_WINDOW:
+            raise Conflict("The restore window for this organization has passed.", code="restore_window")
+        parent = node.parent
+        if parent is not None and parent.is_deleted:
+            raise Conflict(f"Its parent {parent.name} is deleted: restore that first.", code="parent_deleted")
+        if parent is not None and _sibling_taken(parent, node.name, exclude=node.pk):
+            raise Conflict(
+                f"An organization named “{node.name}” now exists in {parent.name}: rename it first.",
+                code="name_taken",
+            )
+        count = Organization.objects.filter(deleted_with=node).update(deleted_at=None, deleted_with=None)
+        audit.record(
+            actor=actor, action="org.restore", tenant=tenant, org=node, target=node, changes={"organizations": count}
+        )
+    node.refresh_from_db()
+    return node
+
+
+def purge_deleted_orgs(*, older_than: Any = None) -> int:
+    """Remove, for good, subtrees deleted before ``older_than`` (default: now − ORG_RESTORE_WINDOW)."""
+    cutoff = older_than or timezone.now() - settings.ORG_RESTORE_WINDOW
+    purged = 0
+    roots = list(
+        Organization.objects.filter(deleted_at__lt=cutoff, deleted_with_id=F("pk")).values_list("pk", "tenant_id")
+    )
+    for pk, tenant_id in roots:
+        with transaction.atomic():
+            tenant = _lock_tenant(tenant_id)
+            node = Organization.objects.filter(pk=pk, deleted_at__lt=cutoff).first()
+            if node is None:
+                continue
+            size = node.get_descendant_count() + 1
+            audit.record(
+                actor=None, action="org.purge", tenant=tenant, org=None, target=node, changes={"organizations": size}
+            )
+            node.delete()  # mptt closes the gap in lft/rght; CASCADE removes the subtree and its projects
+            purged += size
+    return purged
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Projects
+
+
+def create_project(*, actor: Any, org: Organization, name: str, description: str = "") -> Project:
+    name = _clean_name(name)
+    description = _clean_description(description)
+    with transaction.atomic():
+        org = Organization.objects.filter(pk=org.pk).first()
+        if org is None or org.is_deleted:
+            raise NotFound()
+        _require(actor, "project.manage", org)
+        if Project.objects.filter(org=org, name__iexact=name).exists():
+            raise Conflict(f"A project named “{name}” already exists in {org.name}.", code="name_taken")
+        try:
+            with transaction.atomic():
+                project = Project.objects.create(org=org, name=name, description=description)
+        except IntegrityError:
+            raise Conflict(f"A project named “{name}” already exists in {org.name}.", code="name_taken") from None
+        audit.record(
+            actor=actor, action="project.create", tenant=org.tenant_id, org=org, target=project, changes={"name": name}
+        )
+    return project
+
+
+def update_project(*, actor: Any, project: Project, name: str | None = None, description: str | None = None) -> Project:
+    fields: dict[str, Any] = {}
+    if name is not None:
+        fields["name"] = _clean_name(name)
+    if description is not None:
+        fields["description"] = _clean_description(description)
+    with transaction.atomic():
+        project = Project.objects.select_for_update().select_related("org").get(pk=project.pk)
+        _require(actor, "project.manage", project)
+        if (
+            "name" in fields
+            and Project.objects.filter(org=project.org, name__iexact=fields["name"]).exclude(pk=project.pk).exists()
+        ):
+            raise Conflict(f"A project named “{fields['name']}” already exists here.", code="name_taken")
+        changes = audit.diff(project, fields)
+        if changes:
+            for key, value in fields.items():
+                setattr(project, key, value)
+            project.save(update_fields=list(fields))
+            audit.record(
+                actor=actor,
+                action="project.update",
+                tenant=project.org.tenant_id,
+                org=project.org,
+                target=project,
+                changes=changes,
+            )
+    return project
+
+
+def delete_project(*, actor: Any, project: Project) -> None:
+    with transaction.atomic():
+        project = Project.objects.select_for_update().select_related("org").get(pk=project.pk)
+        _require(actor, "project.manage", project)
+        audit.record(
+            actor=actor,
+            action="project.delete",
+            tenant=project.org.tenant_id,
+            org=project.org,
+            target=project,
+            changes={"name": project.name},
+        )
+        project.delete()

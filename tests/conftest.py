@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from access.services import issue_token
+from tests.factories import World, build_world
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Password hashing at production cost would dominate the suite's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Browser tests need a live server and Debian's chromium. Under CI they are required (never skipped);
+    # elsewhere they run when chromium is installed.
+    in_ci = os.environ.get("CI") == "true"
+    has_chromium = os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+    for item in items:
+        if "e2e" in item.keywords and not in_ci and not has_chromium:
+            item.add_marker(pytest.mark.skip(reason="Debian's chromium is not installed (apt-get install chromium)"))
+
+
+@pytest.fixture
+def world(db: Any) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api_as(db: Any):  # noqa: ANN201
+    """api_as(user) -> an APIClient authenticated with a fresh personal access token of ``user``."""
+
+    def make(user: Any) -> APIClient:
+        client = APIClient()
+        _, raw = issue_token(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def postgres_only(db: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://…")
