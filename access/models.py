@@ -11,6 +11,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase as GuardianGroupPermission
+from guardian.models import UserObjectPermissionBase as GuardianUserPermission
 
 
 class User(AbstractUser):
@@ -129,3 +131,165 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only.")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Roles, teams and grants (the access core). Only access.policy reads these to decide.
+
+
+class Role(models.Model):
+    """A named set of capabilities. Built-in roles (admin, integrator, guest) have no tenant and take their
+    capabilities from access.roles, the one table in code; custom roles are defined at an organization, usable in
+    its subtree, and store their capabilities here. Grants point at a role, so editing a role rewrites no grant."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key = models.SlugField(max_length=50)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    tenant = models.ForeignKey("orgs.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="roles")
+    org = models.ForeignKey(
+        "orgs.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="custom_roles"
+    )
+    custom_capabilities = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["key"], condition=models.Q(tenant__isnull=True), name="role_builtin_key"),
+            models.UniqueConstraint(fields=["tenant", "key"], name="role_key_unique_in_tenant"),
+            models.CheckConstraint(
+                condition=models.Q(tenant__isnull=True, org__isnull=True)
+                | models.Q(tenant__isnull=False, org__isnull=False),
+                name="role_builtin_or_defined_at_an_org",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.tenant_id is None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        from access.roles import role_capabilities
+
+        return role_capabilities(self.key, self.is_builtin, self.custom_capabilities)
+
+
+class Team(models.Model):
+    """An org-level group of users that holds grants like a user does. Membership is a django.contrib.auth Group,
+    so guardian's group object-permission tables store team grants."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="team")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(models.functions.Lower("name"), "org", name="team_name_unique_in_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GrantFields(models.Model):
+    """What every grant row carries beside guardian's (holder, permission, object)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        holder = getattr(self, "user", None) or getattr(self, "group", None)
+        return f"{holder} is {self.role} on {self.content_object}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class OrgUserGrant(GuardianUserPermission, GrantFields):
+    """A user holds ``role`` on an organization (and, by inheritance, below it). One row per (user, org):
+    guardian's unique (user, permission, object) with the single ``orgs.hold_role`` permission."""
+
+    content_object = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="user_grants")
+
+    class Meta(GuardianUserPermission.Meta):
+        pass
+
+
+class OrgTeamGrant(GuardianGroupPermission, GrantFields):
+    content_object = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="team_grants")
+
+    class Meta(GuardianGroupPermission.Meta):
+        pass
+
+
+class ProjectUserGrant(GuardianUserPermission, GrantFields):
+    """A role on one project only: gives that project (and the names on its breadcrumb path), nothing else."""
+
+    content_object = models.ForeignKey("orgs.Project", on_delete=models.CASCADE, related_name="user_grants")
+
+    class Meta(GuardianUserPermission.Meta):
+        pass
+
+
+class ProjectTeamGrant(GuardianGroupPermission, GrantFields):
+    content_object = models.ForeignKey("orgs.Project", on_delete=models.CASCADE, related_name="team_grants")
+
+    class Meta(GuardianGroupPermission.Meta):
+        pass
+
+
+class Invitation(models.Model):
+    """An e-mailed invitation to join an organization with a role. Only the token's SHA-256 is stored."""
+
+    DEFAULT_LIFETIME_DAYS = 7
+    MAX_LIFETIME_DAYS = 30
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.org} ({self.role})"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

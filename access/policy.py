@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.db import models
+from django.db.models import Q
 
+from access import resolver
 from access.roles import ALL_CAPABILITIES
 from config.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
-    from orgs.models import Organization
+    from orgs.models import Organization, Project
 
 TENANT_ADMIN = "tenant.admin"
 TENANT_PLAN = "tenant.plan"
@@ -48,61 +50,75 @@ class Access:
         self.user = user
         self.is_authenticated = bool(user is not None and user.is_authenticated and user.is_active)
         self.is_superuser = self.is_authenticated and user.is_superuser
-        self._admin_tenant_ids: frozenset[UUID] | None = None
-        self._member_tenant_ids: frozenset[UUID] | None = None
-        self._org_caps: dict[UUID, frozenset[str]] = {}
+        self._subtree_rows: list[resolver.Row] | None = None
+        self._org_rows: dict[tuple[UUID, UUID | None], list[resolver.Row]] = {}
+        self._caps: dict[tuple[UUID, UUID | None], frozenset[str]] = {}
 
-    # -- tenant facts (one query for both, on first use) --------------------------------------------------------
-    def _load_tenants(self) -> None:
-        from access.models import TenantMembership
-
-        rows = (
-            TenantMembership.objects.filter(user=self.user).values_list("tenant_id", "is_admin")
-            if self.is_authenticated
-            else []
-        )
-        rows = list(rows)
-        self._member_tenant_ids = frozenset(t for t, _ in rows)
-        self._admin_tenant_ids = frozenset(t for t, is_admin in rows if is_admin)
+    # -- tenant facts --------------------------------------------------------------------------------------------
+    @property
+    def subtree_rows(self) -> list[resolver.Row]:
+        """Everything the user holds anywhere (one query, on first use): grants, cuts, project grants, tenants."""
+        if self._subtree_rows is None:
+            self._subtree_rows = resolver.subtree_rows(self.user) if self.is_authenticated else []
+        return self._subtree_rows
 
     @property
     def admin_tenant_ids(self) -> frozenset[UUID]:
-        if self._admin_tenant_ids is None:
-            self._load_tenants()
-        return self._admin_tenant_ids  # type: ignore[return-value]
+        return frozenset(r.object_id for r in self.subtree_rows if r.kind == "tenant_admin")  # type: ignore[misc]
 
     @property
     def member_tenant_ids(self) -> frozenset[UUID]:
-        if self._member_tenant_ids is None:
-            self._load_tenants()
-        return self._member_tenant_ids  # type: ignore[return-value]
+        return frozenset(
+            r.object_id
+            for r in self.subtree_rows
+            if r.kind in ("tenant_admin", "tenant_member")  # type: ignore[misc]
+        )
 
     def is_tenant_admin(self, tenant_id: UUID) -> bool:
-        return self.is_superuser or tenant_id in self.admin_tenant_ids
+        if self.is_superuser:
+            return True
+        if not self.is_authenticated:
+            return False
+        if self._subtree_rows is None:
+            # Answer from the per-org facts when they are loaded already, without the wider query.
+            for rows in self._org_rows.values():
+                if any(r.kind == "tenant_admin" and r.object_id == tenant_id for r in rows):
+                    return True
+        return tenant_id in self.admin_tenant_ids
 
     # -- capabilities ------------------------------------------------------------------------------------------
+    def _rows_for(self, org: Organization, project: Project | None = None) -> list[resolver.Row]:
+        key = (org.pk, project.pk if project is not None else None)
+        rows = self._org_rows.get(key)
+        if rows is None:
+            rows = self._org_rows[key] = resolver.org_rows(self.user, org, project)
+        return rows
+
     def org_capabilities(self, org: Organization) -> frozenset[str]:
-        """The user's effective capabilities in ``org``."""
+        """The user's effective capabilities in ``org``: one query on first use, none after."""
+        return self._capabilities(org, None)
+
+    def project_capabilities(self, project: Project) -> frozenset[str]:
+        """The org's capabilities plus those of grants on the project itself (which flow nowhere else)."""
+        return self._capabilities(project.org, project)
+
+    def _capabilities(self, org: Organization, project: Project | None) -> frozenset[str]:
         if not self.is_authenticated or org.deleted_at is not None:
             return frozenset()
-        cached = self._org_caps.get(org.pk)
-        if cached is None:
-            cached = self._org_caps[org.pk] = self._resolve_org(org)
-        return cached
-
-    def _resolve_org(self, org: Organization) -> frozenset[str]:
-        if self.is_tenant_admin(org.tenant_id):
+        if self.is_superuser:
             return _EVERYTHING
-        # Role grants inherited down the tree arrive with the access-core issue (#3); until then only tenant
-        # administrators (and superusers) hold capabilities.
-        return frozenset()
+        key = (org.pk, project.pk if project is not None else None)
+        cached = self._caps.get(key)
+        if cached is None:
+            cached = self._caps[key] = _decide(self._rows_for(org, project), org).capabilities
+        return cached
 
     def capabilities(self, obj: models.Model) -> frozenset[str]:
         label = obj._meta.label_lower
         if label == "orgs.organization":
             return self.org_capabilities(obj)  # type: ignore[arg-type]
         if label == "orgs.project":
-            return self.org_capabilities(obj.org)  # type: ignore[attr-defined]
+            return self.project_capabilities(obj)  # type: ignore[arg-type]
         if label == "orgs.tenant":
             if self.is_tenant_admin(obj.pk):
                 return frozenset({TENANT_ADMIN} | ({TENANT_PLAN} if self.is_superuser else set()))
@@ -116,37 +132,72 @@ class Access:
 
     # -- lists -------------------------------------------------------------------------------------------------
     def visible(self, capability: str, queryset: models.QuerySet) -> models.QuerySet:
-        """``queryset`` narrowed to the objects on which the user holds ``capability``, in one filtered query."""
+        """``queryset`` narrowed to the objects on which the user holds ``capability``: one filtered query (the
+        user's grants, loaded once per request, become tree-range conditions)."""
         if not self.is_authenticated:
             return queryset.none()
         if self.is_superuser:
             return queryset
         label = queryset.model._meta.label_lower
-        tenants = self.admin_tenant_ids
-        if label == "orgs.organization":
-            return queryset.filter(tenant_id__in=tenants)
-        if label == "orgs.project":
-            return queryset.filter(org__tenant_id__in=tenants)
         if label == "orgs.tenant":
-            return queryset.filter(pk__in=tenants)
+            ids = self.admin_tenant_ids if capability == TENANT_ADMIN else self.member_tenant_ids
+            return queryset.filter(pk__in=ids)
+        if label == "orgs.organization":
+            return queryset.filter(self._org_filter(capability, prefix=""))
+        if label == "orgs.project":
+            project_ids = [
+                r.object_id
+                for r in self.subtree_rows
+                if r.kind in ("project_user", "project_team") and capability in r.capabilities
+            ]
+            return queryset.filter(self._org_filter(capability, prefix="org__") | Q(pk__in=project_ids))
         raise TypeError(f"The policy knows no rule for {label}.")
+
+    def _org_filter(self, capability: str, prefix: str) -> Q:
+        """Orgs where ``capability`` holds: the admin tenants whole, plus each granting subtree minus the
+        subtrees that an inheritance cut below the grant closes to it."""
+        rows = self.subtree_rows
+        condition = Q(**{f"{prefix}tenant_id__in": self.admin_tenant_ids}) if capability in _EVERYTHING else Q()
+        if capability not in _EVERYTHING:
+            condition = Q(pk__in=[])
+        cuts = [r for r in rows if r.kind == "cut"]
+        for grant in rows:
+            if grant.kind not in ("user", "team") or capability not in grant.capabilities:
+                continue
+            subtree = Q(
+                **{f"{prefix}tree_id": grant.tree_id, f"{prefix}lft__gte": grant.lft, f"{prefix}lft__lte": grant.rght}
+            )
+            for cut in cuts:
+                if (
+                    cut.tree_id == grant.tree_id
+                    and grant.lft < cut.lft <= grant.rght  # type: ignore[operator]
+                    and resolver.blocks(cut, grant)
+                ):
+                    subtree &= ~Q(**{f"{prefix}lft__gte": cut.lft, f"{prefix}lft__lte": cut.rght})
+            condition |= subtree
+        return condition
 
     # -- explanations ------------------------------------------------------------------------------------------
     def explain(self, capability: str, obj: models.Model) -> Explanation:
+        label = obj._meta.label_lower
+        if label in ("orgs.organization", "orgs.project"):
+            org = obj if label == "orgs.organization" else obj.org  # type: ignore[attr-defined]
+            project = obj if label == "orgs.project" else None
+            if not self.is_authenticated:
+                return Explanation(False, capability, ["Not signed in."], [])
+            if org.deleted_at is not None:
+                return Explanation(False, capability, ["The organization is deleted."], [])
+            if self.is_superuser:
+                return Explanation(True, capability, ["Superuser: holds every capability everywhere."], [])
+            decision = _decide(self._rows_for(org, project), org)
+            allowed = capability in decision.capabilities
+            reasons = [line for line in decision.reasons if capability in line.capabilities or line.cut_by]
+            text = [r.text for r in reasons] or ["No grant gives this capability here."]
+            if decision.tenant_admin:
+                text.insert(0, "Tenant administrator: holds every capability in the tenant.")
+            return Explanation(allowed, capability, text, [r.as_dict() for r in decision.reasons])
         allowed = self.can(capability, obj)
-        reasons: list[str] = []
-        tenant_id = _tenant_id_of(obj)
-        if not self.is_authenticated:
-            reasons.append("Not signed in.")
-        elif self.is_superuser:
-            reasons.append("Superuser: holds every capability everywhere.")
-        elif tenant_id in self.admin_tenant_ids:
-            reasons.append("Tenant administrator: holds every capability in the tenant.")
-        else:
-            reasons.append("No grant gives this capability here.")
-        if getattr(obj, "deleted_at", None) is not None:
-            reasons.append("The organization is deleted: nothing is allowed until it is restored.")
-        return Explanation(allowed=allowed, capability=capability, reasons=reasons)
+        return Explanation(allowed, capability, ["Tenant administrators only." if not allowed else "Allowed."], [])
 
 
 @dataclass(frozen=True)
@@ -154,6 +205,80 @@ class Explanation:
     allowed: bool
     capability: str
     reasons: list[str] = field(default_factory=list)
+    grants: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Reason:
+    source: str  # user | team | project_user | project_team
+    grant_id: UUID | None
+    role: str
+    org_id: UUID | None
+    org_name: str
+    team: str
+    capabilities: frozenset[str]
+    cut_by: str  # the name of the org whose access_inheritance stops this grant, or ""
+
+    @property
+    def text(self) -> str:
+        holder = f"team {self.team}" if self.team else "a direct grant"
+        where = f"on project" if self.source.startswith("project") else f"on {self.org_name}"  # noqa: F541
+        if self.cut_by:
+            return f"Role {self.role} {where} ({holder}) does not apply: {self.cut_by} does not inherit it."
+        return f"Role {self.role} {where} ({holder}) applies."
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "grant": str(self.grant_id) if self.grant_id else None,
+            "role": self.role,
+            "org": str(self.org_id) if self.org_id else None,
+            "org_name": self.org_name,
+            "team": self.team or None,
+            "applies": not self.cut_by,
+            "cut_by": self.cut_by or None,
+            "capabilities": sorted(self.capabilities),
+        }
+
+
+@dataclass(frozen=True)
+class _Decision:
+    capabilities: frozenset[str]
+    tenant_admin: bool
+    reasons: list[_Reason]
+
+
+def _decide(rows: list[resolver.Row], org: Organization) -> _Decision:
+    """Turn the facts of resolver.org_rows into capabilities: grants on the path apply unless an org between the
+    grant's org (exclusive) and the target (inclusive) cuts them; project grants always apply to their project."""
+    tenant_admin = any(r.kind == "tenant_admin" for r in rows)
+    cuts = [r for r in rows if r.kind == "cut"]
+    capabilities: set[str] = set(_EVERYTHING) if tenant_admin else set()
+    reasons: list[_Reason] = []
+    for row in rows:
+        if row.kind not in ("user", "team", "project_user", "project_team"):
+            continue
+        cut_by = ""
+        if row.kind in ("user", "team"):
+            for cut in cuts:
+                if cut.lft > row.lft and resolver.blocks(cut, row):  # type: ignore[operator]
+                    cut_by = cut.object_name
+                    break
+        if not cut_by:
+            capabilities |= row.capabilities
+        reasons.append(
+            _Reason(
+                source=row.kind,
+                grant_id=row.grant_id,
+                role=row.key,
+                org_id=row.object_id if row.kind in ("user", "team") else org.pk,
+                org_name=row.object_name if row.kind in ("user", "team") else org.name,
+                team=row.team_name,
+                capabilities=row.capabilities,
+                cut_by=cut_by,
+            )
+        )
+    return _Decision(frozenset(capabilities), tenant_admin, reasons)
 
 
 def _tenant_id_of(obj: models.Model) -> UUID | None:

@@ -52,3 +52,11 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "guest": _GUEST,
 }
 BUILTIN_ROLE_NAMES: dict[str, str] = {"admin": "Admin", "integrator": "Integrator", "guest": "Guest"}
+
+
+def role_capabilities(key: str, is_builtin: bool, custom: list[str] | None) -> frozenset[str]:
+    """Built-in roles take their capabilities from the table above, never from the database; custom roles
+    from their stored list, restricted to the vocabulary."""
+    if is_builtin:
+        return BUILTIN_ROLES.get(key, frozenset())
+    return frozenset(custom or ()) & ALL_CAPABILITIES

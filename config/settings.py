@@ -27,6 +27,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 SIGNUP_ENABLED = env.bool("SIGNUP_ENABLED", default=True)
+# The public address of the console, for links in e-mails (invitations).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # How long a soft-deleted organization can be restored before purge_deleted_orgs removes it.
 ORG_RESTORE_WINDOW = timedelta(days=env.int("ORG_RESTORE_WINDOW_DAYS", default=30))
 # Lifetime of personal access tokens issued by POST /api/v1/auth/token.

@@ -64,6 +64,8 @@ class Organization(MPTTModel):
     access_inheritance = models.CharField(
         max_length=12, choices=AccessInheritance.choices, default=AccessInheritance.ALL
     )
+    # Invitations to this organization may only go to these e-mail domains (empty: any domain).
+    invite_domains = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # The root of the deleted subtree this node went away with: restore brings the whole subtree back at once.
@@ -76,6 +78,8 @@ class Organization(MPTTModel):
 
     class Meta:
         ordering = ["tree_id", "lft"]
+        # The one guardian permission behind role grants: a grant row is (holder, hold_role, org) plus its role.
+        permissions = [("hold_role", "Holds a role in the organization")]
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),
@@ -132,6 +136,7 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("hold_role", "Holds a role in the project")]
         constraints = [models.UniqueConstraint(Lower("name"), "org", name="project_name_unique_in_org")]
 
     def __str__(self) -> str:

@@ -123,7 +123,10 @@ def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.
 
 
 def _after_tenant_created(*, tenant: Tenant, root: Organization, admin: Any) -> None:
-    """Hook for what a new tenant also gets; the access core grants the admin the Admin role on the root."""
+    """The tenant administrator is also Admin of the root, so they appear as its member like anyone else."""
+    from access.services.grants import grant_role
+
+    grant_role(actor=None, target=root, role="admin", user=admin)
 
 
 def sign_up(*, tenant_name: str, username: str, email: str, password: str) -> SignUp:

@@ -38,7 +38,7 @@ def api() -> APIClient:
 
 
 @pytest.fixture
-def api_as(db: Any):  # noqa: ANN201
+def api_as(db: Any):
     """api_as(user) -> an APIClient authenticated with a fresh personal access token of ``user``."""
 
     def make(user: Any) -> APIClient:

@@ -37,7 +37,7 @@ class UserFactory(DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def _save(obj, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
+    def _save(obj, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             obj.save()
 

@@ -1,0 +1,304 @@
+"""Granting, changing and revoking roles on organizations and projects; tenant membership and administrators.
+
+Rules enforced here, whatever face calls:
+- the actor needs ``member.manage`` on the org or project (a project grant needs it on the project);
+- no escalation: the role granted holds no capability the actor lacks there (tenant administrators excepted);
+- a user must belong to the tenant before holding a role in it; a team must be defined at the org or above;
+- one grant per holder and object (guardian's unique row); a second one is a conflict: change the role instead;
+- a tenant never loses its last tenant administrator.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from access import audit, policy
+from access.models import (
+    OrgTeamGrant,
+    OrgUserGrant,
+    ProjectTeamGrant,
+    ProjectUserGrant,
+    Role,
+    Team,
+    TenantMembership,
+)
+from config.errors import Conflict, Forbidden, NotFound
+from orgs.models import Organization, Project, Tenant
+
+Grant = OrgUserGrant | OrgTeamGrant | ProjectUserGrant | ProjectTeamGrant
+
+
+@cache
+def _hold_role_permission_id(model_label: str) -> int:
+    app_label, model = model_label.split(".")
+    content_type = ContentType.objects.get_by_natural_key(app_label, model)
+    permission, _ = Permission.objects.get_or_create(
+        content_type=content_type,
+        codename="hold_role",
+        defaults={"name": f"Holds a role in the {model}"},
+    )
+    return permission.pk
+
+
+def hold_role_permission_id(obj: Organization | Project) -> int:
+    return _hold_role_permission_id(obj._meta.label_lower)
+
+
+def _org_of(target: Organization | Project) -> Organization:
+    return target.org if isinstance(target, Project) else target
+
+
+def roles_available(org: Organization) -> list[Role]:
+    """Built-in roles plus the custom roles defined at ``org`` or above it, in one query."""
+    return list(
+        Role.objects.filter(
+            Q(tenant__isnull=True)
+            | Q(
+                tenant_id=org.tenant_id,
+                org__tree_id=org.tree_id,
+                org__lft__lte=org.lft,
+                org__rght__gte=org.rght,
+            )
+        ).order_by("tenant_id", "name")
+    )
+
+
+def resolve_role(org: Organization, role: Role | str) -> Role:
+    """A role usable at ``org``, given as a Role or its key; an unusable one is a field error."""
+    key = role.key if isinstance(role, Role) else str(role or "")
+    for candidate in roles_available(org):
+        if candidate.key == key and (not isinstance(role, Role) or candidate.pk == role.pk):
+            return candidate
+    raise ValidationError({"role": [f"“{key}” is not a role available in {org.name}."]})
+
+
+def _check_no_escalation(actor: Any, target: Organization | Project, role: Role) -> None:
+    if actor is None:
+        return
+    access = policy.access_for(actor)
+    if access.is_tenant_admin(_org_of(target).tenant_id):
+        return
+    missing = role.capabilities - policy.capabilities(actor, target)
+    if missing:
+        raise Forbidden(
+            f"You cannot grant the role {role.name}: it holds capabilities you do not have here "
+            f"({', '.join(sorted(missing))}).",
+            code="escalation",
+        )
+
+
+def _check_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+
+
+def _grant_model(target: Organization | Project, *, team: bool) -> type[Grant]:
+    if isinstance(target, Project):
+        return ProjectTeamGrant if team else ProjectUserGrant
+    return OrgTeamGrant if team else OrgUserGrant
+
+
+def _audit_target_org(target: Organization | Project) -> Organization:
+    return _org_of(target)
+
+
+def grant_role(
+    *,
+    actor: Any,
+    target: Organization | Project,
+    role: Role | str,
+    user: Any = None,
+    team: Team | None = None,
+    expires_at: datetime | None = None,
+) -> Grant:
+    """Give ``user`` or ``team`` the role ``role`` on ``target`` (an org, inherited below it, or one project)."""
+    if (user is None) == (team is None):
+        raise ValidationError({"user": ["Give either a user or a team."]})
+    if actor is not None:
+        policy.authorize(actor, "member.manage", target)
+    org = _org_of(target)
+    role = resolve_role(org, role)
+    _check_expiry(expires_at)
+    _check_no_escalation(actor, target, role)
+    with transaction.atomic():
+        if user is not None and not TenantMembership.objects.filter(tenant_id=org.tenant_id, user=user).exists():
+            raise ValidationError({"user": ["This user is not a member of the tenant: invite them first."]})
+        if team is not None and not Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists():
+            raise ValidationError({"team": ["Teams can hold roles only at their organization or below it."]})
+        model = _grant_model(target, team=team is not None)
+        holder = {"user": user} if user is not None else {"group_id": team.group_id}  # type: ignore[union-attr]
+        if model.objects.filter(content_object=target, **holder).exists():
+            raise Conflict("This member already holds a role here: change that role instead.", code="already_member")
+        try:
+            with transaction.atomic():
+                grant = model.objects.create(
+                    content_object=target,
+                    permission_id=hold_role_permission_id(target),
+                    role=role,
+                    expires_at=expires_at,
+                    granted_by=actor,
+                    **holder,
+                )
+        except IntegrityError:
+            raise Conflict("This member already holds a role here.", code="already_member") from None
+        audit.record(
+            actor=actor,
+            action="grant.create",
+            tenant=org.tenant_id,
+            org=org,
+            target=target,
+            changes={
+                "holder": user.get_username() if user is not None else f"team:{team.name}",  # type: ignore[union-attr]
+                "role": role.key,
+                "on": target._meta.model_name,
+                "expires_at": expires_at,
+            },
+        )
+    policy.forget(user)
+    return grant
+
+
+def change_grant(
+    *, actor: Any, grant: Grant, role: Role | str | None = None, expires_at: datetime | object | None = ...
+) -> Grant:
+    target = grant.content_object
+    if actor is not None:
+        policy.authorize(actor, "member.manage", target)
+    org = _org_of(target)
+    changes: dict[str, Any] = {}
+    with transaction.atomic():
+        grant = type(grant).objects.select_for_update().get(pk=grant.pk)
+        if role is not None:
+            new_role = resolve_role(org, role)
+            _check_no_escalation(actor, target, new_role)
+            # Lowering someone who holds more than the actor is escalation in disguise too.
+            _check_no_escalation(actor, target, grant.role)
+            if new_role.pk != grant.role_id:
+                changes["role"] = [grant.role.key, new_role.key]
+                grant.role = new_role
+        if expires_at is not ...:
+            _check_expiry(expires_at)  # type: ignore[arg-type]
+            if expires_at != grant.expires_at:
+                changes["expires_at"] = [grant.expires_at, expires_at]
+                grant.expires_at = expires_at  # type: ignore[assignment]
+        if changes:
+            grant.save()
+            audit.record(
+                actor=actor,
+                action="grant.update",
+                tenant=org.tenant_id,
+                org=org,
+                target=target,
+                changes={"holder": _holder_name(grant), **changes},
+            )
+    return grant
+
+
+def revoke_grant(*, actor: Any, grant: Grant) -> None:
+    target = grant.content_object
+    if actor is not None:
+        policy.authorize(actor, "member.manage", target)
+        _check_no_escalation(actor, target, grant.role)
+    org = _org_of(target)
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="grant.delete",
+            tenant=org.tenant_id,
+            org=org,
+            target=target,
+            changes={"holder": _holder_name(grant), "role": grant.role.key},
+        )
+        grant.delete()
+
+
+def _holder_name(grant: Grant) -> str:
+    user = getattr(grant, "user", None)
+    if user is not None:
+        return user.get_username()
+    return f"team:{grant.group.team.name}"  # type: ignore[union-attr]
+
+
+# -- tenant membership ---------------------------------------------------------------------------------------------
+
+
+def add_tenant_member(*, actor: Any, tenant: Tenant, user: Any, is_admin: bool = False) -> TenantMembership:
+    if actor is not None:
+        policy.authorize(actor, policy.TENANT_ADMIN, tenant)
+    with transaction.atomic():
+        membership, created = TenantMembership.objects.get_or_create(
+            tenant=tenant, user=user, defaults={"is_admin": is_admin}
+        )
+        if not created and is_admin and not membership.is_admin:
+            membership.is_admin = True
+            membership.save(update_fields=["is_admin"])
+        if created or is_admin:
+            if is_admin and not user.is_staff:
+                user.is_staff = True
+                user.save(update_fields=["is_staff"])
+            audit.record(
+                actor=actor,
+                action="tenant.member_add",
+                tenant=tenant,
+                target=user,
+                changes={"is_admin": membership.is_admin},
+            )
+    return membership
+
+
+def set_tenant_admin(*, actor: Any, tenant: Tenant, user: Any, is_admin: bool) -> TenantMembership:
+    """Make or unmake a tenant administrator; the last one cannot step down."""
+    if actor is not None:
+        policy.authorize(actor, policy.TENANT_ADMIN, tenant)
+    with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)  # serialize the last-admin check
+        membership = TenantMembership.objects.filter(tenant=tenant, user=user).first()
+        if membership is None:
+            raise NotFound("This user is not a member of the tenant.")
+        if membership.is_admin == is_admin:
+            return membership
+        if not is_admin and _admin_count(tenant) <= 1:
+            raise Conflict("A tenant keeps at least one tenant administrator.", code="last_tenant_admin")
+        membership.is_admin = is_admin
+        membership.save(update_fields=["is_admin"])
+        if is_admin and not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        audit.record(
+            actor=actor, action="tenant.admin_change", tenant=tenant, target=user, changes={"is_admin": is_admin}
+        )
+    policy.forget(user)
+    return membership
+
+
+def remove_tenant_member(*, actor: Any, tenant: Tenant, user: Any) -> None:
+    """Remove a user from the tenant with every grant they hold in it."""
+    if actor is not None:
+        policy.authorize(actor, policy.TENANT_ADMIN, tenant)
+    with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)
+        membership = TenantMembership.objects.filter(tenant=tenant, user=user).first()
+        if membership is None:
+            raise NotFound("This user is not a member of the tenant.")
+        if membership.is_admin and _admin_count(tenant) <= 1:
+            raise Conflict("A tenant keeps at least one tenant administrator.", code="last_tenant_admin")
+        OrgUserGrant.objects.filter(user=user, content_object__tenant=tenant).delete()
+        ProjectUserGrant.objects.filter(user=user, content_object__org__tenant=tenant).delete()
+        for team in Team.objects.filter(org__tenant=tenant, group__user=user):
+            team.group.user_set.remove(user)
+        membership.delete()
+        audit.record(actor=actor, action="tenant.member_remove", tenant=tenant, target=user)
+    policy.forget(user)
+
+
+def _admin_count(tenant: Tenant) -> int:
+    return TenantMembership.objects.filter(tenant=tenant, is_admin=True).count()

@@ -1,0 +1,114 @@
+"""Teams: org-level groups of users that hold grants like a user does."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from access import audit, policy
+from access.models import Team, TenantMembership
+from config.errors import Conflict
+from orgs.models import Organization
+
+
+def _clean(name: Any) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise ValidationError({"name": ["This field may not be blank."]})
+    if len(name) > 100:
+        raise ValidationError({"name": ["Ensure this field has no more than 100 characters."]})
+    return name
+
+
+def create_team(*, actor: Any, org: Organization, name: str, description: str = "") -> Team:
+    if actor is not None:
+        policy.authorize(actor, "member.manage", org)
+    name = _clean(name)
+    with transaction.atomic():
+        if Team.objects.filter(org=org, name__iexact=name).exists():
+            raise Conflict(f"A team named “{name}” already exists in {org.name}.", code="name_taken")
+        group = Group.objects.create(name=f"team:{uuid.uuid4()}")
+        team = Team.objects.create(org=org, name=name, description=(description or "").strip(), group=group)
+        audit.record(
+            actor=actor, action="team.create", tenant=org.tenant_id, org=org, target=team, changes={"name": name}
+        )
+    return team
+
+
+def rename_team(*, actor: Any, team: Team, name: str, description: str | None = None) -> Team:
+    if actor is not None:
+        policy.authorize(actor, "member.manage", team.org)
+    name = _clean(name)
+    with transaction.atomic():
+        if Team.objects.filter(org=team.org, name__iexact=name).exclude(pk=team.pk).exists():
+            raise Conflict(f"A team named “{name}” already exists in {team.org.name}.", code="name_taken")
+        fields = {"name": name} | ({"description": description.strip()} if description is not None else {})
+        changes = audit.diff(team, fields)
+        if changes:
+            for key, value in fields.items():
+                setattr(team, key, value)
+            team.save(update_fields=list(fields))
+            audit.record(
+                actor=actor, action="team.update", tenant=team.org.tenant_id, org=team.org, target=team, changes=changes
+            )
+    return team
+
+
+def delete_team(*, actor: Any, team: Team) -> None:
+    """Delete a team and, with it, every grant it holds (guardian's group rows cascade)."""
+    if actor is not None:
+        policy.authorize(actor, "member.manage", team.org)
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="team.delete",
+            tenant=team.org.tenant_id,
+            org=team.org,
+            target=team,
+            changes={"name": team.name},
+        )
+        group = team.group
+        team.delete()
+        group.delete()
+
+
+def add_team_member(*, actor: Any, team: Team, user: Any) -> None:
+    if actor is not None:
+        policy.authorize(actor, "member.manage", team.org)
+    with transaction.atomic():
+        if not TenantMembership.objects.filter(tenant_id=team.org.tenant_id, user=user).exists():
+            raise ValidationError({"user": ["This user is not a member of the tenant: invite them first."]})
+        if team.group.user_set.filter(pk=user.pk).exists():
+            raise Conflict(f"{user.get_username()} is already in {team.name}.", code="already_member")
+        team.group.user_set.add(user)
+        audit.record(
+            actor=actor,
+            action="team.member_add",
+            tenant=team.org.tenant_id,
+            org=team.org,
+            target=team,
+            changes={"user": user.get_username()},
+        )
+    policy.forget(user)
+
+
+def remove_team_member(*, actor: Any, team: Team, user: Any) -> None:
+    if actor is not None:
+        policy.authorize(actor, "member.manage", team.org)
+    with transaction.atomic():
+        if not team.group.user_set.filter(pk=user.pk).exists():
+            raise ValidationError({"user": [f"{user.get_username()} is not in {team.name}."]})
+        team.group.user_set.remove(user)
+        audit.record(
+            actor=actor,
+            action="team.member_remove",
+            tenant=team.org.tenant_id,
+            org=team.org,
+            target=team,
+            changes={"user": user.get_username()},
+        )
+    policy.forget(user)

@@ -1,0 +1,50 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from access import policy
+from access.roles import BUILTIN_ROLES
+from access.services.grants import grant_role
+from orgs.services import update_org
+from tests.factories import UserFactory, add_to_tenant, make_chain
+
+
+@pytest.mark.parametrize("role", ["admin", "integrator", "guest"])
+def test_a_role_on_an_org_flows_to_its_descendants(world, role):
+    user = UserFactory()
+    add_to_tenant(user, world.acme)
+    grant_role(actor=world.tenant_admin, target=world.marketing, role=role, user=user)
+    assert policy.capabilities(user, world.campaigns) == BUILTIN_ROLES[role]
+    policy.forget(user)
+    assert policy.capabilities(user, world.logistics) == frozenset()
+    assert set(policy.visible(user, "org.view", world.root.__class__.objects.all())) == {
+        world.marketing, world.emea, world.campaigns
+    }
+
+
+def test_cuts(world):
+    user = UserFactory()
+    add_to_tenant(user, world.acme)
+    grant_role(actor=None, target=world.root, role="integrator", user=user)
+    update_org(actor=None, org=world.emea, access_inheritance="none")
+    world.refresh()
+    assert policy.can(user, "task.run", world.marketing)
+    assert not policy.can(user, "org.view", world.campaigns)
+    assert set(policy.visible(user, "org.view", world.root.__class__.objects.all())) == {
+        world.root, world.marketing, world.logistics
+    }
+
+
+def test_can_costs_one_query_whatever_the_depth(world):
+    user = UserFactory()
+    add_to_tenant(user, world.acme)
+    grant_role(actor=None, target=world.root, role="guest", user=user)
+    chain = make_chain(world.root, 30)
+    counts = []
+    for org in (chain[0], chain[-1]):
+        policy.forget(user)
+        with CaptureQueriesContext(connection) as ctx:
+            assert policy.can(user, "org.view", org)
+            assert policy.can(user, "task.view", org)
+        counts.append(len(ctx))
+    assert counts == [1, 1]
