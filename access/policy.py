@@ -110,8 +110,30 @@ class Access:
         key = (org.pk, project.pk if project is not None else None)
         cached = self._caps.get(key)
         if cached is None:
-            cached = self._caps[key] = _decide(self._rows_for(org, project), org).capabilities
+            if project is None and self._subtree_rows is not None:
+                # The user's grants are loaded already (a list asked visible()): decide without a query.
+                cached = self._from_subtree_rows(org)
+            else:
+                cached = _decide(self._rows_for(org, project), org).capabilities
+            self._caps[key] = cached
         return cached
+
+    def _from_subtree_rows(self, org: Organization) -> frozenset[str]:
+        if org.tenant_id in self.admin_tenant_ids:
+            return _EVERYTHING
+        capabilities: set[str] = set()
+        on_path = [
+            r
+            for r in self.subtree_rows
+            if r.kind in ("user", "team", "cut") and r.tree_id == org.tree_id and r.lft <= org.lft <= r.rght  # type: ignore[operator]
+        ]
+        cuts = [r for r in on_path if r.kind == "cut"]
+        for grant in on_path:
+            if grant.kind == "cut":
+                continue
+            if not any(cut.lft > grant.lft and resolver.blocks(cut, grant) for cut in cuts):  # type: ignore[operator]
+                capabilities |= grant.capabilities
+        return frozenset(capabilities)
 
     def capabilities(self, obj: models.Model) -> frozenset[str]:
         label = obj._meta.label_lower
@@ -319,6 +341,14 @@ def can(user: Any, capability: str, obj: models.Model) -> bool:
 
 def capabilities(user: Any, obj: models.Model) -> frozenset[str]:
     return access_for(user).capabilities(obj)
+
+
+def capabilities_of_many(user: Any, orgs: list[Organization]) -> dict[UUID, frozenset[str]]:
+    """Capabilities in each org of a page, from the user's grants loaded once (one query for the whole page)."""
+    access = access_for(user)
+    if access.is_authenticated and not access.is_superuser:
+        access.subtree_rows  # noqa: B018 - load the grants once, so each org below is decided without a query
+    return {org.pk: access.org_capabilities(org) for org in orgs}
 
 
 def visible(user: Any, capability: str, queryset: models.QuerySet) -> models.QuerySet:

@@ -123,6 +123,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "access.lockout.lockout_response"
 
 # Guardian: object permissions live in the direct-FK tables declared in access.models.
 ANONYMOUS_USER_NAME = None

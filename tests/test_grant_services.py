@@ -71,8 +71,9 @@ def test_an_admin_of_a_child_cannot_grant_on_its_parent(world, people):
 
 
 def test_an_admin_cannot_grant_a_custom_role_holding_more_than_admin(world, people):
-    creator = create_role(actor=world.tenant_admin, org=world.root, name="Org creator",
-                          capabilities=["org.view", "org.create_child"])
+    creator = create_role(
+        actor=world.tenant_admin, org=world.root, name="Org creator", capabilities=["org.view", "org.create_child"]
+    )
     with pytest.raises(Forbidden) as excinfo:
         grant_role(actor=people["admin"], target=world.marketing, role=creator, user=people["colleague"])
     assert excinfo.value.code == "escalation"
@@ -109,8 +110,13 @@ def test_a_lower_grant_in_a_child_adds_nothing_to_an_inherited_role(world, peopl
 
 
 def test_an_expired_grant_gives_nothing(world, people):
-    grant = grant_role(actor=world.tenant_admin, target=world.logistics, role="admin", user=people["colleague"],
-                       expires_at=timezone.now() + timedelta(hours=1))
+    grant = grant_role(
+        actor=world.tenant_admin,
+        target=world.logistics,
+        role="admin",
+        user=people["colleague"],
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
     assert policy.can(people["colleague"], "org.manage", world.logistics)
     OrgUserGrant.objects.filter(pk=grant.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     policy.forget(people["colleague"])
@@ -119,8 +125,13 @@ def test_an_expired_grant_gives_nothing(world, people):
 
 def test_an_expiry_in_the_past_is_refused(world, people):
     with pytest.raises(ValidationError):
-        grant_role(actor=world.tenant_admin, target=world.logistics, role="guest", user=people["colleague"],
-                   expires_at=timezone.now() - timedelta(days=1))
+        grant_role(
+            actor=world.tenant_admin,
+            target=world.logistics,
+            role="guest",
+            user=people["colleague"],
+            expires_at=timezone.now() - timedelta(days=1),
+        )
 
 
 def test_changing_and_revoking_a_grant_is_seen_by_the_next_request(world, people):
@@ -157,9 +168,24 @@ def test_a_team_holds_roles_only_at_its_org_or_below(world, people):
 
 def test_a_security_officer_sees_everything_and_changes_nothing(world, people):
     officer_role = create_role(
-        actor=world.tenant_admin, org=world.root, name="Security officer",
-        capabilities=[c for c in ("org.view", "member.view", "project.view", "task.view", "credential.view",
-                                  "lookup.view", "envvar.view", "component.view", "runtime.view", "audit.view")],
+        actor=world.tenant_admin,
+        org=world.root,
+        name="Security officer",
+        capabilities=[
+            c
+            for c in (
+                "org.view",
+                "member.view",
+                "project.view",
+                "task.view",
+                "credential.view",
+                "lookup.view",
+                "envvar.view",
+                "component.view",
+                "runtime.view",
+                "audit.view",
+            )
+        ],
     )
     officer = people["colleague"]
     grant_role(actor=world.tenant_admin, target=world.root, role=officer_role, user=officer)

@@ -28,8 +28,9 @@ def guest(world):
 
 def test_an_admin_invites_by_email_and_the_token_is_stored_hashed(world, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        invitation, raw = invite(actor=world.tenant_admin, org=world.marketing, email="New@Example.com",
-                                 role="integrator")
+        invitation, raw = invite(
+            actor=world.tenant_admin, org=world.marketing, email="New@Example.com", role="integrator"
+        )
     assert invitation.email == "new@example.com"
     assert raw not in invitation.token_hash
     assert len(mail.outbox) == 1 and raw in mail.outbox[0].body
@@ -40,7 +41,7 @@ def test_an_admin_invites_by_email_and_the_token_is_stored_hashed(world, django_
 
 def test_a_new_user_accepts_and_gets_the_role(world):
     _, raw = invite(actor=world.tenant_admin, org=world.marketing, email="dana@example.com", role="integrator")
-    user, grant = accept_invitation(raw_token=raw, username="dana", password=PASSWORD)
+    user, _grant = accept_invitation(raw_token=raw, username="dana", password=PASSWORD)
     assert user.email == "dana@example.com"
     assert TenantMembership.objects.filter(user=user, tenant=world.acme).exists()
     assert policy.can(user, "task.run", world.emea)

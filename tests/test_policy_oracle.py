@@ -71,7 +71,10 @@ def test_can_and_visible_agree_with_each_other_and_with_a_naive_walk(parents, in
             visible = set(policy.visible(user, capability, Organization.objects.all()).values_list("pk", flat=True))
             for org in orgs:
                 expected = _reference(org, user_grants, capability, paths)
+                # Decided from the grants visible() loaded, then from the per-org query of a fresh request.
                 assert policy.can(user, capability, org) == expected, (org.name, capability)
+                fresh = type(user).objects.get(pk=user.pk)
+                assert policy.can(fresh, capability, org) == expected, (org.name, capability)
                 assert (org.pk in visible) == expected, (org.name, capability)
         assert OrgUserGrant.objects.filter(user=user).count() == len(user_grants)
     finally:

@@ -18,7 +18,9 @@ def test_a_role_on_an_org_flows_to_its_descendants(world, role):
     policy.forget(user)
     assert policy.capabilities(user, world.logistics) == frozenset()
     assert set(policy.visible(user, "org.view", world.root.__class__.objects.all())) == {
-        world.marketing, world.emea, world.campaigns
+        world.marketing,
+        world.emea,
+        world.campaigns,
     }
 
 
@@ -31,7 +33,9 @@ def test_cuts(world):
     assert policy.can(user, "task.run", world.marketing)
     assert not policy.can(user, "org.view", world.campaigns)
     assert set(policy.visible(user, "org.view", world.root.__class__.objects.all())) == {
-        world.root, world.marketing, world.logistics
+        world.root,
+        world.marketing,
+        world.logistics,
     }
 
 

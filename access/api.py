@@ -1,0 +1,180 @@
+"""API: tokens, sign-up and the caller's identity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.exceptions import AxesBackendPermissionDenied
+from django.contrib.auth import authenticate, get_user_model
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from access import policy
+from access.models import AccessToken
+from access.services import issue_token, revoke_token
+from config.errors import NotFound
+from orgs import services as org_services
+from orgs.models import Tenant
+
+
+class UserRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = get_user_model()
+        fields = ["id", "username", "email"]
+        read_only_fields = fields
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+class TokenCreatedSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Shown once: only its hash is stored.")
+    expires_at = serializers.DateTimeField()
+
+
+class AccessTokenSerializer(serializers.ModelSerializer):
+    revoked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessToken
+        fields = ["id", "name", "hint", "created_at", "expires_at", "last_used_at", "revoked"]
+        read_only_fields = fields
+
+    def get_revoked(self, token: AccessToken) -> bool:
+        return token.revoked_at is not None
+
+
+class TokenView(APIView):
+    """Exchange a username and password for a personal access token."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=TokenRequestSerializer, responses={201: TokenCreatedSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user = authenticate(
+                request=request._request,
+                username=data.validated_data["username"],
+                password=data.validated_data["password"],
+            )
+        except AxesBackendPermissionDenied:
+            user = None
+        if getattr(request._request, "axes_locked_out", False):
+            return Response(
+                {"detail": "Too many failed log-in attempts: try again later.", "code": "locked_out"},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        if user is None or not user.is_active:
+            return Response(
+                {"non_field_errors": ["Unable to log in with the credentials provided."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        token, raw = issue_token(user=user, name=data.validated_data.get("name", ""))
+        return Response({"token": raw, "expires_at": token.expires_at}, status=status.HTTP_201_CREATED)
+
+
+class TokenListView(generics.ListAPIView):
+    """The caller's own personal access tokens (never their values)."""
+
+    serializer_class = AccessTokenSerializer
+    queryset = AccessToken.objects.none()  # for the schema; get_queryset() decides
+
+    def get_queryset(self) -> Any:
+        return AccessToken.objects.filter(user=self.request.user).order_by("-created_at")
+
+
+class TokenDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        token = AccessToken.objects.filter(pk=id, user=request.user).first()
+        if token is None:
+            raise NotFound()
+        revoke_token(actor=request.user, token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SignUpSerializer(serializers.Serializer):
+    tenant_name = serializers.CharField(max_length=200)
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class SignUpView(APIView):
+    """Create a user, their tenant (Free plan) and its root organization."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "signup"
+
+    @extend_schema(
+        request=SignUpSerializer,
+        auth=[],
+        responses={
+            201: inline_serializer(
+                "SignUpResult",
+                {"user": UserRefSerializer(), "tenant": serializers.DictField(), "org": serializers.DictField()},
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        from django.conf import settings
+
+        from orgs.api import OrgSerializer, TenantSerializer
+
+        if not settings.SIGNUP_ENABLED:
+            raise NotFound()
+        data = SignUpSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = org_services.sign_up(**data.validated_data)
+        context = {"request": request}
+        request.user = result.user  # the new org's capabilities are the new user's
+        return Response(
+            {
+                "user": UserRefSerializer(result.user).data,
+                "tenant": TenantSerializer(result.tenant, context=context).data,
+                "org": OrgSerializer(result.org, context=context).data,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class MeTenantSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    is_admin = serializers.BooleanField()
+
+
+class MeSerializer(UserRefSerializer):
+    tenants = serializers.SerializerMethodField()
+
+    class Meta(UserRefSerializer.Meta):
+        fields = [*UserRefSerializer.Meta.fields, "tenants"]
+        read_only_fields = fields
+
+    @extend_schema_field(MeTenantSerializer(many=True))
+    def get_tenants(self, user: Any) -> list[dict[str, Any]]:
+        access = policy.access_for(user)
+        admin = access.admin_tenant_ids
+        tenants = Tenant.objects.filter(pk__in=access.member_tenant_ids).order_by("name")
+        return [{"id": t.pk, "name": t.name, "is_admin": t.pk in admin} for t in tenants]
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(request.user).data)

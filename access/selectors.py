@@ -1,0 +1,150 @@
+"""Reads of the access app that faces list: members (direct and inherited), teams, roles, invitations, audit events.
+
+Whether the caller may read them at all is the policy's question (member.view, audit.view …); these answer what
+there is, each in a fixed number of queries whatever the depth of the tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from access.models import (
+    AuditEvent,
+    Invitation,
+    OrgTeamGrant,
+    OrgUserGrant,
+    ProjectTeamGrant,
+    ProjectUserGrant,
+    Role,
+    Team,
+)
+from orgs.models import Organization, Project
+
+
+@dataclass(frozen=True)
+class Member:
+    """A grant that applies at an org (or project): the grant row, where it was made, and whether it is inherited."""
+
+    grant: Any  # OrgUserGrant | OrgTeamGrant | ProjectUserGrant | ProjectTeamGrant
+    org: Organization
+    inherited: bool
+
+    @property
+    def id(self) -> UUID:
+        return self.grant.pk
+
+    @property
+    def user(self) -> Any:
+        return getattr(self.grant, "user", None)
+
+    @property
+    def team(self) -> Team | None:
+        group = getattr(self.grant, "group", None)
+        return group.team if group is not None else None
+
+    @property
+    def role(self) -> Role:
+        return self.grant.role
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.grant.expires_at
+
+
+def _unexpired() -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+
+
+def _cut_applies(grant_org: Organization, role: Role, cuts: list[Organization]) -> bool:
+    for cut in cuts:
+        if cut.lft > grant_org.lft:
+            if cut.access_inheritance == Organization.AccessInheritance.NONE:
+                return False
+            if cut.access_inheritance == Organization.AccessInheritance.ADMINS_ONLY and not (
+                role.is_builtin and role.key == "admin"
+            ):
+                return False
+    return True
+
+
+def org_members(org: Organization) -> list[Member]:
+    """Grants in effect at ``org``: its own and those inherited from ancestors that no access_inheritance cut
+    stops, users first by name then teams. Three queries whatever the depth."""
+    path = Q(content_object__tree_id=org.tree_id, content_object__lft__lte=org.lft, content_object__rght__gte=org.rght)
+    cuts = list(Organization.objects.filter(org.ancestors_q()).exclude(access_inheritance="all"))
+    user_grants = (
+        OrgUserGrant.objects.filter(path, _unexpired())
+        .select_related("user", "role", "content_object")
+        .order_by("user__username", "-content_object__lft")
+    )
+    team_grants = (
+        OrgTeamGrant.objects.filter(path, _unexpired())
+        .select_related("group__team", "role", "content_object")
+        .order_by("group__team__name", "-content_object__lft")
+    )
+    members = []
+    for grant in [*user_grants, *team_grants]:
+        if _cut_applies(grant.content_object, grant.role, cuts):
+            members.append(Member(grant=grant, org=grant.content_object, inherited=grant.content_object_id != org.pk))
+    return members
+
+
+def project_members(project: Project) -> list[Member]:
+    """Grants on the project itself (those of its org are listed on the org)."""
+    user_grants = ProjectUserGrant.objects.filter(content_object=project).select_related("user", "role")
+    team_grants = ProjectTeamGrant.objects.filter(content_object=project).select_related("group__team", "role")
+    return [
+        Member(grant=g, org=project.org, inherited=False)
+        for g in [*user_grants.order_by("user__username"), *team_grants.order_by("group__team__name")]
+    ]
+
+
+def grant_by_id(grant_id: Any) -> Any:
+    """An org or project grant by its id, with what the policy needs to authorize it (or None)."""
+    for model in (OrgUserGrant, OrgTeamGrant):
+        grant = model.objects.select_related("content_object", "role").filter(pk=grant_id).first()
+        if grant is not None:
+            return grant
+    for model in (ProjectUserGrant, ProjectTeamGrant):
+        grant = model.objects.select_related("content_object__org", "role").filter(pk=grant_id).first()
+        if grant is not None:
+            return grant
+    return None
+
+
+def teams_in(org: Organization) -> QuerySet[Team]:
+    """Teams defined at ``org`` or above it: the ones that may hold roles here."""
+    return (
+        Team.objects.filter(org__tree_id=org.tree_id, org__lft__lte=org.lft, org__rght__gte=org.rght)
+        .select_related("org")
+        .order_by("name")
+    )
+
+
+def team_members(team: Team) -> QuerySet[Any]:
+    return team.group.user_set.order_by("username")
+
+
+def custom_roles_in(org: Organization) -> QuerySet[Role]:
+    """Custom roles defined at ``org`` or above it (usable here)."""
+    return Role.objects.filter(
+        tenant_id=org.tenant_id, org__tree_id=org.tree_id, org__lft__lte=org.lft, org__rght__gte=org.rght
+    ).select_related("org")
+
+
+def invitations_of(org: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(org=org).select_related("role", "invited_by", "accepted_by")
+
+
+def audit_events(org: Organization) -> QuerySet[AuditEvent]:
+    """Events about ``org`` and its subtree, newest first; at the root also the tenant-wide ones (no org)."""
+    condition = Q(org__tree_id=org.tree_id, org__lft__gte=org.lft, org__lft__lte=org.rght)
+    if org.is_root:
+        condition |= Q(tenant_id=org.tenant_id, org__isnull=True)
+    return AuditEvent.objects.filter(condition).select_related("org").order_by("-created_at")

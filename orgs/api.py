@@ -1,0 +1,359 @@
+"""API: tenants, organizations and projects (API.md). Thin: fetch and authorize through the policy, write through
+orgs.services, which check again and audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access import policy
+from config.errors import NotFound
+from orgs import services
+from orgs.models import Organization, Project, Tenant
+
+
+def _uuid_or_404(value: Any) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound() from None
+
+
+class OrgRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    root_org = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "plan", "root_org", "created_at"]
+        read_only_fields = ["id", "root_org", "created_at"]
+
+    @extend_schema_field(OpenApiTypes.UUID)
+    def get_root_org(self, tenant: Tenant) -> Any:
+        root = getattr(tenant, "root_org_id", None)
+        if root is None:
+            root = tenant.organizations.filter(parent__isnull=True).values_list("pk", flat=True).first()
+        return root
+
+
+class OrgSerializer(serializers.ModelSerializer):
+    """An organization, with its path (root first, self last) and the caller's capabilities in it."""
+
+    tenant = serializers.UUIDField(source="tenant_id", read_only=True)
+    parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
+    depth = serializers.IntegerField(source="level", read_only=True)
+    path = serializers.SerializerMethodField()
+    capabilities = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "description",
+            "tenant",
+            "parent",
+            "depth",
+            "path",
+            "access_inheritance",
+            "capabilities",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OrgRefSerializer(many=True))
+    def get_path(self, org: Organization) -> list[dict[str, Any]]:
+        paths = self.context.get("paths")
+        nodes = paths[org.pk] if paths is not None else org.path()
+        return [{"id": node.pk, "name": node.name} for node in nodes]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_capabilities(self, org: Organization) -> list[str]:
+        many = self.context.get("capabilities")
+        if many is not None:
+            return sorted(many[org.pk])
+        request = self.context.get("request")
+        user = request.user if request is not None else None
+        return sorted(policy.capabilities(user, org))
+
+
+def paths_for(orgs: list[Organization]) -> dict[Any, list[Organization]]:
+    """The path of every org in a page, from ONE query over the union of their ancestors."""
+    from django.db.models import Q
+
+    if not orgs:
+        return {}
+    condition = Q()
+    for org in orgs:
+        condition |= org.ancestors_q()
+    nodes = list(Organization.objects.filter(condition).order_by("tree_id", "lft"))
+    return {
+        org.pk: [n for n in nodes if n.tree_id == org.tree_id and n.lft <= org.lft and n.rght >= org.rght]
+        for org in orgs
+    }
+
+
+class OrgCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    parent = serializers.UUIDField()
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class OrgUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    access_inheritance = serializers.ChoiceField(choices=Organization.AccessInheritance.choices, required=False)
+
+
+class OrgMoveSerializer(serializers.Serializer):
+    parent = serializers.UUIDField()
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    org = serializers.UUIDField(source="org_id", read_only=True)
+
+    class Meta:
+        model = Project
+        fields = ["id", "org", "name", "description", "created_at"]
+        read_only_fields = ["id", "org", "created_at"]
+
+
+class ProjectWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class ProjectUpdateSerializer(ProjectWriteSerializer):
+    name = serializers.CharField(required=False, max_length=100)
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def get_org(request: Request, capability: str, org_id: Any) -> Organization:
+    return policy.get_for(request.user, capability, Organization.objects.alive(), pk=_uuid_or_404(org_id))
+
+
+def _body_parent(request: Request, parent_id: Any) -> Organization:
+    """A parent named in a request body: invisible or missing is a field error (the URL's object is visible)."""
+    parent = policy.visible(request.user, "org.view", Organization.objects.alive()).filter(pk=parent_id).first()
+    if parent is None:
+        raise serializers.ValidationError({"parent": ["Organization not found."]})
+    return parent
+
+
+class OrgPageMixin:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        context = self.get_serializer_context() | {
+            "paths": paths_for(page),
+            "capabilities": policy.capabilities_of_many(self.request.user, page),
+        }
+        return self.get_paginated_response(OrgSerializer(page, many=True, context=context).data)
+
+
+class OrgListView(OrgPageMixin, generics.ListAPIView):
+    """Organizations the caller can see, in tree order. Filters: ``parent`` (direct children of), ``search``."""
+
+    serializer_class = OrgSerializer
+
+    def get_queryset(self) -> QuerySet[Organization]:
+        queryset = policy.visible(self.request.user, "org.view", Organization.objects.alive())
+        parent = self.request.query_params.get("parent")
+        if parent:
+            queryset = queryset.filter(parent_id=_uuid_or_404(parent))
+        search = self.request.query_params.get("search", "").strip()
+        if search:
+            queryset = queryset.filter(name__icontains=search)
+        return queryset.order_by("tree_id", "lft")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("parent", OpenApiTypes.UUID, description="Only the direct children of this org."),
+            OpenApiParameter("search", str, description="Part of the name, case-insensitive."),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.list(request, *args, **kwargs)
+
+    @extend_schema(request=OrgCreateSerializer, responses={201: OrgSerializer})
+    def post(self, request: Request) -> Response:
+        data = OrgCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parent = _body_parent(request, data.validated_data["parent"])
+        org = services.create_org(
+            actor=request.user,
+            parent=parent,
+            name=data.validated_data["name"],
+            description=data.validated_data.get("description", ""),
+        )
+        return Response(OrgSerializer(org, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class OrgDetailView(APIView):
+    serializer_class = OrgSerializer
+
+    @extend_schema(responses=OrgSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "org.view", id)
+        return Response(OrgSerializer(org, context={"request": request}).data)
+
+    @extend_schema(request=OrgUpdateSerializer, responses=OrgSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "org.manage", id)
+        data = OrgUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        org = services.update_org(actor=request.user, org=org, **data.validated_data)
+        org.refresh_from_db()
+        policy.forget(request.user)
+        return Response(OrgSerializer(org, context={"request": request}).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        org = get_org(request, policy.TENANT_ADMIN, id)
+        services.delete_org(actor=request.user, org=org)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OrgRestoreView(APIView):
+    @extend_schema(request=None, responses=OrgSerializer)
+    def post(self, request: Request, id: Any) -> Response:
+        """Undo a delete within the restore window (tenant administrators)."""
+        org = Organization.objects.deleted().filter(pk=_uuid_or_404(id)).first()
+        if org is None or not policy.is_tenant_admin(request.user, org.tenant_id):
+            raise NotFound()
+        org = services.restore_org(actor=request.user, org=org)
+        policy.forget(request.user)
+        return Response(OrgSerializer(org, context={"request": request}).data)
+
+
+class OrgMoveView(APIView):
+    @extend_schema(request=OrgMoveSerializer, responses=OrgSerializer)
+    def post(self, request: Request, id: Any) -> Response:
+        """Move the org and its subtree under ``parent`` (409 into its own subtree or another tenant)."""
+        org = get_org(request, policy.TENANT_ADMIN, id)
+        data = OrgMoveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parent = _body_parent(request, data.validated_data["parent"])
+        org = services.move_org(actor=request.user, org=org, parent=parent)
+        policy.forget(request.user)
+        return Response(OrgSerializer(org, context={"request": request}).data)
+
+
+class OrgChildrenView(OrgPageMixin, generics.ListAPIView):
+    serializer_class = OrgSerializer
+    queryset = Organization.objects.none()  # for the schema; get_queryset() decides
+
+    def get_queryset(self) -> QuerySet[Organization]:
+        org = get_org(self.request, "org.view", self.kwargs["id"])
+        return org.children.alive().order_by("name")
+
+
+class TenantListView(generics.ListAPIView):
+    """Superusers: every tenant; others: the tenants they administer."""
+
+    serializer_class = TenantSerializer
+
+    def get_queryset(self) -> QuerySet[Tenant]:
+        from django.db.models import OuterRef, Subquery
+
+        roots = Organization.objects.filter(tenant=OuterRef("pk"), parent__isnull=True).values("pk")[:1]
+        return (
+            policy.visible(self.request.user, policy.TENANT_ADMIN, Tenant.objects.all())
+            .annotate(root_org_id=Subquery(roots))
+            .order_by("name")
+        )
+
+
+class TenantUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=200)
+    plan = serializers.ChoiceField(choices=Tenant.Plan.choices, required=False)
+
+
+class TenantDetailView(APIView):
+    @extend_schema(responses=TenantSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        tenant = policy.get_for(request.user, policy.TENANT_ADMIN, Tenant.objects.all(), pk=_uuid_or_404(id))
+        return Response(TenantSerializer(tenant).data)
+
+    @extend_schema(request=TenantUpdateSerializer, responses=TenantSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        """Tenant administrators rename; only superusers change the plan (403 ``plan_change_forbidden``)."""
+        tenant = policy.get_for(request.user, policy.TENANT_ADMIN, Tenant.objects.all(), pk=_uuid_or_404(id))
+        data = TenantUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        tenant = services.update_tenant(actor=request.user, tenant=tenant, **data.validated_data)
+        return Response(TenantSerializer(tenant).data)
+
+
+class OrgProjectsView(generics.ListAPIView):
+    """Projects of an org: the ones the caller may see."""
+
+    serializer_class = ProjectSerializer
+    queryset = Project.objects.none()  # for the schema; get_queryset() decides
+
+    def get_queryset(self) -> QuerySet[Project]:
+        org = get_org_for_projects(self.request, self.kwargs["id"])
+        return policy.visible(self.request.user, "project.view", org.projects.all()).order_by("name")
+
+    @extend_schema(request=ProjectWriteSerializer, responses={201: ProjectSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "project.manage", id)
+        data = ProjectWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.create_project(actor=request.user, org=org, **data.validated_data)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+def get_org_for_projects(request: Request, org_id: Any) -> Organization:
+    """The org whose projects are listed: visible with org.view, or holding a project the caller may see."""
+    org = Organization.objects.alive().filter(pk=_uuid_or_404(org_id)).first()
+    if org is None:
+        raise NotFound()
+    if policy.can(request.user, "org.view", org):
+        return org
+    if policy.visible(request.user, "project.view", org.projects.all()).exists():
+        return org
+    raise NotFound()
+
+
+def get_project(request: Request, capability: str, project_id: Any) -> Project:
+    return policy.get_for(
+        request.user,
+        capability,
+        Project.objects.select_related("org").filter(org__deleted_at__isnull=True),
+        pk=_uuid_or_404(project_id),
+    )
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(responses=ProjectSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(ProjectSerializer(get_project(request, "project.view", id)).data)
+
+    @extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        project = get_project(request, "project.manage", id)
+        data = ProjectUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        project = services.update_project(actor=request.user, project=project, **data.validated_data)
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        project = get_project(request, "project.manage", id)
+        services.delete_project(actor=request.user, project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
