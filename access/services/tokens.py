@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -48,5 +49,5 @@ def revoke_token(*, actor: Any, token: AccessToken) -> AccessToken:
 def remember_org(*, user: Any, org: Any) -> None:
     """Remember the organization the user opened last, for the landing page (one UPDATE, only on change)."""
     if user.is_authenticated and user.last_org_id != org.pk:
-        type(user).objects.filter(pk=user.pk).update(last_org=org)
+        get_user_model().objects.filter(pk=user.pk).update(last_org=org)
         user.last_org_id = org.pk
