@@ -199,9 +199,8 @@ def test_the_switcher_costs_the_same_queries_for_10_and_500_orgs(world, as_user,
     client.get(url(world.root))  # the first visit stores last_org
     counts = []
     for total in (10, 500):
-        parent = world.logistics
         while Organization.objects.filter(tenant=world.acme).count() < total:
-            parent = make_org(world.logistics, f"depot-{Organization.objects.count()}")
+            make_org(world.logistics, f"depot-{Organization.objects.count()}")
         with CaptureQueriesContext(connection) as ctx:
             html = client.get(url(world.root)).content.decode()
         counts.append(len(ctx))
