@@ -104,8 +104,10 @@ def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.
     with transaction.atomic():
         _serialize_root_creation()
         tenant = Tenant.objects.create(name=name, plan=plan)
+        # Not root.save(): with order_insertion_by, mptt would sort root trees by name and renumber the tree_id of
+        # every other tenant's tree after it. A new tenant's tree always goes last, touching no other tenant.
         root = Organization(tenant=tenant, parent=None, name=name)
-        root.save()
+        Organization._tree_manager.insert_node(root, None, save=True)
         TenantMembership.objects.create(tenant=tenant, user=admin, is_admin=True)
         if not admin.is_staff:  # tenant administrators use the Django admin, scoped to their tenant
             admin.is_staff = True
