@@ -1,0 +1,554 @@
+"""API of the access core: members (org and project), teams, roles, invitations, explain and the audit log.
+
+Thin like every face: fetch and authorize through the policy (404 when not visible), write through
+access.services (which check the capability again, refuse escalation and audit)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth import get_user_model
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access import policy, selectors
+from access.api import UserRefSerializer
+from access.models import AuditEvent, Invitation, Role, Team
+from access.roles import ALL_CAPABILITIES, CAPABILITIES
+from access.services.custom_roles import create_role, delete_role, update_role
+from access.services.grants import change_grant, grant_role, revoke_grant
+from access.services.invitations import accept_invitation, accept_url, invite, revoke_invitation
+from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
+from config.errors import NotFound
+from orgs.api import _uuid_or_404, get_org, get_project
+from orgs.models import Organization, Project
+
+
+def tenant_user(org: Organization, value: Any, field: str = "user") -> Any:
+    """A user of ``org``'s tenant, given as id or username; anyone else is a field error (never a hint)."""
+    users = get_user_model().objects.filter(tenant_memberships__tenant_id=org.tenant_id)
+    try:
+        user = users.filter(pk=UUID(str(value))).first()
+    except ValueError:
+        user = users.filter(username__iexact=str(value)).first()
+    if user is None:
+        raise serializers.ValidationError({field: ["No such user in this tenant: invite them first."]})
+    return user
+
+
+def tenant_team(org: Organization, value: Any) -> Team:
+    team = selectors.teams_in(org).filter(pk=_uuid_or_400(value, "team")).first()
+    if team is None:
+        raise serializers.ValidationError({"team": ["No such team at this organization or above it."]})
+    return team
+
+
+def _uuid_or_400(value: Any, field: str) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise serializers.ValidationError({field: ["Must be a valid UUID."]}) from None
+
+
+# -- members -------------------------------------------------------------------------------------------------------
+
+
+class TeamRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class MemberSerializer(serializers.Serializer):
+    """One grant in effect here: the user's (or team's), its role, where it was made and whether it is inherited."""
+
+    id = serializers.UUIDField()
+    user = serializers.SerializerMethodField()
+    team = serializers.SerializerMethodField()
+    role = serializers.CharField(source="role.key")
+    role_name = serializers.CharField(source="role.name")
+    org = serializers.UUIDField(source="org.pk")
+    org_name = serializers.CharField(source="org.name")
+    inherited = serializers.BooleanField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(UserRefSerializer(allow_null=True))
+    def get_user(self, member: selectors.Member) -> dict[str, Any] | None:
+        return UserRefSerializer(member.user).data if member.user is not None else None
+
+    @extend_schema_field(TeamRefSerializer(allow_null=True))
+    def get_team(self, member: selectors.Member) -> dict[str, Any] | None:
+        team = member.team
+        return {"id": team.pk, "name": team.name} if team is not None else None
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    user = serializers.CharField(required=False, help_text="A user of the tenant: id or username.")
+    team = serializers.UUIDField(required=False, help_text="Or a team defined here or above.")
+    role = serializers.CharField(help_text="Role key: admin, integrator, guest, or a custom role's key.")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if ("user" in data) == ("team" in data):
+            raise serializers.ValidationError({"user": ["Give either a user or a team."]})
+        return data
+
+
+class MemberUpdateSerializer(serializers.Serializer):
+    role = serializers.CharField(required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+def _create_member(request: Request, target: Organization | Project) -> Response:
+    org = target if isinstance(target, Organization) else target.org
+    data = MemberCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    holder: dict[str, Any] = {}
+    if "user" in data.validated_data:
+        holder["user"] = tenant_user(org, data.validated_data["user"])
+    else:
+        holder["team"] = tenant_team(org, data.validated_data["team"])
+    grant = grant_role(
+        actor=request.user,
+        target=target,
+        role=data.validated_data["role"],
+        expires_at=data.validated_data.get("expires_at"),
+        **holder,
+    )
+    member = selectors.Member(grant=grant, org=org, inherited=False)
+    return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+
+class OrgMembersView(generics.GenericAPIView):
+    """Members of an organization: direct grants and those inherited from ancestors (cut ones left out)."""
+
+    serializer_class = MemberSerializer
+    queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
+
+    @extend_schema(responses=MemberSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "member.view", id)
+        page = self.paginate_queryset(selectors.org_members(org))
+        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+    @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        return _create_member(request, get_org(request, "member.manage", id))
+
+
+class ProjectMembersView(generics.GenericAPIView):
+    """Project-scoped grants: a role on this project only."""
+
+    serializer_class = MemberSerializer
+    queryset = Project.objects.none()  # for the schema's path parameter; the view decides
+
+    @extend_schema(responses=MemberSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        project = get_project(request, "member.view", id)
+        page = self.paginate_queryset(selectors.project_members(project))
+        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+    @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        return _create_member(request, get_project(request, "member.manage", id))
+
+
+def _get_grant(request: Request, grant_id: Any) -> Any:
+    grant = selectors.grant_by_id(_uuid_or_404(grant_id))
+    if grant is None:
+        raise NotFound()
+    policy.authorize(request.user, "member.view", grant.content_object)
+    return grant
+
+
+class MemberDetailView(APIView):
+    @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        """Change a member's role or expiry (member.manage on the grant's org or project)."""
+        grant = _get_grant(request, id)
+        data = MemberUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        kwargs: dict[str, Any] = {}
+        if "role" in data.validated_data:
+            kwargs["role"] = data.validated_data["role"]
+        if "expires_at" in data.validated_data:
+            kwargs["expires_at"] = data.validated_data["expires_at"]
+        grant = change_grant(actor=request.user, grant=grant, **kwargs)
+        target = grant.content_object
+        org = target if isinstance(target, Organization) else target.org
+        return Response(MemberSerializer(selectors.Member(grant=grant, org=org, inherited=False)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        revoke_grant(actor=request.user, grant=_get_grant(request, id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- teams ---------------------------------------------------------------------------------------------------------
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    org = serializers.UUIDField(source="org_id", read_only=True)
+    members = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = ["id", "org", "name", "description", "members"]
+        read_only_fields = ["id", "org", "members"]
+
+    @extend_schema_field(UserRefSerializer(many=True))
+    def get_members(self, team: Team) -> list[dict[str, Any]]:
+        return UserRefSerializer(team.group.user_set.order_by("username"), many=True).data
+
+
+class TeamWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class TeamMemberSerializer(serializers.Serializer):
+    user = serializers.CharField(help_text="A user of the tenant: id or username.")
+
+
+class OrgTeamsView(generics.GenericAPIView):
+    """Teams usable here: defined at this organization or above it."""
+
+    serializer_class = TeamSerializer
+    queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
+
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "member.view", id)
+        teams = selectors.teams_in(org).select_related("group").prefetch_related("group__user_set")
+        page = self.paginate_queryset(teams)
+        return self.get_paginated_response(TeamSerializer(page, many=True).data)
+
+    @extend_schema(request=TeamWriteSerializer, responses={201: TeamSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "member.manage", id)
+        data = TeamWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = create_team(actor=request.user, org=org, **data.validated_data)
+        return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
+
+
+def _get_team(request: Request, team_id: Any, capability: str = "member.view") -> Team:
+    team = Team.objects.select_related("org", "group").filter(pk=_uuid_or_404(team_id)).first()
+    if team is None or team.org.is_deleted:
+        raise NotFound()
+    policy.authorize(request.user, "member.view", team.org)
+    policy.authorize(request.user, capability, team.org)
+    return team
+
+
+class TeamDetailView(APIView):
+    @extend_schema(responses=TeamSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(TeamSerializer(_get_team(request, id)).data)
+
+    @extend_schema(request=TeamWriteSerializer, responses=TeamSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        team = _get_team(request, id, "member.manage")
+        data = TeamWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        team = rename_team(
+            actor=request.user,
+            team=team,
+            name=data.validated_data.get("name", team.name),
+            description=data.validated_data.get("description"),
+        )
+        return Response(TeamSerializer(team).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        delete_team(actor=request.user, team=_get_team(request, id, "member.manage"))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TeamMembersView(APIView):
+    @extend_schema(request=TeamMemberSerializer, responses={201: TeamSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        team = _get_team(request, id, "member.manage")
+        data = TeamMemberSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        add_team_member(actor=request.user, team=team, user=tenant_user(team.org, data.validated_data["user"]))
+        return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
+
+
+class TeamMemberDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any, user_id: Any) -> Response:
+        team = _get_team(request, id, "member.manage")
+        remove_team_member(actor=request.user, team=team, user=tenant_user(team.org, user_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- roles ---------------------------------------------------------------------------------------------------------
+
+
+class RoleSerializer(serializers.ModelSerializer):
+    builtin = serializers.BooleanField(source="is_builtin", read_only=True)
+    org = serializers.UUIDField(source="org_id", read_only=True, allow_null=True)
+    capabilities = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Role
+        fields = ["id", "key", "name", "description", "builtin", "org", "capabilities"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_capabilities(self, role: Role) -> list[str]:
+        return sorted(role.capabilities)
+
+
+class RoleWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    key = serializers.SlugField(required=False, max_length=50)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    capabilities = serializers.ListField(child=serializers.ChoiceField(choices=CAPABILITIES), allow_empty=False)
+
+
+class OrgRolesView(generics.GenericAPIView):
+    """Roles usable here: the built-in ones and the custom roles defined at this organization or above."""
+
+    serializer_class = RoleSerializer
+    queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
+
+    def get(self, request: Request, id: Any) -> Response:
+        from access.services.grants import roles_available
+
+        org = get_org(request, "member.view", id)
+        page = self.paginate_queryset(roles_available(org))
+        return self.get_paginated_response(RoleSerializer(page, many=True).data)
+
+    @extend_schema(request=RoleWriteSerializer, responses={201: RoleSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "member.manage", id)
+        data = RoleWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        role = create_role(actor=request.user, org=org, **data.validated_data)
+        return Response(RoleSerializer(role).data, status=status.HTTP_201_CREATED)
+
+
+def _get_custom_role(request: Request, role_id: Any, capability: str) -> Role:
+    role = Role.objects.select_related("org").filter(pk=_uuid_or_404(role_id), tenant__isnull=False).first()
+    if role is None or role.org.is_deleted:
+        raise NotFound()
+    policy.authorize(request.user, "member.view", role.org)
+    policy.authorize(request.user, capability, role.org)
+    return role
+
+
+class RoleDetailView(APIView):
+    @extend_schema(responses=RoleSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(RoleSerializer(_get_custom_role(request, id, "member.view")).data)
+
+    @extend_schema(request=RoleWriteSerializer, responses=RoleSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        role = _get_custom_role(request, id, "member.manage")
+        data = RoleWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k in ("name", "description", "capabilities")}
+        return Response(RoleSerializer(update_role(actor=request.user, role=role, **fields)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        delete_role(actor=request.user, role=_get_custom_role(request, id, "member.manage"))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- invitations ---------------------------------------------------------------------------------------------------
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    role = serializers.CharField(source="role.key")
+    org = serializers.UUIDField(source="org_id")
+    status = serializers.CharField()
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "org", "email", "role", "status", "created_at", "expires_at"]
+        read_only_fields = fields
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    accept_url = serializers.SerializerMethodField()
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "accept_url"]
+        read_only_fields = fields
+
+    def get_accept_url(self, invitation: Invitation) -> str:
+        return accept_url(self.context["raw_token"])
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    role = serializers.CharField()
+    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=Invitation.MAX_LIFETIME_DAYS)
+
+
+class OrgInvitationsView(generics.GenericAPIView):
+    serializer_class = InvitationSerializer
+    queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
+
+    def get(self, request: Request, id: Any) -> Response:
+        """Invitations to this organization (member.manage: they hold e-mail addresses)."""
+        org = get_org(request, "member.manage", id)
+        page = self.paginate_queryset(selectors.invitations_of(org))
+        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
+
+    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationCreatedSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        """Invite by e-mail; the answer carries the accept URL (the token is stored hashed, shown this once)."""
+        org = get_org(request, "member.manage", id)
+        data = InvitationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, raw = invite(
+            actor=request.user,
+            org=org,
+            email=data.validated_data["email"],
+            role=data.validated_data["role"],
+            lifetime_days=data.validated_data.get("expires_in_days", Invitation.DEFAULT_LIFETIME_DAYS),
+        )
+        body = InvitationCreatedSerializer(invitation, context={"raw_token": raw}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetailView(APIView):
+    @extend_schema(responses=InvitationSerializer)
+    def delete(self, request: Request, id: Any) -> Response:
+        """Revoke a pending invitation."""
+        invitation = Invitation.objects.select_related("org", "role").filter(pk=_uuid_or_404(id)).first()
+        if invitation is None or invitation.org.is_deleted:
+            raise NotFound()
+        policy.authorize(request.user, "org.view", invitation.org)
+        invitation = revoke_invitation(actor=request.user, invitation=invitation)
+        return Response(InvitationSerializer(invitation).data)
+
+
+class AcceptSerializer(serializers.Serializer):
+    username = serializers.CharField(required=False, max_length=150)
+    password = serializers.CharField(required=False, style={"input_type": "password"}, trim_whitespace=False)
+
+
+class InvitationAcceptView(APIView):
+    """Anyone holding the token: a signed-in caller joins with their account; otherwise a new account is made."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=AcceptSerializer, responses=MemberSerializer)
+    def post(self, request: Request, token: str) -> Response:
+        data = AcceptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        _, grant = accept_invitation(raw_token=token, user=user, **(data.validated_data if user is None else {}))
+        member = selectors.Member(grant=grant, org=grant.content_object, inherited=False)
+        return Response(MemberSerializer(member).data)
+
+
+# -- explain and audit ---------------------------------------------------------------------------------------------
+
+
+class ExplainSerializer(serializers.Serializer):
+    user = UserRefSerializer()
+    capability = serializers.CharField()
+    allowed = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    grants = serializers.ListField(child=serializers.DictField())
+
+
+class ExplainView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("user", str, required=True, description="Id or username of a user of the tenant."),
+            OpenApiParameter("capability", str, required=True, enum=sorted(ALL_CAPABILITIES)),
+            OpenApiParameter("project", OpenApiTypes.UUID, description="Explain on this project of the org."),
+        ],
+        responses=ExplainSerializer,
+    )
+    def get(self, request: Request, id: Any) -> Response:
+        """Why a user has or lacks a capability here: the grants with their orgs, the inheritance cuts."""
+        org = get_org(request, "member.view", id)
+        capability = request.query_params.get("capability", "")
+        errors = {}
+        if capability not in ALL_CAPABILITIES:
+            errors["capability"] = [f"Choose one of: {', '.join(CAPABILITIES)}."]
+        if not request.query_params.get("user"):
+            errors["user"] = ["This parameter is required."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        subject = tenant_user(org, request.query_params["user"])
+        target: Any = org
+        if request.query_params.get("project"):
+            target = Project.objects.filter(org=org, pk=_uuid_or_400(request.query_params["project"], "project"))
+            target = target.select_related("org").first()
+            if target is None:
+                raise serializers.ValidationError({"project": ["No such project in this organization."]})
+        fresh = get_user_model().objects.get(pk=subject.pk)
+        explanation = policy.explain(fresh, capability, target)
+        return Response(
+            {
+                "user": UserRefSerializer(subject).data,
+                "capability": capability,
+                "allowed": explanation.allowed,
+                "reasons": explanation.reasons,
+                "grants": explanation.grants,
+            }
+        )
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    org = serializers.UUIDField(source="org_id", allow_null=True)
+    org_name = serializers.SerializerMethodField()
+    actor = serializers.CharField(source="actor_name")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor", "action", "org", "org_name", "target_type", "target_id",
+                  "target_name", "changes", "ip"]  # fmt: skip
+        read_only_fields = fields
+
+    def get_org_name(self, event: AuditEvent) -> str | None:
+        return event.org.name if event.org is not None else None
+
+
+def filtered_audit_events(org: Organization, params: Any) -> Any:
+    """The org's events (and its subtree's), filtered by ``actor`` (username), ``action`` (exact, or a prefix
+    ending in '.') and ``since`` (ISO 8601); a bad ``since`` is a field error."""
+    events = selectors.audit_events(org)
+    if params.get("actor"):
+        events = events.filter(actor_name__iexact=params["actor"])
+    action = params.get("action", "")
+    if action:
+        events = events.filter(action__startswith=action) if action.endswith(".") else events.filter(action=action)
+    if params.get("since"):
+        since = parse_datetime(params["since"])
+        if since is None:
+            raise serializers.ValidationError({"since": ["Use an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."]})
+        events = events.filter(created_at__gte=since)
+    return events
+
+
+class AuditEventsView(generics.GenericAPIView):
+    serializer_class = AuditEventSerializer
+    queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("actor", str, description="Username of the actor."),
+            OpenApiParameter("action", str, description="An action (org.create) or a prefix ending in '.' (org.)."),
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+        ]
+    )
+    def get(self, request: Request, id: Any) -> Response:
+        """The audit log of this organization and its subtree, newest first (audit.view)."""
+        org = get_org(request, "audit.view", id)
+        page = self.paginate_queryset(filtered_audit_events(org, request.query_params))
+        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
