@@ -178,6 +178,10 @@ class Role(models.Model):
 
         return role_capabilities(self.key, self.is_builtin, self.custom_capabilities)
 
+    @property
+    def sorted_capabilities(self) -> list[str]:
+        return sorted(self.capabilities)
+
 
 class Team(models.Model):
     """An org-level group of users that holds grants like a user does. Membership is a django.contrib.auth Group,

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from access import views
+from access import org_views, views
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
@@ -14,4 +14,16 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<uuid:token_id>/revoke", views.token_revoke, name="token-revoke"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
+]
+
+urlpatterns += [
+    path("o/<uuid:org_id>/members/", org_views.members, name="org-members"),
+    path("o/<uuid:org_id>/members/<uuid:grant_id>/role", org_views.member_change, name="org-member-change"),
+    path("o/<uuid:org_id>/members/<uuid:grant_id>/remove", org_views.member_remove, name="org-member-remove"),
+    path("o/<uuid:org_id>/teams/", org_views.teams, name="org-teams"),
+    path("o/<uuid:org_id>/teams/<uuid:team_id>/", org_views.team_action, name="org-team-action"),
+    path("o/<uuid:org_id>/roles/", org_views.roles, name="org-roles"),
+    path("o/<uuid:org_id>/invitations/", org_views.invitations, name="org-invitations"),
+    path("o/<uuid:org_id>/explain/", org_views.explain, name="org-explain"),
+    path("o/<uuid:org_id>/audit/", org_views.audit, name="org-audit"),
 ]

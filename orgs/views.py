@@ -90,6 +90,12 @@ def _form_view(
     return response
 
 
+# The helpers every console page of an org uses (the access app's pages too).
+fetch_org = _org
+render_org_page = _page
+apply_errors = _apply_errors
+
+
 # -- forms ---------------------------------------------------------------------------------------------------------
 
 

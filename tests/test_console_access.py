@@ -1,0 +1,170 @@
+"""Console pages of the access core: members (and CSV), teams, roles, invitations, explain, audit log."""
+
+from __future__ import annotations
+
+import pytest
+
+from access.models import AuditEvent, Invitation, OrgUserGrant, Role, Team
+from access.services.grants import grant_role
+from access.services.invitations import invite
+from tests.factories import PASSWORD, UserFactory, add_to_tenant
+
+
+@pytest.fixture
+def people(world):
+    people = {}
+    for role in ("admin", "integrator", "guest"):
+        user = UserFactory(username=f"{role}-m")
+        add_to_tenant(user, world.acme)
+        grant_role(actor=None, target=world.marketing, role=role, user=user)
+        people[role] = user
+    newcomer = UserFactory(username="newcomer")
+    add_to_tenant(newcomer, world.acme)
+    people["newcomer"] = newcomer
+    return people
+
+
+@pytest.fixture
+def as_user(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def page(org, name):
+    return f"/o/{org.pk}/{name}/"
+
+
+PAGES = ["members", "teams", "roles", "invitations", "explain", "audit"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_other_tenants_and_outsiders_get_404(world, people, as_user, name):
+    for user in (world.other_admin, world.outsider):
+        assert as_user(user).get(page(world.marketing, name)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "guest_status"),
+    [("members", 200), ("teams", 200), ("roles", 200), ("explain", 200), ("invitations", 403), ("audit", 403)],
+)
+def test_a_guest_reads_what_member_view_allows(world, people, as_user, name, guest_status):
+    assert as_user(people["guest"]).get(page(world.emea, name)).status_code == guest_status
+    assert as_user(people["admin"]).get(page(world.emea, name)).status_code == 200
+
+
+def test_the_tabs_follow_the_capabilities(world, people, as_user):
+    guest_html = as_user(people["guest"]).get(page(world.emea, "members")).content.decode()
+    assert "Members" in guest_html and "Audit log" not in guest_html and "Invitations" not in guest_html
+    admin_html = as_user(people["admin"]).get(f"/o/{world.emea.pk}/").content.decode()
+    assert "Audit log" in admin_html and "Invitations" in admin_html
+
+
+def test_members_page_lists_inherited_members_and_offers_actions_to_admins_only(
+    world, people, as_user, django_assert_max_num_queries
+):
+    client = as_user(people["guest"])
+    client.get(f"/o/{world.emea.pk}/")
+    with django_assert_max_num_queries(14):
+        html = client.get(page(world.emea, "members")).content.decode()
+    assert "admin-m" in html and "inherited" in html and "Add a member" not in html
+    assert "Add a member" in as_user(people["admin"]).get(page(world.emea, "members")).content.decode()
+
+
+def test_an_admin_adds_changes_and_removes_a_member(world, people, as_user):
+    client = as_user(people["admin"])
+    response = client.post(page(world.emea, "members"), {"user": str(people["newcomer"].pk), "role": "guest"})
+    assert response.status_code == 302
+    grant = OrgUserGrant.objects.get(user=people["newcomer"], content_object=world.emea)
+    client.post(f"/o/{world.emea.pk}/members/{grant.pk}/role", {"role": "integrator"})
+    assert OrgUserGrant.objects.get(pk=grant.pk).role.key == "integrator"
+    client.post(f"/o/{world.emea.pk}/members/{grant.pk}/remove")
+    assert not OrgUserGrant.objects.filter(pk=grant.pk).exists()
+
+
+def test_a_guest_cannot_add_members_even_by_posting(world, people, as_user):
+    response = as_user(people["guest"]).post(
+        page(world.emea, "members"), {"user": str(people["newcomer"].pk), "role": "admin"}
+    )
+    assert response.status_code == 403
+    assert not OrgUserGrant.objects.filter(user=people["newcomer"]).exists()
+
+
+def test_adding_without_a_person_or_team_is_a_form_error(world, people, as_user):
+    response = as_user(people["admin"]).post(page(world.emea, "members"), {"role": "guest"})
+    assert response.status_code == 400 and "Choose a person or a team" in response.content.decode()
+
+
+def test_members_csv_export(world, people, as_user):
+    response = as_user(people["admin"]).get(page(world.emea, "members"), {"format": "csv"})
+    assert response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0].startswith("username,email,team,role")
+    assert any(line.startswith("admin-m,") and ",yes," in line for line in lines)
+
+
+def test_teams_page_creates_and_fills_a_team(world, people, as_user):
+    client = as_user(people["admin"])
+    assert client.post(page(world.marketing, "teams"), {"name": "Web"}).status_code == 302
+    team = Team.objects.get(name="Web")
+    client.post(f"/o/{world.marketing.pk}/teams/{team.pk}/", {"action": "add", "user": str(people["newcomer"].pk)})
+    assert team.group.user_set.filter(pk=people["newcomer"].pk).exists()
+    assert as_user(people["guest"]).post(page(world.marketing, "teams"), {"name": "Nope"}).status_code == 403
+
+
+def test_roles_page_creates_a_custom_role_within_the_admins_capabilities(world, people, as_user):
+    client = as_user(people["admin"])
+    response = client.post(
+        page(world.marketing, "roles"), {"name": "Auditor", "capabilities": ["org.view", "audit.view"]}
+    )
+    assert response.status_code == 302
+    assert Role.objects.get(name="Auditor").custom_capabilities == ["audit.view", "org.view"]
+    response = client.post(page(world.marketing, "roles"), {"name": "Boss", "capabilities": ["org.create_child"]})
+    assert response.status_code == 400 and not Role.objects.filter(name="Boss").exists()
+
+
+def test_invitations_page_invites_shows_the_link_once_and_revokes(
+    world, people, as_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    client = as_user(people["admin"])
+    with django_capture_on_commit_callbacks(execute=True):
+        html = client.post(
+            page(world.marketing, "invitations"), {"email": "dana@example.com", "role": "guest", "days": 7}
+        ).content.decode()
+    assert 'data-testid="invite-link"' in html and len(mailoutbox) == 1
+    invitation = Invitation.objects.get(email="dana@example.com")
+    client.post(page(world.marketing, "invitations"), {"revoke": str(invitation.pk)})
+    assert Invitation.objects.get(pk=invitation.pk).status == "revoked"
+
+
+def test_accepting_an_invitation_in_the_console(world, people, client):
+    _, raw = invite(actor=world.tenant_admin, org=world.logistics, email="new@example.com", role="integrator")
+    assert "Join Logistics" in client.get(f"/invitations/{raw}/").content.decode()
+    response = client.post(f"/invitations/{raw}/", {"username": "newbie", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == f"/o/{world.logistics.pk}/"
+    response = client.get(f"/invitations/{raw}/")
+    assert response.status_code == 409 and "already been used" in response.content.decode()
+    assert client.get("/invitations/inv_bogus/").status_code == 404
+
+
+def test_explain_page_shows_the_decision_and_validates(world, people, as_user):
+    client = as_user(people["admin"])
+    html = client.get(page(world.emea, "explain"), {"user": "integrator-m", "capability": "task.run"}).content.decode()
+    assert "may</span>" in html and "Marketing" in html
+    assert client.get(page(world.emea, "explain"), {"user": "gina", "capability": "task.run"}).status_code == 400
+
+
+def test_audit_page_filters_and_exports(world, people, as_user, django_assert_max_num_queries):
+    client = as_user(people["admin"])
+    client.get(f"/o/{world.marketing.pk}/")
+    with django_assert_max_num_queries(14):
+        html = client.get(page(world.marketing, "audit"), {"action": "grant."}).content.decode()
+    assert "<code>grant.create</code>" in html and "<code>org.create</code>" not in html
+    assert client.get(page(world.marketing, "audit"), {"since": "soon"}).status_code == 200
+    csv_text = client.get(page(world.marketing, "audit"), {"format": "csv"}).content.decode()
+    assert csv_text.splitlines()[0] == "time,actor,action,org,target_type,target,changes,ip"
+    assert AuditEvent.objects.filter(org=world.marketing).count() == len(
+        [line for line in csv_text.splitlines()[1:] if ",Marketing," in line]
+    )
