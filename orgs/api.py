@@ -69,6 +69,7 @@ class OrgSerializer(serializers.ModelSerializer):
             "depth",
             "path",
             "access_inheritance",
+            "invite_domains",
             "capabilities",
             "created_at",
         ]
@@ -116,6 +117,12 @@ class OrgUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     access_inheritance = serializers.ChoiceField(choices=Organization.AccessInheritance.choices, required=False)
+    invite_domains = serializers.ListField(
+        child=serializers.CharField(max_length=253),
+        required=False,
+        max_length=50,
+        help_text="Invitations here go only to these e-mail domains (empty: any, unless a parent restricts).",
+    )
 
 
 class OrgMoveSerializer(serializers.Serializer):

@@ -109,6 +109,12 @@ class OrgEditForm(OrgForm):
         choices=Organization.AccessInheritance.choices,
         help_text="Which grants from parent organizations apply here. Tenant administrators always keep access.",
     )
+    invite_domains = forms.CharField(
+        required=False,
+        label="Invitation e-mail domains",
+        help_text="Comma-separated, e.g. acme.com, acme.de. Empty: invitations to any address "
+        "(unless a parent organization restricts them).",
+    )
 
 
 class MoveForm(forms.Form):
@@ -191,7 +197,12 @@ def org_edit(request: HttpRequest, org_id: UUID) -> HttpResponse:
         lambda data: services.update_org(actor=request.user, org=org, **data),
         title=f"Edit {org.name}",
         submit="Save",
-        initial={"name": org.name, "description": org.description, "access_inheritance": org.access_inheritance},
+        initial={
+            "name": org.name,
+            "description": org.description,
+            "access_inheritance": org.access_inheritance,
+            "invite_domains": ", ".join(org.invite_domains),
+        },
         success=lambda result: reverse("org", args=[org.pk]),
     )
 

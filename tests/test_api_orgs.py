@@ -328,3 +328,12 @@ def test_a_project_member_sees_only_that_project(world, api_as):
     assert client.get(org_url(world.marketing)).status_code == 404
     assert client.get(org_url(other)).status_code == 404
     assert client.get("/api/v1/orgs").json()["count"] == 0
+
+
+def test_an_admin_restricts_invitation_domains(world, api_as):
+    client = api_as(world.tenant_admin)
+    response = client.patch(org_url(world.marketing), {"invite_domains": ["ACME.com", "@acme.de"]}, format="json")
+    assert response.status_code == 200 and response.json()["invite_domains"] == ["acme.com", "acme.de"]
+    response = client.patch(org_url(world.marketing), {"invite_domains": ["not a domain"]}, format="json")
+    assert response.status_code == 400 and "invite_domains" in response.json()
+    assert Organization.objects.get(pk=world.marketing.pk).invite_domains == ["acme.com", "acme.de"]

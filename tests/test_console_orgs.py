@@ -218,3 +218,27 @@ def test_logout_needs_a_post(world, as_user):
     assert client.get(url(world.root)).status_code == 200
     client.post("/logout/")
     assert client.get(url(world.root)).status_code == 302
+
+
+def test_invitation_domains_are_edited_with_the_org(world, as_user):
+    client = as_user(world.tenant_admin)
+    response = client.post(
+        url(world.emea, "edit/"), {"name": "EMEA", "access_inheritance": "all", "invite_domains": "acme.com, acme.de"}
+    )
+    assert response.status_code == 302
+    assert Organization.objects.get(pk=world.emea.pk).invite_domains == ["acme.com", "acme.de"]
+    response = client.post(
+        url(world.emea, "edit/"), {"name": "EMEA", "access_inheritance": "all", "invite_domains": "x"}
+    )
+    assert response.status_code == 400 and "is not a domain" in response.content.decode()
+
+
+def test_a_project_member_opens_their_project_but_not_its_org(world, as_user):
+    user = UserFactory(username="paula")
+    add_to_tenant(user, world.acme)
+    grant_role(actor=None, target=world.website, role="integrator", user=user)
+    client = as_user(user)
+    assert client.get(url(world.marketing, f"p/{world.website.pk}/")).status_code == 200
+    assert client.get(url(world.marketing)).status_code == 404
+    landing = client.get("/")
+    assert landing.status_code == 200 and "Website" in landing.content.decode()
