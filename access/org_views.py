@@ -368,3 +368,47 @@ def _audit_csv(org: Organization, events: Any) -> HttpResponse:
         writer.writerow([_cell(v) for v in (e.created_at.isoformat(), e.actor_name, e.action,
                          e.org.name if e.org else "", e.target_type, e.target_name, e.changes, e.ip)])  # fmt: skip
     return response
+
+
+# -- project members -----------------------------------------------------------------------------------------------
+
+
+@login_required
+def project_members(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
+    """A project's own grants (a role on this project only): listed with member.view, changed with member.manage."""
+    from orgs.views import fetch_project
+
+    project = fetch_project(request, org_id, project_id, "member.view")
+    can_manage = policy.can(request.user, "member.manage", project)
+    form = MemberForm(request.POST or None, org=project.org) if can_manage else None
+    if request.method == "POST":
+        if request.POST.get("remove"):
+            grant = selectors.grant_by_id(request.POST["remove"])
+            if grant is None or getattr(grant, "content_object_id", None) != project.pk:
+                raise Http404
+            try:
+                revoke_grant(actor=request.user, grant=grant)
+                messages.success(request, "Member removed from the project.")
+            except (ValidationError, DomainError) as exc:
+                _refusal(request, exc)
+            return redirect("project-members", org_id=org_id, project_id=project.pk)
+        fetch_project(request, org_id, project_id, "member.manage")
+        if form is not None and form.is_valid():
+            try:
+                grant_role(actor=request.user, target=project, role=form.cleaned_data["role"],
+                           user=form.cleaned_data["user"], team=form.cleaned_data["team"],
+                           expires_at=form.cleaned_data["expires_at"])  # fmt: skip
+            except (ValidationError, DomainError) as exc:
+                if isinstance(exc, NotFound):
+                    raise Http404 from None
+                apply_errors(form, exc)
+            else:
+                messages.success(request, "Member added to the project.")
+                return redirect("project-members", org_id=org_id, project_id=project.pk)
+    response = render_org_page(
+        request, "access/project_members.html", project.org, project=project,
+        members=selectors.project_members(project), form=form, can_manage=can_manage,
+    )  # fmt: skip
+    if form is not None and form.errors:
+        response.status_code = 400
+    return response

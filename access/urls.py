@@ -26,4 +26,5 @@ urlpatterns += [
     path("o/<uuid:org_id>/invitations/", org_views.invitations, name="org-invitations"),
     path("o/<uuid:org_id>/explain/", org_views.explain, name="org-explain"),
     path("o/<uuid:org_id>/audit/", org_views.audit, name="org-audit"),
+    path("o/<uuid:org_id>/p/<uuid:project_id>/members/", org_views.project_members, name="project-members"),
 ]

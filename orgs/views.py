@@ -92,6 +92,7 @@ def _form_view(
 
 # The helpers every console page of an org uses (the access app's pages too).
 fetch_org = _org
+fetch_project = _project
 render_org_page = _page
 apply_errors = _apply_errors
 

@@ -168,3 +168,20 @@ def test_audit_page_filters_and_exports(world, people, as_user, django_assert_ma
     assert AuditEvent.objects.filter(org=world.marketing).count() == len(
         [line for line in csv_text.splitlines()[1:] if ",Marketing," in line]
     )
+
+
+def test_project_members_page(world, people, as_user, django_assert_max_num_queries):
+    url = f"/o/{world.marketing.pk}/p/{world.website.pk}/members/"
+    admin = as_user(people["admin"])
+    response = admin.post(url, {"user": str(people["newcomer"].pk), "role": "integrator"})
+    assert response.status_code == 302
+    grant = world.website.user_grants.get(user=people["newcomer"])
+    with django_assert_max_num_queries(14):
+        assert "newcomer" in admin.get(url).content.decode()
+    guest = as_user(people["guest"])
+    assert guest.get(url).status_code == 200
+    assert guest.post(url, {"user": str(people["integrator"].pk), "role": "admin"}).status_code == 403
+    assert as_user(world.other_admin).get(url).status_code == 404
+    admin = as_user(people["admin"])
+    admin.post(url, {"remove": str(grant.pk)})
+    assert not world.website.user_grants.filter(pk=grant.pk).exists()
