@@ -39,13 +39,6 @@ from orgs.models import Organization, Project
 class ServiceAdmin(TenantScopedAdmin):
     """Turns the refusals of services into admin messages and keeps the form on the page."""
 
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except (DomainError, ValidationError) as exc:
-            self.report(request, exc)
-            return HttpResponse(status=303, headers={"Location": request.path})
-
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
         try:
             return super().delete_view(request, object_id, extra_context)

@@ -56,6 +56,14 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._is_tenant_admin(request)
 
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """A service's refusal (409, plan limit, field error) becomes a message; nothing was saved."""
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except (DomainError, ValidationError) as exc:
+            self.report(request, exc)
+            return HttpResponse(status=303, headers={"Location": request.path})
+
     def report(self, request: HttpRequest, exc: Exception) -> None:
         text = exc.detail if isinstance(exc, DomainError) else "; ".join(getattr(exc, "messages", [str(exc)]))
         self.message_user(request, text, level=messages.ERROR)
@@ -80,13 +88,6 @@ class TenantAdmin(TenantScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.Form, change: bool) -> None:
         data = {k: form.cleaned_data[k] for k in form.changed_data if k in ("name", "plan")}
         services.update_tenant(actor=request.user, tenant=Tenant.objects.get(pk=obj.pk), **data)
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except (DomainError, ValidationError) as exc:
-            self.report(request, exc)
-            return HttpResponse(status=303, headers={"Location": request.path})
 
 
 class OrganizationForm(forms.ModelForm):
@@ -121,13 +122,6 @@ class OrganizationAdmin(TenantScopedAdmin, DraggableMPTTAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["parent"] if obj is not None and obj.is_root else []
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except (DomainError, ValidationError) as exc:
-            self.report(request, exc)
-            return HttpResponse(status=303, headers={"Location": request.path})
 
     def save_model(self, request: HttpRequest, obj: Organization, form: forms.Form, change: bool) -> None:
         data = form.cleaned_data
@@ -253,13 +247,6 @@ class ProjectAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["org"] if obj is not None else []
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except (DomainError, ValidationError) as exc:
-            self.report(request, exc)
-            return HttpResponse(status=303, headers={"Location": request.path})
 
     def save_model(self, request: HttpRequest, obj: Project, form: forms.Form, change: bool) -> None:
         data = form.cleaned_data

@@ -61,3 +61,33 @@ def api_as(db: Any):
 def postgres_only(db: Any) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://…")
+
+
+@pytest.fixture
+def people(world: World) -> dict[str, Any]:
+    """An Admin, an Integrator and a Guest on Marketing (usernames admin-m, integrator-m, guest-m), and a
+    ``newcomer`` in Acme with no role yet."""
+    from access.services.grants import grant_role
+    from tests.factories import UserFactory, add_to_tenant
+
+    people = {}
+    for role in ("admin", "integrator", "guest"):
+        user = UserFactory(username=f"{role}-m")
+        add_to_tenant(user, world.acme)
+        grant_role(actor=None, target=world.marketing, role=role, user=user)
+        people[role] = user
+    newcomer = UserFactory(username="newcomer")
+    add_to_tenant(newcomer, world.acme)
+    people["newcomer"] = newcomer
+    return people
+
+
+@pytest.fixture
+def as_user(client: Any):
+    """as_user(user) -> the Django test client, logged in as ``user``."""
+
+    def login(user: Any) -> Any:
+        client.force_login(user)
+        return client
+
+    return login

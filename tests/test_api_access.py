@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from access.models import AuditEvent, Invitation, OrgUserGrant, Role
-from access.services.grants import grant_role
 from access.services.teams import create_team
 from orgs.services import update_org
-from tests.factories import PASSWORD, UserFactory, add_to_tenant
-
-
-@pytest.fixture
-def people(world):
-    people = {}
-    for role in ("admin", "integrator", "guest"):
-        user = UserFactory(username=f"{role}-m")
-        add_to_tenant(user, world.acme)
-        grant_role(actor=None, target=world.marketing, role=role, user=user)
-        people[role] = user
-    newcomer = UserFactory(username="newcomer")
-    add_to_tenant(newcomer, world.acme)
-    people["newcomer"] = newcomer
-    return people
+from tests.factories import PASSWORD
 
 
 def members_url(org):

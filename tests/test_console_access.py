@@ -5,32 +5,8 @@ from __future__ import annotations
 import pytest
 
 from access.models import AuditEvent, Invitation, OrgUserGrant, Role, Team
-from access.services.grants import grant_role
 from access.services.invitations import invite
-from tests.factories import PASSWORD, UserFactory, add_to_tenant
-
-
-@pytest.fixture
-def people(world):
-    people = {}
-    for role in ("admin", "integrator", "guest"):
-        user = UserFactory(username=f"{role}-m")
-        add_to_tenant(user, world.acme)
-        grant_role(actor=None, target=world.marketing, role=role, user=user)
-        people[role] = user
-    newcomer = UserFactory(username="newcomer")
-    add_to_tenant(newcomer, world.acme)
-    people["newcomer"] = newcomer
-    return people
-
-
-@pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
+from tests.factories import PASSWORD
 
 
 def page(org, name):

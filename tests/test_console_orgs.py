@@ -13,15 +13,6 @@ from tests.factories import UserFactory, add_to_tenant, make_org
 
 
 @pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def guest(world):
     user = UserFactory(username="gus")
     add_to_tenant(user, world.acme)
