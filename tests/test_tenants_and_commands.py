@@ -166,3 +166,19 @@ def test_a_new_tenant_never_renumbers_another_tenants_tree(world):
     after = dict(Organization.objects.values_list("pk", "tree_id"))
     assert all(after[pk] == tree_id for pk, tree_id in before.items())
     assert tree_problems() == []
+
+
+def test_seed_scale_builds_a_sound_tenant_with_a_chain_and_a_bench_user(db):
+    from access import policy
+
+    out = StringIO()
+    call_command("seed_scale", "--orgs", "300", "--depth", "40", "--users", "30", "--tasks", "50", "--quiet",
+                 stdout=out)  # fmt: skip
+    tenant = Tenant.objects.get(name="Scale-300")
+    assert Organization.objects.filter(tenant=tenant).count() == 300
+    assert tree_problems(tenant) == []
+    deepest = Organization.objects.get(tenant=tenant, name="chain-40")
+    assert deepest.level == 40
+    bench = get_user_model().objects.get(username="scale-300-bench")
+    assert policy.can(bench, "task.run", deepest)
+    assert not policy.can(bench, "org.view", Organization.objects.get(tenant=tenant, parent__isnull=True))
