@@ -92,19 +92,20 @@ class OrgSerializer(serializers.ModelSerializer):
 
 
 def paths_for(orgs: list[Organization]) -> dict[Any, list[Organization]]:
-    """The path of every org in a page, from ONE query over the union of their ancestors."""
-    from django.db.models import Q
+    """The path of every org in a page (root first), from ONE recursive query over parent links: index lookups by
+    primary key, whatever the size of the tree."""
+    from orgs.models import ancestors_of
 
-    if not orgs:
-        return {}
-    condition = Q()
+    nodes = {org.pk: org for org in orgs}
+    nodes.update((node.pk, node) for node in ancestors_of(orgs))
+    paths = {}
     for org in orgs:
-        condition |= org.ancestors_q()
-    nodes = list(Organization.objects.filter(condition).order_by("tree_id", "lft"))
-    return {
-        org.pk: [n for n in nodes if n.tree_id == org.tree_id and n.lft <= org.lft and n.rght >= org.rght]
-        for org in orgs
-    }
+        path, node = [], org
+        while node is not None:
+            path.append(node)
+            node = nodes.get(node.parent_id)
+        paths[org.pk] = path[::-1]
+    return paths
 
 
 class OrgCreateSerializer(serializers.Serializer):

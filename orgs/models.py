@@ -125,6 +125,25 @@ class Organization(MPTTModel):
         return list(Organization.objects.filter(self.ancestors_q()).order_by("lft"))
 
 
+def ancestors_of(orgs: list[Organization]) -> list[Organization]:
+    """Every proper ancestor of the given orgs, in one recursive query (portable to SQLite and PostgreSQL)."""
+    from django.db import connection
+
+    parents = {org.parent_id for org in orgs if org.parent_id is not None}
+    if not parents:
+        return []
+    table = Organization._meta.db_table
+    pk = Organization._meta.pk
+    params = [pk.get_db_prep_value(p, connection) for p in parents]
+    placeholders = ", ".join(["%s"] * len(params))
+    sql = (
+        f"WITH RECURSIVE anc(id) AS (SELECT id FROM {table} WHERE id IN ({placeholders})"  # noqa: S608 - bound params
+        f" UNION SELECT o.parent_id FROM {table} o JOIN anc ON o.id = anc.id WHERE o.parent_id IS NOT NULL)"
+        f" SELECT o.* FROM {table} o WHERE o.id IN (SELECT id FROM anc)"
+    )
+    return list(Organization.objects.raw(sql, params))
+
+
 class Project(models.Model):
     """A workspace inside an organization; integration tasks live in projects."""
 
