@@ -198,3 +198,9 @@ def test_swagger_ui_is_served_without_any_external_url(db, api):
     html = response.content.decode()
     assert "swagger-ui" in html
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+
+
+def test_health_answers_without_credentials_or_database(db, api, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = api.get("/api/v1/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
