@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from access.models import AccessToken
@@ -31,7 +33,8 @@ class SignUpForm(forms.Form):
 
 def signup(request: HttpRequest) -> HttpResponse:
     if not settings.SIGNUP_ENABLED:
-        raise Http404("Sign-up is disabled on this server.")
+        # Not found, as if the page did not exist, but saying why: a person reading it needs to ask for an invitation.
+        return render(request, "access/signup_disabled.html", status=404)
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -57,17 +60,22 @@ class TokenForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=365, initial=30, label="Valid for (days)")
 
 
+@never_cache  # the response that carries a new raw token must not be kept by any cache
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
-    from datetime import timedelta
-
+    """The user's personal API tokens; a new token's raw value is in this one response only (Canopy keeps a hash)."""
     form = TokenForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
-        _, created = issue_token(
-            user=request.user, name=form.cleaned_data["name"], lifetime=timedelta(days=form.cleaned_data["days"])
-        )
-        form = TokenForm()
+        try:
+            _, created = issue_token(
+                user=request.user, name=form.cleaned_data["name"], lifetime=timedelta(days=form.cleaned_data["days"])
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form = TokenForm()
     listed = AccessToken.objects.filter(user=request.user).order_by("-created_at")
     context: dict[str, Any] = {"form": form, "tokens": listed, "created": created}
     return render(request, "access/tokens.html", context, status=400 if form.errors else 200)

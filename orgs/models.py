@@ -67,14 +67,20 @@ class Organization(MPTTModel):
     # Invitations to this organization may only go to these e-mail domains (empty: any domain).
     invite_domains = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Not indexed: every tree write rewrites lft/rght of many rows, and each index on the table multiplies that cost.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     # The root of the deleted subtree this node went away with: restore brings the whole subtree back at once.
-    deleted_with = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    deleted_with = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
 
     objects = OrganizationManager()
 
     class MPTTMeta:
-        order_insertion_by = ["name"]
+        # No order_insertion_by: sorting siblings by name would insert in the middle of the nested set and shift
+        # half the tree's lft/rght on every create (300 ms at 10k orgs on PostgreSQL). New children are appended
+        # (only the nodes to their right move); pages sort siblings by name when they display them.
+        pass
 
     class Meta:
         ordering = ["tree_id", "lft"]

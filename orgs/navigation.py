@@ -2,7 +2,8 @@
 
 Both cost a fixed number of queries whatever the size of the tenant: the path is one range query, the switcher one
 filtered list (the user's grants behind ``visible()`` are loaded once per request), capped so that a 100k-org tenant
-renders as fast as a small one; the search narrows it further.
+renders as fast as a small one; the search narrows it further, and the search page adds each match's path with one
+more query.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from access import policy
-from orgs.models import Organization
+from orgs.models import Organization, ancestors_of
 
 SWITCHER_LIMIT = 300
+QUERY_MAX_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -21,25 +23,57 @@ class Switcher:
     orgs: list[Organization]
     truncated: bool
     query: str
+    limit: int
+
+
+@dataclass(frozen=True)
+class Crumb:
+    """One step of the breadcrumb. An ancestor the user may not open is named (whoever sees a child may know where
+    it sits) but not linked, since its page would answer 404."""
+
+    org: Organization
+    linked: bool
 
 
 def switcher(user: Any, query: str = "", limit: int = SWITCHER_LIMIT) -> Switcher:
     """The orgs the user may open, in tree order (``level`` indents them), optionally filtered by name."""
     queryset = policy.visible(user, "org.view", Organization.objects.alive()).select_related("tenant")
-    query = (query or "").strip()[:100]
+    query = (query or "").strip()[:QUERY_MAX_LENGTH]
     if query:
         queryset = queryset.filter(name__icontains=query)
+    # One row more than shown tells whether to ask the user to refine the search, without a COUNT over the tenant.
     orgs = list(queryset.order_by("tree_id", "lft")[: limit + 1])
-    return Switcher(orgs=orgs[:limit], truncated=len(orgs) > limit, query=query)
+    return Switcher(orgs=orgs[:limit], truncated=len(orgs) > limit, query=query, limit=limit)
+
+
+def attach_trails(orgs: list[Organization]) -> None:
+    """Set ``org.trail`` (its ancestors, root first) on each org, with one query whatever their number and depth."""
+    known = {org.pk: org for org in orgs}
+    known.update((node.pk, node) for node in ancestors_of(orgs) if node.pk not in known)
+    for org in orgs:
+        trail = []
+        parent_id = org.parent_id
+        while parent_id is not None and parent_id in known:
+            trail.append(known[parent_id])
+            parent_id = known[parent_id].parent_id
+        org.trail = trail[::-1]
+
+
+def breadcrumb(user: Any, org: Organization) -> list[Crumb]:
+    """Root first, ``org`` last (one query). Call it after the switcher: the visibility checks of the ancestors
+    then come from the grants that the switcher loaded, without a query."""
+    return [Crumb(node, node.pk == org.pk or policy.can(user, "org.view", node)) for node in org.path()]
 
 
 def context_for(request: Any, org: Organization) -> dict[str, Any]:
-    """What base.html needs on an org page: the path (root first) and the switcher."""
-    path = org.path()
+    """What base.html needs on an org page: the breadcrumb, the switcher and the user's capabilities here."""
+    switch = switcher(request.user)
+    crumbs = breadcrumb(request.user, org)
     return {
         "org": org,
-        "path": path,
+        "crumbs": crumbs,
+        "path": [crumb.org for crumb in crumbs],
         "tenant": org.tenant,
-        "switcher": switcher(request.user),
+        "switcher": switch,
         "caps": policy.capabilities(request.user, org),
     }

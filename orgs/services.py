@@ -124,8 +124,8 @@ def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.
     with transaction.atomic():
         _serialize_root_creation()
         tenant = Tenant.objects.create(name=name, plan=plan)
-        # Not root.save(): with order_insertion_by, mptt would sort root trees by name and renumber the tree_id of
-        # every other tenant's tree after it. A new tenant's tree always goes last, touching no other tenant.
+        # A new tenant's tree always goes last (insert_node with no target), touching no other tenant's tree_id
+        # (mptt's order_insertion_by, if ever set again, would otherwise sort root trees by name).
         root = Organization(tenant=tenant, parent=None, name=name)
         Organization._tree_manager.insert_node(root, None, save=True)
         TenantMembership.objects.create(tenant=tenant, user=admin, is_admin=True)
@@ -285,8 +285,7 @@ def update_org(
             return org
         for key, value in fields.items():
             setattr(org, key, value)
-        # Saving through mptt would re-sort siblings by name; a plain UPDATE keeps the tree untouched and the
-        # display order is by name anyway.
+        # A plain UPDATE: nothing here changes the tree, so mptt has nothing to do.
         Organization.objects.filter(pk=org.pk).update(**{k: fields[k] for k in changes})
         audit.record(actor=actor, action="org.update", tenant=tenant, org=org, target=org, changes=changes)
     return org
@@ -318,7 +317,7 @@ def move_org(*, actor: Any, org: Organization, parent: Organization) -> Organiza
             raise Conflict(f"An organization named “{node.name}” already exists in {target.name}.", code="name_taken")
         old_parent_id = node.parent_id
         node.parent = target
-        node.save()  # mptt moves the subtree, placing it among its new siblings by name
+        node.save()  # mptt moves the subtree, as the new parent's last child
         audit.record(
             actor=actor,
             action="org.move",

@@ -1,15 +1,69 @@
-// The org switcher: filter as you type, keyboard navigation. Without JavaScript the <details> still opens and
-// the search form submits to /switch/.
+// The org switcher: filter as you type, with each match's path, and the keyboard ("/" or Ctrl-K opens the
+// search, arrow keys move, Enter opens, Esc closes). Without JavaScript the <details> still opens and the search
+// form submits to /switch/, which searches every organization on the server.
 (function () {
   "use strict";
+
+  function text(tag, className, value) {
+    var node = document.createElement(tag);
+    node.className = className;
+    node.textContent = value;
+    return node;
+  }
+
+  // The list comes in tree order with each item's level, so an item's path is the chain of the nearest items
+  // above it with a lower level (within its tenant): no request needed.
+  function annotatePaths(list) {
+    var stack = [];
+    Array.prototype.forEach.call(list.children, function (li) {
+      if (li.classList.contains("tenant-head")) {
+        stack = [];
+        return;
+      }
+      if (!li.classList.contains("switcher-item")) return;
+      var level = Number(li.getAttribute("data-level"));
+      var link = li.querySelector("a");
+      var name = link.textContent;
+      while (stack.length && stack[stack.length - 1].level >= level) stack.pop();
+      var path = stack.map(function (entry) { return entry.name; }).join(" › ");
+      stack.push({ level: level, name: name });
+      link.textContent = "";
+      link.appendChild(text("span", "switcher-name", name));
+      if (path) link.appendChild(text("span", "switcher-path", path));
+      li.switcherName = name;
+    });
+  }
+
+  function highlight(li, q) {
+    var target = li.querySelector(".switcher-name");
+    var name = li.switcherName;
+    var at = q ? name.toLowerCase().indexOf(q) : -1;
+    target.textContent = "";
+    if (at < 0) {
+      target.textContent = name;
+      return;
+    }
+    target.appendChild(document.createTextNode(name.slice(0, at)));
+    target.appendChild(text("mark", "", name.slice(at, at + q.length)));
+    target.appendChild(document.createTextNode(name.slice(at + q.length)));
+  }
 
   function setup(switcher) {
     var input = switcher.querySelector("[data-switcher-input]");
     var list = switcher.querySelector("[data-switcher-list]");
-    var none = switcher.querySelector("[data-switcher-none]");
     if (!input || !list) return;
+    var summary = switcher.querySelector("summary");
+    var form = switcher.querySelector("form");
+    var more = switcher.querySelector("[data-switcher-more]");
+    var none = switcher.querySelector("[data-switcher-none]");
+    var status = switcher.querySelector("[data-switcher-status]");
+    var keys = switcher.querySelector("[data-switcher-keys]");
+    var truncated = switcher.hasAttribute("data-truncated");
     var items = Array.prototype.slice.call(list.querySelectorAll(".switcher-item"));
     var heads = Array.prototype.slice.call(list.querySelectorAll(".tenant-head"));
+
+    annotatePaths(list);
+    if (keys) keys.hidden = false;
 
     function visibleLinks() {
       return items.filter(function (li) { return !li.hidden; }).map(function (li) { return li.querySelector("a"); });
@@ -21,11 +75,19 @@
       items.forEach(function (li) {
         var match = !q || li.getAttribute("data-name").indexOf(q) !== -1;
         li.hidden = !match;
-        if (match) shown += 1;
+        if (match) {
+          shown += 1;
+          highlight(li, q);
+        }
       });
       heads.forEach(function (head) { head.hidden = Boolean(q); });
       list.classList.toggle("filtering", Boolean(q));
+      // Past the cap, or with nothing found here, the server searches every organization.
+      if (more) more.hidden = !(q && (shown === 0 || truncated));
       if (none) none.hidden = shown !== 0;
+      if (status) {
+        status.textContent = q ? shown + (shown === 1 ? " organization matches" : " organizations match") : "";
+      }
     }
 
     function open() {
@@ -34,13 +96,21 @@
       input.select();
     }
 
-    input.addEventListener("input", filter);
-    switcher.addEventListener("toggle", function () { if (switcher.open) input.focus(); });
+    function close() {
+      switcher.open = false;
+      summary.focus();
+    }
 
-    switcher.querySelector("form").addEventListener("submit", function (event) {
-      // Enter opens the first match; with none shown, the server-side search page takes over.
+    input.addEventListener("input", filter);
+    switcher.addEventListener("toggle", function () {
+      if (switcher.open) input.focus();
+    });
+
+    form.addEventListener("submit", function (event) {
+      // Enter in the search box opens the first match; with none shown, the server-side search page takes over.
+      // The "Search all organizations" button (a submitter) always asks the server.
       var links = visibleLinks();
-      if (input.value.trim() && links.length) {
+      if (!event.submitter && input.value.trim() && links.length) {
         event.preventDefault();
         window.location.href = links[0].href;
       }
@@ -50,20 +120,27 @@
       var links = visibleLinks();
       var index = links.indexOf(document.activeElement);
       if (event.key === "Escape") {
-        switcher.open = false;
-        switcher.querySelector("summary").focus();
+        event.preventDefault();
+        close();
       } else if (event.key === "ArrowDown") {
         event.preventDefault();
         if (links.length) links[Math.min(index + 1, links.length - 1)].focus();
       } else if (event.key === "ArrowUp") {
         event.preventDefault();
-        if (index <= 0) input.focus(); else links[index - 1].focus();
+        if (index <= 0) input.focus();
+        else links[index - 1].focus();
+      } else if ((event.key === "Home" || event.key === "End") && index !== -1) {
+        event.preventDefault();
+        links[event.key === "Home" ? 0 : links.length - 1].focus();
       }
     });
 
     document.addEventListener("keydown", function (event) {
-      var typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
-      if ((event.key === "/" && !typing) || (event.key === "k" && (event.ctrlKey || event.metaKey))) {
+      var active = document.activeElement;
+      var typing = active && (/^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) || active.isContentEditable);
+      var slash = event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey;
+      var ctrlK = (event.key === "k" || event.key === "K") && (event.ctrlKey || event.metaKey);
+      if (slash || ctrlK) {
         event.preventDefault();
         open();
       }
