@@ -137,8 +137,12 @@ class CasbinPeer:
     name = "pycasbin"
 
     def __init__(self, tenant: Any, max_depth: int) -> None:
+        import logging
+
         import casbin
         from casbin.model import Model
+
+        logging.getLogger("casbin").setLevel(logging.WARNING)  # it prints its whole model at INFO
 
         before, started = rss_mb(), time.perf_counter()
         orgs, grants = tenant_facts(tenant)

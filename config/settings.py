@@ -96,6 +96,10 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# The policy's statements are prepared once per PostgreSQL connection (access/resolver.py). Turn off behind a
+# transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://canopy")}
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")

@@ -78,8 +78,9 @@ class OrgSerializer(serializers.ModelSerializer):
     @extend_schema_field(OrgRefSerializer(many=True))
     def get_path(self, org: Organization) -> list[dict[str, Any]]:
         paths = self.context.get("paths")
-        nodes = paths[org.pk] if paths is not None else org.path()
-        return [{"id": node.pk, "name": node.name} for node in nodes]
+        if paths is None:
+            return org.path_refs()
+        return [{"id": node.pk, "name": node.name} for node in paths[org.pk]]
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_capabilities(self, org: Organization) -> list[str]:

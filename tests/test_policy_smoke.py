@@ -52,3 +52,31 @@ def test_can_costs_one_query_whatever_the_depth(world):
             assert policy.can(user, "task.view", org)
         counts.append(len(ctx))
     assert counts == [1, 1]
+
+
+def test_on_postgresql_the_decision_is_prepared_once_per_connection_and_stays_one_query(world, postgres_only):
+    user = UserFactory()
+    add_to_tenant(user, world.acme)
+    grant_role(actor=None, target=world.root, role="integrator", user=user)
+    deep = make_chain(world.root, 5)[-1]
+    counts = []
+    for _ in range(3):
+        policy.forget(user)
+        with CaptureQueriesContext(connection) as ctx:
+            assert policy.can(user, "task.run", deep) and not policy.can(user, "member.manage", deep)
+        counts.append(len(ctx))
+    assert counts == [1, 1, 1]
+    assert "PREPARE canopy_" in ctx.captured_queries[0]["sql"] or "EXECUTE canopy_" in ctx.captured_queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'canopy_%%'")
+        assert cursor.fetchone()[0] >= 1
+
+
+def test_without_prepared_statements_the_decision_is_the_same(world, postgres_only, settings):
+    settings.DB_PREPARED_STATEMENTS = False
+    user = UserFactory()
+    add_to_tenant(user, world.acme)
+    grant_role(actor=None, target=world.emea, role="guest", user=user)
+    with CaptureQueriesContext(connection) as ctx:
+        assert policy.can(user, "task.view", world.campaigns) and not policy.can(user, "task.view", world.root)
+    assert len(ctx) == 2 and "PREPARE" not in ctx.captured_queries[0]["sql"]
