@@ -40,7 +40,33 @@ VIEW_CAPABILITY = {
     "orgs.tenant": TENANT_ADMIN,
     "orgs.organization": "org.view",
     "orgs.project": "project.view",
+    "resources.task": "task.view",
+    "resources.run": "task.view",
+    "resources.credential": "credential.view",
+    "resources.lookuptable": "lookup.view",
+    "resources.envvar": "envvar.view",
+    "resources.component": "component.view",
+    "resources.orgsetting": "org.view",
 }
+
+# Publishing a component version: held by the component's development team only, never through a role.
+COMPONENT_PUSH = "component.push"
+# What a task share gives, by guardian permission codename (the share's level).
+SHARE_LEVELS = {
+    "view_task": frozenset({"task.view"}),
+    "run_task": frozenset({"task.view", "task.run"}),
+    "change_task": frozenset({"task.view", "task.run", "task.edit"}),
+}
+# Declarations (credentials, lookup tables, …) are seen in their org's whole subtree: whoever holds the view
+# capability anywhere below the declaring org sees them, though managing them needs the capability at that org.
+_DECLARED = {
+    "resources.credential",
+    "resources.lookuptable",
+    "resources.envvar",
+    "resources.component",
+    "resources.orgsetting",
+}
+_VIEW_BELOW = frozenset({"credential.view", "lookup.view", "envvar.view", "component.view", "org.view"})
 
 
 class Access:
@@ -53,6 +79,8 @@ class Access:
         self._subtree_rows: list[resolver.Row] | None = None
         self._org_rows: dict[tuple[UUID, UUID | None], list[resolver.Row]] = {}
         self._caps: dict[tuple[UUID, UUID | None], frozenset[str]] = {}
+        self._shares: dict[UUID, frozenset[str]] | None = None
+        self._component_ids: frozenset[UUID] | None = None
 
     # -- tenant facts --------------------------------------------------------------------------------------------
     @property
@@ -145,7 +173,99 @@ class Access:
             if self.is_tenant_admin(obj.pk):
                 return frozenset({TENANT_ADMIN} | ({TENANT_PLAN} if self.is_superuser else set()))
             return frozenset()
+        if label == "resources.task":
+            return self.task_capabilities(obj)
+        if label == "resources.run":
+            return self.task_capabilities(obj.task)  # type: ignore[attr-defined]
+        if label in _DECLARED:
+            return self.declared_capabilities(obj)
         raise TypeError(f"The policy knows no rule for {label}.")
+
+    # -- tasks: the project's roles, plus shares of the task itself ----------------------------------------------
+    def task_capabilities(self, task: Any) -> frozenset[str]:
+        capabilities = self.project_capabilities(task.project)
+        if not self.is_authenticated or task.project.org.deleted_at is not None:
+            return capabilities
+        if {"task.view", "task.run", "task.edit"} <= capabilities:
+            return capabilities  # a share could add nothing: no query for it
+        return capabilities | self.shares.get(task.pk, frozenset())
+
+    @property
+    def shares(self) -> dict[UUID, frozenset[str]]:
+        """Every task shared with the user or their teams, with what the share gives (one query, on first use)."""
+        if self._shares is None:
+            from resources.models import TaskTeamShare, TaskUserShare
+
+            rows = (
+                TaskUserShare.objects.filter(user=self.user)
+                .values_list("content_object_id", "permission__codename")
+                .union(
+                    TaskTeamShare.objects.filter(group__user=self.user).values_list(
+                        "content_object_id", "permission__codename"
+                    ),
+                    all=True,
+                )
+            )
+            shares: dict[UUID, frozenset[str]] = {}
+            for task_id, codename in rows:
+                shares[task_id] = shares.get(task_id, frozenset()) | SHARE_LEVELS.get(codename, frozenset())
+            self._shares = shares
+        return self._shares
+
+    def _share_filter(self, capability: str, prefix: str) -> Q:
+        """Tasks shared with the user (or a team of theirs) at a level giving ``capability``: subqueries, so the
+        list stays one query."""
+        from resources.models import TaskTeamShare, TaskUserShare
+
+        codenames = [codename for codename, caps in SHARE_LEVELS.items() if capability in caps]
+        if not codenames:
+            return Q(pk__in=[])
+        mine = TaskUserShare.objects.filter(user=self.user, permission__codename__in=codenames)
+        teams = TaskTeamShare.objects.filter(group__user=self.user, permission__codename__in=codenames)
+        return Q(**{f"{prefix}pk__in": mine.values("content_object_id")}) | Q(
+            **{f"{prefix}pk__in": teams.values("content_object_id")}
+        )
+
+    # -- declarations: the declaring org's roles, seen from below, and development teams -------------------------
+    def declared_capabilities(self, obj: Any) -> frozenset[str]:
+        label = obj._meta.label_lower
+        if label == "resources.envvar" and obj.component_id is not None:
+            # A component's variable goes with the component: its team reads the non-secret values.
+            capabilities = self.declared_capabilities(obj.component)
+            if COMPONENT_PUSH in capabilities:
+                capabilities |= {"envvar.view"}
+            return capabilities
+        capabilities = set(self.org_capabilities(obj.org))
+        if not self.is_authenticated or obj.org.deleted_at is not None:
+            return frozenset(capabilities)
+        for capability in _VIEW_BELOW - capabilities:
+            if self._holds_below(capability, obj.org):
+                capabilities.add(capability)
+        if label == "resources.component" and obj.pk in self.component_ids:
+            capabilities |= {"component.view", COMPONENT_PUSH}
+        return frozenset(capabilities)
+
+    def _holds_below(self, capability: str, org: Organization) -> bool:
+        return any(
+            r.kind in ("user", "team")
+            and capability in r.capabilities
+            and r.tree_id == org.tree_id
+            and org.lft < r.lft <= org.rght  # type: ignore[operator]
+            for r in self.subtree_rows
+        )
+
+    @property
+    def component_ids(self) -> frozenset[UUID]:
+        """Components whose development team the user is on (one query, on first use)."""
+        if self._component_ids is None:
+            from resources.models import ComponentMember
+
+            self._component_ids = (
+                frozenset(ComponentMember.objects.filter(user=self.user).values_list("component_id", flat=True))
+                if self.is_authenticated
+                else frozenset()
+            )
+        return self._component_ids
 
     def can(self, capability: str, obj: models.Model) -> bool:
         if capability == TENANT_PLAN:
@@ -158,7 +278,7 @@ class Access:
         user's grants, loaded once per request, become tree-range conditions)."""
         if not self.is_authenticated:
             return queryset.none()
-        if self.is_superuser:
+        if self.is_superuser and capability != COMPONENT_PUSH:
             return queryset
         label = queryset.model._meta.label_lower
         if label == "orgs.tenant":
@@ -173,6 +293,33 @@ class Access:
                 if r.kind in ("project_user", "project_team") and capability in r.capabilities
             ]
             return queryset.filter(self._org_filter(capability, prefix="org__") | Q(pk__in=project_ids))
+        if label in ("resources.task", "resources.run"):
+            prefix = "" if label == "resources.task" else "task__"
+            project_ids = [
+                r.object_id
+                for r in self.subtree_rows
+                if r.kind in ("project_user", "project_team") and capability in r.capabilities
+            ]
+            return queryset.filter(
+                Q(**{f"{prefix}project__org__deleted_at__isnull": True})
+                & (
+                    self._org_filter(capability, prefix=f"{prefix}project__org__")
+                    | Q(**{f"{prefix}project_id__in": project_ids})
+                    | self._share_filter(capability, prefix)
+                )
+            )
+        if label in _DECLARED:
+            condition = self._org_filter(capability, prefix="org__")
+            if capability in _VIEW_BELOW:
+                for r in self.subtree_rows:
+                    if r.kind in ("user", "team") and capability in r.capabilities:
+                        condition |= Q(org__tree_id=r.tree_id, org__lft__lte=r.lft, org__rght__gte=r.rght)
+            if label == "resources.component" and capability in ("component.view", COMPONENT_PUSH):
+                from resources.models import ComponentMember
+
+                team = Q(pk__in=ComponentMember.objects.filter(user=self.user).values("component_id"))
+                condition = team if capability == COMPONENT_PUSH else condition | team
+            return queryset.filter(Q(org__deleted_at__isnull=True) & condition)
         raise TypeError(f"The policy knows no rule for {label}.")
 
     def _org_filter(self, capability: str, prefix: str) -> Q:

@@ -23,6 +23,19 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see README.md).")
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 
+# Secrets at rest (credentials, secret environment variables): Fernet keys, newest first (resources/crypto.py).
+# Rotate: put a new key first, run `manage.py rotate_encryption_keys`, then drop the old one.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set when DEBUG is off (see README.md).")
+    # Development only: a key derived from the development SECRET_KEY, stable across restarts.
+    import base64
+    import hashlib
+
+    _derived = hashlib.sha256(f"fernet:{SECRET_KEY}".encode()).digest()
+    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(_derived).decode()]
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -95,6 +108,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PostgreSQL's default random_page_cost (4) models spinning disks: with it the planner scanned all 110k
+    # projects for a visible() page instead of probing the org_id index (13 ms instead of 1.4 ms). 1.1 is the
+    # usual value for SSDs and RAM-resident data; set DB_RANDOM_PAGE_COST empty to keep the server's own.
+    if page_cost := env.str("DB_RANDOM_PAGE_COST", default="1.1"):
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c random_page_cost={float(page_cost)}"
 
 # The policy's statements are prepared once per PostgreSQL connection (access/resolver.py). Turn off behind a
 # transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.

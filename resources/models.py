@@ -1,0 +1,340 @@
+"""Shared resources: integration tasks and their runs (in projects), and the declarations an organization shares
+with its subtree (credentials, lookup tables, private components, environment variables, settings).
+
+A *declaration* belongs to one org and is seen in that org and every descendant (resources.inheritance decides
+what is effective where): a descendant overrides it by declaring the same name, hides it with a ``Hidden`` row,
+and neither is allowed under a ``locked`` declaration. Only access.policy decides who sees or changes what.
+Secret values are stored encrypted (resources.crypto) and never leave the services in clear, except to a run.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from guardian.models import GroupObjectPermissionBase as GuardianGroupPermission
+from guardian.models import UserObjectPermissionBase as GuardianUserPermission
+
+
+class Declaration(models.Model):
+    """What every inheritable declaration carries. ``NAME_FIELD`` is what overriding matches on (case-insensitive)."""
+
+    NAME_FIELD = "name"
+    KIND = ""  # the ``Hidden.kind`` of this model
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+")
+    locked = models.BooleanField(
+        default=False, help_text="Descendant organizations may neither override nor hide a locked declaration."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def declared_name(self) -> str:
+        return getattr(self, self.NAME_FIELD)
+
+    @property
+    def tenant_id(self):
+        return self.org.tenant_id
+
+
+class Hidden(models.Model):
+    """Org ``org`` hides the inherited declaration ``name`` of kind ``kind`` from itself and its subtree."""
+
+    class Kind(models.TextChoices):
+        CREDENTIAL = "credential", "credential"
+        LOOKUP_TABLE = "lookup_table", "lookup table"
+        ENV_VAR = "env_var", "environment variable"
+        COMPONENT = "component", "component"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=100)  # stored lower-case: matching is case-insensitive
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["org", "kind", "name"], name="hidden_once_per_org")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name} hidden"
+
+
+# -- credentials, lookup tables, components, environment variables, settings ---------------------------------------
+
+
+class Credential(Declaration):
+    KIND = Hidden.Kind.CREDENTIAL
+
+    class Kind(models.TextChoices):
+        HTTP_BASIC = "http_basic", "HTTP basic"
+        API_KEY = "api_key", "API key"
+        OAUTH2_CLIENT = "oauth2_client", "OAuth 2 client"
+        GENERIC = "generic", "Generic"
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    fields = models.JSONField(default=dict, blank=True)  # non-secret fields, shown to viewers
+    secret_names = models.JSONField(default=list, blank=True)  # which secret fields are set (names only)
+    secret_ciphertext = models.TextField(blank=True, editable=False)  # MultiFernet token of the secret fields
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), "org", name="credential_name_unique_in_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LookupTable(Declaration):
+    KIND = Hidden.Kind.LOOKUP_TABLE
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), "org", name="lookup_table_name_unique_in_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LookupRow(models.Model):
+    table = models.ForeignKey(LookupTable, on_delete=models.CASCADE, related_name="rows")
+    key = models.CharField(max_length=255)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["table", "key"], name="lookup_row_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.value}"
+
+
+class Component(Declaration):
+    """A private component. Publishing versions is for its development team only, never for an org role."""
+
+    KIND = Hidden.Kind.COMPONENT
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    repository_url = models.URLField(blank=True, max_length=500)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), "org", name="component_name_unique_in_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ComponentMember(models.Model):
+    """A member of a component's development team. Needs no org role: a contractor then sees this component only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="component_memberships")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["component", "user"], name="component_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.component}"
+
+
+class ComponentVersion(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=50)
+    source = models.TextField(max_length=200_000)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["component", "version"], name="component_version_once")]
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.version}"
+
+
+class EnvVar(Declaration):
+    """An environment variable of an org (inherited by its subtree) or of a component (``component`` set: it goes
+    with the component and is not matched against org variables). A secret value is stored encrypted only."""
+
+    NAME_FIELD = "key"
+    KIND = Hidden.Kind.ENV_VAR
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, null=True, blank=True, related_name="env_vars")
+    key = models.CharField(max_length=100)
+    value = models.TextField(blank=True, max_length=10_000)  # empty when secret
+    secret = models.BooleanField(default=False)
+    secret_ciphertext = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(
+                "org", "key", condition=models.Q(component__isnull=True), name="env_var_key_unique_in_org"
+            ),
+            models.UniqueConstraint(
+                "component", "key", condition=models.Q(component__isnull=False), name="env_var_key_unique_in_component"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class OrgSetting(Declaration):
+    """A value of the typed settings registry (resources.settings_registry) set at an org: overrides the value
+    inherited from above, unless an ancestor locked it."""
+
+    NAME_FIELD = "key"
+
+    key = models.CharField(max_length=50)
+    value = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["org", "key"], name="org_setting_once_per_org")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+# -- integration tasks and runs ------------------------------------------------------------------------------------
+
+
+class Task(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("orgs.Project", on_delete=models.CASCADE, related_name="tasks")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+    steps = models.JSONField(default=list, blank=True)
+    # The runtime that runs it (None: the org's default runtime). A plain id until runtimes exist (a later issue).
+    runtime = models.UUIDField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), "project", name="task_name_unique_in_project")]
+        permissions = [("run_task", "Run and stop the task")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShareFields(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class TaskUserShare(GuardianUserPermission, ShareFields):
+    """A task shared with one user: guardian's (user, permission, task) row, the permission being the level:
+    ``view_task`` (view), ``run_task`` (view and run) or ``change_task`` (view, run and edit)."""
+
+    content_object = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="user_shares")
+
+    class Meta(GuardianUserPermission.Meta):
+        constraints = [models.UniqueConstraint(fields=["user", "content_object"], name="task_user_share_once")]
+
+    def __str__(self) -> str:
+        return f"{self.content_object} shared with {self.user}"
+
+
+class TaskTeamShare(GuardianGroupPermission, ShareFields):
+    content_object = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="team_shares")
+
+    class Meta(GuardianGroupPermission.Meta):
+        constraints = [models.UniqueConstraint(fields=["group", "content_object"], name="task_team_share_once")]
+
+    def __str__(self) -> str:
+        return f"{self.content_object} shared with team {self.group}"
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        STOP_REQUESTED = "stop_requested", "stop requested"
+        STOPPED = "stopped", "stopped"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.STOP_REQUESTED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    steps = models.JSONField(default=list, blank=True)  # the task's steps when it was queued
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["task", "-created_at"], name="run_task_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.task} run {self.created_at:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+
+class RunLogLine(models.Model):
+    class Level(models.TextChoices):
+        INFO = "info", "info"
+        WARNING = "warning", "warning"
+        ERROR = "error", "error"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines")
+    seq = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    level = models.CharField(max_length=10, choices=Level.choices, default=Level.INFO)
+    message = models.TextField(max_length=10_000)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="run_log_line_seq")]
+
+    def __str__(self) -> str:
+        return self.message[:80]

@@ -1,0 +1,181 @@
+"""Writes shared by every declaration: the checks that keep inheritance consistent, hides and settings.
+
+Rules enforced here, whatever face calls:
+- a name is declared once per org (409 ``name_taken``);
+- a name locked above cannot be declared, renamed to, or hidden below (409 ``locked``);
+- locking a declaration that descendants override or hide is refused until they are removed (409 ``overridden_below``);
+- only an inherited name can be hidden, and only once per org.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from access import audit, policy
+from config.errors import Conflict, NotFound
+from orgs.models import Organization
+from resources import inheritance
+from resources.models import Component, Credential, Declaration, EnvVar, Hidden, LookupTable, OrgSetting
+from resources.settings_registry import REGISTRY, clean_value
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+NAME_HELP = "Use 1 to 100 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit."
+
+# What manages each kind of declaration at an org.
+MANAGE_CAPABILITY = {
+    Hidden.Kind.CREDENTIAL: "credential.manage",
+    Hidden.Kind.LOOKUP_TABLE: "lookup.manage",
+    Hidden.Kind.ENV_VAR: "envvar.manage",
+    Hidden.Kind.COMPONENT: "component.manage",
+}
+MODEL_OF_KIND: dict[str, type[Declaration]] = {
+    Hidden.Kind.CREDENTIAL: Credential,
+    Hidden.Kind.LOOKUP_TABLE: LookupTable,
+    Hidden.Kind.ENV_VAR: EnvVar,
+    Hidden.Kind.COMPONENT: Component,
+}
+
+
+def clean_name(value: Any, field: str = "name") -> str:
+    name = str(value or "").strip()
+    if not NAME_RE.match(name):
+        raise ValidationError({field: [NAME_HELP if name else "This field is required."]})
+    return name
+
+
+def org_scope(model: type[Declaration]) -> Any:
+    """The declarations that take part in org inheritance (a component's own variables do not)."""
+    if model is EnvVar:
+        return EnvVar.objects.filter(component__isnull=True)
+    return model.objects.all()
+
+
+def check_declare(
+    model: type[Declaration], org: Organization, name: str, locked: bool, *, instance: Any = None
+) -> None:
+    """Refuse a declaration (or a change of one) that would break the inheritance rules. Raises Conflict."""
+    scope = org_scope(model)
+    label = model._meta.verbose_name
+    taken = scope.filter(org=org, **{f"{model.NAME_FIELD}__iexact": name})
+    if instance is not None:
+        taken = taken.exclude(pk=instance.pk)
+    if taken.exists():
+        raise Conflict(f"A {label} named “{name}” is already declared in {org.name}.", code="name_taken")
+    lock = inheritance.locked_above(model, org, name, scope)
+    if lock is not None:
+        raise Conflict(f"“{name}” is locked by {lock.org.name}: it cannot be overridden in {org.name}.", code="locked")
+    if locked:
+        check_lockable(model, org, name)
+
+
+def check_lockable(model: type[Declaration], org: Organization, name: str) -> None:
+    overriding = inheritance.below(model, org, name, org_scope(model))
+    hides = inheritance.hidden_below(model.KIND, org, name) if model.KIND else []
+    if overriding or hides:
+        where = sorted({d.org.name for d in overriding} | {h.org.name for h in hides})
+        raise Conflict(
+            f"“{name}” is overridden or hidden below (in {', '.join(where)}): remove those before locking it.",
+            code="overridden_below",
+        )
+
+
+def lock_org_for_update(org: Organization) -> Organization:
+    """Serialize declaration writes of one tenant (two concurrent locks/overrides could both pass the checks)."""
+    from orgs.models import Tenant
+
+    Tenant.objects.select_for_update().filter(pk=org.tenant_id).first()
+    return org
+
+
+# -- hides ---------------------------------------------------------------------------------------------------------
+
+
+def hide(*, actor: Any, org: Organization, kind: str, name: str) -> Hidden:
+    if kind not in MODEL_OF_KIND:
+        raise ValidationError({"type": [f"Give one of: {', '.join(MODEL_OF_KIND)}."]})
+    policy.authorize(actor, MANAGE_CAPABILITY[kind], org)
+    model = MODEL_OF_KIND[kind]
+    name = str(name or "").strip()
+    if not name:
+        raise ValidationError({"name": ["This field is required."]})
+    with transaction.atomic():
+        lock_org_for_update(org)
+        scope = org_scope(model)
+        if scope.filter(org=org, **{f"{model.NAME_FIELD}__iexact": name}).exists():
+            raise ValidationError({"name": [f"“{name}” is declared in {org.name} itself: delete it instead."]})
+        if not inheritance.declared_above(model, org, name, scope):
+            raise ValidationError({"name": [f"No {model._meta.verbose_name} named “{name}” is inherited here."]})
+        lock = inheritance.locked_above(model, org, name, scope)
+        if lock is not None:
+            raise Conflict(f"“{name}” is locked by {lock.org.name}: it cannot be hidden.", code="locked")
+        if Hidden.objects.filter(org=org, kind=kind, name=name.lower()).exists():
+            raise Conflict(f"“{name}” is hidden here already.", code="already_hidden")
+        hidden = Hidden.objects.create(org=org, kind=kind, name=name.lower(), created_by=_user(actor))
+        audit.record(
+            actor=actor, action="hidden.create", tenant=org.tenant_id, org=org, target=hidden,
+            changes={"type": kind, "name": name},
+        )  # fmt: skip
+    return hidden
+
+
+def unhide(*, actor: Any, hidden: Hidden) -> None:
+    policy.authorize(actor, MANAGE_CAPABILITY[hidden.kind], hidden.org)
+    with transaction.atomic():
+        audit.record(
+            actor=actor, action="hidden.delete", tenant=hidden.org.tenant_id, org=hidden.org, target=hidden,
+            changes={"type": hidden.kind, "name": hidden.name},
+        )  # fmt: skip
+        hidden.delete()
+
+
+def hidden_here(org: Organization) -> list[Hidden]:
+    return list(Hidden.objects.filter(org=org).order_by("kind", "name"))
+
+
+# -- settings ------------------------------------------------------------------------------------------------------
+
+
+def set_setting(*, actor: Any, org: Organization, key: str, value: Any, locked: bool = False) -> OrgSetting:
+    policy.authorize(actor, "policy.manage", org)
+    if key not in REGISTRY:
+        raise NotFound(f"Unknown setting “{key}”.")
+    cleaned = clean_value(key, value)
+    with transaction.atomic():
+        lock_org_for_update(org)
+        current = OrgSetting.objects.filter(org=org, key=key).first()
+        lock = inheritance.locked_above(OrgSetting, org, key)
+        if lock is not None:
+            raise Conflict(f"“{key}” is locked by {lock.org.name}: it cannot be changed in {org.name}.", code="locked")
+        if locked and not (current is not None and current.locked):
+            check_lockable(OrgSetting, org, key)
+        if current is None:
+            current = OrgSetting.objects.create(org=org, key=key, value=cleaned, locked=locked, created_by=_user(actor))
+            changes = {"key": key, "value": cleaned, "locked": locked}
+        else:
+            changes = audit.diff(current, {"value": cleaned, "locked": locked})
+            current.value, current.locked = cleaned, locked
+            current.save(update_fields=["value", "locked", "updated_at"])
+        audit.record(actor=actor, action="setting.set", tenant=org.tenant_id, org=org, target=current, changes=changes)
+    return current
+
+
+def reset_setting(*, actor: Any, org: Organization, key: str) -> None:
+    """Drop the value set at ``org``: the inherited one (or the default) applies again."""
+    policy.authorize(actor, "policy.manage", org)
+    current = OrgSetting.objects.filter(org=org, key=key).first()
+    if current is None:
+        raise NotFound(f"“{key}” is not set in {org.name}.")
+    with transaction.atomic():
+        audit.record(
+            actor=actor, action="setting.reset", tenant=org.tenant_id, org=org, target=current,
+            changes={"key": key, "value": current.value},
+        )  # fmt: skip
+        current.delete()
+
+
+def _user(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None

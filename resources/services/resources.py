@@ -1,0 +1,573 @@
+"""Credentials, lookup tables, environment variables and private components: create, change, delete.
+
+Every write checks the capability through the policy, keeps the inheritance rules (declarations.check_declare),
+runs in one transaction and records an audit event that never holds a secret value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from access import audit, policy
+from access.models import TenantMembership
+from config.errors import Conflict, Forbidden, NotFound
+from orgs.models import Organization
+from resources import crypto
+from resources.models import (
+    Component,
+    ComponentMember,
+    ComponentVersion,
+    Credential,
+    Declaration,
+    EnvVar,
+    LookupRow,
+    LookupTable,
+)
+from resources.services.declarations import _user, check_declare, check_lockable, clean_name, lock_org_for_update
+from resources.settings_registry import setting_value
+
+# -- generic declaration writes ------------------------------------------------------------------------------------
+
+
+def _create(model: type[Declaration], *, actor: Any, org: Organization, capability: str, **fields: Any) -> Any:
+    policy.authorize(actor, capability, org)
+    with transaction.atomic():
+        lock_org_for_update(org)
+        check_declare(model, org, fields[model.NAME_FIELD], fields.get("locked", False))
+        item = model.objects.create(org=org, created_by=_user(actor), **fields)
+        return item
+
+
+def _update(item: Any, *, actor: Any, capability: str, fields: dict[str, Any]) -> dict[str, list[Any]]:
+    """Apply ``fields`` to ``item`` (inheritance checks when the name or the lock changes); the diff for audit."""
+    policy.authorize(actor, capability, item)
+    name_field = item.NAME_FIELD
+    lock_org_for_update(item.org)
+    if name_field in fields and fields[name_field].lower() != item.declared_name.lower():
+        check_declare(type(item), item.org, fields[name_field], fields.get("locked", item.locked), instance=item)
+    elif fields.get("locked") and not item.locked:
+        check_lockable(type(item), item.org, fields.get(name_field, item.declared_name))
+    changes = audit.diff(item, fields)
+    for name, value in fields.items():
+        setattr(item, name, value)
+    item.save()
+    return changes
+
+
+def _delete(item: Any, *, actor: Any, capability: str, action: str) -> None:
+    policy.authorize(actor, capability, item)
+    with transaction.atomic():
+        audit.record(
+            actor=actor, action=action, tenant=item.org.tenant_id, org=item.org, target=item,
+            changes={item.NAME_FIELD: item.declared_name},
+        )  # fmt: skip
+        item.delete()
+
+
+# -- credentials ---------------------------------------------------------------------------------------------------
+
+# kind → (required non-secret fields, optional non-secret fields, required secret fields, optional secret fields);
+# ``generic`` takes any field names.
+CREDENTIAL_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "http_basic": (("username",), (), ("password",), ()),
+    "api_key": ((), ("header", "prefix"), ("key",), ()),
+    "oauth2_client": (("client_id", "token_url"), ("scopes", "audience"), ("client_secret",), ()),
+    "generic": ((), (), (), ()),
+}
+FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
+MAX_FIELDS = 20
+
+
+def _clean_credential(kind: str, fields: Any, secret: Any, *, stored_secret: list[str] | None = None) -> None:
+    if kind not in CREDENTIAL_KINDS:
+        raise ValidationError({"kind": [f"Give one of: {', '.join(CREDENTIAL_KINDS)}."]})
+    required, optional, secret_required, secret_optional = CREDENTIAL_KINDS[kind]
+    errors: dict[str, list[str]] = {}
+    if not isinstance(fields, dict):
+        errors["fields"] = ["Give an object of field names to text values."]
+    if secret is not None and not isinstance(secret, dict):
+        errors["secret"] = ["Give an object of secret field names to text values."]
+    if errors:
+        raise ValidationError(errors)
+    for label, given, needed, allowed in (
+        ("fields", fields, required, optional),
+        ("secret", secret or {}, secret_required, secret_optional),
+    ):
+        names = set(given)
+        if kind != "generic" and (unknown := names - set(needed) - set(allowed)):
+            errors.setdefault(label, []).append(
+                f"Unknown field(s) for {kind}: {', '.join(sorted(unknown))}. "
+                f"Allowed: {', '.join(needed + allowed) or 'none'}."
+            )
+        if len(names) > MAX_FIELDS:
+            errors.setdefault(label, []).append(f"At most {MAX_FIELDS} fields.")
+        for name, value in given.items():
+            if not FIELD_NAME_RE.match(str(name)):
+                errors.setdefault(label, []).append(f"“{str(name)[:50]}” is not a valid field name.")
+            if not isinstance(value, str) or not value.strip() or len(value) > 10_000:
+                # Never echo a value: it may be a secret.
+                errors.setdefault(label, []).append(f"{name}: give a non-empty text of at most 10,000 characters.")
+        present = names | (set(stored_secret or ()) if label == "secret" else set())
+        if missing := [n for n in needed if n not in present]:
+            errors.setdefault(label, []).append(f"Required for {kind}: {', '.join(missing)}.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def create_credential(
+    *,
+    actor: Any,
+    org: Organization,
+    name: str,
+    kind: str,
+    fields: dict[str, str] | None = None,
+    secret: dict[str, str] | None = None,
+    description: str = "",
+    locked: bool = False,
+) -> Credential:
+    name = clean_name(name)
+    fields = fields or {}
+    _clean_credential(kind, fields, secret or {})
+    with transaction.atomic():
+        credential = _create(
+            Credential, actor=actor, org=org, capability="credential.manage", name=name, kind=kind, fields=fields,
+            description=description, locked=locked, secret_names=sorted(secret or {}),
+            secret_ciphertext=crypto.encrypt(secret) if secret else "",
+        )  # fmt: skip
+        audit.record(
+            actor=actor, action="credential.create", tenant=org.tenant_id, org=org, target=credential,
+            changes={"name": name, "kind": kind, "fields": sorted(fields), "secret_fields": sorted(secret or {}),
+                     "locked": locked},
+        )  # fmt: skip
+    return credential
+
+
+def update_credential(
+    *, actor: Any, credential: Credential, secret: dict[str, Any] | None = None, **fields: Any
+) -> Credential:
+    """Change name, description, fields or lock; ``secret`` sets the given secret fields (a null value removes
+    one), keeping the others. The kind cannot change: delete and re-create instead."""
+    if "kind" in fields and fields["kind"] != credential.kind:
+        raise ValidationError({"kind": ["The kind of a credential cannot change: create a new credential."]})
+    fields.pop("kind", None)
+    if "name" in fields:
+        fields["name"] = clean_name(fields["name"])
+    current_secret = (crypto.decrypt(credential.secret_ciphertext) or {}) if secret is not None else {}
+    if secret is not None:
+        if not isinstance(secret, dict):
+            raise ValidationError({"secret": ["Give an object of secret field names to text values."]})
+        merged = {**current_secret, **{k: v for k, v in secret.items() if v is not None}}
+        for removed in [k for k, v in secret.items() if v is None]:
+            merged.pop(removed, None)
+        _clean_credential(credential.kind, fields.get("fields", credential.fields), merged)
+    else:
+        _clean_credential(
+            credential.kind, fields.get("fields", credential.fields), {}, stored_secret=credential.secret_names
+        )
+    with transaction.atomic():
+        changes = _update(credential, actor=actor, capability="credential.manage", fields=fields)
+        if "fields" in changes:  # names only: a non-secret value may still be sensitive
+            changes["fields"] = [sorted(changes["fields"][0]), sorted(changes["fields"][1])]
+        if secret is not None:
+            credential.secret_ciphertext = crypto.encrypt(merged) if merged else ""
+            credential.secret_names = sorted(merged)
+            credential.save(update_fields=["secret_ciphertext", "secret_names", "updated_at"])
+            changes["secret_fields_set"] = sorted(k for k, v in secret.items() if v is not None)
+            changes["secret_fields_removed"] = sorted(k for k, v in secret.items() if v is None)
+        audit.record(
+            actor=actor, action="credential.update", tenant=credential.org.tenant_id, org=credential.org,
+            target=credential, changes=changes,
+        )  # fmt: skip
+    return credential
+
+
+def delete_credential(*, actor: Any, credential: Credential) -> None:
+    _delete(credential, actor=actor, capability="credential.manage", action="credential.delete")
+
+
+# -- lookup tables -------------------------------------------------------------------------------------------------
+
+MAX_KEY = 255
+MAX_VALUE = 4_096
+MAX_CSV_BYTES = 2 * 1024 * 1024
+
+
+def _clean_rows(rows: Any, org: Organization) -> list[tuple[str, str]]:
+    if not isinstance(rows, list):
+        raise ValidationError({"rows": ["Give a list of {“key”, “value”} objects."]})
+    limit = setting_value(org, "max_lookup_table_rows")
+    if len(rows) > limit:
+        raise ValidationError(
+            {"rows": [f"{len(rows):,} rows is more than this organization's limit of {limit:,} rows per table."]}
+        )
+    cleaned, seen, errors = [], set(), []
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or set(row) - {"key", "value"} or "key" not in row:
+            errors.append(f"Row {number}: give an object with “key” and “value”.")
+            continue
+        key, value = row.get("key"), row.get("value", "")
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
+            errors.append(f"Row {number}: the key must be a non-empty text of at most {MAX_KEY} characters.")
+            continue
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or len(value) > MAX_VALUE:
+            errors.append(f"Row {number}: the value must be a text of at most {MAX_VALUE:,} characters.")
+            continue
+        key = key.strip()
+        if key in seen:
+            errors.append(f"Row {number}: the key “{key[:50]}” appears twice.")
+            continue
+        seen.add(key)
+        cleaned.append((key, value))
+        if len(errors) >= 20:
+            break
+    if errors:
+        raise ValidationError({"rows": errors})
+    return cleaned
+
+
+def _replace_rows(table: LookupTable, rows: list[tuple[str, str]]) -> None:
+    LookupRow.objects.filter(table=table).delete()
+    LookupRow.objects.bulk_create([LookupRow(table=table, key=k, value=v) for k, v in rows], batch_size=1000)
+
+
+def create_lookup_table(
+    *,
+    actor: Any,
+    org: Organization,
+    name: str,
+    description: str = "",
+    rows: list[dict[str, str]] | None = None,
+    locked: bool = False,
+) -> LookupTable:
+    name = clean_name(name)
+    cleaned = _clean_rows(rows or [], org)
+    with transaction.atomic():
+        table = _create(
+            LookupTable, actor=actor, org=org, capability="lookup.manage", name=name, description=description,
+            locked=locked,
+        )  # fmt: skip
+        _replace_rows(table, cleaned)
+        audit.record(
+            actor=actor, action="lookup_table.create", tenant=org.tenant_id, org=org, target=table,
+            changes={"name": name, "rows": len(cleaned), "locked": locked},
+        )  # fmt: skip
+    return table
+
+
+def update_lookup_table(
+    *, actor: Any, table: LookupTable, rows: list[dict[str, str]] | None = None, **fields: Any
+) -> LookupTable:
+    if "name" in fields:
+        fields["name"] = clean_name(fields["name"])
+    cleaned = _clean_rows(rows, table.org) if rows is not None else None
+    with transaction.atomic():
+        changes = _update(table, actor=actor, capability="lookup.manage", fields=fields)
+        if cleaned is not None:
+            _replace_rows(table, cleaned)
+            changes["rows"] = len(cleaned)
+        audit.record(
+            actor=actor, action="lookup_table.update", tenant=table.org.tenant_id, org=table.org, target=table,
+            changes=changes,
+        )  # fmt: skip
+    return table
+
+
+def delete_lookup_table(*, actor: Any, table: LookupTable) -> None:
+    _delete(table, actor=actor, capability="lookup.manage", action="lookup_table.delete")
+
+
+def import_lookup_csv(*, actor: Any, table: LookupTable, content: bytes | str, replace: bool = True) -> int:
+    """Rows from CSV (``key,value``; a first line ``key,value`` is a header). ``replace`` drops the old rows,
+    otherwise the file's rows are merged in (same key: new value). Returns the number of rows in the table."""
+    policy.authorize(actor, "lookup.manage", table)
+    if isinstance(content, bytes):
+        if len(content) > MAX_CSV_BYTES:
+            raise ValidationError({"file": [f"The file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB."]})
+        try:
+            content = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
+    elif len(content.encode()) > MAX_CSV_BYTES:
+        raise ValidationError({"file": [f"The file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB."]})
+    rows: list[dict[str, str]] = []
+    try:
+        for number, record in enumerate(csv.reader(io.StringIO(content)), start=1):
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue
+            if number == 1 and [c.strip().lower() for c in record] == ["key", "value"]:
+                continue
+            if len(record) != 2:
+                raise ValidationError({"file": [f"Line {number}: give exactly two columns, key and value."]})
+            rows.append({"key": record[0], "value": record[1]})
+    except csv.Error as exc:
+        raise ValidationError({"file": [f"The file is not valid CSV: {exc}."]}) from None
+    if not replace:
+        merged = {row.key: row.value for row in table.rows.all()}
+        merged.update((r["key"].strip(), r["value"]) for r in rows)
+        rows = [{"key": k, "value": v} for k, v in merged.items()]
+    update_lookup_table(actor=actor, table=table, rows=rows)
+    return len(rows)
+
+
+def export_lookup_csv(table: LookupTable) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["key", "value"])
+    for key, value in table.rows.values_list("key", "value"):
+        writer.writerow([_csv_safe(key), _csv_safe(value)])
+    return out.getvalue()
+
+
+def _csv_safe(value: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection) in exported cells."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+# -- environment variables -----------------------------------------------------------------------------------------
+
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+def _clean_key(key: Any) -> str:
+    key = str(key or "").strip()
+    if not ENV_KEY_RE.match(key):
+        raise ValidationError(
+            {"key": ["Use 1 to 100 letters, digits or underscores, not starting with a digit." if key else
+                     "This field is required."]}
+        )  # fmt: skip
+    return key
+
+
+def _clean_env_value(value: Any) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or len(value) > 10_000:
+        raise ValidationError({"value": ["Give a text of at most 10,000 characters."]})
+    return value
+
+
+def create_env_var(
+    *,
+    actor: Any,
+    org: Organization | None = None,
+    component: Component | None = None,
+    key: str,
+    value: str = "",
+    secret: bool = False,
+    locked: bool = False,
+) -> EnvVar:
+    key, value = _clean_key(key), _clean_env_value(value)
+    if secret and not value:
+        raise ValidationError({"value": ["A secret variable needs a value."]})
+    with transaction.atomic():
+        if component is not None:
+            policy.authorize(actor, "envvar.manage", component.org)
+            org = component.org
+            if EnvVar.objects.filter(component=component, key__iexact=key).exists():
+                raise Conflict(f"{component.name} has a variable “{key}” already.", code="name_taken")
+            variable = EnvVar.objects.create(
+                org=org, component=component, key=key, created_by=_user(actor),
+                value="" if secret else value, secret=secret,
+                secret_ciphertext=crypto.encrypt(value) if secret else "",
+            )  # fmt: skip
+        else:
+            assert org is not None
+            variable = _create(
+                EnvVar, actor=actor, org=org, capability="envvar.manage", key=key, locked=locked,
+                value="" if secret else value, secret=secret,
+                secret_ciphertext=crypto.encrypt(value) if secret else "",
+            )  # fmt: skip
+        audit.record(
+            actor=actor, action="env_var.create", tenant=org.tenant_id, org=org, target=variable,
+            changes={"key": key, "secret": secret, "locked": locked, "component": component.name if component else None}
+            | ({} if secret else {"value": value}),
+        )  # fmt: skip
+    return variable
+
+
+def update_env_var(*, actor: Any, variable: EnvVar, **fields: Any) -> EnvVar:
+    """Change key, value, secret flag or lock. Making a variable non-secret needs a new value: the old one is
+    never revealed."""
+    policy.authorize(actor, "envvar.manage", variable.org)
+    if "key" in fields:
+        fields["key"] = _clean_key(fields["key"])
+    secret = fields.pop("secret", variable.secret)
+    value = fields.pop("value", None)
+    if value is not None:
+        value = _clean_env_value(value)
+    if variable.secret and not secret and value is None:
+        raise ValidationError({"value": ["Give the value: a secret one is never shown, so it cannot be kept."]})
+    if secret and not variable.secret and value is None:
+        value = variable.value
+    if secret and value == "":
+        raise ValidationError({"value": ["A secret variable needs a value."]})
+    with transaction.atomic():
+        if variable.component_id is not None:
+            if (
+                "key" in fields
+                and EnvVar.objects.filter(component_id=variable.component_id, key__iexact=fields["key"])
+                .exclude(pk=variable.pk)
+                .exists()
+            ):
+                raise Conflict(f"The component has a variable “{fields['key']}” already.", code="name_taken")
+            fields.pop("locked", None)
+            changes = audit.diff(variable, fields)
+            for name, new in fields.items():
+                setattr(variable, name, new)
+        else:
+            changes = _update(variable, actor=actor, capability="envvar.manage", fields=fields)
+        if value is not None or secret != variable.secret:
+            if secret:
+                variable.secret_ciphertext, variable.value = crypto.encrypt(value), ""
+                changes["value"] = "(secret value set)"
+            else:
+                changes.update(audit.diff(variable, {"value": value}) if not variable.secret else {"value": value})
+                variable.value, variable.secret_ciphertext = value, ""
+            if secret != variable.secret:
+                changes["secret"] = [variable.secret, secret]
+            variable.secret = secret
+        variable.save()
+        audit.record(
+            actor=actor, action="env_var.update", tenant=variable.org.tenant_id, org=variable.org, target=variable,
+            changes=changes,
+        )  # fmt: skip
+    return variable
+
+
+def delete_env_var(*, actor: Any, variable: EnvVar) -> None:
+    policy.authorize(actor, "envvar.manage", variable.org)
+    with transaction.atomic():
+        audit.record(
+            actor=actor, action="env_var.delete", tenant=variable.org.tenant_id, org=variable.org, target=variable,
+            changes={"key": variable.key},
+        )  # fmt: skip
+        variable.delete()
+
+
+# -- private components --------------------------------------------------------------------------------------------
+
+VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,49}$")
+
+
+def create_component(
+    *,
+    actor: Any,
+    org: Organization,
+    name: str,
+    description: str = "",
+    repository_url: str = "",
+    locked: bool = False,
+) -> Component:
+    name = clean_name(name)
+    repository_url = _clean_url(repository_url)
+    with transaction.atomic():
+        component = _create(
+            Component, actor=actor, org=org, capability="component.manage", name=name, description=description,
+            repository_url=repository_url, locked=locked,
+        )  # fmt: skip
+        audit.record(
+            actor=actor, action="component.create", tenant=org.tenant_id, org=org, target=component,
+            changes={"name": name, "repository_url": repository_url, "locked": locked},
+        )  # fmt: skip
+    return component
+
+
+def _clean_url(url: Any) -> str:
+    from django.core.validators import URLValidator
+
+    url = str(url or "").strip()
+    if url:
+        try:
+            URLValidator(schemes=["https", "http", "ssh", "git"])(url)
+        except ValidationError:
+            raise ValidationError(
+                {"repository_url": ["Enter a valid repository URL (https://, ssh:// or git://)."]}
+            ) from None
+    return url
+
+
+def update_component(*, actor: Any, component: Component, **fields: Any) -> Component:
+    if "name" in fields:
+        fields["name"] = clean_name(fields["name"])
+    if "repository_url" in fields:
+        fields["repository_url"] = _clean_url(fields["repository_url"])
+    with transaction.atomic():
+        changes = _update(component, actor=actor, capability="component.manage", fields=fields)
+        audit.record(
+            actor=actor, action="component.update", tenant=component.org.tenant_id, org=component.org,
+            target=component, changes=changes,
+        )  # fmt: skip
+    return component
+
+
+def delete_component(*, actor: Any, component: Component) -> None:
+    _delete(component, actor=actor, capability="component.manage", action="component.delete")
+
+
+def add_component_member(*, actor: Any, component: Component, user: Any) -> ComponentMember:
+    """Put a user of the tenant on the development team; they need no org role (a contractor)."""
+    policy.authorize(actor, "component.manage", component)
+    if user is None or not TenantMembership.objects.filter(tenant_id=component.org.tenant_id, user=user).exists():
+        raise ValidationError({"user": ["No such user in this tenant: invite them first."]})
+    with transaction.atomic():
+        member, created = ComponentMember.objects.get_or_create(
+            component=component, user=user, defaults={"added_by": _user(actor)}
+        )
+        if not created:
+            raise Conflict(f"{user.get_username()} is on the development team already.", code="already_member")
+        audit.record(
+            actor=actor, action="component.member_add", tenant=component.org.tenant_id, org=component.org,
+            target=component, changes={"user": user.get_username()},
+        )  # fmt: skip
+    policy.forget(user)
+    return member
+
+
+def remove_component_member(*, actor: Any, component: Component, user: Any) -> None:
+    policy.authorize(actor, "component.manage", component)
+    member = ComponentMember.objects.filter(component=component, user=user).first()
+    if member is None:
+        raise NotFound("Not on the development team.")
+    with transaction.atomic():
+        member.delete()
+        audit.record(
+            actor=actor, action="component.member_remove", tenant=component.org.tenant_id, org=component.org,
+            target=component, changes={"user": user.get_username()},
+        )  # fmt: skip
+    policy.forget(user)
+
+
+def publish_version(*, actor: Any, component: Component, version: str, source: str) -> ComponentVersion:
+    """Development-team members only: an org role, Admin included, never gives push rights."""
+    policy.authorize(actor, "component.view", component)
+    if not policy.can(actor, policy.COMPONENT_PUSH, component):
+        raise Forbidden(
+            "Only members of the component's development team can publish versions.", code="not_on_development_team"
+        )
+    version = str(version or "").strip()
+    errors = {}
+    if not VERSION_RE.match(version):
+        errors["version"] = ["Use 1 to 50 letters, digits, dots, dashes, plus signs or underscores (e.g. 1.4.0)."]
+    if not isinstance(source, str) or not source.strip() or len(source) > 200_000:
+        errors["source"] = ["Give the source: a non-empty text of at most 200,000 characters."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        if ComponentVersion.objects.filter(component=component, version=version).exists():
+            raise Conflict(f"Version {version} is published already: versions are immutable.", code="version_exists")
+        published = ComponentVersion.objects.create(
+            component=component, version=version, source=source, published_by=_user(actor)
+        )
+        audit.record(
+            actor=actor, action="component.version_publish", tenant=component.org.tenant_id, org=component.org,
+            target=component, changes={"version": version, "source_bytes": len(source.encode())},
+        )  # fmt: skip
+    return published

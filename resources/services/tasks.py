@@ -1,0 +1,310 @@
+"""Integration tasks, their shares and runs.
+
+Rules enforced here, whatever face calls:
+- ``steps`` is a list of typed steps whose shape is checked now (a later issue executes them);
+- sharing needs ``task.share`` and the org setting ``allow_task_sharing``; a share reaches users of the tenant and
+  teams defined at the project's org or above, also outside the project; one share per holder (re-sharing changes
+  the level);
+- Run needs ``task.run`` and queues a run; Stop cancels a queued run at once and asks a running one to stop.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from access import audit, policy
+from access.models import Team, TenantMembership
+from config.errors import Conflict, Forbidden, NotFound
+from orgs.models import Organization, Project
+from resources.models import Run, RunLogLine, Task, TaskTeamShare, TaskUserShare
+from resources.services.declarations import _user, clean_name
+from resources.settings_registry import setting_value
+
+MAX_STEPS = 100
+MAX_TEXT = 10_000
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+# type → (required keys, optional keys)
+STEP_KEYS: dict[str, tuple[set[str], set[str]]] = {
+    "http": ({"method", "url"}, {"headers", "body", "credential", "into", "name"}),
+    "lookup": ({"table", "key"}, {"into", "default", "name"}),
+    "transform": ({"expression"}, {"into", "name"}),
+    "log": ({"message"}, {"level", "name"}),
+}
+SHARE_PERMISSIONS = {"view": "view_task", "run": "run_task", "edit": "change_task"}
+PERMISSION_LEVELS = {codename: level for level, codename in SHARE_PERMISSIONS.items()}
+
+
+def clean_steps(steps: Any) -> list[dict[str, Any]]:
+    """The steps, checked: a list of at most 100 objects, each with a known ``type`` and that type's fields."""
+    if steps is None:
+        return []
+    if not isinstance(steps, list):
+        raise ValidationError({"steps": ["Give a list of steps."]})
+    if len(steps) > MAX_STEPS:
+        raise ValidationError({"steps": [f"At most {MAX_STEPS} steps."]})
+    errors = []
+    for number, step in enumerate(steps, start=1):
+        errors += [f"Step {number}: {message}" for message in _step_errors(step)]
+    if errors:
+        raise ValidationError({"steps": errors[:20]})
+    return steps
+
+
+def _text(step: dict[str, Any], key: str, errors: list[str], *, required: bool = True) -> None:
+    value = step.get(key)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        errors.append(f"“{key}” must be a non-empty text of at most {MAX_TEXT:,} characters.")
+
+
+def _step_errors(step: Any) -> list[str]:
+    if not isinstance(step, dict):
+        return ["give an object with a “type”."]
+    kind = step.get("type")
+    if kind not in STEP_KEYS:
+        return [f"“type” must be one of {', '.join(STEP_KEYS)}."]
+    required, optional = STEP_KEYS[kind]
+    errors = []
+    present = set(step) - {"type"}
+    if missing := sorted(required - present):
+        errors.append(f"a {kind} step needs {', '.join(missing)}.")
+    if unknown := sorted(present - required - optional):
+        errors.append(f"unknown field(s) {', '.join(unknown)} for a {kind} step.")
+    for key in ("into",):
+        if key in step and not (isinstance(step[key], str) and VARIABLE_RE.match(step[key])):
+            errors.append("“into” must be a variable name (letters, digits, underscores).")
+    if "name" in step:
+        _text(step, "name", errors)
+    if kind == "http":
+        if step.get("method") not in HTTP_METHODS:
+            errors.append(f"“method” must be one of {', '.join(HTTP_METHODS)}.")
+        url = step.get("url")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
+            errors.append("“url” must be an http:// or https:// address.")
+        headers = step.get("headers", {})
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            errors.append("“headers” must be an object of header names to text values.")
+        if "credential" in step:
+            _text(step, "credential", errors)
+    elif kind == "lookup":
+        _text(step, "table", errors)
+        _text(step, "key", errors)
+    elif kind == "transform":
+        _text(step, "expression", errors)
+    elif kind == "log":
+        _text(step, "message", errors)
+        if step.get("level", "info") not in ("info", "warning", "error"):
+            errors.append("“level” must be info, warning or error.")
+    return errors
+
+
+# -- tasks ---------------------------------------------------------------------------------------------------------
+
+
+def create_task(
+    *, actor: Any, project: Project, name: str, description: str = "", steps: list[Any] | None = None
+) -> Task:
+    policy.authorize(actor, "task.create", project)
+    name = clean_name(name)
+    steps = clean_steps(steps)
+    with transaction.atomic():
+        if Task.objects.filter(project=project, name__iexact=name).exists():
+            raise Conflict(f"A task named “{name}” exists in {project.name} already.", code="name_taken")
+        task = Task.objects.create(
+            project=project, name=name, description=description, steps=steps, created_by=_user(actor)
+        )
+        audit.record(
+            actor=actor, action="task.create", tenant=project.org.tenant_id, org=project.org, target=task,
+            changes={"name": name, "project": project.name, "steps": len(steps)},
+        )  # fmt: skip
+    return task
+
+
+def update_task(*, actor: Any, task: Task, **fields: Any) -> Task:
+    policy.authorize(actor, "task.edit", task)
+    if "name" in fields:
+        fields["name"] = clean_name(fields["name"])
+    if "steps" in fields:
+        fields["steps"] = clean_steps(fields["steps"])
+    with transaction.atomic():
+        if "name" in fields and (
+            Task.objects.filter(project_id=task.project_id, name__iexact=fields["name"]).exclude(pk=task.pk).exists()
+        ):
+            raise Conflict(f"A task named “{fields['name']}” exists in this project already.", code="name_taken")
+        changes = audit.diff(task, fields)
+        if "steps" in changes:
+            changes["steps"] = [len(changes["steps"][0]), len(changes["steps"][1])]
+        for name, value in fields.items():
+            setattr(task, name, value)
+        task.save()
+        audit.record(
+            actor=actor, action="task.update", tenant=task.project.org.tenant_id, org=task.project.org, target=task,
+            changes=changes,
+        )  # fmt: skip
+    return task
+
+
+def delete_task(*, actor: Any, task: Task) -> None:
+    policy.authorize(actor, "task.delete", task)
+    with transaction.atomic():
+        audit.record(
+            actor=actor, action="task.delete", tenant=task.project.org.tenant_id, org=task.project.org, target=task,
+            changes={"name": task.name},
+        )  # fmt: skip
+        task.delete()
+
+
+# -- shares --------------------------------------------------------------------------------------------------------
+
+
+def _permission(codename: str) -> Permission:
+    content_type = ContentType.objects.get_for_model(Task)
+    permission, _ = Permission.objects.get_or_create(
+        content_type=content_type, codename=codename, defaults={"name": codename.replace("_", " ").capitalize()}
+    )
+    return permission
+
+
+def share_task(
+    *, actor: Any, task: Task, permission: str, user: Any = None, team: Team | None = None
+) -> TaskUserShare | TaskTeamShare:
+    policy.authorize(actor, "task.share", task)
+    org = task.project.org
+    if not setting_value(org, "allow_task_sharing"):
+        raise Forbidden(
+            f"Task sharing is turned off for {org.name} (setting allow_task_sharing).", code="sharing_disabled"
+        )
+    if permission not in SHARE_PERMISSIONS:
+        raise ValidationError({"permission": [f"Give one of: {', '.join(SHARE_PERMISSIONS)}."]})
+    if (user is None) == (team is None):
+        raise ValidationError({"user": ["Give either a user or a team."]})
+    if user is not None and not TenantMembership.objects.filter(tenant_id=org.tenant_id, user=user).exists():
+        raise ValidationError({"user": ["No such user in this tenant."]})
+    if team is not None and not Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists():
+        raise ValidationError({"team": ["Share with a team of this organization or one above it."]})
+    perm = _permission(SHARE_PERMISSIONS[permission])
+    with transaction.atomic():
+        if user is not None:
+            share, created = TaskUserShare.objects.get_or_create(
+                user=user, content_object=task, defaults={"permission": perm, "granted_by": _user(actor)}
+            )
+            holder = user.get_username()
+        else:
+            share, created = TaskTeamShare.objects.get_or_create(
+                group_id=team.group_id, content_object=task, defaults={"permission": perm, "granted_by": _user(actor)}
+            )
+            holder = f"team {team.name}"
+        previous = None if created else PERMISSION_LEVELS.get(share.permission.codename)
+        if not created and share.permission_id != perm.pk:
+            share.permission = perm
+            share.save(update_fields=["permission"])
+        audit.record(
+            actor=actor, action="task.share", tenant=org.tenant_id, org=org, target=task,
+            changes={"holder": holder, "permission": permission, "previous": previous},
+        )  # fmt: skip
+    if user is not None:
+        policy.forget(user)
+    return share
+
+
+def unshare_task(*, actor: Any, task: Task, share_id: Any) -> None:
+    policy.authorize(actor, "task.share", task)
+    share = (
+        TaskUserShare.objects.filter(content_object=task, pk=share_id).select_related("user").first()
+        or TaskTeamShare.objects.filter(content_object=task, pk=share_id).select_related("group__team").first()
+    )
+    if share is None:
+        raise NotFound("No such share.")
+    holder = share.user.get_username() if isinstance(share, TaskUserShare) else f"team {share.group.team.name}"
+    with transaction.atomic():
+        share.delete()
+        audit.record(
+            actor=actor, action="task.unshare", tenant=task.project.org.tenant_id, org=task.project.org, target=task,
+            changes={"holder": holder},
+        )  # fmt: skip
+
+
+def shares_of(task: Task) -> list[dict[str, Any]]:
+    users = TaskUserShare.objects.filter(content_object=task).select_related("user", "permission")
+    teams = TaskTeamShare.objects.filter(content_object=task).select_related("group__team", "permission")
+    return [
+        {"id": s.pk, "user": s.user, "team": None, "permission": PERMISSION_LEVELS[s.permission.codename]}
+        for s in users
+    ] + [
+        {"id": s.pk, "user": None, "team": s.group.team, "permission": PERMISSION_LEVELS[s.permission.codename]}
+        for s in teams
+    ]
+
+
+# -- runs ----------------------------------------------------------------------------------------------------------
+
+
+def log(run: Run, message: str, level: str = RunLogLine.Level.INFO) -> RunLogLine:
+    last = run.log_lines.order_by("-seq").values_list("seq", flat=True).first() or 0
+    return RunLogLine.objects.create(run=run, seq=last + 1, at=timezone.now(), level=level, message=message[:MAX_TEXT])
+
+
+def run_task(*, actor: Any, task: Task) -> Run:
+    policy.authorize(actor, "task.run", task)
+    with transaction.atomic():
+        run = Run.objects.create(task=task, requested_by=_user(actor), steps=task.steps)
+        who = actor.get_username() if _user(actor) else "system"
+        log(run, f"Queued by {who} with {len(task.steps)} step(s).")
+        audit.record(
+            actor=actor, action="run.create", tenant=task.project.org.tenant_id, org=task.project.org, target=run,
+            changes={"task": task.name},
+        )  # fmt: skip
+    return run
+
+
+def stop_run(*, actor: Any, run: Run) -> Run:
+    """A queued run stops at once; a running one is asked to stop (its runtime confirms). Finished: 409."""
+    policy.authorize(actor, "task.run", run)
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("task__project__org").get(pk=run.pk)
+        who = actor.get_username() if _user(actor) else "system"
+        if run.status == Run.Status.QUEUED:
+            run.status, run.finished_at = Run.Status.STOPPED, timezone.now()
+            log(run, f"Stopped by {who} before it started.")
+        elif run.status == Run.Status.RUNNING:
+            run.status = Run.Status.STOP_REQUESTED
+            log(run, f"Stop requested by {who}.")
+        elif run.status == Run.Status.STOP_REQUESTED:
+            raise Conflict("A stop was requested already.", code="stop_requested")
+        else:
+            raise Conflict(f"The run is {run.get_status_display()}: there is nothing to stop.", code="run_finished")
+        run.stopped_by = _user(actor)
+        run.save(update_fields=["status", "finished_at", "stopped_by"])
+        audit.record(
+            actor=actor, action="run.stop", tenant=run.task.project.org.tenant_id, org=run.task.project.org,
+            target=run, changes={"task": run.task.name, "status": run.status},
+        )  # fmt: skip
+    return run
+
+
+def purge_run_logs(now: Any = None) -> int:
+    """Delete log lines older than the retention of each run's org (setting run_log_retention_days)."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    deleted = 0
+    org_ids = Run.objects.values_list("task__project__org_id", flat=True).distinct()
+    for org in Organization.objects.filter(pk__in=org_ids):
+        days = setting_value(org, "run_log_retention_days")
+        count, _ = RunLogLine.objects.filter(run__task__project__org=org, at__lt=now - timedelta(days=days)).delete()
+        deleted += count
+    return deleted
