@@ -270,6 +270,13 @@ class Access:
     def can(self, capability: str, obj: models.Model) -> bool:
         if capability == TENANT_PLAN:
             return self.is_superuser
+        if capability == COMPONENT_PUSH:
+            # Team membership alone decides, so no org role is loaded for it.
+            return (
+                obj._meta.label_lower == "resources.component"
+                and obj.org.deleted_at is None  # type: ignore[attr-defined]
+                and obj.pk in self.component_ids
+            )
         return capability in self.capabilities(obj)
 
     # -- lists -------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ urlpatterns = [
     path("health", health, name="api-health"),
     path("", include("access.api_urls")),
     path("", include("orgs.api_urls")),
+    path("", include("resources.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

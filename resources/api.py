@@ -1,0 +1,838 @@
+"""REST API v1 for shared resources (API.md: "Projects and integration tasks", "Shared resources").
+
+Lists of declarations are effective lists (declared here plus inherited), each item saying where it comes from:
+``org``, ``inherited``, ``locked``, ``overrides``. Secrets are write-only: no response carries one.
+Every view asks the policy: invisible → 404, visible without the capability → 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access import policy
+from access.api_members import tenant_team, tenant_user
+from config.errors import NotFound
+from orgs.api import _uuid_or_404, get_org, get_project
+from orgs.models import Organization
+from resources import inheritance, services
+from resources.models import (
+    Component,
+    ComponentVersion,
+    Credential,
+    EnvVar,
+    Hidden,
+    LookupTable,
+    Run,
+    RunLogLine,
+    Task,
+)
+from resources.services.declarations import org_scope
+from resources.settings_registry import REGISTRY, effective_settings
+
+# -- shared pieces -------------------------------------------------------------------------------------------------
+
+
+class OrgRef(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class SourceFields(serializers.Serializer):
+    """Where an item of an effective list comes from."""
+
+    org = serializers.SerializerMethodField()
+    inherited = serializers.SerializerMethodField()
+    locked = serializers.BooleanField(read_only=True)
+    overrides = serializers.SerializerMethodField()
+
+    @extend_schema(responses=OrgRef)
+    def get_org(self, item: Any) -> dict[str, Any]:
+        return {"id": item.org_id, "name": item.org.name}
+
+    def _effective(self, item: Any) -> inheritance.Effective | None:
+        return self.context.get("effective", {}).get(item.pk)
+
+    def get_inherited(self, item: Any) -> bool:
+        effective = self._effective(item)
+        return bool(effective and effective.inherited)
+
+    @extend_schema(responses=OpenApiTypes.UUID)
+    def get_overrides(self, item: Any) -> Any:
+        effective = self._effective(item)
+        return effective.overrides if effective else None
+
+
+def effective_page(
+    view: generics.GenericAPIView, serializer: type[serializers.Serializer], items: list[Any]
+) -> Response:
+    page = view.paginate_queryset([e.item for e in items])
+    context = {"effective": {e.item.pk: e for e in items}, "request": view.request}
+    return view.get_paginated_response(serializer(page, many=True, context=context).data)
+
+
+def get_object(request: Request, capability: str, queryset: Any, object_id: Any) -> Any:
+    return policy.get_for(request.user, capability, queryset, pk=_uuid_or_404(object_id))
+
+
+def _alive(queryset: Any) -> Any:
+    return queryset.select_related("org").filter(org__deleted_at__isnull=True)
+
+
+# -- credentials ---------------------------------------------------------------------------------------------------
+
+
+class CredentialSerializer(SourceFields, serializers.ModelSerializer):
+    secret_fields = serializers.ListField(source="secret_names", child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = Credential
+        fields = ["id", "name", "description", "kind", "fields", "secret_fields", "org", "inherited", "locked",
+                  "overrides", "created_at", "updated_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class CredentialWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=Credential.Kind.choices)
+    fields = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    secret = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, allow_null=True, trim_whitespace=False),
+        required=False,
+        write_only=True,
+        help_text="Secret fields: write-only, stored encrypted, never returned. A null value removes a field.",
+    )
+    locked = serializers.BooleanField(required=False, default=False)
+
+
+class CredentialUpdateSerializer(CredentialWriteSerializer):
+    name = serializers.CharField(max_length=100, required=False)
+    kind = serializers.ChoiceField(choices=Credential.Kind.choices, required=False)
+    locked = serializers.BooleanField(required=False)
+
+
+class OrgCredentialsView(generics.GenericAPIView):
+    """The effective credentials of an org: declared here and inherited (hidden ones left out)."""
+
+    serializer_class = CredentialSerializer
+    queryset = Credential.objects.none()
+
+    @extend_schema(responses=CredentialSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "credential.view", id)
+        return effective_page(self, CredentialSerializer, inheritance.effective(Credential, org))
+
+    @extend_schema(request=CredentialWriteSerializer, responses={201: CredentialSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "credential.manage", id)
+        data = CredentialWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        credential = services.create_credential(actor=request.user, org=org, **data.validated_data)
+        return Response(CredentialSerializer(credential).data, status=status.HTTP_201_CREATED)
+
+
+class CredentialDetailView(APIView):
+    def _get(self, request: Request, capability: str, id: Any) -> Credential:
+        return get_object(request, capability, _alive(Credential.objects), id)
+
+    @extend_schema(responses=CredentialSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(CredentialSerializer(self._get(request, "credential.view", id)).data)
+
+    @extend_schema(request=CredentialUpdateSerializer, responses=CredentialSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        credential = self._get(request, "credential.manage", id)
+        data = CredentialUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        credential = services.update_credential(actor=request.user, credential=credential, **data.validated_data)
+        return Response(CredentialSerializer(credential).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        services.delete_credential(actor=request.user, credential=self._get(request, "credential.manage", id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- lookup tables -------------------------------------------------------------------------------------------------
+
+
+class LookupRowSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=255, trim_whitespace=False)
+    value = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=4096)
+
+
+class LookupTableSerializer(SourceFields, serializers.ModelSerializer):
+    rows = serializers.SerializerMethodField()
+    row_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LookupTable
+        fields = ["id", "name", "description", "rows", "row_count", "org", "inherited", "locked", "overrides",
+                  "created_at", "updated_at"]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema(responses=LookupRowSerializer(many=True))
+    def get_rows(self, table: LookupTable) -> list[dict[str, str]] | None:
+        if not self.context.get("with_rows", True):
+            return None  # lists give the count; the detail gives the rows
+        return [{"key": k, "value": v} for k, v in table.rows.values_list("key", "value")]
+
+    def get_row_count(self, table: LookupTable) -> int:
+        counted = getattr(table, "row_total", None)
+        return counted if counted is not None else table.rows.count()
+
+
+class LookupTableWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    rows = serializers.ListField(child=serializers.DictField(), required=False)
+    locked = serializers.BooleanField(required=False, default=False)
+
+
+class LookupTableUpdateSerializer(LookupTableWriteSerializer):
+    name = serializers.CharField(max_length=100, required=False)
+    locked = serializers.BooleanField(required=False)
+
+
+class OrgLookupTablesView(generics.GenericAPIView):
+    """The effective lookup tables of an org (rows: use the detail; lists give ``row_count``)."""
+
+    serializer_class = LookupTableSerializer
+    queryset = LookupTable.objects.none()
+
+    @extend_schema(responses=LookupTableSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        from django.db.models import Count
+
+        org = get_org(request, "lookup.view", id)
+        items = inheritance.effective(LookupTable, org, LookupTable.objects.annotate(row_total=Count("rows")))
+        page = self.paginate_queryset([e.item for e in items])
+        context = {"effective": {e.item.pk: e for e in items}, "with_rows": False}
+        return self.get_paginated_response(LookupTableSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request=LookupTableWriteSerializer, responses={201: LookupTableSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "lookup.manage", id)
+        data = LookupTableWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        table = services.create_lookup_table(actor=request.user, org=org, **data.validated_data)
+        return Response(LookupTableSerializer(table).data, status=status.HTTP_201_CREATED)
+
+
+class LookupTableDetailView(APIView):
+    def _get(self, request: Request, capability: str, id: Any) -> LookupTable:
+        return get_object(request, capability, _alive(LookupTable.objects), id)
+
+    @extend_schema(responses=LookupTableSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(LookupTableSerializer(self._get(request, "lookup.view", id)).data)
+
+    @extend_schema(request=LookupTableUpdateSerializer, responses=LookupTableSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        table = self._get(request, "lookup.manage", id)
+        data = LookupTableUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        table = services.update_lookup_table(actor=request.user, table=table, **data.validated_data)
+        return Response(LookupTableSerializer(table).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        services.delete_lookup_table(actor=request.user, table=self._get(request, "lookup.manage", id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LookupTableExportView(APIView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request, id: Any) -> HttpResponse:
+        table = get_object(request, "lookup.view", _alive(LookupTable.objects), id)
+        response = HttpResponse(services.export_lookup_csv(table), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{table.name}.csv"'
+        return response
+
+
+class LookupTableImportView(APIView):
+    """Rows from CSV (``key,value`` per line, optional header): a ``file`` upload or a ``csv`` text field;
+    ``mode`` is ``replace`` (default) or ``merge``."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}, "mode": {"type": "string", "enum": ["replace", "merge"]}}},  # noqa: E501
+                 "application/json": {"type": "object", "properties": {"csv": {"type": "string"}, "mode": {"type": "string", "enum": ["replace", "merge"]}}}},  # noqa: E501
+        responses=LookupTableSerializer,
+    )  # fmt: skip
+    def post(self, request: Request, id: Any) -> Response:
+        table = get_object(request, "lookup.manage", _alive(LookupTable.objects), id)
+        mode = request.data.get("mode", "replace")
+        if mode not in ("replace", "merge"):
+            raise serializers.ValidationError({"mode": ["Give replace or merge."]})
+        upload = request.FILES.get("file")
+        content = upload.read(services.resources.MAX_CSV_BYTES + 1) if upload else request.data.get("csv")
+        if not content:
+            raise serializers.ValidationError({"file": ["Upload a CSV file (or give its text as “csv”)."]})
+        services.import_lookup_csv(actor=request.user, table=table, content=content, replace=mode == "replace")
+        return Response(LookupTableSerializer(LookupTable.objects.select_related("org").get(pk=table.pk)).data)
+
+
+# -- environment variables -----------------------------------------------------------------------------------------
+
+
+class EnvVarSerializer(SourceFields, serializers.ModelSerializer):
+    value = serializers.SerializerMethodField(help_text="null for a secret variable: its value is write-only.")
+    component = serializers.UUIDField(source="component_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = EnvVar
+        fields = ["id", "key", "value", "secret", "component", "org", "inherited", "locked", "overrides",
+                  "created_at", "updated_at"]  # fmt: skip
+        read_only_fields = fields
+
+    def get_value(self, variable: EnvVar) -> str | None:
+        return None if variable.secret else variable.value
+
+
+class EnvVarWriteSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=100)
+    value = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=10_000, required=False)
+    secret = serializers.BooleanField(required=False, default=False)
+    locked = serializers.BooleanField(required=False, default=False)
+
+
+class EnvVarUpdateSerializer(EnvVarWriteSerializer):
+    key = serializers.CharField(max_length=100, required=False)
+    secret = serializers.BooleanField(required=False)
+    locked = serializers.BooleanField(required=False)
+
+
+class OrgEnvVarsView(generics.GenericAPIView):
+    """The effective environment variables of an org. Admins manage; Integrators read non-secret values."""
+
+    serializer_class = EnvVarSerializer
+    queryset = EnvVar.objects.none()
+
+    @extend_schema(responses=EnvVarSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "envvar.view", id)
+        return effective_page(self, EnvVarSerializer, inheritance.effective(EnvVar, org, org_scope(EnvVar)))
+
+    @extend_schema(request=EnvVarWriteSerializer, responses={201: EnvVarSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "envvar.manage", id)
+        data = EnvVarWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        variable = services.create_env_var(actor=request.user, org=org, **data.validated_data)
+        return Response(EnvVarSerializer(variable).data, status=status.HTTP_201_CREATED)
+
+
+class EnvVarDetailView(APIView):
+    def _get(self, request: Request, capability: str, id: Any) -> EnvVar:
+        return get_object(request, capability, _alive(EnvVar.objects.select_related("component")), id)
+
+    @extend_schema(responses=EnvVarSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(EnvVarSerializer(self._get(request, "envvar.view", id)).data)
+
+    @extend_schema(request=EnvVarUpdateSerializer, responses=EnvVarSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        variable = self._get(request, "envvar.manage", id)
+        data = EnvVarUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        variable = services.update_env_var(actor=request.user, variable=variable, **data.validated_data)
+        return Response(EnvVarSerializer(variable).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        services.delete_env_var(actor=request.user, variable=self._get(request, "envvar.manage", id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- components ----------------------------------------------------------------------------------------------------
+
+
+class ComponentSerializer(SourceFields, serializers.ModelSerializer):
+    can_publish = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Component
+        fields = ["id", "name", "description", "repository_url", "org", "inherited", "locked", "overrides",
+                  "can_publish", "created_at", "updated_at"]  # fmt: skip
+        read_only_fields = fields
+
+    def get_can_publish(self, component: Component) -> bool:
+        request = self.context.get("request")
+        return bool(request and policy.can(request.user, policy.COMPONENT_PUSH, component))
+
+
+class ComponentWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    repository_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    locked = serializers.BooleanField(required=False, default=False)
+
+
+class ComponentUpdateSerializer(ComponentWriteSerializer):
+    name = serializers.CharField(max_length=100, required=False)
+    locked = serializers.BooleanField(required=False)
+
+
+class TeamMemberRefSerializer(serializers.Serializer):
+    user = serializers.CharField(help_text="A user of the tenant: id or username.")
+
+
+class DevTeamMemberSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="user.id")
+    username = serializers.CharField(source="user.username")
+    email = serializers.EmailField(source="user.email")
+    added_at = serializers.DateTimeField(source="created_at")
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    published_by = serializers.CharField(source="published_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = ComponentVersion
+        fields = ["id", "version", "source", "published_by", "created_at"]
+        read_only_fields = ["id", "published_by", "created_at"]
+
+
+class OrgComponentsView(generics.GenericAPIView):
+    serializer_class = ComponentSerializer
+    queryset = Component.objects.none()
+
+    @extend_schema(responses=ComponentSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "component.view", id)
+        return effective_page(self, ComponentSerializer, inheritance.effective(Component, org))
+
+    @extend_schema(request=ComponentWriteSerializer, responses={201: ComponentSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "component.manage", id)
+        data = ComponentWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        component = services.create_component(actor=request.user, org=org, **data.validated_data)
+        return Response(ComponentSerializer(component, context={"request": request}).data, status=201)
+
+
+class MyComponentsView(generics.ListAPIView):
+    """Every component the caller may see: through an org role, or as a development-team member (contractors)."""
+
+    serializer_class = ComponentSerializer
+    queryset = Component.objects.none()
+
+    def get_queryset(self) -> Any:
+        return policy.visible(self.request.user, "component.view", _alive(Component.objects)).order_by("name", "pk")
+
+
+def _component(request: Request, capability: str, id: Any) -> Component:
+    return get_object(request, capability, _alive(Component.objects), id)
+
+
+class ComponentDetailView(APIView):
+    @extend_schema(responses=ComponentSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.view", id)
+        return Response(ComponentSerializer(component, context={"request": request}).data)
+
+    @extend_schema(request=ComponentUpdateSerializer, responses=ComponentSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.manage", id)
+        data = ComponentUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        component = services.update_component(actor=request.user, component=component, **data.validated_data)
+        return Response(ComponentSerializer(component, context={"request": request}).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        services.delete_component(actor=request.user, component=_component(request, "component.manage", id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ComponentTeamView(generics.GenericAPIView):
+    """The development team: the only holders of push rights (publishing versions)."""
+
+    serializer_class = DevTeamMemberSerializer
+    queryset = Component.objects.none()
+
+    @extend_schema(responses=DevTeamMemberSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.view", id)
+        page = self.paginate_queryset(list(component.members.select_related("user").order_by("user__username")))
+        return self.get_paginated_response(DevTeamMemberSerializer(page, many=True).data)
+
+    @extend_schema(request=TeamMemberRefSerializer, responses={201: DevTeamMemberSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.manage", id)
+        data = TeamMemberRefSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = tenant_user(component.org, data.validated_data["user"])
+        member = services.add_component_member(actor=request.user, component=component, user=user)
+        return Response(DevTeamMemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TeamMemberRefSerializer, responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.manage", id)
+        data = TeamMemberRefSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = tenant_user(component.org, data.validated_data["user"])
+        services.remove_component_member(actor=request.user, component=component, user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ComponentVersionsView(generics.GenericAPIView):
+    serializer_class = VersionSerializer
+    queryset = ComponentVersion.objects.none()
+
+    @extend_schema(responses=VersionSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.view", id)
+        page = self.paginate_queryset(component.versions.select_related("published_by").order_by("-created_at"))
+        return self.get_paginated_response(VersionSerializer(page, many=True).data)
+
+    @extend_schema(request=VersionSerializer, responses={201: VersionSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.view", id)
+        published = services.publish_version(
+            actor=request.user,
+            component=component,
+            version=request.data.get("version", ""),
+            source=request.data.get("source", ""),
+        )
+        return Response(VersionSerializer(published).data, status=status.HTTP_201_CREATED)
+
+
+class ComponentEnvVarsView(generics.GenericAPIView):
+    serializer_class = EnvVarSerializer
+    queryset = EnvVar.objects.none()
+
+    @extend_schema(responses=EnvVarSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.view", id)
+        variables = component.env_vars.select_related("org", "component")
+        visible = [v for v in variables if policy.can(request.user, "envvar.view", v)]
+        page = self.paginate_queryset(visible)
+        return self.get_paginated_response(EnvVarSerializer(page, many=True).data)
+
+    @extend_schema(request=EnvVarWriteSerializer, responses={201: EnvVarSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        component = _component(request, "component.view", id)
+        data = EnvVarWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        data.validated_data.pop("locked", None)
+        variable = services.create_env_var(actor=request.user, component=component, **data.validated_data)
+        return Response(EnvVarSerializer(variable).data, status=status.HTTP_201_CREATED)
+
+
+# -- hidden items, settings, effective configuration ---------------------------------------------------------------
+
+
+class HiddenSerializer(serializers.ModelSerializer):
+    type = serializers.ChoiceField(source="kind", choices=Hidden.Kind.choices)
+
+    class Meta:
+        model = Hidden
+        fields = ["id", "type", "name", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class OrgHiddenView(generics.GenericAPIView):
+    """Inherited items this org hides from itself and its subtree."""
+
+    serializer_class = HiddenSerializer
+    queryset = Hidden.objects.none()
+
+    @extend_schema(responses=HiddenSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "org.view", id)
+        page = self.paginate_queryset(services.hidden_here(org))
+        return self.get_paginated_response(HiddenSerializer(page, many=True).data)
+
+    @extend_schema(request=HiddenSerializer, responses={201: HiddenSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "org.view", id)
+        hidden = services.hide(
+            actor=request.user, org=org, kind=request.data.get("type", ""), name=request.data.get("name", "")
+        )
+        return Response(HiddenSerializer(hidden).data, status=status.HTTP_201_CREATED)
+
+
+class HiddenDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        hidden = Hidden.objects.select_related("org").filter(pk=_uuid_or_404(id), org__deleted_at__isnull=True).first()
+        if hidden is None or not policy.can(request.user, "org.view", hidden.org):
+            raise NotFound()
+        services.unhide(actor=request.user, hidden=hidden)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SettingSerializer(serializers.Serializer):
+    key = serializers.CharField(source="spec.key")
+    label = serializers.CharField(source="spec.label")
+    help = serializers.CharField(source="spec.help")
+    type = serializers.CharField(source="spec.type")
+    value = serializers.JSONField()
+    default = serializers.JSONField(source="spec.default")
+    source = serializers.CharField(help_text="default, here or inherited")
+    org = serializers.SerializerMethodField()
+    inherited = serializers.BooleanField()
+    locked = serializers.BooleanField()
+
+    @extend_schema(responses=OrgRef)
+    def get_org(self, setting: Any) -> dict[str, Any] | None:
+        return {"id": setting.org.pk, "name": setting.org.name} if setting.org is not None else None
+
+
+class SettingWriteSerializer(serializers.Serializer):
+    value = serializers.JSONField(allow_null=True)
+    locked = serializers.BooleanField(required=False, default=False)
+
+
+class OrgSettingsView(APIView):
+    @extend_schema(responses=SettingSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "org.view", id)
+        return Response(SettingSerializer(effective_settings(org), many=True).data)
+
+
+class OrgSettingDetailView(APIView):
+    def _setting(self, org: Organization, key: str) -> Any:
+        return next(s for s in effective_settings(org) if s.spec.key == key)
+
+    @extend_schema(request=SettingWriteSerializer, responses=SettingSerializer)
+    def put(self, request: Request, id: Any, key: str) -> Response:
+        org = get_org(request, "policy.manage", id)
+        if key not in REGISTRY:
+            raise NotFound(f"Unknown setting “{key}”.")
+        data = SettingWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.set_setting(actor=request.user, org=org, key=key, **data.validated_data)
+        return Response(SettingSerializer(self._setting(org, key)).data)
+
+    @extend_schema(responses=SettingSerializer)
+    def delete(self, request: Request, id: Any, key: str) -> Response:
+        org = get_org(request, "policy.manage", id)
+        if key not in REGISTRY:
+            raise NotFound(f"Unknown setting “{key}”.")
+        services.reset_setting(actor=request.user, org=org, key=key)
+        return Response(SettingSerializer(self._setting(org, key)).data)
+
+
+class EffectiveConfigView(APIView):
+    """Every setting and every shared resource the caller may see at this org, with source and lock state."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, "org.view", id)
+        result: dict[str, Any] = {"settings": SettingSerializer(effective_settings(org), many=True).data}
+        for key, model, capability, serializer, scope in (
+            ("credentials", Credential, "credential.view", CredentialSerializer, None),
+            ("lookup_tables", LookupTable, "lookup.view", LookupTableSerializer, None),
+            ("env_vars", EnvVar, "envvar.view", EnvVarSerializer, org_scope(EnvVar)),
+            ("components", Component, "component.view", ComponentSerializer, None),
+        ):
+            if not policy.can(request.user, capability, org):
+                continue
+            if model is LookupTable:
+                from django.db.models import Count
+
+                scope = LookupTable.objects.annotate(row_total=Count("rows"))
+            items = inheritance.effective(model, org, scope)
+            context = {"effective": {e.item.pk: e for e in items}, "with_rows": False, "request": request}
+            result[key] = serializer([e.item for e in items], many=True, context=context).data
+        result["hidden"] = HiddenSerializer(services.hidden_here(org), many=True).data
+        return Response(result)
+
+
+# -- tasks, shares and runs ----------------------------------------------------------------------------------------
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    project = serializers.UUIDField(source="project_id", read_only=True)
+
+    class Meta:
+        model = Task
+        fields = ["id", "project", "name", "description", "steps", "runtime", "created_at", "updated_at"]
+        read_only_fields = ["id", "project", "runtime", "created_at", "updated_at"]
+
+
+class TaskWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    steps = serializers.JSONField(required=False, help_text='e.g. [{"type": "log", "message": "hello"}]')
+
+
+class TaskUpdateSerializer(TaskWriteSerializer):
+    name = serializers.CharField(max_length=100, required=False)
+
+
+def _tasks() -> Any:
+    return Task.objects.select_related("project__org").filter(project__org__deleted_at__isnull=True)
+
+
+class ProjectTasksView(generics.ListAPIView):
+    serializer_class = TaskSerializer
+    queryset = Task.objects.none()
+
+    def get_queryset(self) -> Any:
+        project = get_project(self.request, "project.view", self.kwargs["id"])
+        return policy.visible(self.request.user, "task.view", _tasks().filter(project=project)).order_by("name")
+
+    @extend_schema(request=TaskWriteSerializer, responses={201: TaskSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        project = get_project(request, "task.create", id)
+        data = TaskWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = services.create_task(actor=request.user, project=project, **data.validated_data)
+        return Response(TaskSerializer(task).data, status=status.HTTP_201_CREATED)
+
+
+def _task(request: Request, capability: str, id: Any) -> Task:
+    return get_object(request, capability, _tasks(), id)
+
+
+class TaskDetailView(APIView):
+    @extend_schema(responses=TaskSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(TaskSerializer(_task(request, "task.view", id)).data)
+
+    @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
+    def patch(self, request: Request, id: Any) -> Response:
+        task = _task(request, "task.edit", id)
+        data = TaskUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(TaskSerializer(services.update_task(actor=request.user, task=task, **data.validated_data)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any) -> Response:
+        services.delete_task(actor=request.user, task=_task(request, "task.delete", id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ShareSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    user = serializers.CharField(required=False, help_text="A user of the tenant: id or username.")
+    team = serializers.UUIDField(required=False)
+    permission = serializers.ChoiceField(choices=["view", "run", "edit"])
+
+    def to_representation(self, share: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": share["id"],
+            "user": {"id": share["user"].pk, "username": share["user"].username} if share["user"] else None,
+            "team": {"id": share["team"].pk, "name": share["team"].name} if share["team"] else None,
+            "permission": share["permission"],
+        }
+
+
+class TaskSharesView(APIView):
+    @extend_schema(responses=ShareSerializer(many=True))
+    def get(self, request: Request, id: Any) -> Response:
+        task = _task(request, "task.view", id)
+        return Response(ShareSerializer(services.shares_of(task), many=True).data)
+
+    @extend_schema(request=ShareSerializer, responses={201: ShareSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        task = _task(request, "task.share", id)
+        data = ShareSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        org = task.project.org
+        holder = {}
+        if data.validated_data.get("user") is not None:
+            holder["user"] = tenant_user(org, data.validated_data["user"])
+        if data.validated_data.get("team") is not None:
+            holder["team"] = tenant_team(org, data.validated_data["team"])
+        share = services.share_task(
+            actor=request.user, task=task, permission=data.validated_data["permission"], **holder
+        )
+        shown = next(s for s in services.shares_of(task) if s["id"] == share.pk)
+        return Response(ShareSerializer(shown).data, status=status.HTTP_201_CREATED)
+
+
+class TaskShareDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any, share_id: Any) -> Response:
+        task = _task(request, "task.share", id)
+        services.unshare_task(actor=request.user, task=task, share_id=_uuid_or_404(share_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    task = serializers.UUIDField(source="task_id", read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", default=None)
+
+    class Meta:
+        model = Run
+        fields = ["id", "task", "status", "error", "requested_by", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RunLogLine
+        fields = ["seq", "at", "level", "message"]
+        read_only_fields = fields
+
+
+def _runs() -> Any:
+    return Run.objects.select_related("task__project__org", "requested_by").filter(
+        task__project__org__deleted_at__isnull=True
+    )
+
+
+class TaskRunView(APIView):
+    @extend_schema(request=None, responses={201: RunSerializer})
+    def post(self, request: Request, id: Any) -> Response:
+        run = services.run_task(actor=request.user, task=_task(request, "task.run", id))
+        return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class TaskRunsView(generics.ListAPIView):
+    serializer_class = RunSerializer
+    queryset = Run.objects.none()
+
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=[s for s, _ in Run.Status.choices])])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        task = _task(self.request, "task.view", self.kwargs["id"])
+        runs = _runs().filter(task=task).order_by("-created_at")
+        if status_filter := self.request.query_params.get("status"):
+            if status_filter not in Run.Status.values:
+                raise serializers.ValidationError({"status": [f"Give one of: {', '.join(Run.Status.values)}."]})
+            runs = runs.filter(status=status_filter)
+        return runs
+
+
+def _run(request: Request, capability: str, id: Any) -> Run:
+    return get_object(request, capability, _runs(), id)
+
+
+class RunDetailView(APIView):
+    @extend_schema(responses=RunSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        return Response(RunSerializer(_run(request, "task.view", id)).data)
+
+
+class RunStopView(APIView):
+    @extend_schema(request=None, responses=RunSerializer)
+    def post(self, request: Request, id: Any) -> Response:
+        run = services.stop_run(actor=request.user, run=_run(request, "task.run", id))
+        return Response(RunSerializer(run).data)
+
+
+class RunLogsView(generics.ListAPIView):
+    serializer_class = LogLineSerializer
+    queryset = RunLogLine.objects.none()
+
+    def get_queryset(self) -> Any:
+        run = _run(self.request, "task.view", self.kwargs["id"])
+        return run.log_lines.order_by("seq")
