@@ -129,6 +129,28 @@ def test_seed_demo_is_idempotent_and_deep(db, settings):
     assert tree_problems() == []
 
 
+def test_seed_demo_shows_inheritance_at_work(db, settings):
+    from resources import inheritance
+    from resources.models import Component, Credential, LookupTable, Run, Task
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+    assert (Credential.objects.count(), LookupTable.objects.count(), Task.objects.count(), Run.objects.count()) == (
+        2,
+        2,
+        1,
+        2,
+    )
+    campaigns = Organization.objects.get(name="Campaigns")
+    countries = inheritance.effective(LookupTable, campaigns)
+    assert [(e.org.name, e.inherited, e.overrides is not None) for e in countries] == [("Marketing", True, True)]
+    assert inheritance.effective(LookupTable, Organization.objects.get(name="Customer Success")) == []
+    crm = inheritance.effective(Credential, campaigns)[0]
+    assert crm.locked and crm.item.name == "CRM"
+    assert Component.objects.get(name="Parser").members.get().user.username == "carla"
+
+
 def test_seed_demo_refuses_to_run_without_debug(db, settings):
     settings.DEBUG = False
     with pytest.raises(CommandError):

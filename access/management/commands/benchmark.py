@@ -1,7 +1,7 @@
 """python manage.py benchmark [--quick] [--json PATH]
 
 Measures, in one run on the configured database: can() at depth 1/10/50/100 (queries, p50, p95, cached p50) next to
-peers deciding the same checks (a naive guardian walk, cedarpy, pycasbin); a visible() page of 50 work items at
+peers deciding the same checks (a naive guardian walk, cedarpy, pycasbin); a visible() page of 50 integration tasks at
 10k (and 100k) orgs; org create and a 100-node subtree move in a 10k-org tenant; the switcher page and authorized
 API retrieve/list through the test client. The synthetic tenants are built by seed_scale on first use and kept.
 """
@@ -26,7 +26,8 @@ from access import bench, policy
 from access.services import issue_token
 from orgs import services
 from orgs.management.commands.seed_scale import build_scale_tenant
-from orgs.models import Organization, Project, Tenant
+from orgs.models import Organization, Tenant
+from resources.models import Task
 
 DEPTHS = (1, 10, 20, 50, 100)
 
@@ -166,7 +167,7 @@ class Command(BaseCommand):
             orgs = Organization.objects.filter(tenant=t).count()
 
             def page(user: Any = user) -> list[Any]:
-                return list(policy.visible(user, "project.view", Project.objects.all()).order_by("name")[:50])
+                return list(policy.visible(user, "task.view", Task.objects.all()).order_by("name")[:50])
 
             self.fresh(user)
             policy.access_for(user).subtree_rows  # noqa: B018 - load the grants, then count the filter alone
@@ -248,7 +249,7 @@ class Command(BaseCommand):
                 self.say(f"    depth {row['depth']:>3}: p50 {row['p50_us']:>9} µs  p95 {row['p95_us']:>9} µs  "
                          f"vs uncached ×{row['canopy_uncached_ratio']}  vs cached ×{row['canopy_cached_ratio']}"
                          f"{extra}")  # fmt: skip
-        self.say("\nvisible() page of 50 work items")
+        self.say("\nvisible() page of 50 integration tasks")
         for label, row in r["list"].items():
             self.say(f"  {label} ({row['orgs']} orgs): filter {row['filter_queries']} query, total "
                      f"{row['queries']}; p50 {row['p50_us']} µs, p95 {row['p95_us']} µs")  # fmt: skip

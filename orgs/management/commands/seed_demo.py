@@ -45,6 +45,7 @@ PEOPLE: list[tuple[str, str, str, str, str]] = [
     ("sam", "Acme", "", "security-officer", "Security officer: sees all of Acme and its audit log, changes nothing"),
     ("paula", "Acme", "project:Marketing:Website", "integrator", "Integrator on the Website project only"),
     ("bob", "Acme", None, "", "In Acme without any role: sees nothing yet"),
+    ("carla", "Acme", None, "", "Contractor: on the Parser component's development team, nothing else"),
     ("globex-admin", "Globex", "", "tenant-admin", "Tenant administrator of Globex (Free plan)"),
 ]
 
@@ -74,8 +75,52 @@ class Command(BaseCommand):
             for username, tenant_name, where, role, _ in PEOPLE:
                 tenant, orgs = tenants[tenant_name]
                 self._place(users[username], tenant, orgs, where, officer if role == "security-officer" else role)
+            self._resources(acme_orgs, users)
             superuser = self._user("root", superuser=True)
         self._print(superuser)
+
+    def _resources(self, orgs: dict[str, Organization], users: dict[str, Any]) -> None:
+        """Shared resources that show inheritance at work: declared at the root, overridden, hidden, locked."""
+        from resources import services as rs
+        from resources.models import Credential, Hidden
+
+        admin, root = users["acme-admin"], orgs[""]
+        if Credential.objects.filter(org=root, name="CRM").exists():
+            return  # seeded already
+        rs.create_credential(
+            actor=admin, org=root, name="CRM", kind="api_key", fields={"header": "X-Api-Key"},
+            secret={"key": "demo-not-a-real-key"}, locked=True, description="The company CRM; locked for everyone.",
+        )  # fmt: skip
+        rs.create_credential(
+            actor=admin, org=orgs["Logistics"], name="Carrier portal", kind="http_basic",
+            fields={"username": "acme-shipping"}, secret={"password": "demo-password"},
+        )  # fmt: skip
+        countries = [{"key": "fr", "value": "France"}, {"key": "de", "value": "Germany"}]
+        rs.create_lookup_table(actor=admin, org=root, name="Countries", rows=countries)
+        rs.create_lookup_table(
+            actor=admin, org=orgs["Marketing"], name="Countries", rows=[*countries, {"key": "br", "value": "Brazil"}]
+        )
+        rs.hide(actor=admin, org=orgs["Customer Success"], kind=Hidden.Kind.LOOKUP_TABLE, name="Countries")
+        rs.create_env_var(actor=admin, org=root, key="REGION", value="eu-west")
+        rs.create_env_var(actor=admin, org=orgs["Marketing"], key="TRACKING_KEY", value="demo-secret", secret=True)
+        rs.set_setting(actor=admin, org=root, key="run_log_retention_days", value=90)
+        rs.set_setting(actor=admin, org=orgs["Engineering"], key="allow_task_sharing", value=False, locked=True)
+        parser = rs.create_component(
+            actor=admin, org=orgs["Engineering/Platform"], name="Parser",
+            description="Parses partner files.", repository_url="https://git.example.com/acme/parser",
+        )  # fmt: skip
+        rs.add_component_member(actor=admin, component=parser, user=users["carla"])
+        rs.publish_version(actor=users["carla"], component=parser, version="1.0.0", source="def parse(data): ...")
+        website = Project.objects.get(org=orgs["Marketing"], name="Website")
+        task = rs.create_task(
+            actor=admin, project=website, name="Publish newsletter", description="Every Monday.",
+            steps=[{"type": "lookup", "table": "Countries", "key": "fr", "into": "country"},
+                   {"type": "http", "method": "POST", "url": "https://mail.example.com/send", "credential": "CRM"},
+                   {"type": "log", "message": "sent"}],
+        )  # fmt: skip
+        rs.stop_run(actor=admin, run=rs.run_task(actor=admin, task=task))
+        rs.run_task(actor=admin, task=task)
+        rs.share_task(actor=admin, task=task, user=users["bob"], permission="view")
 
     # -- one concern each; all of them find what exists before creating ------------------------------------------
     def _user(self, username: str, superuser: bool = False) -> Any:

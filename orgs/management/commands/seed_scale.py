@@ -25,7 +25,7 @@ BATCH = 5000
 class Command(BaseCommand):
     help = (
         "Build a synthetic tenant: --orgs N (including a chain --depth D under the root), --users U with one grant "
-        "each, --tasks T work items (projects until integration tasks exist). Prints its name and timings."
+        "each, --tasks T integration tasks (in one project per 10 tasks). Prints its name and timings."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -58,7 +58,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Tenant {tenant.name} ({tenant.pk}): {opts['orgs']} orgs, chain depth {opts['depth']}, "
-                f"{opts['users']} users, {opts['tasks']} work items in {time.perf_counter() - started:.1f} s."
+                f"{opts['users']} users, {opts['tasks']} tasks in {time.perf_counter() - started:.1f} s."
             )
         )
 
@@ -176,5 +176,13 @@ def _people(tenant: Tenant, name: str, count: int, nodes: list[Organization], rn
 
 
 def _work_items(nodes: list[Organization], count: int, rng: random.Random, progress: Any) -> None:
-    items = [Project(org=rng.choice(nodes), name=f"work-{i}") for i in range(count)]
-    _bulk(Project, items, "work items", progress)
+    """``count`` integration tasks, ten per project, the projects on random orgs."""
+    from resources.models import Task
+
+    projects = [
+        Project(id=uuid.uuid4(), org=rng.choice(nodes), name=f"project-{i}") for i in range(max(1, count // 10))
+    ]
+    _bulk(Project, projects, "projects", progress)
+    steps = [{"type": "log", "message": "hello"}]
+    tasks = [Task(project=projects[i % len(projects)], name=f"task-{i}", steps=steps) for i in range(count)]
+    _bulk(Task, tasks, "tasks", progress)
