@@ -462,6 +462,11 @@ def delete_project(*, actor: Any, project: Project) -> None:
     with transaction.atomic():
         project = Project.objects.select_for_update().select_related("org").get(pk=project.pk)
         _require(actor, "project.manage", project)
+        if tasks := project.tasks.count():
+            # Deleting would take the tasks, their runs and logs with it: make it a deliberate, separate step.
+            raise Conflict(
+                f"{project.name} holds {tasks} integration task(s): delete them first.", code="project_not_empty"
+            )
         audit.record(
             actor=actor,
             action="project.delete",

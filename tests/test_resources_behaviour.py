@@ -356,3 +356,11 @@ def test_a_grant_lower_in_the_tree_does_not_see_a_parent_secret_value(world, api
     assert listed.status_code == 200 and listed.json()["results"][0]["value"] is None
     assert client.patch(f"/api/v1/env-vars/{variable.pk}", {"value": "x"}, format="json").status_code == 403
     assert SECRET not in listed.content.decode()
+
+
+def test_a_project_holding_tasks_cannot_be_deleted(world, api_as, task):
+    response = api_as(world.tenant_admin).delete(f"/api/v1/projects/{world.website.pk}")
+    assert response.status_code == 409 and response.json()["code"] == "project_not_empty"
+    assert Task.objects.filter(pk=task.pk).exists()
+    services.delete_task(actor=world.tenant_admin, task=task)
+    assert api_as(world.tenant_admin).delete(f"/api/v1/projects/{world.website.pk}").status_code == 204
