@@ -25,7 +25,7 @@ from django.db import models
 from django.db.models import Q
 
 from access import resolver
-from access.roles import ALL_CAPABILITIES
+from access.roles import ALL_CAPABILITIES, SHARE_LEVELS
 from config.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
@@ -51,12 +51,6 @@ VIEW_CAPABILITY = {
 
 # Publishing a component version: held by the component's development team only, never through a role.
 COMPONENT_PUSH = "component.push"
-# What a task share gives, by guardian permission codename (the share's level).
-SHARE_LEVELS = {
-    "view_task": frozenset({"task.view"}),
-    "run_task": frozenset({"task.view", "task.run"}),
-    "change_task": frozenset({"task.view", "task.run", "task.edit"}),
-}
 # Declarations (credentials, lookup tables, …) are seen in their org's whole subtree: whoever holds the view
 # capability anywhere below the declaring org sees them, though managing them needs the capability at that org.
 _DECLARED = {
@@ -192,39 +186,30 @@ class Access:
 
     @property
     def shares(self) -> dict[UUID, frozenset[str]]:
-        """Every task shared with the user or their teams, with what the share gives (one query, on first use)."""
+        """Every task shared with the user or their teams, with what the shares give: from the user's facts when
+        a list loaded them already, else one small query of its own."""
         if self._shares is None:
-            from resources.models import TaskTeamShare, TaskUserShare
+            if self._subtree_rows is not None:
+                pairs = [(r.object_id, r.key) for r in self._subtree_rows if r.kind == "share"]
+            else:
+                from resources.models import TaskTeamShare, TaskUserShare
 
-            rows = (
-                TaskUserShare.objects.filter(user=self.user)
-                .values_list("content_object_id", "permission__codename")
-                .union(
-                    TaskTeamShare.objects.filter(group__user=self.user).values_list(
-                        "content_object_id", "permission__codename"
-                    ),
-                    all=True,
+                pairs = list(
+                    TaskUserShare.objects.filter(user=self.user)
+                    .values_list("content_object_id", "permission__codename")
+                    .union(
+                        TaskTeamShare.objects.filter(group__user=self.user).values_list(
+                            "content_object_id", "permission__codename"
+                        ),
+                        all=True,
+                    )
                 )
-            )
             shares: dict[UUID, frozenset[str]] = {}
-            for task_id, codename in rows:
-                shares[task_id] = shares.get(task_id, frozenset()) | SHARE_LEVELS.get(codename, frozenset())
+            for task_id, codename in pairs:
+                level = SHARE_LEVELS.get(codename, frozenset())
+                shares[task_id] = shares.get(task_id, frozenset()) | level  # type: ignore[index]
             self._shares = shares
         return self._shares
-
-    def _share_filter(self, capability: str, prefix: str) -> Q:
-        """Tasks shared with the user (or a team of theirs) at a level giving ``capability``: subqueries, so the
-        list stays one query."""
-        from resources.models import TaskTeamShare, TaskUserShare
-
-        codenames = [codename for codename, caps in SHARE_LEVELS.items() if capability in caps]
-        if not codenames:
-            return Q(pk__in=[])
-        mine = TaskUserShare.objects.filter(user=self.user, permission__codename__in=codenames)
-        teams = TaskTeamShare.objects.filter(group__user=self.user, permission__codename__in=codenames)
-        return Q(**{f"{prefix}pk__in": mine.values("content_object_id")}) | Q(
-            **{f"{prefix}pk__in": teams.values("content_object_id")}
-        )
 
     # -- declarations: the declaring org's roles, seen from below, and development teams -------------------------
     def declared_capabilities(self, obj: Any) -> frozenset[str]:
@@ -301,20 +286,30 @@ class Access:
             ]
             return queryset.filter(self._org_filter(capability, prefix="org__") | Q(pk__in=project_ids))
         if label in ("resources.task", "resources.run"):
-            prefix = "" if label == "resources.task" else "task__"
+            from resources.models import Task
+
             project_ids = [
                 r.object_id
                 for r in self.subtree_rows
                 if r.kind in ("project_user", "project_team") and capability in r.capabilities
             ]
-            return queryset.filter(
-                Q(**{f"{prefix}project__org__deleted_at__isnull": True})
-                & (
-                    self._org_filter(capability, prefix=f"{prefix}project__org__")
-                    | Q(**{f"{prefix}project_id__in": project_ids})
-                    | self._share_filter(capability, prefix)
+            shared = [r.object_id for r in self.subtree_rows if r.kind == "share" and capability in r.capabilities]
+            by_role = self._org_filter(capability, prefix="project__org__") | Q(project_id__in=project_ids)
+            alive = Q(project__org__deleted_at__isnull=True)
+            if shared:
+                # A union inside IN keeps both halves index-driven; an OR across the joined tables would make
+                # PostgreSQL scan every task of every tenant (60 ms at 100k orgs instead of 2).
+                tasks = (
+                    Task.objects.filter(alive & by_role)
+                    .values("pk")
+                    .union(Task.objects.filter(alive, pk__in=shared).values("pk"))
                 )
-            )
+                condition = Q(pk__in=tasks)
+            else:
+                condition = alive & by_role
+            if label == "resources.task":
+                return queryset.filter(condition)
+            return queryset.filter(task__in=Task.objects.filter(condition).values("pk"))
         if label in _DECLARED:
             condition = self._org_filter(capability, prefix="org__")
             if capability in _VIEW_BELOW:

@@ -30,12 +30,13 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from access.roles import role_capabilities
+from access.roles import SHARE_LEVELS, role_capabilities
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One fact. ``kind`` is user | team | project_user | project_team | cut | tenant_admin | tenant_member."""
+    """One fact. ``kind`` is user | team | project_user | project_team | cut | tenant_admin | tenant_member |
+    share (a task shared with the user or a team of theirs: ``object_id`` is the task, ``key`` the level)."""
 
     kind: str
     tree_id: int | None
@@ -56,6 +57,8 @@ class Row:
 
 @cache
 def _tables() -> dict[str, str]:
+    from django.contrib.auth.models import Permission
+
     from access.models import (
         OrgTeamGrant,
         OrgUserGrant,
@@ -66,6 +69,7 @@ def _tables() -> dict[str, str]:
         TenantMembership,
     )
     from orgs.models import Organization, Project
+    from resources.models import TaskTeamShare, TaskUserShare
 
     user_groups = get_user_model()._meta.get_field("groups").remote_field.through._meta.db_table
     return {
@@ -79,6 +83,9 @@ def _tables() -> dict[str, str]:
         "pug": ProjectUserGrant._meta.db_table,
         "ptg": ProjectTeamGrant._meta.db_table,
         "tm": TenantMembership._meta.db_table,
+        "tus": TaskUserShare._meta.db_table,
+        "tts": TaskTeamShare._meta.db_table,
+        "perm": Permission._meta.db_table,
     }
 
 
@@ -108,11 +115,12 @@ def _as_list(value: Any) -> list[str]:
 def _row(raw: tuple[Any, ...]) -> Row:
     kind, tree_id, lft, rght, key, role_tenant, custom, object_id, object_name, grant_id, team_name = raw
     builtin = role_tenant is None
-    caps = (
-        role_capabilities(key, builtin, _as_list(custom))
-        if kind not in ("cut", "tenant_admin", "tenant_member")
-        else frozenset()
-    )
+    if kind == "share":
+        caps = SHARE_LEVELS.get(key, frozenset())
+    elif kind in ("cut", "tenant_admin", "tenant_member"):
+        caps = frozenset()
+    else:
+        caps = role_capabilities(key, builtin, _as_list(custom))
     return Row(
         kind=kind,
         tree_id=tree_id,
@@ -208,8 +216,13 @@ def subtree_rows(user: Any) -> list[Row]:
         f" WHERE {unexpired}",
         f"SELECT CASE WHEN m.is_admin = %s THEN 'tenant_admin' ELSE 'tenant_member' END, NULL, NULL, NULL, NULL,"
         f" NULL, NULL, m.tenant_id, NULL, NULL, NULL FROM {t['tm']} m WHERE m.user_id = %s",
+        f"SELECT 'share', NULL, NULL, NULL, p.codename, NULL, NULL, s.content_object_id, NULL, s.id, NULL"
+        f" FROM {t['tus']} s JOIN {t['perm']} p ON p.id = s.permission_id WHERE s.user_id = %s",
+        f"SELECT 'share', NULL, NULL, NULL, p.codename, NULL, NULL, s.content_object_id, NULL, s.id, tm.name"
+        f" FROM {t['tts']} s JOIN {t['ug']} ug ON ug.group_id = s.group_id AND ug.user_id = %s"
+        f" JOIN {t['team']} tm ON tm.group_id = s.group_id JOIN {t['perm']} p ON p.id = s.permission_id",
     ]
-    params = [uid, now, uid, now, uid, uid, uid, now, uid, now, True, uid]
+    params = [uid, now, uid, now, uid, uid, uid, now, uid, now, True, uid, uid, uid]
     return [_row(r) for r in _fetch(" UNION ALL ".join(sql), params)]
 
 

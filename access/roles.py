@@ -60,3 +60,11 @@ def role_capabilities(key: str, is_builtin: bool, custom: list[str] | None) -> f
     if is_builtin:
         return BUILTIN_ROLES.get(key, frozenset())
     return frozenset(custom or ()) & ALL_CAPABILITIES
+
+
+# What a task share gives, by guardian permission codename (the share's level): view < run < edit.
+SHARE_LEVELS: dict[str, frozenset[str]] = {
+    "view_task": frozenset({"task.view"}),
+    "run_task": frozenset({"task.view", "task.run"}),
+    "change_task": frozenset({"task.view", "task.run", "task.edit"}),
+}
