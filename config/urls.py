@@ -6,4 +6,5 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("", include("access.urls")),
     path("", include("orgs.urls")),
+    path("", include("resources.urls")),
 ]
