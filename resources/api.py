@@ -516,7 +516,7 @@ class ComponentEnvVarsView(generics.GenericAPIView):
     @extend_schema(responses=EnvVarSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         component = _component(request, "component.view", id)
-        variables = component.env_vars.select_related("org", "component")
+        variables = component.env_vars.select_related("org", "component__org")
         visible = [v for v in variables if policy.can(request.user, "envvar.view", v)]
         page = self.paginate_queryset(visible)
         return self.get_paginated_response(EnvVarSerializer(page, many=True).data)

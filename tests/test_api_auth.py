@@ -188,8 +188,32 @@ def test_the_schema_documents_every_contract_path(db, api):
         "/api/v1/orgs/{id}/children",
         "/api/v1/orgs/{id}/projects",
         "/api/v1/projects/{id}",
+        "/api/v1/projects/{id}/tasks",
+        "/api/v1/tasks/{id}",
+        "/api/v1/tasks/{id}/run",
+        "/api/v1/tasks/{id}/runs",
+        "/api/v1/tasks/{id}/shares",
+        "/api/v1/runs/{id}",
+        "/api/v1/runs/{id}/stop",
+        "/api/v1/runs/{id}/logs",
+        "/api/v1/orgs/{id}/hidden",
+        "/api/v1/orgs/{id}/credentials",
+        "/api/v1/credentials/{id}",
+        "/api/v1/orgs/{id}/lookup-tables",
+        "/api/v1/lookup-tables/{id}",
+        "/api/v1/orgs/{id}/env-vars",
+        "/api/v1/env-vars/{id}",
+        "/api/v1/orgs/{id}/components",
+        "/api/v1/components/{id}/team",
+        "/api/v1/components/{id}/versions",
+        "/api/v1/orgs/{id}/settings",
+        "/api/v1/orgs/{id}/effective-config",
     ):
         assert expected in paths, expected
+    # The secret of a credential is documented as write-only: it is in the request body, never in a response.
+    schemas = response.json()["components"]["schemas"]
+    assert "secret" in schemas["CredentialWriteRequest"]["properties"]
+    assert "secret" not in schemas["Credential"]["properties"]
 
 
 def test_swagger_ui_is_served_without_any_external_url(db, api):

@@ -364,3 +364,38 @@ def test_a_project_holding_tasks_cannot_be_deleted(world, api_as, task):
     assert Task.objects.filter(pk=task.pk).exists()
     services.delete_task(actor=world.tenant_admin, task=task)
     assert api_as(world.tenant_admin).delete(f"/api/v1/projects/{world.website.pk}").status_code == 204
+
+
+@pytest.mark.parametrize("size", [2, 12])
+def test_component_and_run_lists_have_a_query_budget_whatever_their_size(
+    world, people, api_as, django_assert_max_num_queries, size
+):
+    parser = services.create_component(actor=world.tenant_admin, org=world.root, name="Parser")
+    for index in range(size):
+        user = UserFactory(username=f"dev{index}")
+        add_to_tenant(user, world.acme)
+        services.add_component_member(actor=world.tenant_admin, component=parser, user=user)
+        services.publish_version(actor=user, component=parser, version=f"1.{index}", source="x")
+        services.create_env_var(actor=world.tenant_admin, component=parser, key=f"K{index}", value="v")
+        services.create_component(actor=world.tenant_admin, org=world.marketing, name=f"C{index}")
+    task = services.create_task(actor=world.tenant_admin, project=world.website, name="T", steps=[])
+    run = services.run_task(actor=world.tenant_admin, task=task)
+    for index in range(size):
+        services.tasks.log(run, f"line {index}")
+        member = UserFactory(username=f"sharee{index}")
+        add_to_tenant(member, world.acme)
+        services.share_task(actor=world.tenant_admin, task=task, user=member, permission="view")
+    client = api_as(people["admin"])
+    for url, budget in (
+        # Token, the object, the user's facts (a component declared above their org: seen from below, 2 queries),
+        # team membership, then the page: the same whatever the size.
+        ("/api/v1/components", 6),
+        (f"/api/v1/components/{parser.pk}/team", 7),
+        (f"/api/v1/components/{parser.pk}/versions", 7),
+        (f"/api/v1/components/{parser.pk}/env-vars", 7),
+        (f"/api/v1/runs/{run.pk}/logs", 6),
+        (f"/api/v1/tasks/{task.pk}/shares", 7),
+    ):
+        client.get(url)
+        with django_assert_max_num_queries(budget):
+            assert client.get(url).status_code == 200, url
