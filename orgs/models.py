@@ -74,6 +74,10 @@ class Organization(MPTTModel):
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
 
+    # Declared here, not by django-mptt, to drop the index mptt puts on it: org_tree_range (tree_id first) serves
+    # every tree_id lookup, and each index on this table is rewritten for every node a tree write shifts.
+    tree_id = models.PositiveIntegerField(editable=False)
+
     objects = OrganizationManager()
 
     class MPTTMeta:
@@ -103,7 +107,9 @@ class Organization(MPTTModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["tree_id", "lft", "rght"], name="org_tree_range"),
+            # (tree_id, lft) is also the index django-mptt would add on its own, so it adds none; rght rides along
+            # (INCLUDE, on PostgreSQL) for the ancestor test lft <= x <= rght.
+            models.Index(fields=["tree_id", "lft"], include=["rght"], name="org_tree_range"),
             # The policy looks for inheritance cuts on an org's path: a range scan over a handful of rows here
             # instead of over every node to the org's left in the full index.
             models.Index(
