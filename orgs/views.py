@@ -121,7 +121,18 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("org", org_id=org.pk)
     # Someone with a grant on a project only (no org): offer their projects instead of an empty page.
     projects = policy.visible(request.user, "project.view", Project.objects.filter(org__deleted_at__isnull=True))
-    return render(request, "orgs/no_org.html", {"projects": projects.select_related("org").order_by("name")[:50]})
+    # A contractor on a component's development team: their components.
+    from resources.models import Component
+
+    components = policy.visible(request.user, "component.view", Component.objects.all())
+    return render(
+        request,
+        "orgs/no_org.html",
+        {
+            "projects": projects.select_related("org").order_by("name")[:50],
+            "components": components.select_related("org").order_by("name")[:50],
+        },
+    )
 
 
 @login_required

@@ -17,7 +17,7 @@ urlpatterns = [
     path("o/<uuid:org_id>/components/", views.components, name="components"),
     path("o/<uuid:org_id>/components/<uuid:item_id>/", views.component_detail, name="component"),
     path("o/<uuid:org_id>/settings/", views.org_settings, name="org-settings"),
-    path("o/<uuid:org_id>/projects/<uuid:project_id>/tasks/", views.tasks, name="tasks"),
+    path("o/<uuid:org_id>/p/<uuid:project_id>/tasks/", views.tasks, name="tasks"),
     path("o/<uuid:org_id>/tasks/<uuid:task_id>/", views.task_detail, name="task"),
     path("o/<uuid:org_id>/runs/<uuid:run_id>/", views.run_detail, name="run"),
 ]

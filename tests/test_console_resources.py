@@ -108,7 +108,7 @@ def test_each_role_opens_the_lists_it_may_see_and_is_refused_the_others(world, p
     for suffix in LISTS:
         expected = 200 if suffix in OPENS[role] else 403
         assert client.get(url(world.marketing, suffix)).status_code == expected, suffix
-    tasks = client.get(url(world.marketing, f"projects/{world.website.pk}/tasks/"))
+    tasks = client.get(url(world.marketing, f"p/{world.website.pk}/tasks/"))
     assert tasks.status_code == 200 and "Sync" in html_of(tasks)
 
 
@@ -123,7 +123,7 @@ def test_invisible_orgs_and_objects_answer_404(world, stock, as_user, who):
         f"lookup-tables/{stock['table'].pk}/export.csv",
         f"env-vars/{stock['plain'].pk}/",
         f"components/{stock['component'].pk}/",
-        f"projects/{world.website.pk}/tasks/",
+        f"p/{world.website.pk}/tasks/",
         f"tasks/{stock['task'].pk}/",
     ]:
         assert client.get(url(world.marketing, suffix)).status_code == 404, suffix
@@ -140,7 +140,7 @@ def test_another_tenants_objects_answer_404_under_an_org_the_user_sees(world, st
         f"env-vars/{stock['plain'].pk}/",
         f"components/{stock['component'].pk}/",
         f"tasks/{stock['task'].pk}/",
-        f"projects/{world.website.pk}/tasks/",
+        f"p/{world.website.pk}/tasks/",
     ):
         assert client.get(url(world.globex_root, suffix)).status_code == 404, suffix
     theirs = services.create_credential(
@@ -184,7 +184,7 @@ def test_list_pages_cost_a_bounded_number_of_queries(
         services.create_component(actor=alice, org=world.marketing, name=f"comp{i}")
         services.create_task(actor=alice, project=world.website, name=f"task{i}")
     services.set_setting(actor=alice, org=world.root, key="run_log_retention_days", value=9)
-    page = url(world.emea, suffix) if suffix != "tasks" else url(world.marketing, f"projects/{world.website.pk}/tasks/")
+    page = url(world.emea, suffix) if suffix != "tasks" else url(world.marketing, f"p/{world.website.pk}/tasks/")
     client = as_user(people["admin"])
     client.get(page)  # the first visit remembers the org (one write)
     with django_assert_max_num_queries(limit):  # the same with 1 or 100 items: no query per row
@@ -582,7 +582,7 @@ def test_hiding_a_locked_or_unknown_item_is_refused(world, people, stock, as_use
 
 
 def tasks_url(world) -> str:
-    return url(world.marketing, f"projects/{world.website.pk}/tasks/")
+    return url(world.marketing, f"p/{world.website.pk}/tasks/")
 
 
 def test_a_guest_sees_tasks_and_runs_without_actions(world, people, stock, as_user):
@@ -687,3 +687,43 @@ def test_the_org_tabs_link_the_pages_each_role_may_open(world, people, as_user):
     integrator = html_of(as_user(people["integrator"]).get(url(world.marketing)))
     for suffix in ("credentials/", "lookup-tables/", "env-vars/", "settings/"):
         assert f'href="{url(world.marketing, suffix)}"' in integrator, suffix
+
+
+def test_a_contractor_lands_on_their_components_and_publishes_in_the_console(world, as_user):
+    from resources import services as rs
+    from tests.factories import UserFactory, add_to_tenant
+
+    contractor = UserFactory(username="contractor")
+    add_to_tenant(contractor, world.acme)
+    parser = rs.create_component(actor=world.tenant_admin, org=world.marketing, name="Parser")
+    other = rs.create_component(actor=world.tenant_admin, org=world.marketing, name="Other")
+    rs.add_component_member(actor=world.tenant_admin, component=parser, user=contractor)
+    client = as_user(contractor)
+    landing = client.get("/").content.decode()
+    assert "Parser" in landing and "Other" not in landing
+    page = client.get(f"/o/{world.marketing.pk}/components/{parser.pk}/")
+    assert page.status_code == 200 and "Parser" in page.content.decode()
+    assert client.get(f"/o/{world.marketing.pk}/components/{other.pk}/").status_code == 404
+    assert client.get(f"/o/{world.marketing.pk}/components/").status_code == 404
+    assert client.get(f"/o/{world.marketing.pk}/").status_code == 404
+    assert client.get(f"/o/{world.globex_root.pk}/components/{parser.pk}/").status_code == 404
+
+
+def test_only_the_development_team_gets_the_publish_form_and_can_publish(world, as_user, people):
+    from resources import services as rs
+    from resources.models import ComponentVersion
+
+    parser = rs.create_component(actor=world.tenant_admin, org=world.marketing, name="Parser")
+    rs.add_component_member(actor=world.tenant_admin, component=parser, user=people["integrator"])
+    page = f"/o/{world.marketing.pk}/components/{parser.pk}/"
+    body = {"action": "publish", "version": "1.0.0", "source": "def run(): pass"}
+    admin = as_user(people["admin"])
+    assert "Publish a version" not in admin.get(page).content.decode()
+    assert admin.post(page, body).status_code == 403 and not ComponentVersion.objects.exists()
+    member = as_user(people["integrator"])
+    assert "Publish a version" in member.get(page).content.decode()
+    assert member.post(page, body).status_code == 302
+    again = member.post(page, body)
+    assert again.status_code == 409 and "immutable" in again.content.decode()
+    bad = member.post(page, {"action": "publish", "version": "no good!", "source": "x"})
+    assert bad.status_code == 400 and ComponentVersion.objects.count() == 1
