@@ -70,7 +70,7 @@ REGISTRY: dict[str, Spec] = {
         Spec(
             "run_log_retention_days",
             "Run log retention (days)",
-            "Run logs older than this are removed by `purge_run_logs`.",
+            "Run logs older than this are removed (daily, by the purge_run_logs command).",
             "int",
             30,
             _int_between(1, 3650),
