@@ -368,7 +368,24 @@ class Access:
                 text.insert(0, "Tenant administrator: holds every capability in the tenant.")
             return Explanation(allowed, capability, text, [r.as_dict() for r in decision.reasons])
         allowed = self.can(capability, obj)
-        return Explanation(allowed, capability, ["Tenant administrators only." if not allowed else "Allowed."], [])
+        if label == "orgs.tenant":
+            return Explanation(allowed, capability, ["Allowed." if allowed else "Tenant administrators only."], [])
+        # A task, run or declaration: the roles where it lives, plus what only the object itself gives.
+        if capability == COMPONENT_PUSH:
+            text = ["On the component's development team." if allowed else
+                    "Only the component's development team publishes versions; no role gives it."]  # fmt: skip
+            return Explanation(allowed, capability, text, [])
+        task = obj.task if label == "resources.run" else obj if label == "resources.task" else None  # type: ignore[attr-defined]
+        where = task.project if task is not None else obj.org  # type: ignore[attr-defined]
+        base = self.explain(capability, where)
+        reasons = list(base.reasons)
+        if task is not None and capability in self.shares.get(task.pk, frozenset()):
+            reasons.append(f"The task {task.name} is shared with you (or a team of yours) at a level that gives it.")
+        if label in _DECLARED and not base.allowed and allowed:
+            reasons.append(f"You hold {capability} in an organization below {obj.org.name}, where it applies.")  # type: ignore[attr-defined]
+        if label == "resources.component" and obj.pk in self.component_ids:
+            reasons.append("You are on the component's development team.")
+        return Explanation(allowed, capability, reasons, base.grants)
 
 
 @dataclass(frozen=True)

@@ -399,3 +399,18 @@ def test_component_and_run_lists_have_a_query_budget_whatever_their_size(
         client.get(url)
         with django_assert_max_num_queries(budget):
             assert client.get(url).status_code == 200, url
+
+
+def test_explain_tells_why_for_tasks_and_components(world, people, task, component):
+    from access import policy
+
+    newcomer = people["newcomer"]
+    services.share_task(actor=world.tenant_admin, task=task, user=newcomer, permission="run")
+    policy.forget(newcomer)
+    why = policy.explain(newcomer, "task.run", task)
+    assert why.allowed and any("shared with you" in line for line in why.reasons)
+    assert not policy.explain(newcomer, "task.edit", task).allowed
+    integrator = policy.explain(people["integrator"], "task.edit", task)
+    assert integrator.allowed and any("integrator" in line.lower() for line in integrator.reasons)
+    push = policy.explain(people["admin"], policy.COMPONENT_PUSH, component)
+    assert not push.allowed and "development team" in push.reasons[0]
