@@ -18,6 +18,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from access.admin import ServiceAdmin
 from config.errors import DomainError
@@ -143,6 +145,10 @@ class CredentialForm(forms.ModelForm):
 @admin.register(Credential)
 class CredentialAdmin(ResourceAdmin):
     form = CredentialForm
+
+    @method_decorator(sensitive_post_parameters("set_secret"))
+    def changeform_view(self, *args: Any, **kwargs: Any) -> Any:  # secrets out of error reports
+        return super().changeform_view(*args, **kwargs)
     list_display = ["name", "kind", "org", "locked", "secret_fields", "updated_at"]
     list_filter = ["kind", "locked"]
     search_fields = ["name", "org__name"]
@@ -264,6 +270,10 @@ class EnvVarForm(forms.ModelForm):
 @admin.register(EnvVar)
 class EnvVarAdmin(ResourceAdmin):
     form = EnvVarForm
+
+    @method_decorator(sensitive_post_parameters("new_value"))
+    def changeform_view(self, *args: Any, **kwargs: Any) -> Any:  # secrets out of error reports
+        return super().changeform_view(*args, **kwargs)
     related = ("org", "component")
     list_display = ["key", "org", "component", "shown_value", "secret", "locked", "updated_at"]
     list_filter = ["secret", "locked"]

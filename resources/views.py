@@ -26,6 +26,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 
 from access import policy, selectors
 from config.errors import DomainError, Forbidden, NotFound
@@ -384,6 +385,7 @@ def _effective_rows(request: HttpRequest, model: Any, org: Organization, capabil
 # -- credentials ---------------------------------------------------------------------------------------------------
 
 
+@sensitive_post_parameters("secret", "new_secret", "value")
 @login_required
 def credentials(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "credential.view")
@@ -415,6 +417,7 @@ def credentials(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return _handle(request, actions, show)
 
 
+@sensitive_post_parameters("secret", "new_secret", "value")
 @login_required
 def credential_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "credential.view")
@@ -561,6 +564,7 @@ def _env_create(user: Any, org: Organization | None, component: Component | None
     )  # fmt: skip
 
 
+@sensitive_post_parameters("secret", "new_secret", "value")
 @login_required
 def env_vars(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "envvar.view")
@@ -582,6 +586,7 @@ def env_vars(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return _handle(request, actions, show)
 
 
+@sensitive_post_parameters("secret", "new_secret", "value")
 @login_required
 def env_var_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "envvar.view")
@@ -652,6 +657,7 @@ def components(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return _handle(request, actions, show)
 
 
+@sensitive_post_parameters("secret", "new_secret", "value")
 @login_required
 def component_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
     try:

@@ -414,3 +414,29 @@ def test_explain_tells_why_for_tasks_and_components(world, people, task, compone
     assert integrator.allowed and any("integrator" in line.lower() for line in integrator.reasons)
     push = policy.explain(people["admin"], policy.COMPONENT_PUSH, component)
     assert not push.allowed and "development team" in push.reasons[0]
+
+
+def test_secret_form_fields_are_kept_out_of_error_reports(world, rf):
+    """Were a view to crash while handling a secret, the e-mailed error report would not show it."""
+    from django.contrib.messages.storage.fallback import FallbackStorage
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from resources import views
+
+    variable = services.create_env_var(actor=world.tenant_admin, org=world.marketing, key="K", value="v", secret=True)
+    credential = services.create_credential(actor=world.tenant_admin, org=world.marketing, name="C", kind="generic")
+    calls = [
+        (views.credentials, {}),
+        (views.credential_detail, {"item_id": credential.pk}),
+        (views.env_vars, {}),
+        (views.env_var_detail, {"item_id": variable.pk}),
+    ]
+    for view, kwargs in calls:
+        request = rf.post("/", {"action": "x", "secret": f"password={SECRET}", "new_secret": SECRET, "value": SECRET,
+                                "name": "CRM"})  # fmt: skip
+        request.user, request.session = world.tenant_admin, SessionStore()
+        request._messages = FallbackStorage(request)
+        view(request, org_id=world.marketing.pk, **kwargs)
+        cleaned = SafeExceptionReporterFilter().get_post_parameters(request)
+        assert SECRET not in str(dict(cleaned)) and cleaned["name"] == "CRM", view.__name__
