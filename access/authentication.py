@@ -1,9 +1,15 @@
 """API authentication by personal access token: ``Authorization: Bearer <token>``, looked up by its SHA-256."""
 
+import uuid
+from datetime import UTC as dt_timezone
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
@@ -27,16 +33,47 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        token = AccessToken.objects.usable().select_related("user").filter(key_hash=hash_token(raw)).first()
+        now = timezone.now()
+        token = _usable_token(hash_token(raw), now)
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
-        now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
             AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+def _usable_token(key_hash: str, now: Any) -> AccessToken | None:
+    """The usable token with this hash and its user, in one hand-written query: on every API request, the ORM's
+    SQL compilation of the equivalent queryset cost three times the query itself (0.66 ms of CPU against 0.2)."""
+    user_model = get_user_model()
+    sql = _token_sql()
+    rows = list(user_model.objects.raw(sql, [key_hash, now]))
+    if not rows:
+        return None
+    user = rows[0]
+    last_used = user.canopy_token_last_used
+    if isinstance(last_used, str):  # SQLite may hand back text for an extra column (no field converter runs)
+        last_used = parse_datetime(last_used)
+    if last_used is not None and timezone.is_naive(last_used):  # SQLite stores UTC without an offset
+        last_used = timezone.make_aware(last_used, dt_timezone.utc)
+    token = AccessToken(id=uuid.UUID(str(user.canopy_token_id)), user=user, last_used_at=last_used)
+    token._state.adding = False
+    return token
+
+
+@cache
+def _token_sql() -> str:
+    user_model = get_user_model()
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"u.{quote(f.column)}" for f in user_model._meta.concrete_fields)
+    return (
+        f"SELECT {columns}, t.id AS canopy_token_id, t.last_used_at AS canopy_token_last_used"  # noqa: S608
+        f" FROM {quote(AccessToken._meta.db_table)} t JOIN {quote(user_model._meta.db_table)} u ON u.id = t.user_id"
+        f" WHERE t.key_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s"
+    )
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

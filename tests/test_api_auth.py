@@ -228,3 +228,24 @@ def test_health_answers_without_credentials_or_database(db, api, django_assert_n
     with django_assert_num_queries(0):
         response = api.get("/api/v1/health")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_a_token_records_its_use_at_most_every_five_minutes(world, api):
+    from access.services import issue_token
+
+    token, raw = issue_token(user=world.member)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.get("/api/v1/me").status_code == 200
+    token.refresh_from_db()
+    first = token.last_used_at
+    assert first is not None and timezone.now() - first < timedelta(seconds=5)
+    api.get("/api/v1/me")
+    token.refresh_from_db()
+    assert token.last_used_at == first  # within five minutes: no write
+    AccessToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=6))
+    api.get("/api/v1/me")
+    token.refresh_from_db()
+    assert token.last_used_at > first
+    # A deactivated user's token stops working at once.
+    type(world.member).objects.filter(pk=world.member.pk).update(is_active=False)
+    assert api.get("/api/v1/me").status_code == 401
