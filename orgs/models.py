@@ -46,10 +46,12 @@ class OrganizationManager(models.Manager.from_queryset(OrganizationQuerySet)):
         ORM's compilation of that queryset cost more CPU than the query."""
         from django.db import connection
 
+        from config import hotpath
+
         table = connection.ops.quote_name(self.model._meta.db_table)
+        sql = f"SELECT {hotpath.select_list(self.model, 'o')} FROM {table} o WHERE o.id = %s AND o.deleted_at IS NULL"  # noqa: S608
         param = self.model._meta.pk.get_db_prep_value(pk, connection)
-        sql = f"SELECT * FROM {table} WHERE id = %s AND deleted_at IS NULL"  # noqa: S608 - the table name only
-        return next(iter(self.raw(sql, [param])), None)
+        return hotpath.fetch_one(sql, [param], lambda row: hotpath.build(self.model, row))
 
 
 class Organization(MPTTModel):

@@ -250,6 +250,25 @@ class LookupTableDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class LookupTableRowsView(generics.ListAPIView):
+    """The rows of a lookup table, paginated (``?search=`` filters keys by prefix): for tables too large for the
+    detail's full ``rows``."""
+
+    serializer_class = LookupRowSerializer
+    queryset = LookupTable.objects.none()
+
+    @extend_schema(parameters=[OpenApiParameter("search", str, description="Keys starting with this text.")])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        table = get_object(self.request, "lookup.view", _alive(LookupTable.objects), self.kwargs["id"])
+        rows = table.rows.order_by("key")
+        if search := self.request.query_params.get("search"):
+            rows = rows.filter(key__startswith=search)
+        return rows
+
+
 class LookupTableExportView(APIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request, id: Any) -> HttpResponse:

@@ -7,6 +7,7 @@ urlpatterns = [
     path("credentials/<str:id>", api.CredentialDetailView.as_view(), name="api-credential"),
     path("orgs/<str:id>/lookup-tables", api.OrgLookupTablesView.as_view(), name="api-org-lookup-tables"),
     path("lookup-tables/<str:id>", api.LookupTableDetailView.as_view(), name="api-lookup-table"),
+    path("lookup-tables/<str:id>/rows", api.LookupTableRowsView.as_view(), name="api-lookup-table-rows"),
     path("lookup-tables/<str:id>/export", api.LookupTableExportView.as_view(), name="api-lookup-table-export"),
     path("lookup-tables/<str:id>/import", api.LookupTableImportView.as_view(), name="api-lookup-table-import"),
     path("orgs/<str:id>/env-vars", api.OrgEnvVarsView.as_view(), name="api-org-env-vars"),

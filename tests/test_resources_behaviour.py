@@ -440,3 +440,16 @@ def test_secret_form_fields_are_kept_out_of_error_reports(world, rf):
         view(request, org_id=world.marketing.pk, **kwargs)
         cleaned = SafeExceptionReporterFilter().get_post_parameters(request)
         assert SECRET not in str(dict(cleaned)) and cleaned["name"] == "CRM", view.__name__
+
+
+def test_lookup_rows_page_and_search(world, people, api_as, django_assert_max_num_queries):
+    rows = [{"key": f"k{i:03}", "value": str(i)} for i in range(120)]
+    table = services.create_lookup_table(actor=world.tenant_admin, org=world.root, name="Big", rows=rows)
+    client = api_as(people["integrator"])
+    client.get(f"/api/v1/lookup-tables/{table.pk}/rows")
+    with django_assert_max_num_queries(7):
+        page = client.get(f"/api/v1/lookup-tables/{table.pk}/rows?page_size=50&page=3").json()
+    assert page["count"] == 120 and [r["key"] for r in page["results"]][:2] == ["k100", "k101"]
+    assert client.get(f"/api/v1/lookup-tables/{table.pk}/rows?search=k11").json()["count"] == 10
+    assert api_as(people["guest"]).get(f"/api/v1/lookup-tables/{table.pk}/rows").status_code == 404
+    assert api_as(world.other_admin).get(f"/api/v1/lookup-tables/{table.pk}/rows").status_code == 404
