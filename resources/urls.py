@@ -20,4 +20,5 @@ urlpatterns = [
     path("o/<uuid:org_id>/p/<uuid:project_id>/tasks/", views.tasks, name="tasks"),
     path("o/<uuid:org_id>/tasks/<uuid:task_id>/", views.task_detail, name="task"),
     path("o/<uuid:org_id>/runs/<uuid:run_id>/", views.run_detail, name="run"),
+    path("shared/", views.shared_with_me, name="shared-with-me"),
 ]

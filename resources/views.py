@@ -856,6 +856,27 @@ def _fetch_task(request: HttpRequest, org_id: UUID, task_id: UUID) -> Task:
 
 
 @login_required
+def shared_with_me(request: HttpRequest) -> HttpResponse:
+    """Tasks shared with the user or a team of theirs, wherever they live (one query for the list)."""
+    from django.shortcuts import render
+
+    access = policy.access_for(request.user)
+    shared = [task_id for task_id, caps in access.shares.items() if "task.view" in caps]
+    tasks = (
+        Task.objects.filter(pk__in=shared, project__org__deleted_at__isnull=True)
+        .select_related("project__org")
+        .order_by("name")[:200]
+    )
+    levels = {task_id: _share_level(caps) for task_id, caps in access.shares.items()}
+    rows = [{"task": task, "level": levels.get(task.pk, "view")} for task in tasks]
+    return render(request, "resources/shared.html", {"rows": rows})
+
+
+def _share_level(capabilities: frozenset[str]) -> str:
+    return "edit" if "task.edit" in capabilities else "run" if "task.run" in capabilities else "view"
+
+
+@login_required
 def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpResponse:
     task = _fetch_task(request, org_id, task_id)
     project, org, user = task.project, task.project.org, request.user

@@ -727,3 +727,27 @@ def test_only_the_development_team_gets_the_publish_form_and_can_publish(world, 
     assert again.status_code == 409 and "immutable" in again.content.decode()
     bad = member.post(page, {"action": "publish", "version": "no good!", "source": "x"})
     assert bad.status_code == 400 and ComponentVersion.objects.count() == 1
+
+
+def test_a_task_shared_with_someone_outside_the_project_is_listed_and_runs_in_the_console(
+    world, people, as_user, django_assert_max_num_queries
+):
+    from resources import services as rs
+    from resources.models import Run
+
+    task = rs.create_task(actor=world.tenant_admin, project=world.website, name="Sync", steps=[])
+    hidden = rs.create_task(actor=world.tenant_admin, project=world.website, name="Private", steps=[])
+    newcomer = people["newcomer"]
+    rs.share_task(actor=world.tenant_admin, task=task, user=newcomer, permission="run")
+    client = as_user(newcomer)
+    client.get("/shared/")
+    with django_assert_max_num_queries(6):
+        listed = client.get("/shared/").content.decode()
+    assert "Sync" in listed and "Private" not in listed and ">run<" in listed
+    page = f"/o/{world.marketing.pk}/tasks/{task.pk}/"
+    assert client.get(page).status_code == 200
+    assert client.post(page, {"action": "run"}).status_code == 302 and Run.objects.filter(task=task).count() == 1
+    assert client.post(page, {"action": "delete"}).status_code == 403
+    assert client.get(f"/o/{world.marketing.pk}/tasks/{hidden.pk}/").status_code == 404
+    assert client.get(f"/o/{world.marketing.pk}/p/{world.website.pk}/tasks/").status_code == 404
+    assert "Nothing is shared with you" in as_user(world.member).get("/shared/").content.decode()
