@@ -63,7 +63,6 @@ class OrgSerializer(serializers.Serializer):
     depth = serializers.IntegerField(source="level", read_only=True)
     path = serializers.SerializerMethodField()
     access_inheritance = serializers.ChoiceField(choices=Organization.AccessInheritance.choices, read_only=True)
-    invite_domains = serializers.ListField(child=serializers.CharField(), read_only=True)
     capabilities = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
 
@@ -111,12 +110,6 @@ class OrgUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     access_inheritance = serializers.ChoiceField(choices=Organization.AccessInheritance.choices, required=False)
-    invite_domains = serializers.ListField(
-        child=serializers.CharField(max_length=253),
-        required=False,
-        max_length=50,
-        help_text="Invitations here go only to these e-mail domains (empty: any, unless a parent restricts).",
-    )
 
 
 class OrgMoveSerializer(serializers.Serializer):

@@ -24,12 +24,6 @@ class OrgEditForm(OrgForm):
         label="Access from parent organizations",
         help_text="Which grants from parent organizations apply here. Tenant administrators always keep access.",
     )
-    invite_domains = forms.CharField(
-        required=False,
-        label="Invitation e-mail domains",
-        help_text="Comma-separated, e.g. acme.com, acme.de. Empty: invitations to any address "
-        "(unless a parent organization restricts them).",
-    )
 
     def __init__(self, *args: Any, org: Organization, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -74,8 +74,6 @@ class Organization(MPTTModel):
     access_inheritance = models.CharField(
         max_length=12, choices=AccessInheritance.choices, default=AccessInheritance.ALL
     )
-    # Invitations to this organization may only go to these e-mail domains (empty: any domain).
-    invite_domains = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Not indexed: every tree write rewrites lft/rght of many rows, and each index on the table multiplies that cost.
     deleted_at = models.DateTimeField(null=True, blank=True)

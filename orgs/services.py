@@ -69,17 +69,17 @@ def _clean_description(value: Any) -> str:
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
-def _clean_domains(value: Any) -> list[str]:
+def clean_domains(value: Any) -> list[str]:
     """Invitation e-mail domains: lower-case host names, no duplicates; an empty list allows any domain."""
     if isinstance(value, str):
         value = [part for part in re.split(r"[\s,]+", value) if part]
     if not isinstance(value, list | tuple) or len(value) > 50:
-        raise ValidationError({"invite_domains": ["Give a list of at most 50 domains."]})
+        raise ValidationError({"value": ["Give a list of at most 50 domains."]})
     domains = []
     for item in value:
         domain = str(item).strip().lower().lstrip("@")
         if not _DOMAIN.match(domain):
-            raise ValidationError({"invite_domains": [f"“{item}” is not a domain name."]})
+            raise ValidationError({"value": [f"“{item}” is not a domain name."]})
         if domain not in domains:
             domains.append(domain)
     return domains
@@ -255,13 +255,10 @@ def update_org(
     name: str | None = None,
     description: str | None = None,
     access_inheritance: str | None = None,
-    invite_domains: list[str] | None = None,
 ) -> Organization:
     fields: dict[str, Any] = {}
     if name is not None:
         fields["name"] = _clean_name(name)
-    if invite_domains is not None:
-        fields["invite_domains"] = _clean_domains(invite_domains)
     if description is not None:
         fields["description"] = _clean_description(description)
     if access_inheritance is not None:

@@ -181,7 +181,6 @@ def org_edit(request: HttpRequest, org_id: UUID) -> HttpResponse:
         "name": org.name,
         "description": org.description,
         "access_inheritance": org.access_inheritance,
-        "invite_domains": ", ".join(org.invite_domains),
     }
     return _form_view(
         request,

@@ -48,6 +48,12 @@ def _int_between(low: int, high: int) -> Callable[[Any], int]:
     return clean
 
 
+def _domains(value: Any) -> list[str]:
+    from orgs.services import clean_domains
+
+    return clean_domains(value)
+
+
 def _runtime_name(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -82,6 +88,14 @@ REGISTRY: dict[str, Spec] = {
             "int",
             10_000,
             _int_between(1, 100_000),
+        ),
+        Spec(
+            "allowed_invite_domains",
+            "Invitation e-mail domains",
+            "Invitations go only to these e-mail domains (empty: any). Lock it so no organization below widens it.",
+            "domains",
+            [],
+            _domains,
         ),
         Spec(
             "default_runtime",

@@ -248,7 +248,9 @@ class VersionForm(forms.Form):
 
 class SettingForm(forms.Form):
     key = forms.ChoiceField(choices=[(key, spec.label) for key, spec in REGISTRY.items()], label="Setting")
-    value = forms.CharField(required=False, max_length=200, help_text="true/false, a number or a text.")
+    value = forms.CharField(
+        required=False, max_length=13_000, help_text="true/false, a number, a text, or domains separated by commas."
+    )
     locked = forms.BooleanField(required=False, help_text="Organizations below may not change it.")
 
 

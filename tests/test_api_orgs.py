@@ -330,10 +330,16 @@ def test_a_project_member_sees_only_that_project(world, api_as):
     assert client.get("/api/v1/orgs").json()["count"] == 0
 
 
-def test_an_admin_restricts_invitation_domains(world, api_as):
+def test_an_admin_restricts_invitation_domains_with_the_setting_and_a_lock_binds_below(world, api_as):
+    from resources.settings_registry import setting_value
+
     client = api_as(world.tenant_admin)
-    response = client.patch(org_url(world.marketing), {"invite_domains": ["ACME.com", "@acme.de"]}, format="json")
-    assert response.status_code == 200 and response.json()["invite_domains"] == ["acme.com", "acme.de"]
-    response = client.patch(org_url(world.marketing), {"invite_domains": ["not a domain"]}, format="json")
-    assert response.status_code == 400 and "invite_domains" in response.json()
-    assert Organization.objects.get(pk=world.marketing.pk).invite_domains == ["acme.com", "acme.de"]
+    url = f"/api/v1/orgs/{world.marketing.pk}/settings/allowed_invite_domains"
+    response = client.put(url, {"value": ["ACME.com", "@acme.de"], "locked": True}, format="json")
+    assert response.status_code == 200 and response.json()["value"] == ["acme.com", "acme.de"]
+    response = client.put(url, {"value": ["not a domain"]}, format="json")
+    assert response.status_code == 400 and "is not a domain" in response.content.decode()
+    assert setting_value(world.campaigns, "allowed_invite_domains") == ["acme.com", "acme.de"]
+    widen = client.put(f"/api/v1/orgs/{world.emea.pk}/settings/allowed_invite_domains", {"value": []}, format="json")
+    assert widen.status_code == 409 and widen.json()["code"] == "locked"
+    assert "invite_domains" not in client.get(org_url(world.marketing)).json()

@@ -226,14 +226,17 @@ def test_the_root_edit_form_does_not_offer_inheritance(world, as_user):
     assert Organization.objects.get(pk=world.root.pk).name == "Acme Corp"
 
 
-def test_invitation_domains_are_edited_with_the_org(world, as_user):
+def test_invitation_domains_are_a_setting_edited_on_the_configuration_page(world, as_user):
+    from resources.settings_registry import setting_value
+
     client = as_user(world.tenant_admin)
-    data = {"name": "EMEA", "access_inheritance": "all", "invite_domains": "acme.com, acme.de"}
-    assert client.post(url(world.emea, "edit/"), data).status_code == 302
-    assert Organization.objects.get(pk=world.emea.pk).invite_domains == ["acme.com", "acme.de"]
-    response = client.post(url(world.emea, "edit/"), {**data, "invite_domains": "x"})
+    page = url(world.emea, "settings/")
+    data = {"action": "set", "key": "allowed_invite_domains", "value": "acme.com, acme.de"}
+    assert client.post(page, data).status_code == 302
+    assert setting_value(world.campaigns, "allowed_invite_domains") == ["acme.com", "acme.de"]
+    response = client.post(page, {**data, "value": "x"})
     assert response.status_code == 400 and "is not a domain" in response.content.decode()
-    assert Organization.objects.get(pk=world.emea.pk).invite_domains == ["acme.com", "acme.de"]
+    assert setting_value(world.emea, "allowed_invite_domains") == ["acme.com", "acme.de"]
 
 
 # -- moving --------------------------------------------------------------------------------------------------------

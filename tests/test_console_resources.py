@@ -751,3 +751,12 @@ def test_a_task_shared_with_someone_outside_the_project_is_listed_and_runs_in_th
     assert client.get(f"/o/{world.marketing.pk}/tasks/{hidden.pk}/").status_code == 404
     assert client.get(f"/o/{world.marketing.pk}/p/{world.website.pk}/tasks/").status_code == 404
     assert "Nothing is shared with you" in as_user(world.member).get("/shared/").content.decode()
+
+
+def test_the_configuration_page_shows_invitation_domains_as_a_list(world, as_user):
+    from resources import services as rs
+
+    domains = ["acme.com", "acme.de"]
+    rs.set_setting(actor=world.tenant_admin, org=world.root, key="allowed_invite_domains", value=domains)
+    html = as_user(world.tenant_admin).get(f"/o/{world.emea.pk}/settings/").content.decode()
+    assert "acme.com, acme.de" in html and "[&#x27;" not in html

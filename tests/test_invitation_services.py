@@ -14,7 +14,6 @@ from access.models import AuditEvent, Invitation, TenantMembership
 from access.services.grants import grant_role
 from access.services.invitations import accept_invitation, invite, revoke_invitation
 from config.errors import Conflict, Forbidden, NotFound
-from orgs.models import Organization
 from tests.factories import PASSWORD, UserFactory, add_to_tenant
 
 
@@ -87,8 +86,9 @@ def test_an_unknown_token_is_not_found(world):
 
 
 def test_an_email_outside_the_allowed_domains_is_refused(world):
-    Organization.objects.filter(pk=world.marketing.pk).update(invite_domains=["acme.com"])
-    world.refresh()
+    from resources.services import set_setting
+
+    set_setting(actor=world.tenant_admin, org=world.marketing, key="allowed_invite_domains", value=["acme.com"])
     with pytest.raises(ValidationError) as excinfo:
         invite(actor=world.tenant_admin, org=world.emea, email="spy@globex.com", role="guest")
     assert "email" in excinfo.value.message_dict

@@ -30,11 +30,10 @@ def accept_url(raw_token: str) -> str:
 
 
 def allowed_domains(org: Organization) -> list[str]:
-    """The nearest org on the path (self first) that restricts invitation domains decides; none: any domain."""
-    for node in reversed(org.path()):
-        if node.invite_domains:
-            return [d.lower() for d in node.invite_domains]
-    return []
+    """The org setting ``allowed_invite_domains`` in effect here (nearest wins, a lock above binds); empty: any."""
+    from resources.settings_registry import setting_value
+
+    return [d.lower() for d in setting_value(org, "allowed_invite_domains") or []]
 
 
 def invite(

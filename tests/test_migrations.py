@@ -1,0 +1,48 @@
+"""Data migrations keep data: invite domains move to the settings registry and back."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("orgs", "0004_fewer_tree_indexes"), ("resources", "0001_initial")]
+AFTER = [("orgs", "0005_invite_domains_moved_to_settings"), ("resources", "0002_invite_domains_become_a_setting")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_invite_domains_move_to_the_setting_and_back():
+    try:
+        apps = migrate(BEFORE)
+        Tenant = apps.get_model("orgs", "Tenant")
+        Organization = apps.get_model("orgs", "Organization")
+        tenant = Tenant.objects.create(id=uuid.uuid4(), name="Mig")
+        root = Organization.objects.create(
+            id=uuid.uuid4(), tenant=tenant, name="Mig", tree_id=9000, lft=1, rght=4, level=0,
+            invite_domains=["mig.example"],
+        )  # fmt: skip
+        Organization.objects.create(
+            id=uuid.uuid4(), tenant=tenant, parent=root, name="Child", tree_id=9000, lft=2, rght=3, level=1,
+            invite_domains=[],
+        )  # fmt: skip
+
+        apps = migrate(AFTER)
+        OrgSetting = apps.get_model("resources", "OrgSetting")
+        assert list(OrgSetting.objects.values_list("org_id", "key", "value", "locked")) == [
+            (root.pk, "allowed_invite_domains", ["mig.example"], False)
+        ]
+
+        apps = migrate(BEFORE)
+        Organization = apps.get_model("orgs", "Organization")
+        assert Organization.objects.get(pk=root.pk).invite_domains == ["mig.example"]
+        assert apps.get_model("resources", "OrgSetting").objects.count() == 0
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
