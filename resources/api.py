@@ -7,11 +7,12 @@ Every view asks the policy: invisible â†’ 404, visible without the capability â†
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -87,6 +88,98 @@ def _alive(queryset: Any) -> Any:
     return queryset.select_related("org").filter(org__deleted_at__isnull=True)
 
 
+def create_in_org(
+    request: Request,
+    org_id: Any,
+    capability: str,
+    write_serializer: type[serializers.Serializer],
+    create: Callable[..., Any],
+    out_serializer: type[serializers.Serializer],
+) -> Response:
+    """POST of a new declaration in the org of the URL: validate, create through the service, answer 201."""
+    org = get_org(request, capability, org_id)
+    data = write_serializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    item = create(actor=request.user, org=org, **data.validated_data)
+    return Response(out_serializer(item, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class DeclarationDetailView(APIView):
+    """GET, PATCH and DELETE of one declaration: its view capability to read, its manage capability to change.
+    Subclasses are made by ``detail_view`` and name the queryset, serializers and services."""
+
+    serializer: type[serializers.Serializer]
+    update_serializer: type[serializers.Serializer]
+    view_capability = ""
+    manage_capability = ""
+    object_kw = ""  # the keyword the services take the object by
+
+    @staticmethod
+    def base_queryset() -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def update(**kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def remove(**kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def _get(self, capability: str, id: Any) -> Any:
+        return get_object(self.request, capability, self.base_queryset(), id)
+
+    def _out(self, item: Any) -> Response:
+        return Response(self.serializer(item, context={"request": self.request}).data)
+
+    def get(self, request: Request, id: Any) -> Response:
+        return self._out(self._get(self.view_capability, id))
+
+    def patch(self, request: Request, id: Any) -> Response:
+        item = self._get(self.manage_capability, id)
+        data = self.update_serializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return self._out(self.update(actor=request.user, **{self.object_kw: item}, **data.validated_data))
+
+    def delete(self, request: Request, id: Any) -> Response:
+        self.remove(actor=request.user, **{self.object_kw: self._get(self.manage_capability, id)})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def detail_view(
+    name: str,
+    *,
+    queryset: Callable[[], Any],
+    serializer: type[serializers.Serializer],
+    update_serializer: type[serializers.Serializer],
+    view: str,
+    manage: str,
+    object_kw: str,
+    update: Callable[..., Any],
+    remove: Callable[..., None],
+) -> type[DeclarationDetailView]:
+    view_class = type(
+        name,
+        (DeclarationDetailView,),
+        {
+            "serializer": serializer,
+            "update_serializer": update_serializer,
+            "view_capability": view,
+            "manage_capability": manage,
+            "object_kw": object_kw,
+            "base_queryset": staticmethod(queryset),
+            "update": staticmethod(update),
+            "remove": staticmethod(remove),
+            "__module__": __name__,
+        },
+    )
+    return extend_schema_view(
+        get=extend_schema(responses=serializer),
+        patch=extend_schema(request=update_serializer, responses=serializer),
+        delete=extend_schema(responses={204: None}),
+    )(view_class)
+
+
 # -- credentials ---------------------------------------------------------------------------------------------------
 
 
@@ -133,33 +226,21 @@ class OrgCredentialsView(generics.GenericAPIView):
 
     @extend_schema(request=CredentialWriteSerializer, responses={201: CredentialSerializer})
     def post(self, request: Request, id: Any) -> Response:
-        org = get_org(request, "credential.manage", id)
-        data = CredentialWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        credential = services.create_credential(actor=request.user, org=org, **data.validated_data)
-        return Response(CredentialSerializer(credential).data, status=status.HTTP_201_CREATED)
+        return create_in_org(
+            request,
+            id,
+            "credential.manage",
+            CredentialWriteSerializer,
+            services.create_credential,
+            CredentialSerializer,
+        )
 
 
-class CredentialDetailView(APIView):
-    def _get(self, request: Request, capability: str, id: Any) -> Credential:
-        return get_object(request, capability, _alive(Credential.objects), id)
-
-    @extend_schema(responses=CredentialSerializer)
-    def get(self, request: Request, id: Any) -> Response:
-        return Response(CredentialSerializer(self._get(request, "credential.view", id)).data)
-
-    @extend_schema(request=CredentialUpdateSerializer, responses=CredentialSerializer)
-    def patch(self, request: Request, id: Any) -> Response:
-        credential = self._get(request, "credential.manage", id)
-        data = CredentialUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        credential = services.update_credential(actor=request.user, credential=credential, **data.validated_data)
-        return Response(CredentialSerializer(credential).data)
-
-    @extend_schema(responses={204: None})
-    def delete(self, request: Request, id: Any) -> Response:
-        services.delete_credential(actor=request.user, credential=self._get(request, "credential.manage", id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+CredentialDetailView = detail_view(
+    "CredentialDetailView", queryset=lambda: _alive(Credential.objects), serializer=CredentialSerializer,
+    update_serializer=CredentialUpdateSerializer, view="credential.view", manage="credential.manage",
+    object_kw="credential", update=services.update_credential, remove=services.delete_credential,
+)  # fmt: skip
 
 
 # -- lookup tables -------------------------------------------------------------------------------------------------
@@ -221,33 +302,21 @@ class OrgLookupTablesView(generics.GenericAPIView):
 
     @extend_schema(request=LookupTableWriteSerializer, responses={201: LookupTableSerializer})
     def post(self, request: Request, id: Any) -> Response:
-        org = get_org(request, "lookup.manage", id)
-        data = LookupTableWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        table = services.create_lookup_table(actor=request.user, org=org, **data.validated_data)
-        return Response(LookupTableSerializer(table).data, status=status.HTTP_201_CREATED)
+        return create_in_org(
+            request,
+            id,
+            "lookup.manage",
+            LookupTableWriteSerializer,
+            services.create_lookup_table,
+            LookupTableSerializer,
+        )
 
 
-class LookupTableDetailView(APIView):
-    def _get(self, request: Request, capability: str, id: Any) -> LookupTable:
-        return get_object(request, capability, _alive(LookupTable.objects), id)
-
-    @extend_schema(responses=LookupTableSerializer)
-    def get(self, request: Request, id: Any) -> Response:
-        return Response(LookupTableSerializer(self._get(request, "lookup.view", id)).data)
-
-    @extend_schema(request=LookupTableUpdateSerializer, responses=LookupTableSerializer)
-    def patch(self, request: Request, id: Any) -> Response:
-        table = self._get(request, "lookup.manage", id)
-        data = LookupTableUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        table = services.update_lookup_table(actor=request.user, table=table, **data.validated_data)
-        return Response(LookupTableSerializer(table).data)
-
-    @extend_schema(responses={204: None})
-    def delete(self, request: Request, id: Any) -> Response:
-        services.delete_lookup_table(actor=request.user, table=self._get(request, "lookup.manage", id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+LookupTableDetailView = detail_view(
+    "LookupTableDetailView", queryset=lambda: _alive(LookupTable.objects), serializer=LookupTableSerializer,
+    update_serializer=LookupTableUpdateSerializer, view="lookup.view", manage="lookup.manage",
+    object_kw="table", update=services.update_lookup_table, remove=services.delete_lookup_table,
+)  # fmt: skip
 
 
 class LookupTableRowsView(generics.ListAPIView):
@@ -345,33 +414,16 @@ class OrgEnvVarsView(generics.GenericAPIView):
 
     @extend_schema(request=EnvVarWriteSerializer, responses={201: EnvVarSerializer})
     def post(self, request: Request, id: Any) -> Response:
-        org = get_org(request, "envvar.manage", id)
-        data = EnvVarWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        variable = services.create_env_var(actor=request.user, org=org, **data.validated_data)
-        return Response(EnvVarSerializer(variable).data, status=status.HTTP_201_CREATED)
+        return create_in_org(
+            request, id, "envvar.manage", EnvVarWriteSerializer, services.create_env_var, EnvVarSerializer
+        )
 
 
-class EnvVarDetailView(APIView):
-    def _get(self, request: Request, capability: str, id: Any) -> EnvVar:
-        return get_object(request, capability, _alive(EnvVar.objects.select_related("component")), id)
-
-    @extend_schema(responses=EnvVarSerializer)
-    def get(self, request: Request, id: Any) -> Response:
-        return Response(EnvVarSerializer(self._get(request, "envvar.view", id)).data)
-
-    @extend_schema(request=EnvVarUpdateSerializer, responses=EnvVarSerializer)
-    def patch(self, request: Request, id: Any) -> Response:
-        variable = self._get(request, "envvar.manage", id)
-        data = EnvVarUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        variable = services.update_env_var(actor=request.user, variable=variable, **data.validated_data)
-        return Response(EnvVarSerializer(variable).data)
-
-    @extend_schema(responses={204: None})
-    def delete(self, request: Request, id: Any) -> Response:
-        services.delete_env_var(actor=request.user, variable=self._get(request, "envvar.manage", id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+EnvVarDetailView = detail_view(
+    "EnvVarDetailView", queryset=lambda: _alive(EnvVar.objects.select_related("component__org")),
+    serializer=EnvVarSerializer, update_serializer=EnvVarUpdateSerializer, view="envvar.view",
+    manage="envvar.manage", object_kw="variable", update=services.update_env_var, remove=services.delete_env_var,
+)  # fmt: skip
 
 
 # -- components ----------------------------------------------------------------------------------------------------
@@ -434,11 +486,9 @@ class OrgComponentsView(generics.GenericAPIView):
 
     @extend_schema(request=ComponentWriteSerializer, responses={201: ComponentSerializer})
     def post(self, request: Request, id: Any) -> Response:
-        org = get_org(request, "component.manage", id)
-        data = ComponentWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        component = services.create_component(actor=request.user, org=org, **data.validated_data)
-        return Response(ComponentSerializer(component, context={"request": request}).data, status=201)
+        return create_in_org(
+            request, id, "component.manage", ComponentWriteSerializer, services.create_component, ComponentSerializer
+        )
 
 
 class MyComponentsView(generics.ListAPIView):
@@ -455,24 +505,11 @@ def _component(request: Request, capability: str, id: Any) -> Component:
     return get_object(request, capability, _alive(Component.objects), id)
 
 
-class ComponentDetailView(APIView):
-    @extend_schema(responses=ComponentSerializer)
-    def get(self, request: Request, id: Any) -> Response:
-        component = _component(request, "component.view", id)
-        return Response(ComponentSerializer(component, context={"request": request}).data)
-
-    @extend_schema(request=ComponentUpdateSerializer, responses=ComponentSerializer)
-    def patch(self, request: Request, id: Any) -> Response:
-        component = _component(request, "component.manage", id)
-        data = ComponentUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        component = services.update_component(actor=request.user, component=component, **data.validated_data)
-        return Response(ComponentSerializer(component, context={"request": request}).data)
-
-    @extend_schema(responses={204: None})
-    def delete(self, request: Request, id: Any) -> Response:
-        services.delete_component(actor=request.user, component=_component(request, "component.manage", id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+ComponentDetailView = detail_view(
+    "ComponentDetailView", queryset=lambda: _alive(Component.objects), serializer=ComponentSerializer,
+    update_serializer=ComponentUpdateSerializer, view="component.view", manage="component.manage",
+    object_kw="component", update=services.update_component, remove=services.delete_component,
+)  # fmt: skip
 
 
 class ComponentTeamView(generics.GenericAPIView):
