@@ -2,7 +2,10 @@ from django.apps import AppConfig
 
 
 class ResourcesConfig(AppConfig):
-    """Shared resources (tasks, credentials, lookup tables, components, env vars, settings): see issue #4."""
+    """Shared resources: tasks and runs, credentials, lookup tables, components, environment variables, settings."""
 
     name = "resources"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from resources import checks  # noqa: F401 - registers the system check

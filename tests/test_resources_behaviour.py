@@ -453,3 +453,12 @@ def test_lookup_rows_page_and_search(world, people, api_as, django_assert_max_nu
     assert client.get(f"/api/v1/lookup-tables/{table.pk}/rows?search=k11").json()["count"] == 10
     assert api_as(people["guest"]).get(f"/api/v1/lookup-tables/{table.pk}/rows").status_code == 404
     assert api_as(world.other_admin).get(f"/api/v1/lookup-tables/{table.pk}/rows").status_code == 404
+
+
+def test_a_bad_encryption_key_is_reported_by_the_system_checks(settings):
+    from resources.checks import encryption_keys_usable
+
+    assert encryption_keys_usable() == []
+    settings.FIELD_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    errors = encryption_keys_usable()
+    assert [e.id for e in errors] == ["canopy.E001"] and "not-a-fernet-key" not in errors[0].msg
