@@ -227,6 +227,34 @@ class GrantFields(models.Model):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
 
+class ShareFields(models.Model):
+    """What every per-object share row carries beside guardian's (holder, permission, object)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class UserShare(GuardianUserPermission, ShareFields):
+    """Base of an object shared with one user (a guardian direct-FK row): the owning app adds ``content_object``.
+    Only access.policy reads these to decide."""
+
+    class Meta(GuardianUserPermission.Meta):
+        abstract = True
+
+
+class TeamShare(GuardianGroupPermission, ShareFields):
+    """Base of an object shared with a team (through the team's group)."""
+
+    class Meta(GuardianGroupPermission.Meta):
+        abstract = True
+
+
 class OrgUserGrant(GuardianUserPermission, GrantFields):
     """A user holds ``role`` on an organization (and, by inheritance, below it). One row per (user, org):
     guardian's unique (user, permission, object) with the single ``orgs.hold_role`` permission."""

@@ -25,7 +25,7 @@ from django.db import models
 from django.db.models import Q
 
 from access import resolver
-from access.roles import ALL_CAPABILITIES, SHARE_LEVELS
+from access.roles import ALL_CAPABILITIES
 from config.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
@@ -186,28 +186,13 @@ class Access:
 
     @property
     def shares(self) -> dict[UUID, frozenset[str]]:
-        """Every task shared with the user or their teams, with what the shares give: from the user's facts when
-        a list loaded them already, else one small query of its own."""
+        """Every task shared with the user or their teams, with what the shares give (from the user's facts: the
+        one query of ``subtree_rows``, shared with lists)."""
         if self._shares is None:
-            if self._subtree_rows is not None:
-                pairs = [(r.object_id, r.key) for r in self._subtree_rows if r.kind == "share"]
-            else:
-                from resources.models import TaskTeamShare, TaskUserShare
-
-                pairs = list(
-                    TaskUserShare.objects.filter(user=self.user)
-                    .values_list("content_object_id", "permission__codename")
-                    .union(
-                        TaskTeamShare.objects.filter(group__user=self.user).values_list(
-                            "content_object_id", "permission__codename"
-                        ),
-                        all=True,
-                    )
-                )
             shares: dict[UUID, frozenset[str]] = {}
-            for task_id, codename in pairs:
-                level = SHARE_LEVELS.get(codename, frozenset())
-                shares[task_id] = shares.get(task_id, frozenset()) | level  # type: ignore[index]
+            for row in self.subtree_rows:
+                if row.kind == "share":
+                    shares[row.object_id] = shares.get(row.object_id, frozenset()) | row.capabilities  # type: ignore[index]
             self._shares = shares
         return self._shares
 
@@ -316,10 +301,15 @@ class Access:
                 for r in self.subtree_rows:
                     if r.kind in ("user", "team") and capability in r.capabilities:
                         condition |= Q(org__tree_id=r.tree_id, org__lft__lte=r.lft, org__rght__gte=r.rght)
-            if label == "resources.component" and capability in ("component.view", COMPONENT_PUSH):
+            # A development team sees its component and the component's variables (as declared_capabilities says).
+            on_team = (label == "resources.component" and capability in ("component.view", COMPONENT_PUSH)) or (
+                label == "resources.envvar" and capability == "envvar.view"
+            )
+            if on_team:
                 from resources.models import ComponentMember
 
-                team = Q(pk__in=ComponentMember.objects.filter(user=self.user).values("component_id"))
+                mine = ComponentMember.objects.filter(user=self.user).values("component_id")
+                team = Q(pk__in=mine) if label == "resources.component" else Q(component_id__in=mine)
                 condition = team if capability == COMPONENT_PUSH else condition | team
             return queryset.filter(Q(org__deleted_at__isnull=True) & condition)
         raise TypeError(f"The policy knows no rule for {label}.")

@@ -85,7 +85,8 @@ def clean_domains(value: Any) -> list[str]:
     return domains
 
 
-def _lock_tenant(tenant_id: Any) -> Tenant:
+def lock_tenant(tenant_id: Any) -> Tenant:
+    """Serialize the tenant's tree and declaration writes: the row lock every such write takes first."""
     return Tenant.objects.select_for_update().get(pk=tenant_id)
 
 
@@ -193,7 +194,7 @@ def sign_up(*, tenant_name: str, username: str, email: str, password: str) -> Si
 def update_tenant(*, actor: Any, tenant: Tenant, name: str | None = None, plan: str | None = None) -> Tenant:
     _require(actor, policy.TENANT_ADMIN, tenant)
     with transaction.atomic():
-        tenant = _lock_tenant(tenant.pk)
+        tenant = lock_tenant(tenant.pk)
         fields: dict[str, Any] = {}
         if name is not None:
             fields["name"] = _clean_name(name, "name", 200)
@@ -226,7 +227,7 @@ def create_org(*, actor: Any, parent: Organization, name: str, description: str 
     name = _clean_name(name)
     description = _clean_description(description)
     with transaction.atomic():
-        tenant = _lock_tenant(parent.tenant_id)
+        tenant = lock_tenant(parent.tenant_id)
         parent = Organization.objects.filter(pk=parent.pk).first()
         if parent is None or parent.is_deleted:
             raise NotFound()
@@ -268,7 +269,7 @@ def update_org(
             )
         fields["access_inheritance"] = access_inheritance
     with transaction.atomic():
-        tenant = _lock_tenant(org.tenant_id)
+        tenant = lock_tenant(org.tenant_id)
         org = Organization.objects.filter(pk=org.pk).first()
         if org is None or org.is_deleted:
             raise NotFound()
@@ -291,7 +292,7 @@ def update_org(
 def move_org(*, actor: Any, org: Organization, parent: Organization) -> Organization:
     """Re-parent ``org`` (and its subtree) under ``parent`` in the same tenant."""
     with transaction.atomic():
-        tenant = _lock_tenant(org.tenant_id)
+        tenant = lock_tenant(org.tenant_id)
         node = Organization.objects.filter(pk=org.pk).first()
         if node is None or node.is_deleted:
             raise NotFound()
@@ -330,7 +331,7 @@ def move_org(*, actor: Any, org: Organization, parent: Organization) -> Organiza
 def delete_org(*, actor: Any, org: Organization) -> Organization:
     """Soft-delete ``org`` and its live subtree; restore_org brings them back within the restore window."""
     with transaction.atomic():
-        tenant = _lock_tenant(org.tenant_id)
+        tenant = lock_tenant(org.tenant_id)
         node = Organization.objects.filter(pk=org.pk).first()
         if node is None or node.is_deleted:
             raise NotFound()
@@ -348,7 +349,7 @@ def delete_org(*, actor: Any, org: Organization) -> Organization:
 
 def restore_org(*, actor: Any, org: Organization) -> Organization:
     with transaction.atomic():
-        tenant = _lock_tenant(org.tenant_id)
+        tenant = lock_tenant(org.tenant_id)
         node = Organization.objects.filter(pk=org.pk).first()
         if node is None:
             raise NotFound()
@@ -387,7 +388,7 @@ def purge_deleted_orgs(*, older_than: Any = None) -> int:
     )
     for pk, tenant_id in roots:
         with transaction.atomic():
-            tenant = _lock_tenant(tenant_id)
+            tenant = lock_tenant(tenant_id)
             node = Organization.objects.filter(pk=pk, deleted_at__lt=cutoff).first()
             if node is None:
                 continue

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from access import policy
 from access.api_members import tenant_team, tenant_user
 from config.errors import NotFound
-from orgs.api import _uuid_or_404, get_org, get_project
+from orgs.api import OrgRefSerializer, _uuid_or_404, get_org, get_project
 from orgs.models import Organization
 from resources import inheritance, services
 from resources.models import (
@@ -42,11 +42,6 @@ from resources.settings_registry import REGISTRY, effective_settings
 # -- shared pieces -------------------------------------------------------------------------------------------------
 
 
-class OrgRef(serializers.Serializer):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-
-
 class SourceFields(serializers.Serializer):
     """Where an item of an effective list comes from."""
 
@@ -55,7 +50,7 @@ class SourceFields(serializers.Serializer):
     locked = serializers.BooleanField(read_only=True)
     overrides = serializers.SerializerMethodField()
 
-    @extend_schema(responses=OrgRef)
+    @extend_schema(responses=OrgRefSerializer)
     def get_org(self, item: Any) -> dict[str, Any]:
         return {"id": item.org_id, "name": item.org.name}
 
@@ -572,9 +567,8 @@ class ComponentEnvVarsView(generics.GenericAPIView):
     @extend_schema(responses=EnvVarSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         component = _component(request, "component.view", id)
-        variables = component.env_vars.select_related("org", "component__org")
-        visible = [v for v in variables if policy.can(request.user, "envvar.view", v)]
-        page = self.paginate_queryset(visible)
+        variables = component.env_vars.select_related("org", "component").order_by("key")
+        page = self.paginate_queryset(policy.visible(request.user, "envvar.view", variables))
         return self.get_paginated_response(EnvVarSerializer(page, many=True).data)
 
     @extend_schema(request=EnvVarWriteSerializer, responses={201: EnvVarSerializer})
@@ -642,7 +636,7 @@ class SettingSerializer(serializers.Serializer):
     inherited = serializers.BooleanField()
     locked = serializers.BooleanField()
 
-    @extend_schema(responses=OrgRef)
+    @extend_schema(responses=OrgRefSerializer)
     def get_org(self, setting: Any) -> dict[str, Any] | None:
         return {"id": setting.org.pk, "name": setting.org.name} if setting.org is not None else None
 

@@ -14,8 +14,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
-from guardian.models import GroupObjectPermissionBase as GuardianGroupPermission
-from guardian.models import UserObjectPermissionBase as GuardianUserPermission
+
+from access.models import TeamShare, UserShare
 
 
 class Declaration(models.Model):
@@ -76,7 +76,22 @@ class Hidden(models.Model):
 # -- credentials, lookup tables, components, environment variables, settings ---------------------------------------
 
 
-class Credential(Declaration):
+class NamedDeclaration(Declaration):
+    """A declaration named ``name`` (unique in its org, whatever the case) with a description."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), "org", name="%(class)s_name_unique_in_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Credential(NamedDeclaration):
     KIND = Hidden.Kind.CREDENTIAL
 
     class Kind(models.TextChoices):
@@ -85,33 +100,14 @@ class Credential(Declaration):
         OAUTH2_CLIENT = "oauth2_client", "OAuth 2 client"
         GENERIC = "generic", "Generic"
 
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, max_length=2000)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     fields = models.JSONField(default=dict, blank=True)  # non-secret fields, shown to viewers
     secret_names = models.JSONField(default=list, blank=True)  # which secret fields are set (names only)
     secret_ciphertext = models.TextField(blank=True, editable=False)  # MultiFernet token of the secret fields
 
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(Lower("name"), "org", name="credential_name_unique_in_org")]
 
-    def __str__(self) -> str:
-        return self.name
-
-
-class LookupTable(Declaration):
+class LookupTable(NamedDeclaration):
     KIND = Hidden.Kind.LOOKUP_TABLE
-
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, max_length=2000)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(Lower("name"), "org", name="lookup_table_name_unique_in_org")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class LookupRow(models.Model):
@@ -127,21 +123,12 @@ class LookupRow(models.Model):
         return f"{self.key} → {self.value}"
 
 
-class Component(Declaration):
+class Component(NamedDeclaration):
     """A private component. Publishing versions is for its development team only, never for an org role."""
 
     KIND = Hidden.Kind.COMPONENT
 
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, max_length=2000)
     repository_url = models.URLField(blank=True, max_length=500)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(Lower("name"), "org", name="component_name_unique_in_org")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ComponentMember(models.Model):
@@ -252,34 +239,23 @@ class Task(models.Model):
         return self.name
 
 
-class ShareFields(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    granted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        abstract = True
-
-
-class TaskUserShare(GuardianUserPermission, ShareFields):
+class TaskUserShare(UserShare):
     """A task shared with one user: guardian's (user, permission, task) row, the permission being the level:
     ``view_task`` (view), ``run_task`` (view and run) or ``change_task`` (view, run and edit)."""
 
     content_object = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="user_shares")
 
-    class Meta(GuardianUserPermission.Meta):
+    class Meta(UserShare.Meta):
         constraints = [models.UniqueConstraint(fields=["user", "content_object"], name="task_user_share_once")]
 
     def __str__(self) -> str:
         return f"{self.content_object} shared with {self.user}"
 
 
-class TaskTeamShare(GuardianGroupPermission, ShareFields):
+class TaskTeamShare(TeamShare):
     content_object = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="team_shares")
 
-    class Meta(GuardianGroupPermission.Meta):
+    class Meta(TeamShare.Meta):
         constraints = [models.UniqueConstraint(fields=["group", "content_object"], name="task_team_share_once")]
 
     def __str__(self) -> str:

@@ -44,17 +44,14 @@ from resources.models import (
     Run,
     Task,
 )
-from resources.services.declarations import MANAGE_CAPABILITY
+from resources.services.declarations import MANAGE_CAPABILITY, MODEL_OF_KIND
 from resources.services.resources import CREDENTIAL_KINDS
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
 
 DENIED = "You do not have permission to do this here."
 VIEW_CAPABILITY_OF_KIND = {
-    Hidden.Kind.CREDENTIAL: "credential.view",
-    Hidden.Kind.LOOKUP_TABLE: "lookup.view",
-    Hidden.Kind.ENV_VAR: "envvar.view",
-    Hidden.Kind.COMPONENT: "component.view",
+    kind: policy.VIEW_CAPABILITY[model._meta.label_lower] for kind, model in MODEL_OF_KIND.items()
 }
 MAX_ROWS_SHOWN = 1000
 

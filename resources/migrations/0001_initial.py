@@ -271,7 +271,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='lookuptable',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), models.F('org'), name='lookup_table_name_unique_in_org'),
+            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), models.F('org'), name='lookuptable_name_unique_in_org'),
         ),
         migrations.AddConstraint(
             model_name='lookuprow',

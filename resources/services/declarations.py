@@ -4,7 +4,9 @@ Rules enforced here, whatever face calls:
 - a name is declared once per org (409 ``name_taken``);
 - a name locked above cannot be declared, renamed to, or hidden below (409 ``locked``);
 - locking a declaration that descendants override or hide is refused until they are removed (409 ``overridden_below``);
-- only an inherited name can be hidden, and only once per org.
+- only an inherited name can be hidden, and only once per org;
+- each write takes the tenant's row lock first (orgs.services.lock_tenant), or two concurrent writes could both
+  pass these checks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.db import transaction
 from access import audit, policy
 from config.errors import Conflict, NotFound
 from orgs.models import Organization
+from orgs.services import lock_tenant
 from resources import inheritance
 from resources.models import Component, Credential, Declaration, EnvVar, Hidden, LookupTable, OrgSetting
 from resources.settings_registry import REGISTRY, clean_value
@@ -83,14 +86,6 @@ def check_lockable(model: type[Declaration], org: Organization, name: str) -> No
         )
 
 
-def lock_org_for_update(org: Organization) -> Organization:
-    """Serialize declaration writes of one tenant (two concurrent locks/overrides could both pass the checks)."""
-    from orgs.models import Tenant
-
-    Tenant.objects.select_for_update().filter(pk=org.tenant_id).first()
-    return org
-
-
 # -- hides ---------------------------------------------------------------------------------------------------------
 
 
@@ -103,7 +98,7 @@ def hide(*, actor: Any, org: Organization, kind: str, name: str) -> Hidden:
     if not name:
         raise ValidationError({"name": ["This field is required."]})
     with transaction.atomic():
-        lock_org_for_update(org)
+        lock_tenant(org.tenant_id)
         scope = org_scope(model)
         if scope.filter(org=org, **{f"{model.NAME_FIELD}__iexact": name}).exists():
             raise ValidationError({"name": [f"“{name}” is declared in {org.name} itself: delete it instead."]})
@@ -145,7 +140,7 @@ def set_setting(*, actor: Any, org: Organization, key: str, value: Any, locked: 
         raise NotFound(f"Unknown setting “{key}”.")
     cleaned = clean_value(key, value)
     with transaction.atomic():
-        lock_org_for_update(org)
+        lock_tenant(org.tenant_id)
         current = OrgSetting.objects.filter(org=org, key=key).first()
         lock = inheritance.locked_above(OrgSetting, org, key)
         if lock is not None:

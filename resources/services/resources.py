@@ -18,6 +18,7 @@ from access import audit, policy
 from access.models import TenantMembership
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization
+from orgs.services import lock_tenant
 from resources import crypto
 from resources.models import (
     Component,
@@ -29,7 +30,7 @@ from resources.models import (
     LookupRow,
     LookupTable,
 )
-from resources.services.declarations import _user, check_declare, check_lockable, clean_name, lock_org_for_update
+from resources.services.declarations import _user, check_declare, check_lockable, clean_name
 from resources.settings_registry import setting_value
 
 # -- generic declaration writes ------------------------------------------------------------------------------------
@@ -38,7 +39,7 @@ from resources.settings_registry import setting_value
 def _create(model: type[Declaration], *, actor: Any, org: Organization, capability: str, **fields: Any) -> Any:
     policy.authorize(actor, capability, org)
     with transaction.atomic():
-        lock_org_for_update(org)
+        lock_tenant(org.tenant_id)
         check_declare(model, org, fields[model.NAME_FIELD], fields.get("locked", False))
         item = model.objects.create(org=org, created_by=_user(actor), **fields)
         return item
@@ -48,7 +49,7 @@ def _update(item: Any, *, actor: Any, capability: str, fields: dict[str, Any]) -
     """Apply ``fields`` to ``item`` (inheritance checks when the name or the lock changes); the diff for audit."""
     policy.authorize(actor, capability, item)
     name_field = item.NAME_FIELD
-    lock_org_for_update(item.org)
+    lock_tenant(item.org.tenant_id)
     if name_field in fields and fields[name_field].lower() != item.declared_name.lower():
         check_declare(type(item), item.org, fields[name_field], fields.get("locked", item.locked), instance=item)
     elif fields.get("locked") and not item.locked:
