@@ -240,8 +240,8 @@ class Task(models.Model):
 
 
 class TaskUserShare(UserShare):
-    """A task shared with one user: guardian's (user, permission, task) row, the permission being the level:
-    ``view_task`` (view), ``run_task`` (view and run) or ``change_task`` (view, run and edit)."""
+    """A task shared with one user: a (user, permission, task) row, the permission being the level: ``view_task``
+    (view), ``run_task`` (view and run) or ``change_task`` (view, run and edit)."""
 
     content_object = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="user_shares")
 
