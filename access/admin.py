@@ -28,9 +28,9 @@ from access.models import (
 )
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
-from access.services.grants import change_grant, grant_role, revoke_grant, set_tenant_admin
+from access.services.grants import change_grant, grant_role, remove_tenant_member, revoke_grant, set_tenant_admin
 from access.services.invitations import revoke_invitation
-from access.services.teams import create_team, delete_team, rename_team
+from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.errors import DomainError
 from orgs.admin import TenantScopedAdmin, admin_tenant_ids
 from orgs.models import Organization, Project
@@ -91,32 +91,50 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
-    """Tenant administrators see the users of their tenants; only superusers touch staff and superuser flags."""
+    """Accounts. Superusers manage them whole. A tenant administrator sees the accounts of their tenants' members,
+    read-only, with those memberships: an account's password, e-mail, active flag, staff bits and tokens are the
+    account's own (or a superuser's) to change, never a tenant administrator's. Memberships are managed on their
+    own page (make or unmake a tenant administrator, remove from the tenant)."""
 
     tenant_path = "tenant_memberships__tenant"
     inlines = [MembershipInline]
-    list_display = ["username", "email", "is_active", "last_login"]
+    list_display = ["username", "email", "email_verified", "is_active", "last_login"]
+    search_fields = ["username", "email", "first_name", "last_name"]
+
+    @admin.display(boolean=True, description="e-mail verified")
+    def email_verified(self, user: User) -> bool:
+        return user.email_verified_at is not None
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).distinct()
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        if policy.access_for(request.user).is_superuser:
-            return super().get_fieldsets(request, obj)
-        if obj is None:
-            return self.add_fieldsets
-        return [(None, {"fields": ["username", "email", "first_name", "last_name", "is_active", "last_login"]})]
+        if self._is_superuser(request):
+            fieldsets = super().get_fieldsets(request, obj)
+            if obj is not None:
+                fieldsets = [*fieldsets, ("E-mail", {"fields": ["email_verified_at"]})]
+            return fieldsets
+        return [(None, {"fields": ["username", "email", "email_verified_at", "first_name", "last_name",
+                                   "is_active", "last_login", "date_joined"]})]  # fmt: skip
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        if policy.access_for(request.user).is_superuser:
-            return ["last_login", "date_joined"]
-        return ["username", "last_login"]
+        if self._is_superuser(request):
+            return ["last_login", "date_joined", "email_verified_at"]
+        return ["username", "email", "email_verified_at", "first_name", "last_name", "is_active", "last_login",
+                "date_joined"]  # fmt: skip
+
+    def _is_superuser(self, request: HttpRequest) -> bool:
+        return policy.access_for(request.user).is_superuser
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return policy.access_for(request.user).is_superuser  # others invite people (access.services.invitations)
+        return self._is_superuser(request)  # others invite people (access.services.invitations)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Also guards the admin's password-change page of an account.
+        return self._is_superuser(request)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return policy.access_for(request.user).is_superuser
+        return self._is_superuser(request)
 
 
 @admin.register(TenantMembership)
@@ -136,8 +154,6 @@ class TenantMembershipAdmin(ServiceAdmin):
         set_tenant_admin(actor=request.user, tenant=obj.tenant, user=obj.user, is_admin=obj.is_admin)
 
     def delete_model(self, request: HttpRequest, obj: TenantMembership) -> None:
-        from access.services.grants import remove_tenant_member
-
         remove_tenant_member(actor=request.user, tenant=obj.tenant, user=obj.user)
 
 
@@ -146,13 +162,17 @@ class TenantMembershipAdmin(ServiceAdmin):
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(TenantScopedAdmin):
-    """View and revoke personal access tokens; the hash is never shown and nobody adds one here."""
+    """Personal access tokens belong to their account: superusers may list and revoke them here (an incident);
+    tenant administrators do not see them. The hash is never shown and nobody adds one here."""
 
     tenant_path = "user__tenant_memberships__tenant"
     list_display = ["hint", "name", "user", "created_at", "expires_at", "last_used_at", "revoked_at"]
     fields = ["user", "name", "hint", "created_at", "expires_at", "last_used_at", "revoked_at"]
     readonly_fields = fields
     actions = ["revoke_selected"]
+
+    def _is_tenant_admin(self, request: HttpRequest) -> bool:
+        return policy.access_for(request.user).is_superuser
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("user").distinct()
@@ -304,8 +324,6 @@ class TeamAdmin(ServiceAdmin):
         return ["org"] if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: Team, form: forms.Form, change: bool) -> None:
-        from access.services.teams import add_team_member, remove_team_member
-
         data = form.cleaned_data
         if change:
             team = rename_team(

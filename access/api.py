@@ -1,4 +1,7 @@
-"""API: tokens, sign-up and the caller's identity."""
+"""API: tokens, sign-up, the caller's own account (e-mail, password), password reset and e-mail verification.
+
+Identity is not tenant property: every write here is the account's own (``/me``) or proves it holds the account's
+mailbox (a reset or verification code, sent in the request body, never in a URL)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from rest_framework.views import APIView
 
 from access import policy
 from access.models import AccessToken
-from access.services import issue_token, revoke_token
+from access.services import accounts, issue_token, revoke_token
 from config.errors import NotFound
 from orgs import services as org_services
 from orgs.models import Tenant
@@ -160,10 +163,11 @@ class MeTenantSerializer(serializers.Serializer):
 
 
 class MeSerializer(UserRefSerializer):
+    email_verified = serializers.BooleanField(read_only=True)
     tenants = serializers.SerializerMethodField()
 
     class Meta(UserRefSerializer.Meta):
-        fields = [*UserRefSerializer.Meta.fields, "tenants"]
+        fields = [*UserRefSerializer.Meta.fields, "email_verified", "tenants"]
         read_only_fields = fields
 
     @extend_schema_field(MeTenantSerializer(many=True))
@@ -174,7 +178,117 @@ class MeSerializer(UserRefSerializer):
         return [{"id": t.pk, "name": t.name, "is_admin": t.pk in admin} for t in tenants]
 
 
+class MeUpdateSerializer(serializers.Serializer):
+    email = serializers.EmailField(help_text="A new address: it counts once verified through the link sent there.")
+    current_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
 class MeView(APIView):
     @extend_schema(responses=MeSerializer)
     def get(self, request: Request) -> Response:
+        """The caller's account and the tenants it belongs to."""
         return Response(MeSerializer(request.user).data)
+
+    @extend_schema(request=MeUpdateSerializer, responses=MeSerializer)
+    def patch(self, request: Request) -> Response:
+        """Change the account's e-mail address (with the current password); a verification link is sent there."""
+        data = MeUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = accounts.change_email(user=request.user, **data.validated_data)
+        return Response(MeSerializer(user).data)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    new_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class PasswordChangedSerializer(serializers.Serializer):
+    revoked_tokens = serializers.IntegerField(help_text="API tokens that ended, this request's one included.")
+
+
+class MePasswordView(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=PasswordChangeSerializer, responses=PasswordChangedSerializer)
+    def post(self, request: Request) -> Response:
+        """Set a new password. Every session and API token of the account ends, the one of this request too."""
+        data = PasswordChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ended = accounts.change_password(user=request.user, **data.validated_data)
+        return Response({"revoked_tokens": ended})
+
+
+class MeVerifyEmailView(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "email"
+
+    @extend_schema(request=None, responses={202: None})
+    def post(self, request: Request) -> Response:
+        """Send a verification link to the account's address (again)."""
+        if request.user.email_verified_at is None and request.user.email:
+            accounts.send_email_verification(user=request.user)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class CodeSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The code of the e-mailed link (the part after #).")
+
+
+class VerifyEmailView(APIView):
+    """Confirm an address with the code of the link sent there (no authentication: the code proves it)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "email"
+
+    @extend_schema(request=CodeSerializer, responses=MeSerializer, auth=[])
+    def post(self, request: Request) -> Response:
+        data = CodeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = accounts.verify_email(code=data.validated_data["token"])
+        return Response(UserRefSerializer(user).data | {"email_verified": True})
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+
+
+class PasswordResetView(APIView):
+    """Send a password reset link to the account whose verified address this is. The answer is 202 whether there
+    is one or not."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "email"
+
+    @extend_schema(request=PasswordResetSerializer, responses={202: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        data = PasswordResetSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        accounts.request_password_reset(email=data.validated_data["email"])
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The code of the e-mailed link (the part after #).")
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class PasswordResetConfirmView(APIView):
+    """Set a new password with a reset code; every session and API token of the account ends."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=PasswordResetConfirmSerializer, responses={204: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        data = PasswordResetConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        accounts.reset_password(code=data.validated_data["token"], new_password=data.validated_data["password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)

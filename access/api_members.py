@@ -43,8 +43,8 @@ def tenant_user(org: Organization, value: Any, field: str = "user") -> Any:
     return user
 
 
-def tenant_team(org: Organization, value: Any) -> Team:
-    team = selectors.teams_in(org).filter(pk=_uuid_or_400(value, "team")).first()
+def tenant_team(org: Organization, value: Any, viewer: Any) -> Team:
+    team = selectors.teams_in(org, viewer=viewer).filter(pk=_uuid_or_400(value, "team")).first()
     if team is None:
         raise serializers.ValidationError({"team": ["No such team at this organization or above it."]})
     return team
@@ -113,7 +113,7 @@ def _create_member(request: Request, target: Organization | Project) -> Response
     if "user" in data.validated_data:
         holder["user"] = tenant_user(org, data.validated_data["user"])
     else:
-        holder["team"] = tenant_team(org, data.validated_data["team"])
+        holder["team"] = tenant_team(org, data.validated_data["team"], request.user)
     grant = grant_role(
         actor=request.user,
         target=target,
@@ -224,7 +224,7 @@ class OrgTeamsView(generics.GenericAPIView):
 
     def get(self, request: Request, id: Any) -> Response:
         org = get_org(request, "member.view", id)
-        teams = selectors.teams_in(org).select_related("group").prefetch_related("group__user_set")
+        teams = selectors.teams_in(org, viewer=request.user).select_related("group").prefetch_related("group__user_set")
         page = self.paginate_queryset(teams)
         return self.get_paginated_response(TeamSerializer(page, many=True).data)
 
@@ -434,23 +434,47 @@ class InvitationDetailView(APIView):
 
 
 class AcceptSerializer(serializers.Serializer):
-    username = serializers.CharField(required=False, max_length=150)
-    password = serializers.CharField(required=False, style={"input_type": "password"}, trim_whitespace=False)
+    token = serializers.CharField(help_text="The invitation's code (the part of the e-mailed link after #).")
+    username = serializers.CharField(
+        required=False, max_length=150, help_text="Without a signed-in caller: the new account's username."
+    )
+    password = serializers.CharField(
+        required=False, style={"input_type": "password"}, trim_whitespace=False, help_text="And its password."
+    )
+
+
+def _accept(request: Request, token: str, data: dict[str, Any]) -> Response:
+    user = request.user if request.user.is_authenticated else None
+    fields = {k: v for k, v in data.items() if k in ("username", "password")} if user is None else {}
+    _, grant = accept_invitation(raw_token=token, user=user, **fields)
+    member = selectors.Member(grant=grant, org=grant.content_object, inherited=False)
+    return Response(MemberSerializer(member).data)
 
 
 class InvitationAcceptView(APIView):
-    """Anyone holding the token: a signed-in caller joins with their account; otherwise a new account is made."""
+    """Accept an invitation: a signed-in caller whose verified e-mail address it was sent to joins with their
+    account; without authentication, a new account is made with the invitation's address (verified by the code)."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(request=AcceptSerializer, responses=MemberSerializer)
-    def post(self, request: Request, token: str) -> Response:
+    def post(self, request: Request) -> Response:
         data = AcceptSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = request.user if request.user.is_authenticated else None
-        _, grant = accept_invitation(raw_token=token, user=user, **(data.validated_data if user is None else {}))
-        member = selectors.Member(grant=grant, org=grant.content_object, inherited=False)
-        return Response(MemberSerializer(member).data)
+        return _accept(request, data.validated_data["token"], data.validated_data)
+
+
+class InvitationAcceptByPathView(APIView):
+    """The first form of accepting, with the code in the path. Paths are logged by servers and proxies: use
+    ``POST /invitations/accept`` with the code in the body."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=AcceptSerializer(partial=True), responses=MemberSerializer, deprecated=True)
+    def post(self, request: Request, token: str) -> Response:
+        data = AcceptSerializer(data={**request.data, "token": token} if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        return _accept(request, token, data.validated_data)
 
 
 # -- explain and audit ---------------------------------------------------------------------------------------------

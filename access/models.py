@@ -6,25 +6,60 @@ Only access.policy reads these to decide anything; other modules ask the policy.
 import hashlib
 import secrets
 import uuid
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase as GuardianGroupPermission
 from guardian.models import UserObjectPermissionBase as GuardianUserPermission
 
 
+class CanopyUserManager(UserManager):
+    def get_by_natural_key(self, username: str | None) -> Any:
+        # Usernames are unique whatever their case (a database constraint): "Alice" logs in as alice.
+        return self.get(username__iexact=username)
+
+
 class User(AbstractUser):
+    """An account. It belongs to no tenant: its password, e-mail, active flag, staff bits, sessions and tokens are
+    changed by the account itself or a superuser, never by a tenant administrator (DESIGN.md §4.7)."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField("email address")
+    # Set when the owner proved they receive mail at ``email`` (a link, or an invitation sent there); cleared when
+    # the address changes. Only a verified address counts: it binds invitations and receives password resets, and
+    # it belongs to one account only.
+    email_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The landing page opens the organization used last; stored on the user so it follows them across devices.
     last_org = models.ForeignKey(
         "orgs.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
+    objects = CanopyUserManager()
+
     class Meta:
         ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="user_username_unique_any_case"),
+            models.UniqueConstraint(
+                Lower("email"), condition=models.Q(email_verified_at__isnull=False), name="user_verified_email_once"
+            ),
+        ]
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new password or a deactivation ends every API token of the account, in the same transaction.
+        (Sessions end by themselves: Django checks the password hash and the active flag on every request.)"""
+        ends_tokens = not self._state.adding and (self._password is not None or not self.is_active)
+        super().save(*args, **kwargs)
+        if ends_tokens:
+            AccessToken.objects.filter(user=self, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 class TenantMembership(models.Model):

@@ -54,10 +54,10 @@ class MemberForm(forms.Form):
     role = forms.ChoiceField()
     expires_at = forms.DateTimeField(required=False, label="Expires (optional)", help_text="YYYY-MM-DD HH:MM, UTC")
 
-    def __init__(self, *args: Any, org: Organization, **kwargs: Any):
+    def __init__(self, *args: Any, org: Organization, viewer: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = _tenant_users(org)
-        self.fields["team"].queryset = selectors.teams_in(org)
+        self.fields["team"].queryset = selectors.teams_in(org, viewer=viewer)
         self.fields["role"].choices = _role_choices(org)
 
     def clean(self) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class MemberForm(forms.Form):
 def members(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "member.view")
     can_manage = policy.can(request.user, "member.manage", org)
-    form = MemberForm(request.POST or None, org=org) if can_manage else None
+    form = MemberForm(request.POST or None, org=org, viewer=request.user) if can_manage else None
     if request.method == "POST":
         if not can_manage:
             fetch_org(request, org_id, "member.manage")  # answers 403
@@ -180,7 +180,7 @@ def teams(request: HttpRequest, org_id: UUID) -> HttpResponse:
             else:
                 messages.success(request, "Team created.")
                 return redirect("org-teams", org_id=org.pk)
-    listed = selectors.teams_in(org).prefetch_related("group__user_set")
+    listed = selectors.teams_in(org, viewer=request.user).prefetch_related("group__user_set")
     response = render_org_page(
         request, "access/teams.html", org, teams=listed, form=form, can_manage=can_manage,
         users=_tenant_users(org) if can_manage else [], tab="teams",
@@ -194,7 +194,7 @@ def teams(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @login_required
 def team_action(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "member.view")
-    team = selectors.teams_in(org).filter(pk=team_id).first()
+    team = selectors.teams_in(org, viewer=request.user).filter(pk=team_id).first()
     if team is None:
         raise Http404
     action = request.POST.get("action")
@@ -380,7 +380,7 @@ def project_members(request: HttpRequest, org_id: UUID, project_id: UUID) -> Htt
 
     project = fetch_project(request, org_id, project_id, "member.view")
     can_manage = policy.can(request.user, "member.manage", project)
-    form = MemberForm(request.POST or None, org=project.org) if can_manage else None
+    form = MemberForm(request.POST or None, org=project.org, viewer=request.user) if can_manage else None
     if request.method == "POST":
         if request.POST.get("remove"):
             grant = selectors.grant_by_id(request.POST["remove"])

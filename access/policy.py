@@ -519,6 +519,36 @@ def is_tenant_admin(user: Any, tenant_id: UUID) -> bool:
     return access_for(user).is_tenant_admin(tenant_id)
 
 
+# -- delegation: one rule for every path that changes what someone can do (DESIGN.md §4.8) -------------------------
+
+
+def delegation_gaps(actor: Any, capabilities: frozenset[str] | set[str], place: models.Model) -> frozenset[str]:
+    """The part of ``capabilities`` that ``actor`` does not hold at ``place`` (an org, a project or a task).
+
+    Conferring, removing or changing a capability at a place is allowed only to whoever holds it there: granting a
+    role, adding someone to a team (at every place the team holds a role), editing a custom role (at every place it
+    is granted), inviting (when issued and again when accepted), sharing a task, cutting inheritance. Tenant
+    administrators hold every capability of their tenant and superusers every capability, so nothing is missing for
+    them; ``actor=None`` is the system (commands, migrations), which delegates freely."""
+    if actor is None:
+        return frozenset()
+    return frozenset(capabilities) - access_for(actor).capabilities(place)
+
+
+def authorize_delegation(
+    actor: Any, capabilities: frozenset[str] | set[str], place: models.Model, *, action: str
+) -> None:
+    """Raise Forbidden (code ``escalation``) unless ``actor`` holds every one of ``capabilities`` at ``place``."""
+    missing = delegation_gaps(actor, capabilities, place)
+    if missing:
+        where = getattr(place, "name", str(place))
+        raise Forbidden(
+            f"You cannot {action}: it confers or removes capabilities you do not hold in {where} "
+            f"({', '.join(sorted(missing))}).",
+            code="escalation",
+        )
+
+
 def authorize(user: Any, capability: str, obj: models.Model) -> None:
     """Raise NotFound if the user may not see ``obj`` at all, Forbidden if they see it but lack ``capability``."""
     access = access_for(user)

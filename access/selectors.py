@@ -14,6 +14,7 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from access import policy
 from access.models import (
     AuditEvent,
     Invitation,
@@ -95,6 +96,35 @@ def org_members(org: Organization) -> list[Member]:
     return members
 
 
+def capabilities_crossing(org: Organization, new_mode: str) -> frozenset[str]:
+    """What changing ``org``'s access_inheritance to ``new_mode`` starts or stops letting in: the capabilities of
+    the unexpired grants held strictly above ``org`` that reach it today (no cut between stops them) and that the
+    old and the new mode treat differently. Two queries whatever the depth."""
+    above = Q(content_object__tree_id=org.tree_id, content_object__lft__lt=org.lft, content_object__rght__gt=org.rght)
+    cuts = list(
+        Organization.objects.filter(tree_id=org.tree_id, lft__lt=org.lft, rght__gt=org.rght).exclude(
+            access_inheritance="all"
+        )
+    )
+
+    def lets_in(mode: str, role: Role) -> bool:
+        if mode == Organization.AccessInheritance.NONE:
+            return False
+        return mode != Organization.AccessInheritance.ADMINS_ONLY or (role.is_builtin and role.key == "admin")
+
+    grants = [
+        *OrgUserGrant.objects.filter(above, _unexpired()).select_related("role", "content_object"),
+        *OrgTeamGrant.objects.filter(above, _unexpired()).select_related("role", "content_object"),
+    ]
+    capabilities: set[str] = set()
+    for grant in grants:
+        if _cut_applies(grant.content_object, grant.role, cuts) and lets_in(
+            org.access_inheritance, grant.role
+        ) != lets_in(new_mode, grant.role):
+            capabilities |= grant.role.capabilities
+    return frozenset(capabilities)
+
+
 def project_members(project: Project) -> list[Member]:
     """Grants on the project itself (those of its org are listed on the org)."""
     user_grants = ProjectUserGrant.objects.filter(content_object=project).select_related("user", "role")
@@ -118,10 +148,13 @@ def grant_by_id(grant_id: Any) -> Any:
     return None
 
 
-def teams_in(org: Organization) -> QuerySet[Team]:
-    """Teams defined at ``org`` or above it: the ones that may hold roles here."""
+def teams_in(org: Organization, *, viewer: Any) -> QuerySet[Team]:
+    """Teams defined at ``org`` or above it (the ones that may hold roles here) that ``viewer`` may open: those of
+    orgs where they hold member.view. A team they cannot open is neither listed nor usable, so its name and
+    members are not shown to them."""
+    seen = policy.visible(viewer, "member.view", Organization.objects.filter(org.ancestors_q()))
     return (
-        Team.objects.filter(org__tree_id=org.tree_id, org__lft__lte=org.lft, org__rght__gte=org.rght)
+        Team.objects.filter(org__tree_id=org.tree_id, org__lft__lte=org.lft, org__rght__gte=org.rght, org__in=seen)
         .select_related("org")
         .order_by("name")
     )

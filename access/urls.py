@@ -11,9 +11,14 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", views.account, name="account"),
+    path("account/verify-email/", views.email_verify, name="email-verify"),
+    path("account/password-reset/", views.password_reset, name="password-reset"),
+    path("account/password-reset/confirm/", views.password_reset_confirm, name="password-reset-confirm"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<uuid:token_id>/revoke", views.token_revoke, name="token-revoke"),
-    path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
+    path("invitations/accept/", views.invitation_accept, name="invitation-accept"),
+    path("invitations/<str:token>/", views.invitation_legacy_link, name="invitation-legacy-link"),
 ]
 
 urlpatterns += [

@@ -48,7 +48,7 @@ ORG_RESTORE_WINDOW = timedelta(days=env.int("ORG_RESTORE_WINDOW_DAYS", default=3
 API_TOKEN_LIFETIME = timedelta(days=env.int("API_TOKEN_LIFETIME_DAYS", default=30))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.CanopyAdminConfig",  # django.contrib.admin, with Canopy's site (config/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -94,6 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "access.context_processors.account",
             ],
         },
     },
@@ -206,6 +207,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
         "signup": env.str("THROTTLE_SIGNUP", default="10/hour"),
+        # Password reset and e-mail verification requests: each may send an e-mail.
+        "email": env.str("THROTTLE_EMAIL", default="10/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -229,4 +232,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
-

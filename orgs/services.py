@@ -23,8 +23,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from access import audit, policy
+from access import audit, policy, selectors
 from access.models import TenantMembership
+from access.services import accounts
+from access.services.backing import revoke_unbacked_invitations
+from access.services.grants import grant_role
 from config.errors import Conflict, Forbidden, NotFound, PlanLimit
 from orgs.models import Organization, Project, Tenant
 
@@ -129,10 +132,9 @@ def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.
         # (mptt's order_insertion_by, if ever set again, would otherwise sort root trees by name).
         root = Organization(tenant=tenant, parent=None, name=name)
         Organization._tree_manager.insert_node(root, None, save=True)
+        # Tenant administrators use the Django admin (scoped to their tenants) without any staff bit: an account's
+        # staff and superuser flags are the account's own business and a superuser's (config.admin).
         TenantMembership.objects.create(tenant=tenant, user=admin, is_admin=True)
-        if not admin.is_staff:  # tenant administrators use the Django admin, scoped to their tenant
-            admin.is_staff = True
-            admin.save(update_fields=["is_staff"])
         audit.record(
             actor=actor or admin,
             action="tenant.create",
@@ -147,8 +149,6 @@ def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.
 
 def _after_tenant_created(*, tenant: Tenant, root: Organization, admin: Any) -> None:
     """The tenant administrator is also Admin of the root, so they appear as its member like anyone else."""
-    from access.services.grants import grant_role
-
     grant_role(actor=None, target=root, role="admin", user=admin)
 
 
@@ -179,15 +179,23 @@ def sign_up(*, tenant_name: str, username: str, email: str, password: str) -> Si
         validate_password(password or "", user=candidate)
     except ValidationError as exc:
         errors["password"] = exc.messages
+    if "email" not in errors and accounts.verified_owner(email) is not None:
+        # A verified address belongs to one account (the owner resets its password, it is not taken over).
+        errors["email"] = ["An account already uses this e-mail address: log in, or reset its password."]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
         if User.objects.filter(username__iexact=username).exists():
             raise Conflict("That username is taken.", code="username_taken")
-        user = User.objects.create_user(username=username, email=email, password=password)
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(username=username, email=email, password=password)
+        except IntegrityError:  # the same username (any case), signed up by a concurrent request
+            raise Conflict("That username is taken.", code="username_taken") from None
         tenant = create_tenant(actor=None, name=tenant_name, admin=user)
         root = Organization.objects.get(tenant=tenant, parent__isnull=True)
         audit.record(actor=user, action="user.sign_up", tenant=tenant, org=root, target=user)
+        transaction.on_commit(lambda: accounts.send_email_verification(user=user))
     return SignUp(user=user, tenant=tenant, org=root)
 
 
@@ -281,11 +289,18 @@ def update_org(
         changes = audit.diff(org, fields)
         if not changes:
             return org
+        if "access_inheritance" in changes:
+            # A cut takes inherited rights away below, lifting it lets them in: the delegation rule applies to
+            # every capability whose flow into this org changes.
+            crossing = selectors.capabilities_crossing(org, fields["access_inheritance"])
+            policy.authorize_delegation(actor, crossing, org, action="change how access is inherited here")
         for key, value in fields.items():
             setattr(org, key, value)
         # A plain UPDATE: nothing here changes the tree, so mptt has nothing to do.
         Organization.objects.filter(pk=org.pk).update(**{k: fields[k] for k in changes})
         audit.record(actor=actor, action="org.update", tenant=tenant, org=org, target=org, changes=changes)
+        if "access_inheritance" in changes:
+            revoke_unbacked_invitations(actor=actor, tenant_id=org.tenant_id)
     return org
 
 

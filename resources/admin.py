@@ -149,6 +149,7 @@ class CredentialAdmin(ResourceAdmin):
     @method_decorator(sensitive_post_parameters("set_secret"))
     def changeform_view(self, *args: Any, **kwargs: Any) -> Any:  # secrets out of error reports
         return super().changeform_view(*args, **kwargs)
+
     list_display = ["name", "kind", "org", "locked", "secret_fields", "updated_at"]
     list_filter = ["kind", "locked"]
     search_fields = ["name", "org__name"]
@@ -274,6 +275,7 @@ class EnvVarAdmin(ResourceAdmin):
     @method_decorator(sensitive_post_parameters("new_value"))
     def changeform_view(self, *args: Any, **kwargs: Any) -> Any:  # secrets out of error reports
         return super().changeform_view(*args, **kwargs)
+
     related = ("org", "component")
     list_display = ["key", "org", "component", "shown_value", "secret", "locked", "updated_at"]
     list_filter = ["secret", "locked"]

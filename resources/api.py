@@ -798,7 +798,7 @@ class TaskSharesView(APIView):
         if data.validated_data.get("user") is not None:
             holder["user"] = tenant_user(org, data.validated_data["user"])
         if data.validated_data.get("team") is not None:
-            holder["team"] = tenant_team(org, data.validated_data["team"])
+            holder["team"] = tenant_team(org, data.validated_data["team"], request.user)
         share = services.share_task(
             actor=request.user, task=task, permission=data.validated_data["permission"], **holder
         )

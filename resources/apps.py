@@ -8,4 +8,4 @@ class ResourcesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from resources import checks  # noqa: F401 - registers the system check
+        from resources import checks, receivers  # noqa: F401 - registers the system check and signal receivers

@@ -222,6 +222,9 @@ class Task(models.Model):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, max_length=2000)
     steps = models.JSONField(default=list, blank=True)
+    # What the steps' names resolved to when they were saved: {"credential"|"lookup_table": {name: id}}
+    # (resources.services.references). A run whose names resolve to something else fails instead.
+    bindings = models.JSONField(default=dict, blank=True, editable=False)
     # The runtime that runs it (None: the org's default runtime). A plain id until runtimes exist (a later issue).
     runtime = models.UUIDField(null=True, blank=True)
     created_by = models.ForeignKey(

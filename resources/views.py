@@ -275,9 +275,9 @@ class ShareForm(forms.Form):
     team = forms.ModelChoiceField(queryset=selectors.Team.objects.none(), required=False)
     permission = forms.ChoiceField(choices=[(p, p) for p in SHARE_PERMISSIONS])
 
-    def __init__(self, *args: Any, org: Organization, **kwargs: Any):
+    def __init__(self, *args: Any, org: Organization, viewer: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = selectors.teams_in(org)
+        self.fields["team"].queryset = selectors.teams_in(org, viewer=viewer)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -904,7 +904,7 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
         ),
         "share": Action(
             "task.share", task, share, "The task was shared.", lambda s: here,
-            form=lambda *a: ShareForm(*a, org=org), form_key="share_form", rename={"user": "username"},
+            form=lambda *a: ShareForm(*a, org=org, viewer=user), form_key="share_form", rename={"user": "username"},
         ),
         "unshare": Action(
             "task.share", task,
@@ -922,7 +922,7 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
             steps_json=json.dumps(task.steps, indent=2),
             runs=list(task.runs.select_related("requested_by")[:50]),
             shares=services.shares_of(task) if "task.share" in caps else [],
-            edit_form=TaskForm(initial=initial), share_form=ShareForm(org=org), active=Run.ACTIVE,
+            edit_form=TaskForm(initial=initial), share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
         )  # fmt: skip
 
     return _handle(request, actions, show)

@@ -39,8 +39,14 @@ def test_another_tenants_org_answers_404_in_the_admin(world, admin_client_of):
 def test_staff_without_a_tenant_sees_nothing(world, admin_client_of):
     staff = UserFactory(username="staffer", is_staff=True)
     client = admin_client_of(staff)
-    assert client.get("/admin/orgs/organization/").status_code == 403
-    assert "Organizations" not in client.get("/admin/").content.decode()
+    response = client.get("/admin/orgs/organization/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert "Organizations" not in client.get("/admin/", follow=True).content.decode()
+
+
+def test_a_tenant_administrator_uses_the_admin_without_any_staff_bit(world, admin_client_of):
+    assert not world.tenant_admin.is_staff
+    assert admin_client_of(world.tenant_admin).get("/admin/orgs/organization/").status_code == 200
 
 
 def test_a_superuser_sees_every_tenant_and_sets_plans(world, admin_client_of):
@@ -215,4 +221,4 @@ def test_a_member_with_an_org_role_but_no_tenant_admin_has_no_admin(world, admin
     user = UserFactory(username="org-admin", is_staff=True)
     add_to_tenant(user, world.acme)
     grant_role(actor=None, target=world.marketing, role="admin", user=user)
-    assert admin_client_of(user).get("/admin/orgs/organization/").status_code == 403
+    assert admin_client_of(user).get("/admin/orgs/organization/").status_code == 302  # to the admin's log-in

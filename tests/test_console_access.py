@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from access.models import AuditEvent, Invitation, OrgUserGrant, Role, Team
 from access.services.invitations import invite
@@ -117,11 +118,27 @@ def test_invitations_page_invites_shows_the_link_once_and_revokes(
 
 def test_accepting_an_invitation_in_the_console(world, people, client):
     _, raw = invite(actor=world.tenant_admin, org=world.logistics, email="new@example.com", role="integrator")
-    assert "Join Logistics" in client.get(f"/invitations/{raw}/").content.decode()
-    response = client.post(f"/invitations/{raw}/", {"username": "newbie", "password": PASSWORD})
+    assert "Invitation code" in client.get("/invitations/accept/").content.decode()
+    # The page's script posts the code from the link's fragment; the session then keeps the invitation's id only.
+    response = client.post("/invitations/accept/", {"code": raw})
+    assert response.status_code == 302 and response["Location"] == "/invitations/accept/"
+    assert raw not in str(dict(client.session))
+    assert "Join Logistics" in client.get("/invitations/accept/").content.decode()
+    response = client.post("/invitations/accept/", {"action": "accept", "username": "newbie", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == f"/o/{world.logistics.pk}/"
-    response = client.get(f"/invitations/{raw}/")
+    assert get_user_model().objects.get(username="newbie").email_verified  # the link proved the address
+    client.post("/invitations/accept/", {"code": raw})
+    response = client.get("/invitations/accept/")
     assert response.status_code == 409 and "already been used" in response.content.decode()
+    response = client.post("/invitations/accept/", {"code": "inv_bogus"})
+    assert response.status_code == 400 and "does not exist" in response.content.decode()
+
+
+def test_an_old_link_with_the_code_in_its_path_still_opens_the_invitation(world, client):
+    _, raw = invite(actor=world.tenant_admin, org=world.logistics, email="new@example.com", role="integrator")
+    response = client.get(f"/invitations/{raw}/")
+    assert response.status_code == 302 and response["Location"] == "/invitations/accept/"
+    assert "Join Logistics" in client.get("/invitations/accept/").content.decode()
     assert client.get("/invitations/inv_bogus/").status_code == 404
 
 

@@ -196,7 +196,7 @@ def test_a_task_shared_with_a_user_outside_the_project(world, people, api_as, ta
 def test_a_task_shared_with_a_team(world, people, api_as, task):
     from access.services.teams import add_team_member, create_team
 
-    team = create_team(actor=world.tenant_admin, org=world.root, name="Ops")
+    team = create_team(actor=world.tenant_admin, org=world.marketing, name="Ops")
     add_team_member(actor=world.tenant_admin, team=team, user=people["newcomer"])
     response = api_as(people["admin"]).post(
         f"/api/v1/tasks/{task.pk}/shares", {"team": str(team.pk), "permission": "run"}, format="json"
@@ -241,6 +241,8 @@ def test_bad_steps_are_refused_and_nothing_changes(world, api_as, task, steps, m
 
 
 def test_every_step_type_is_accepted(world, api_as):
+    services.create_credential(actor=world.tenant_admin, org=world.root, name="CRM", kind="generic")
+    services.create_lookup_table(actor=world.tenant_admin, org=world.marketing, name="Countries")
     steps = [
         {"type": "http", "method": "POST", "url": "https://api.example.com/x", "headers": {"A": "b"},
          "body": {"k": 1}, "credential": "CRM", "into": "reply"},

@@ -29,7 +29,9 @@ def test_sign_up_makes_user_tenant_root_and_admin_together(db):
     result = services.sign_up(tenant_name="Initech", username="peter", email="p@initech.example", password=PASSWORD)
     assert result.tenant.plan == "free" and result.org.is_root and result.org.tenant == result.tenant
     assert TenantMembership.objects.get(user=result.user, tenant=result.tenant).is_admin
-    assert result.user.is_staff and not result.user.is_superuser
+    # No staff bit: the admin site opens to tenant administrators by their membership (config/admin.py).
+    assert not result.user.is_staff and not result.user.is_superuser
+    assert not result.user.email_verified  # until the link sent to the address is opened
     assert OrgUserGrant.objects.get(user=result.user).role.key == "admin"
 
 

@@ -1,4 +1,10 @@
-"""Custom roles: named sets of capabilities defined at an org and usable in its subtree."""
+"""Custom roles: named sets of capabilities defined at an org and usable in its subtree.
+
+Defining a role is granting by proxy, and editing one changes what every holder may do at once: the editor must
+hold every capability the role has and will have, at the org that defines it and at every place it is granted
+(the delegation rule). Otherwise a manager could strip a role from people who hold more than they do, or add to
+it where they cannot reach.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,18 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.text import slugify
 
 from access import audit, policy
-from access.models import OrgTeamGrant, OrgUserGrant, ProjectTeamGrant, ProjectUserGrant, Role
+from access.models import Invitation, OrgTeamGrant, OrgUserGrant, ProjectTeamGrant, ProjectUserGrant, Role
 from access.roles import ALL_CAPABILITIES, BUILTIN_ROLES
+from access.services.backing import revoke_unbacked_invitations
 from config.errors import Conflict, Forbidden
 from orgs.models import Organization
+
+GRANT_MODELS = (OrgUserGrant, OrgTeamGrant, ProjectUserGrant, ProjectTeamGrant)
 
 
 def _clean_capabilities(capabilities: Any) -> list[str]:
@@ -24,16 +35,21 @@ def _clean_capabilities(capabilities: Any) -> list[str]:
     return sorted(set(capabilities))
 
 
-def _check_holds(actor: Any, org: Organization, capabilities: list[str]) -> None:
-    """Defining a role is granting by proxy: nobody defines capabilities they do not hold themselves."""
-    if actor is None or policy.is_tenant_admin(actor, org.tenant_id):
-        return
-    missing = set(capabilities) - policy.capabilities(actor, org)
-    if missing:
-        raise Forbidden(
-            f"You cannot define a role with capabilities you do not hold: {', '.join(sorted(missing))}.",
-            code="escalation",
-        )
+def _places_granted(role: Role) -> list[Any]:
+    """The orgs and projects where ``role`` is granted (unexpired, on live orgs), each once."""
+    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    places: dict[Any, Any] = {}
+    for model in (OrgUserGrant, OrgTeamGrant):
+        for grant in model.objects.filter(unexpired, role=role, content_object__deleted_at__isnull=True).select_related(
+            "content_object"
+        ):
+            places[("org", grant.content_object_id)] = grant.content_object
+    for model in (ProjectUserGrant, ProjectTeamGrant):
+        for grant in model.objects.filter(
+            unexpired, role=role, content_object__org__deleted_at__isnull=True
+        ).select_related("content_object__org"):
+            places[("project", grant.content_object_id)] = grant.content_object
+    return list(places.values())
 
 
 def create_role(
@@ -50,7 +66,7 @@ def create_role(
     if key in BUILTIN_ROLES:
         raise Conflict(f"“{key}” is a built-in role key.", code="name_taken")
     capabilities = _clean_capabilities(capabilities)
-    _check_holds(actor, org, capabilities)
+    policy.authorize_delegation(actor, set(capabilities), org, action=f"define the role {name}")
     with transaction.atomic():
         if Role.objects.filter(tenant_id=org.tenant_id, key=key).exists():
             raise Conflict(f"A role with the key “{key}” already exists in this tenant.", code="name_taken")
@@ -94,11 +110,16 @@ def update_role(
         fields["name"] = name
     if capabilities is not None:
         fields["custom_capabilities"] = _clean_capabilities(capabilities)
-        _check_holds(actor, role.org, fields["custom_capabilities"])
     if description is not None:
         fields["description"] = description.strip()
     with transaction.atomic():
+        role = Role.objects.select_for_update().select_related("org").get(pk=role.pk)
         changes = audit.diff(role, fields)
+        if "custom_capabilities" in changes:
+            touched = role.capabilities | frozenset(fields["custom_capabilities"])
+            action = f"change the capabilities of the role {role.name}"
+            for place in [role.org, *_places_granted(role)]:
+                policy.authorize_delegation(actor, touched, place, action=action)
         if changes:
             for key, value in fields.items():
                 setattr(role, key, value)
@@ -106,6 +127,10 @@ def update_role(
             audit.record(
                 actor=actor, action="role.update", tenant=role.tenant_id, org=role.org, target=role, changes=changes
             )
+            if "custom_capabilities" in changes:
+                # Every holder's rights changed: pending invitations of this role, or sent by its holders, may no
+                # longer be backed.
+                revoke_unbacked_invitations(actor=actor, tenant_id=role.tenant_id)
     return role
 
 
@@ -115,12 +140,12 @@ def delete_role(*, actor: Any, role: Role) -> None:
     if actor is not None:
         policy.authorize(actor, "member.manage", role.org)
     with transaction.atomic():
-        in_use = any(
-            model.objects.filter(role=role).exists()
-            for model in (OrgUserGrant, OrgTeamGrant, ProjectUserGrant, ProjectTeamGrant)
-        )
+        in_use = any(model.objects.filter(role=role).exists() for model in GRANT_MODELS)
         if in_use:
             raise Conflict("This role is still granted: change or revoke those grants first.", code="role_in_use")
+        if Invitation.objects.filter(role=role).exists():
+            # Invitations keep the role they offered (PROTECT): the record of who was offered what stays true.
+            raise Conflict("Invitations were sent with this role: it stays for their record.", code="role_in_use")
         audit.record(
             actor=actor,
             action="role.delete",

@@ -31,7 +31,9 @@ from access.models import (
     TenantMembership,
 )
 from access.roles import BUILTIN_ROLE_NAMES, BUILTIN_ROLES
-from config.errors import Conflict, Forbidden, NotFound
+from access.services.backing import revoke_unbacked_invitations
+from access.signals import member_leaving_tenant
+from config.errors import Conflict, NotFound
 from orgs.models import Organization, Project, Tenant
 
 Grant = OrgUserGrant | OrgTeamGrant | ProjectUserGrant | ProjectTeamGrant
@@ -86,19 +88,23 @@ def resolve_role(org: Organization, role: Role | str) -> Role:
     raise ValidationError({"role": [f"“{key}” is not a role available in {org.name}."]})
 
 
-def _check_no_escalation(actor: Any, target: Organization | Project, role: Role) -> None:
-    if actor is None:
-        return
-    access = policy.access_for(actor)
-    if access.is_tenant_admin(_org_of(target).tenant_id):
-        return
-    missing = role.capabilities - policy.capabilities(actor, target)
-    if missing:
-        raise Forbidden(
-            f"You cannot grant the role {role.name}: it holds capabilities you do not have here "
-            f"({', '.join(sorted(missing))}).",
-            code="escalation",
-        )
+def authorize_role(actor: Any, target: Organization | Project, role: Role, verb: str = "grant") -> None:
+    """The delegation rule for a role at ``target``: the actor holds every capability of the role there."""
+    policy.authorize_delegation(actor, role.capabilities, target, action=f"{verb} the role {role.name}")
+
+
+def _check_team_usable(actor: Any, org: Organization, team: Team) -> None:
+    """A team holds roles at its org or below, and only a team the actor may see can be given one (a team they
+    cannot open answers like one that does not exist: its name is not echoed)."""
+    usable = Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists()
+    if not usable or (actor is not None and not policy.can(actor, "member.view", team.org)):
+        raise ValidationError({"team": ["No such team at this organization or above it."]})
+
+
+def _holders(grant: Any) -> list[Any]:
+    """The users whose rights a grant gives: its user, or the members of its team."""
+    user = getattr(grant, "user", None)
+    return [user] if user is not None else list(grant.group.user_set.all())
 
 
 def _check_expiry(expires_at: datetime | None) -> None:
@@ -133,12 +139,12 @@ def grant_role(
     org = _org_of(target)
     role = resolve_role(org, role)
     _check_expiry(expires_at)
-    _check_no_escalation(actor, target, role)
+    authorize_role(actor, target, role)
+    if team is not None:
+        _check_team_usable(actor, org, team)
     with transaction.atomic():
         if user is not None and not TenantMembership.objects.filter(tenant_id=org.tenant_id, user=user).exists():
             raise ValidationError({"user": ["This user is not a member of the tenant: invite them first."]})
-        if team is not None and not Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists():
-            raise ValidationError({"team": ["Teams can hold roles only at their organization or below it."]})
         model = _grant_model(target, team=team is not None)
         holder = {"user": user} if user is not None else {"group_id": team.group_id}  # type: ignore[union-attr]
         if model.objects.filter(content_object=target, **holder).exists():
@@ -175,18 +181,19 @@ def grant_role(
 def change_grant(
     *, actor: Any, grant: Grant, role: Role | str | None = None, expires_at: datetime | object | None = ...
 ) -> Grant:
+    """Change a grant's role or expiry. Both change what its holder can do, so the actor must hold the current
+    role there (and the new one): lowering someone who holds more than the actor is escalation in disguise."""
     target = grant.content_object
     if actor is not None:
         policy.authorize(actor, "member.manage", target)
     org = _org_of(target)
     changes: dict[str, Any] = {}
     with transaction.atomic():
-        grant = type(grant).objects.select_for_update().get(pk=grant.pk)
+        grant = type(grant).objects.select_for_update().select_related("role").get(pk=grant.pk)
+        authorize_role(actor, target, grant.role, "change")
         if role is not None:
             new_role = resolve_role(org, role)
-            _check_no_escalation(actor, target, new_role)
-            # Lowering someone who holds more than the actor is escalation in disguise too.
-            _check_no_escalation(actor, target, grant.role)
+            authorize_role(actor, target, new_role)
             if new_role.pk != grant.role_id:
                 changes["role"] = [grant.role.key, new_role.key]
                 grant.role = new_role
@@ -196,7 +203,7 @@ def change_grant(
                 changes["expires_at"] = [grant.expires_at, expires_at]
                 grant.expires_at = expires_at  # type: ignore[assignment]
         if changes:
-            grant.save()
+            grant.save(update_fields=["role", "expires_at"])
             audit.record(
                 actor=actor,
                 action="grant.update",
@@ -205,6 +212,10 @@ def change_grant(
                 target=target,
                 changes={"holder": _holder_name(grant), **changes},
             )
+            holders = _holders(grant)
+            for holder in holders:
+                policy.forget(holder)
+            revoke_unbacked_invitations(actor=actor, tenant_id=org.tenant_id, inviters=holders)
     return grant
 
 
@@ -212,7 +223,7 @@ def revoke_grant(*, actor: Any, grant: Grant) -> None:
     target = grant.content_object
     if actor is not None:
         policy.authorize(actor, "member.manage", target)
-        _check_no_escalation(actor, target, grant.role)
+    authorize_role(actor, target, grant.role, "remove")
     org = _org_of(target)
     with transaction.atomic():
         audit.record(
@@ -223,7 +234,11 @@ def revoke_grant(*, actor: Any, grant: Grant) -> None:
             target=target,
             changes={"holder": _holder_name(grant), "role": grant.role.key},
         )
+        holders = _holders(grant)
         grant.delete()
+        for holder in holders:
+            policy.forget(holder)
+        revoke_unbacked_invitations(actor=actor, tenant_id=org.tenant_id, inviters=holders)
 
 
 def _holder_name(grant: Grant) -> str:
@@ -247,9 +262,6 @@ def add_tenant_member(*, actor: Any, tenant: Tenant, user: Any, is_admin: bool =
             membership.is_admin = True
             membership.save(update_fields=["is_admin"])
         if created or is_admin:
-            if is_admin and not user.is_staff:
-                user.is_staff = True
-                user.save(update_fields=["is_staff"])
             audit.record(
                 actor=actor,
                 action="tenant.member_add",
@@ -275,18 +287,20 @@ def set_tenant_admin(*, actor: Any, tenant: Tenant, user: Any, is_admin: bool) -
             raise Conflict("A tenant keeps at least one tenant administrator.", code="last_tenant_admin")
         membership.is_admin = is_admin
         membership.save(update_fields=["is_admin"])
-        if is_admin and not user.is_staff:
-            user.is_staff = True
-            user.save(update_fields=["is_staff"])
         audit.record(
             actor=actor, action="tenant.admin_change", tenant=tenant, target=user, changes={"is_admin": is_admin}
         )
-    policy.forget(user)
+        policy.forget(user)
+        if not is_admin:
+            revoke_unbacked_invitations(actor=actor, tenant_id=tenant.pk, inviters=[user])
     return membership
 
 
 def remove_tenant_member(*, actor: Any, tenant: Tenant, user: Any) -> None:
-    """Remove a user from the tenant with every grant they hold in it."""
+    """Remove a user from the tenant with everything that gives them access in it: grants, team seats, and what
+    other apps hold for them (``member_leaving_tenant``: task shares, development teams). Their account, sessions
+    and tokens stay theirs, but reach nothing of this tenant from the next request on; the invitations they sent
+    here are revoked."""
     if actor is not None:
         policy.authorize(actor, policy.TENANT_ADMIN, tenant)
     with transaction.atomic():
@@ -300,9 +314,11 @@ def remove_tenant_member(*, actor: Any, tenant: Tenant, user: Any) -> None:
         ProjectUserGrant.objects.filter(user=user, content_object__org__tenant=tenant).delete()
         for team in Team.objects.filter(org__tenant=tenant, group__user=user):
             team.group.user_set.remove(user)
+        member_leaving_tenant.send(sender=TenantMembership, tenant=tenant, user=user, actor=actor)
         membership.delete()
         audit.record(actor=actor, action="tenant.member_remove", tenant=tenant, target=user)
-    policy.forget(user)
+        policy.forget(user)
+        revoke_unbacked_invitations(actor=actor, tenant_id=tenant.pk, inviters=[user])
 
 
 def _admin_count(tenant: Tenant) -> int:

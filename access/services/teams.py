@@ -1,4 +1,10 @@
-"""Teams: org-level groups of users that hold grants like a user does."""
+"""Teams: org-level groups of users that hold grants like a user does.
+
+Joining or leaving a team gives or takes every role the team holds, at every place it holds one: changing the
+members (or deleting the team) is allowed only to whoever holds each of those roles at its place (the delegation
+rule, access.policy.authorize_delegation). So a team granted Admin on an org whose inheritance is cut is no door
+into it for a manager of the team's org who cannot reach that org.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,32 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from access import audit, policy
-from access.models import Team, TenantMembership
+from access.models import OrgTeamGrant, ProjectTeamGrant, Team, TenantMembership
+from access.services.backing import revoke_unbacked_invitations
 from config.errors import Conflict
 from orgs.models import Organization
+
+
+def _authorize_team_rights(actor: Any, team: Team, action: str) -> None:
+    """The actor holds, at each place, every role the team holds there (unexpired grants on live orgs)."""
+    if actor is None:
+        return
+    now = timezone.now()
+    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    org_grants = OrgTeamGrant.objects.filter(unexpired, group_id=team.group_id, content_object__deleted_at__isnull=True)
+    project_grants = ProjectTeamGrant.objects.filter(
+        unexpired, group_id=team.group_id, content_object__org__deleted_at__isnull=True
+    )
+    places = [(g.content_object, g.role) for g in org_grants.select_related("content_object", "role")]
+    places += [(g.content_object, g.role) for g in project_grants.select_related("content_object__org", "role")]
+    if len(places) > 1:  # decide every org from the actor's grants, loaded once
+        policy.capabilities_of_many(actor, [place for place, _ in places if isinstance(place, Organization)])
+    for place, role in places:
+        policy.authorize_delegation(actor, role.capabilities, place, action=f"{action} (it holds {role.name} there)")
 
 
 def _clean(name: Any) -> str:
@@ -62,7 +89,9 @@ def delete_team(*, actor: Any, team: Team) -> None:
     """Delete a team and, with it, every grant it holds (guardian's group rows cascade)."""
     if actor is not None:
         policy.authorize(actor, "member.manage", team.org)
+    _authorize_team_rights(actor, team, f"delete the team {team.name}")
     with transaction.atomic():
+        members = list(team.group.user_set.all())
         audit.record(
             actor=actor,
             action="team.delete",
@@ -74,11 +103,15 @@ def delete_team(*, actor: Any, team: Team) -> None:
         group = team.group
         team.delete()
         group.delete()
+        for member in members:
+            policy.forget(member)
+        revoke_unbacked_invitations(actor=actor, tenant_id=team.org.tenant_id, inviters=members)
 
 
 def add_team_member(*, actor: Any, team: Team, user: Any) -> None:
     if actor is not None:
         policy.authorize(actor, "member.manage", team.org)
+    _authorize_team_rights(actor, team, f"add {user.get_username()} to the team {team.name}")
     with transaction.atomic():
         if not TenantMembership.objects.filter(tenant_id=team.org.tenant_id, user=user).exists():
             raise ValidationError({"user": ["This user is not a member of the tenant: invite them first."]})
@@ -99,6 +132,7 @@ def add_team_member(*, actor: Any, team: Team, user: Any) -> None:
 def remove_team_member(*, actor: Any, team: Team, user: Any) -> None:
     if actor is not None:
         policy.authorize(actor, "member.manage", team.org)
+    _authorize_team_rights(actor, team, f"remove {user.get_username()} from the team {team.name}")
     with transaction.atomic():
         if not team.group.user_set.filter(pk=user.pk).exists():
             raise ValidationError({"user": [f"{user.get_username()} is not in {team.name}."]})
@@ -111,4 +145,5 @@ def remove_team_member(*, actor: Any, team: Team, user: Any) -> None:
             target=team,
             changes={"user": user.get_username()},
         )
-    policy.forget(user)
+        policy.forget(user)
+        revoke_unbacked_invitations(actor=actor, tenant_id=team.org.tenant_id, inviters=[user])

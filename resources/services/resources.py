@@ -406,8 +406,9 @@ def update_env_var(*, actor: Any, variable: EnvVar, **fields: Any) -> EnvVar:
         value = _clean_env_value(value)
     if variable.secret and not secret and value is None:
         raise ValidationError({"value": ["Give the value: a secret one is never shown, so it cannot be kept."]})
-    if secret and not variable.secret and value is None:
-        value = variable.value
+    if secret and not variable.secret and (value is None or value == variable.value):
+        # The old value was visible to every viewer and is in the audit log: it cannot become a secret.
+        raise ValidationError({"value": ["Give a new value: the current one was not secret, so it cannot become one."]})
     if secret and value == "":
         raise ValidationError({"value": ["A secret variable needs a value."]})
     with transaction.atomic():
@@ -514,8 +515,15 @@ def delete_component(*, actor: Any, component: Component) -> None:
 
 
 def add_component_member(*, actor: Any, component: Component, user: Any) -> ComponentMember:
-    """Put a user of the tenant on the development team; they need no org role (a contractor)."""
+    """Put a user of the tenant on the development team; they need no org role (a contractor). Push rights come
+    from the team only, so joining it is never self-service: another manager of the component adds you."""
     policy.authorize(actor, "component.manage", component)
+    if user is not None and getattr(actor, "pk", None) == user.pk:
+        raise Forbidden(
+            "You cannot add yourself to a development team: push rights come from the team only, so another "
+            "manager of the component adds you.",
+            code="self_add",
+        )
     if user is None or not TenantMembership.objects.filter(tenant_id=component.org.tenant_id, user=user).exists():
         raise ValidationError({"user": ["No such user in this tenant: invite them first."]})
     with transaction.atomic():

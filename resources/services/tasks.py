@@ -2,9 +2,12 @@
 
 Rules enforced here, whatever face calls:
 - ``steps`` is a list of typed steps whose shape is checked now (a later issue executes them);
+- the credentials and lookup tables the steps name must be ones the editor may see in the task's org; what they
+  resolve to is bound to the task (resources.services.references), and a run whose names resolve to something
+  else by then fails with a clear error;
 - sharing needs ``task.share`` and the org setting ``allow_task_sharing``; a share reaches users of the tenant and
-  teams defined at the project's org or above, also outside the project; one share per holder (re-sharing changes
-  the level);
+  teams (that the sharer may see) defined at the project's org or above, also outside the project; one share per
+  holder (re-sharing changes the level); nobody shares (or unshares) a level they do not hold on the task;
 - Run needs ``task.run`` and queues a run; Stop cancels a queued run at once and asks a running one to stop.
 """
 
@@ -22,9 +25,11 @@ from django.utils import timezone
 
 from access import audit, policy
 from access.models import Team, TenantMembership
+from access.roles import SHARE_LEVELS
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization, Project
 from resources.models import Run, RunLogLine, Task, TaskTeamShare, TaskUserShare
+from resources.services import references
 from resources.services.declarations import _user, clean_name
 from resources.settings_registry import setting_value
 
@@ -121,12 +126,14 @@ def create_task(
     policy.authorize(actor, "task.create", project)
     name = clean_name(name)
     steps = clean_steps(steps)
+    bindings = references.bind(actor=actor, org=project.org, steps=steps)
     with transaction.atomic():
         if Task.objects.filter(project=project, name__iexact=name).exists():
             raise Conflict(f"A task named “{name}” exists in {project.name} already.", code="name_taken")
         task = Task.objects.create(
-            project=project, name=name, description=description, steps=steps, created_by=_user(actor)
-        )
+            project=project, name=name, description=description, steps=steps, bindings=bindings,
+            created_by=_user(actor),
+        )  # fmt: skip
         audit.record(
             actor=actor, action="task.create", tenant=project.org.tenant_id, org=project.org, target=task,
             changes={"name": name, "project": project.name, "steps": len(steps)},
@@ -140,12 +147,15 @@ def update_task(*, actor: Any, task: Task, **fields: Any) -> Task:
         fields["name"] = clean_name(fields["name"])
     if "steps" in fields:
         fields["steps"] = clean_steps(fields["steps"])
+        # Every name the steps use, checked against what this editor may see (not only the changed steps: an
+        # editor could otherwise point a step that uses someone else's credential at their own server).
+        fields["bindings"] = references.bind(actor=actor, org=task.project.org, steps=fields["steps"])
     with transaction.atomic():
         if "name" in fields and (
             Task.objects.filter(project_id=task.project_id, name__iexact=fields["name"]).exclude(pk=task.pk).exists()
         ):
             raise Conflict(f"A task named “{fields['name']}” exists in this project already.", code="name_taken")
-        changes = audit.diff(task, fields)
+        changes = audit.diff(task, {k: v for k, v in fields.items() if k != "bindings"})
         if "steps" in changes:
             changes["steps"] = [len(changes["steps"][0]), len(changes["steps"][1])]
         for name, value in fields.items():
@@ -194,9 +204,16 @@ def share_task(
         raise ValidationError({"user": ["Give either a user or a team."]})
     if user is not None and not TenantMembership.objects.filter(tenant_id=org.tenant_id, user=user).exists():
         raise ValidationError({"user": ["No such user in this tenant."]})
-    if team is not None and not Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists():
-        raise ValidationError({"team": ["Share with a team of this organization or one above it."]})
-    perm = _permission(SHARE_PERMISSIONS[permission])
+    if team is not None and (
+        not Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists()
+        or not policy.can(actor, "member.view", team.org)
+    ):
+        raise ValidationError({"team": ["No such team at this organization or above it."]})
+    codename = SHARE_PERMISSIONS[permission]
+    policy.authorize_delegation(
+        actor, SHARE_LEVELS[codename], task, action=f"share this task at the {permission} level"
+    )
+    perm = _permission(codename)
     with transaction.atomic():
         if user is not None:
             share, created = TaskUserShare.objects.get_or_create(
@@ -209,6 +226,10 @@ def share_task(
             )
             holder = f"team {team.name}"
         previous = None if created else PERMISSION_LEVELS.get(share.permission.codename)
+        if previous is not None:  # changing a share's level takes away what it gave, too
+            policy.authorize_delegation(
+                actor, SHARE_LEVELS[share.permission.codename], task, action=f"change a {previous} share of this task"
+            )
         if not created and share.permission_id != perm.pk:
             share.permission = perm
             share.save(update_fields=["permission"])
@@ -229,6 +250,10 @@ def unshare_task(*, actor: Any, task: Task, share_id: Any) -> None:
     )
     if share is None:
         raise NotFound("No such share.")
+    level = PERMISSION_LEVELS.get(share.permission.codename, "view")
+    policy.authorize_delegation(
+        actor, SHARE_LEVELS[share.permission.codename], task, action=f"remove a {level} share of this task"
+    )
     holder = share.user.get_username() if isinstance(share, TaskUserShare) else f"team {share.group.team.name}"
     with transaction.atomic():
         share.delete()
@@ -259,14 +284,24 @@ def log(run: Run, message: str, level: str = RunLogLine.Level.INFO) -> RunLogLin
 
 
 def run_task(*, actor: Any, task: Task) -> Run:
+    """Queue a run of the task's current steps; if what they name no longer resolves to what the task was saved
+    with, the run is recorded as failed at once with the reason (nothing else is used in its place)."""
     policy.authorize(actor, "task.run", task)
+    problems = references.stale(task, task.steps)
     with transaction.atomic():
         run = Run.objects.create(task=task, requested_by=_user(actor), steps=task.steps)
         who = actor.get_username() if _user(actor) else "system"
         log(run, f"Queued by {who} with {len(task.steps)} step(s).")
+        changes: dict[str, Any] = {"task": task.name}
+        if problems:
+            run.status, run.finished_at, run.error = Run.Status.FAILED, timezone.now(), " ".join(problems)
+            run.save(update_fields=["status", "finished_at", "error"])
+            for problem in problems:
+                log(run, problem, RunLogLine.Level.ERROR)
+            changes["failed"] = "references changed since the task was saved"
         audit.record(
             actor=actor, action="run.create", tenant=task.project.org.tenant_id, org=task.project.org, target=run,
-            changes={"task": task.name},
+            changes=changes,
         )  # fmt: skip
     return run
 
