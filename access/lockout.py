@@ -17,3 +17,11 @@ def lockout_response(request: HttpRequest, original_response: Any = None, creden
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     html = render_to_string("access/locked_out.html", {"minutes": minutes}, request=request)
     return HttpResponse(html, status=429)
+
+
+def username_of(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The username django-axes counts failures for: lower-cased, since "Alice" and "alice" are one account."""
+    value = (credentials or {}).get("username") if credentials else None
+    if value is None:
+        value = request.POST.get("username", "") if request.method == "POST" else ""
+    return str(value).strip().lower()

@@ -153,6 +153,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "access.lockout.lockout_response"
+# Usernames are unique whatever their case and log in in any case: count failures per lower-cased username, or
+# "Alice", "ALICE", … would each get their own five attempts.
+AXES_USERNAME_CALLABLE = "access.lockout.username_of"
 
 # Guardian: object permissions live in the direct-FK tables declared in access.models.
 ANONYMOUS_USER_NAME = None
@@ -228,7 +231,20 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # No token or secret in any log line (config/redaction.py), Django's request and runserver logs included.
+    "filters": {"redact": {"()": "config.redaction.RedactSecrets"}},
+    "formatters": {
+        "server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+        "server": {"class": "logging.StreamHandler", "filters": ["redact"], "formatter": "server"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Replaces Django's default handlers of these loggers (unfiltered, and printing twice under DEBUG).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+    },
 }

@@ -46,3 +46,20 @@ def test_invite_domains_move_to_the_setting_and_back():
         assert apps.get_model("resources", "OrgSetting").objects.count() == 0
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_usernames_differing_only_by_case_stop_the_migration_and_change_nothing():
+    try:
+        apps = migrate([("access", "0003_builtin_roles")])
+        User = apps.get_model("access", "User")
+        User.objects.create(id=uuid.uuid4(), username="Sam", email="s1@example.com", password="!")
+        User.objects.create(id=uuid.uuid4(), username="sam", email="s2@example.com", password="!")
+        with pytest.raises(RuntimeError, match="Sam, sam"):
+            migrate([("access", "0004_accounts_own_their_identity")])
+        assert sorted(User.objects.values_list("username", flat=True)) == ["Sam", "sam"]  # nothing renamed
+        User.objects.filter(username="sam").update(username="sam-2")
+        apps = migrate([("access", "0004_accounts_own_their_identity")])
+        assert apps.get_model("access", "User").objects.filter(username__in=["Sam", "sam-2"]).count() == 2
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -113,7 +113,7 @@ def update_role(
     if description is not None:
         fields["description"] = description.strip()
     with transaction.atomic():
-        role = Role.objects.select_for_update().select_related("org").get(pk=role.pk)
+        role = Role.objects.select_for_update(of=("self",)).select_related("org").get(pk=role.pk)
         changes = audit.diff(role, fields)
         if "custom_capabilities" in changes:
             touched = role.capabilities | frozenset(fields["custom_capabilities"])

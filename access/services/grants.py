@@ -189,7 +189,7 @@ def change_grant(
     org = _org_of(target)
     changes: dict[str, Any] = {}
     with transaction.atomic():
-        grant = type(grant).objects.select_for_update().select_related("role").get(pk=grant.pk)
+        grant = type(grant).objects.select_for_update(of=("self",)).select_related("role").get(pk=grant.pk)
         authorize_role(actor, target, grant.role, "change")
         if role is not None:
             new_role = resolve_role(org, role)

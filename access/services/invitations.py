@@ -171,13 +171,15 @@ def accept_invitation(
     reason = backing_problem(invitation) or _domain_problem(invitation.org, invitation.email)
     if reason is not None:
         with transaction.atomic():
-            locked = Invitation.objects.select_for_update().select_related("org").get(pk=invitation.pk)
+            locked = Invitation.objects.select_for_update(of=("self",)).select_related("org").get(pk=invitation.pk)
             if locked.status == "pending":
                 revoke_invitation_unbacked(locked, reason, actor=None)
         raise Conflict(reason, code="invitation_revoked")
     with transaction.atomic():
         invitation = (
-            Invitation.objects.select_for_update().select_related("org", "role", "invited_by").get(pk=invitation.pk)
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("org", "role", "invited_by")
+            .get(pk=invitation.pk)
         )
         check_usable(invitation)  # again, under the row lock: two accepts of one token cannot both pass
         if user is None or not user.is_authenticated:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from access.models import AccessToken, hash_token
-from config.errors import NotFound
+from config.errors import Conflict, NotFound
 
 MAX_TOKEN_LIFETIME = timedelta(days=365)
 
@@ -25,13 +25,20 @@ def issue_token(*, user: Any, name: str = "", lifetime: timedelta | None = None)
     if len(name or "") > 100:
         raise ValidationError({"name": ["Ensure this field has no more than 100 characters."]})
     raw = AccessToken.generate()
-    token = AccessToken.objects.create(
-        user=user,
-        name=(name or "").strip(),
-        key_hash=hash_token(raw),
-        hint=raw[: len(AccessToken.PREFIX) + 4],
-        expires_at=timezone.now() + lifetime,
-    )
+    with transaction.atomic():
+        # The account row, locked: a password change (or deactivation) that commits between the caller's
+        # authentication and this insert would otherwise leave a token minted with the old password alive.
+        current = get_user_model().objects.select_for_update().filter(pk=user.pk).values("password", "is_active")
+        row = current.first()
+        if row is None or not row["is_active"] or row["password"] != user.password:
+            raise Conflict("The account's password changed meanwhile: authenticate again.", code="credentials_changed")
+        token = AccessToken.objects.create(
+            user=user,
+            name=(name or "").strip(),
+            key_hash=hash_token(raw),
+            hint=raw[: len(AccessToken.PREFIX) + 4],
+            expires_at=timezone.now() + lifetime,
+        )
     return token, raw
 
 
