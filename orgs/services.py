@@ -339,6 +339,8 @@ def move_org(*, actor: Any, org: Organization, parent: Organization) -> Organiza
             target=node,
             changes={"parent": [str(old_parent_id), str(target.pk)]},
         )
+        # Inherited rights change with the new ancestors: invitations their inviter no longer backs end now.
+        revoke_unbacked_invitations(actor=actor, tenant_id=tenant.pk)
     node.refresh_from_db()
     return node
 

@@ -75,7 +75,9 @@ def test_gunicorn_access_log_fields_are_masked():
         "HTTP_REFERER": "https://mail.example/?token=abc",
     }  # fmt: skip
     request = SimpleNamespace(headers=[("AUTHORIZATION", "Bearer cnp_secretsecretsecret")])
-    atoms = logger.atoms(SimpleNamespace(status="200 OK", sent=10, headers=[]), request, environ, timedelta(milliseconds=5))
+    atoms = logger.atoms(
+        SimpleNamespace(status="200 OK", sent=10, headers=[]), request, environ, timedelta(milliseconds=5)
+    )
     line = " ".join(str(v) for v in atoms.values())
     for secret in ("inv_abcdefghijkl", "code=xyz", "token=abc", "cnp_secretsecretsecret"):
         assert secret not in line
