@@ -128,7 +128,21 @@ else:
 # transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://canopy")}
+# Throttle counters live in the cache, so production needs one cache shared by every worker (Redis): a per-process
+# cache gives each worker its own count (system check canopy.E002 under --deploy). Lock-outs are not in the cache:
+# django-axes keeps them in the database.
+_cache_url = env.str("CACHE_URL", default="locmemcache://canopy")
+if _cache_url.split("://", 1)[0] in ("redis", "rediss", "rediscache", "valkey", "valkeys"):
+    # Parsed as Django's own Redis backend (django-environ would pick django-redis if it were ever installed, with
+    # upper-cased options), then run through config.cache: the same backend, failing open when Redis is unavailable.
+    CACHES = {"default": env.cache_url_config(_cache_url, backend="django.core.cache.backends.redis.RedisCache")}
+    CACHES["default"]["BACKEND"] = "config.cache.FailOpenRedisCache"
+    _cache_options = CACHES["default"].setdefault("OPTIONS", {})
+    # Short timeouts: a cache that accepts connections but never answers must not hold a worker.
+    _cache_options.setdefault("socket_connect_timeout", env.float("CACHE_CONNECT_TIMEOUT", default=0.5))
+    _cache_options.setdefault("socket_timeout", env.float("CACHE_READ_TIMEOUT", default=0.5))
+else:
+    CACHES = {"default": env.cache_url_config(_cache_url)}
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -156,6 +170,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "access.lockout.lockout_response"
+# Lock-outs in the database (axes' default, stated): they survive a cache outage and are shared by every worker.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
 # Guardian: object permissions live in the direct-FK tables declared in access.models.
 ANONYMOUS_USER_NAME = None
