@@ -1,5 +1,6 @@
 """The shared cache: CACHE_URL=redis://… really throttles through Redis; an unreachable or silent Redis fails open
-(quickly, with a warning) instead of answering 500 or holding the worker; lock-outs stay in the database.
+(quickly, with a warning) instead of answering 500 or holding the worker; lock-outs stay in the database; and
+`check --deploy` refuses a per-process cache in production.
 
 The Redis tests use TEST_REDIS_URL (default redis://127.0.0.1:6379/6) with a key prefix of their own; locally they
 are skipped when no Redis answers there, under CI=true they are required."""
@@ -20,9 +21,11 @@ import redis
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.cache import cache
+from django.core.checks import run_checks
 from django.test import override_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from access.checks import shared_cache
 from config.cache import fail_open_count
 from tests.factories import PASSWORD
 
@@ -201,3 +204,32 @@ def test_every_cache_operation_answers_as_an_empty_cache_would(closed_port):
         with pytest.raises(ValueError):
             cache.incr("k")
         assert cache.clear() is False
+
+
+# -- the deploy check --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+        "django.core.cache.backends.filebased.FileBasedCache",
+    ],
+)
+def test_the_deploy_check_refuses_a_per_process_cache_in_production(backend):
+    with override_settings(DEBUG=False, CACHES={"default": {"BACKEND": backend, "LOCATION": "/tmp/canopy-test"}}):
+        errors = shared_cache()
+        deploy = [e.id for e in run_checks(include_deployment_checks=True, tags=["caches"])]
+        everyday = [e.id for e in run_checks(tags=["caches"])]
+    assert [e.id for e in errors] == ["canopy.E002"]
+    assert "CACHE_URL=redis://" in errors[0].hint
+    assert "canopy.E002" in deploy and "canopy.E002" not in everyday
+
+
+def test_the_deploy_check_accepts_redis_or_debug():
+    with override_settings(DEBUG=False, CACHES=redis_cache("redis://127.0.0.1:6379/6")):
+        assert shared_cache() == []
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with override_settings(DEBUG=True, CACHES=locmem):
+        assert shared_cache() == []
