@@ -59,7 +59,7 @@ class FailOpenRedisCache(RedisCache):
             self._down_until = time.monotonic() + self.retry_after
             logger.warning(
                 "Cache unavailable, failing open: %s raised %s (%s); cache left alone for %g s; "
-                "%d operations failed open since start-up",
+                "operations failed open since start-up: %d",
                 operation,
                 type(exc).__name__,
                 exc,
