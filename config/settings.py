@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -70,6 +71,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before whitenoise, so that static files carry the policy too (an SVG opened on its own is a document).
+    "csp.middleware.CSPMiddleware",
+    "config.security.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -125,7 +129,21 @@ else:
 # transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://canopy")}
+# Throttle counters live in the cache, so production needs one cache shared by every worker (Redis): a per-process
+# cache gives each worker its own count (system check canopy.E002 under --deploy). Lock-outs are not in the cache:
+# django-axes keeps them in the database.
+_cache_url = env.str("CACHE_URL", default="locmemcache://canopy")
+if _cache_url.split("://", 1)[0] in ("redis", "rediss", "rediscache", "valkey", "valkeys"):
+    # Parsed as Django's own Redis backend (django-environ would pick django-redis if it were ever installed, with
+    # upper-cased options), then run through config.cache: the same backend, failing open when Redis is unavailable.
+    CACHES = {"default": env.cache_url_config(_cache_url, backend="django.core.cache.backends.redis.RedisCache")}
+    CACHES["default"]["BACKEND"] = "config.cache.FailOpenRedisCache"
+    _cache_options = CACHES["default"].setdefault("OPTIONS", {})
+    # Short timeouts: a cache that accepts connections but never answers must not hold a worker.
+    _cache_options.setdefault("socket_connect_timeout", env.float("CACHE_CONNECT_TIMEOUT", default=0.5))
+    _cache_options.setdefault("socket_timeout", env.float("CACHE_READ_TIMEOUT", default=0.5))
+else:
+    CACHES = {"default": env.cache_url_config(_cache_url)}
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -156,6 +174,8 @@ AXES_LOCKOUT_CALLABLE = "access.lockout.lockout_response"
 # Usernames are unique whatever their case and log in in any case: count failures per lower-cased username, or
 # "Alice", "ALICE", … would each get their own five attempts.
 AXES_USERNAME_CALLABLE = "access.lockout.username_of"
+# Lock-outs in the database (axes' default, stated): they survive a cache outage and are shared by every worker.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
 # Guardian: object permissions live in the direct-FK tables declared in access.models.
 ANONYMOUS_USER_NAME = None
@@ -185,6 +205,44 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the switcher's and forms' JS never reads it, but DRF's browsable tools may
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# No inline script or style anywhere: the console, the admin and the Swagger UI load their code and styles from
+# files. The one relaxation is on /api/v1/docs/ only (config/api_urls.py): img-src data:, for the icons that
+# Swagger UI's own stylesheet embeds as data: URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+# Browser features no page of Canopy uses, denied to it and to anything it could ever embed (config/security.py).
+PERMISSIONS_POLICY = [
+    "accelerometer",
+    "autoplay",
+    "camera",
+    "display-capture",
+    "encrypted-media",
+    "geolocation",
+    "gyroscope",
+    "hid",
+    "idle-detection",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "screen-wake-lock",
+    "serial",
+    "usb",
+    "xr-spatial-tracking",
+]
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
