@@ -20,15 +20,15 @@ from rest_framework.views import APIView
 
 from access import policy, selectors
 from access.api import UserRefSerializer
-from access.models import AuditEvent, Invitation, Role, Team
+from access.models import AuditEvent, Invitation, Role, Team, TenantMembership
 from access.roles import ALL_CAPABILITIES, CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
-from access.services.grants import change_grant, grant_role, revoke_grant
+from access.services.grants import change_grant, grant_role, remove_tenant_member, revoke_grant, set_tenant_admin
 from access.services.invitations import accept_invitation, accept_url, invite, revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.errors import NotFound
 from orgs.api import _uuid_or_404, get_org, get_project
-from orgs.models import Organization, Project
+from orgs.models import Organization, Project, Tenant
 
 
 def tenant_user(org: Organization, value: Any, field: str = "user") -> Any:
@@ -475,6 +475,67 @@ class InvitationAcceptByPathView(APIView):
         data = AcceptSerializer(data={**request.data, "token": token} if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
         return _accept(request, token, data.validated_data)
+
+
+# -- tenant memberships ----------------------------------------------------------------------------------------------
+
+
+class TenantMemberSerializer(serializers.Serializer):
+    """A user's membership of a tenant: the account (read-only here) and whether they administer the tenant."""
+
+    user = UserRefSerializer(read_only=True)
+    is_admin = serializers.BooleanField()
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+def _tenant(request: Request, tenant_id: Any) -> Tenant:
+    return policy.get_for(request.user, policy.TENANT_ADMIN, Tenant.objects.all(), pk=_uuid_or_404(tenant_id))
+
+
+def _membership(tenant: Tenant, user_id: Any) -> TenantMembership:
+    membership = (
+        TenantMembership.objects.select_related("user").filter(tenant=tenant, user_id=_uuid_or_404(user_id)).first()
+    )
+    if membership is None:
+        raise NotFound()
+    return membership
+
+
+class TenantMembersView(generics.GenericAPIView):
+    """The tenant's members (tenant administrators). Accounts belong to their owners: here a tenant administrator
+    makes or unmakes tenant administrators and removes people from the tenant, never edits an account."""
+
+    serializer_class = TenantMemberSerializer
+    queryset = Tenant.objects.none()  # for the schema's path parameter; the view decides
+
+    @extend_schema(parameters=[OpenApiParameter("search", str, description="Part of a username or e-mail.")])
+    def get(self, request: Request, id: Any) -> Response:
+        tenant = _tenant(request, id)
+        members = selectors.tenant_memberships(tenant, request.query_params.get("search", ""))
+        page = self.paginate_queryset(members)
+        return self.get_paginated_response(TenantMemberSerializer(page, many=True).data)
+
+
+class TenantMemberDetailView(APIView):
+    @extend_schema(request=TenantMemberSerializer, responses=TenantMemberSerializer)
+    def patch(self, request: Request, id: Any, user_id: Any) -> Response:
+        """Make or unmake a tenant administrator (a tenant keeps at least one: 409 ``last_tenant_admin``)."""
+        tenant = _tenant(request, id)
+        membership = _membership(tenant, user_id)
+        data = TenantMemberSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = set_tenant_admin(
+            actor=request.user, tenant=tenant, user=membership.user, is_admin=data.validated_data["is_admin"]
+        )
+        return Response(TenantMemberSerializer(membership).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any, user_id: Any) -> Response:
+        """Remove the user from the tenant: every grant, team seat, share and development-team seat they hold in it
+        ends at once, and the invitations they sent here are revoked. Their account stays theirs."""
+        tenant = _tenant(request, id)
+        remove_tenant_member(actor=request.user, tenant=tenant, user=_membership(tenant, user_id).user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # -- explain and audit ---------------------------------------------------------------------------------------------

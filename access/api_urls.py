@@ -13,6 +13,12 @@ urlpatterns = [
     path("auth/verify-email", api.VerifyEmailView.as_view(), name="api-auth-verify-email"),
     path("auth/password-reset", api.PasswordResetView.as_view(), name="api-auth-password-reset"),
     path("auth/password-reset/confirm", api.PasswordResetConfirmView.as_view(), name="api-auth-password-reset-confirm"),
+    path("tenants/<str:id>/members", api_members.TenantMembersView.as_view(), name="api-tenant-members"),
+    path(
+        "tenants/<str:id>/members/<str:user_id>",
+        api_members.TenantMemberDetailView.as_view(),
+        name="api-tenant-member",
+    ),
     path("orgs/<str:id>/members", api_members.OrgMembersView.as_view(), name="api-org-members"),
     path("projects/<str:id>/members", api_members.ProjectMembersView.as_view(), name="api-project-members"),
     path("members/<str:id>", api_members.MemberDetailView.as_view(), name="api-member"),

@@ -22,7 +22,14 @@ from django.views.decorators.http import require_POST
 from access import policy, selectors
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role
-from access.services.grants import change_grant, grant_role, revoke_grant, roles_available
+from access.services.grants import (
+    change_grant,
+    grant_role,
+    remove_tenant_member,
+    revoke_grant,
+    roles_available,
+    set_tenant_admin,
+)
 from access.services.invitations import accept_url, invite, revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member
 from config.errors import DomainError, NotFound
@@ -368,6 +375,41 @@ def _audit_csv(org: Organization, events: Any) -> HttpResponse:
         writer.writerow([_cell(v) for v in (e.created_at.isoformat(), e.actor_name, e.action,
                          e.org.name if e.org else "", e.target_type, e.target_name, e.changes, e.ip)])  # fmt: skip
     return response
+
+
+# -- the tenant's people (tenant administrators) ---------------------------------------------------------------------
+
+
+@login_required
+def people(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The tenant's members, for its administrators: make or unmake a tenant administrator, remove someone from the
+    tenant (with everything that gives them access in it). Accounts are their owners': nothing here edits one."""
+    org = fetch_org(request, org_id, policy.TENANT_ADMIN)
+    tenant = org.tenant
+    if request.method == "POST":
+        member = selectors.tenant_memberships(tenant).filter(user_id=request.POST.get("user") or None).first()
+        if member is None:
+            raise Http404
+        action = request.POST.get("action")
+        try:
+            if action == "remove":
+                if request.POST.get("confirm") != "yes":
+                    raise ValidationError(
+                        f"Tick the box to confirm removing {member.user.username} from {tenant.name}."
+                    )
+                remove_tenant_member(actor=request.user, tenant=tenant, user=member.user)
+                messages.success(request, f"{member.user.username} was removed from {tenant.name}.")
+            elif action in ("make-admin", "unmake-admin"):
+                set_tenant_admin(actor=request.user, tenant=tenant, user=member.user, is_admin=action == "make-admin")
+                messages.success(request, f"{member.user.username}'s membership was changed.")
+            else:
+                raise ValidationError("Choose an action.")
+        except (ValidationError, DomainError) as exc:
+            _refusal(request, exc)
+        return redirect("org-people", org_id=org.pk)
+    search = request.GET.get("q", "").strip()
+    page = Paginator(selectors.tenant_memberships(tenant, search), 100).get_page(request.GET.get("page"))
+    return render_org_page(request, "access/people.html", org, page=page, search=search, tab="people")
 
 
 # -- project members -----------------------------------------------------------------------------------------------

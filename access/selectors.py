@@ -24,6 +24,7 @@ from access.models import (
     ProjectUserGrant,
     Role,
     Team,
+    TenantMembership,
 )
 from orgs.models import Organization, Project
 
@@ -169,6 +170,14 @@ def custom_roles_in(org: Organization) -> QuerySet[Role]:
     return Role.objects.filter(
         tenant_id=org.tenant_id, org__tree_id=org.tree_id, org__lft__lte=org.lft, org__rght__gte=org.rght
     ).select_related("org")
+
+
+def tenant_memberships(tenant: Any, search: str = "") -> QuerySet[TenantMembership]:
+    """The tenant's members with their accounts, administrators first, then by username."""
+    members = TenantMembership.objects.filter(tenant=tenant).select_related("user")
+    if search:
+        members = members.filter(Q(user__username__icontains=search) | Q(user__email__icontains=search))
+    return members.order_by("-is_admin", "user__username")
 
 
 def invitations_of(org: Organization) -> QuerySet[Invitation]:

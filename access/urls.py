@@ -23,6 +23,7 @@ urlpatterns = [
 
 urlpatterns += [
     path("o/<uuid:org_id>/members/", org_views.members, name="org-members"),
+    path("o/<uuid:org_id>/people/", org_views.people, name="org-people"),
     path("o/<uuid:org_id>/members/<uuid:grant_id>/role", org_views.member_change, name="org-member-change"),
     path("o/<uuid:org_id>/members/<uuid:grant_id>/remove", org_views.member_remove, name="org-member-remove"),
     path("o/<uuid:org_id>/teams/", org_views.teams, name="org-teams"),
