@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
@@ -156,42 +154,25 @@ def sign_up(*, tenant_name: str, username: str, email: str, password: str) -> Si
     """User + tenant + root organization in one transaction; the user administers the new tenant."""
     if not getattr(settings, "SIGNUP_ENABLED", True):
         raise Forbidden("Sign-up is disabled on this server.", code="signup_disabled")
-    User = get_user_model()
     errors: dict[str, list[str]] = {}
     try:
         tenant_name = _clean_name(tenant_name, "tenant_name", 200)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    username = (username or "").strip() if isinstance(username, str) else ""
-    try:
-        User.username_validator(username)
-        if not username:
-            raise ValidationError("This field may not be blank.")
-    except ValidationError as exc:
-        errors["username"] = exc.messages
     email = (email or "").strip() if isinstance(email, str) else ""
     try:
         validate_email(email)
     except ValidationError:
         errors["email"] = ["Enter a valid email address."]
-    candidate = User(username=username, email=email)
-    try:
-        validate_password(password or "", user=candidate)
-    except ValidationError as exc:
-        errors["password"] = exc.messages
+    username, account_errors = accounts.new_account_problems(username=username, email=email, password=password)
+    errors.update(account_errors)
     if "email" not in errors and accounts.verified_owner(email) is not None:
         # A verified address belongs to one account (the owner resets its password, it is not taken over).
         errors["email"] = ["An account already uses this e-mail address: log in, or reset its password."]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        if User.objects.filter(username__iexact=username).exists():
-            raise Conflict("That username is taken.", code="username_taken")
-        try:
-            with transaction.atomic():
-                user = User.objects.create_user(username=username, email=email, password=password)
-        except IntegrityError:  # the same username (any case), signed up by a concurrent request
-            raise Conflict("That username is taken.", code="username_taken") from None
+        user = accounts.create_account(username=username, email=email, password=password)
         tenant = create_tenant(actor=None, name=tenant_name, admin=user)
         root = Organization.objects.get(tenant=tenant, parent__isnull=True)
         audit.record(actor=user, action="user.sign_up", tenant=tenant, org=root, target=user)

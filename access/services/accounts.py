@@ -59,6 +59,43 @@ def verified_owner(email: str, *, exclude: Any = None) -> Any:
     return owners.first()
 
 
+def new_account_problems(*, username: Any, email: str, password: Any) -> tuple[str, dict[str, list[str]]]:
+    """The username (stripped) and the field errors of a new account's username and password, if any."""
+    User = get_user_model()
+    errors: dict[str, list[str]] = {}
+    username = username.strip() if isinstance(username, str) else ""
+    try:
+        User.username_validator(username)
+        if not username:
+            raise ValidationError("This field may not be blank.")
+    except ValidationError as exc:
+        errors["username"] = exc.messages
+    try:
+        validate_password(password or "", user=User(username=username, email=email))
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    return username, errors
+
+
+def create_account(*, username: str, email: str, password: str, email_verified: bool = False) -> Any:
+    """A new account (its fields checked by ``new_account_problems``). A username taken in any case, or an address
+    another account verified, is a conflict; so is a concurrent request that took either first."""
+    User = get_user_model()
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict("That username is taken.", code="username_taken")
+    if email_verified and verified_owner(email) is not None:
+        raise Conflict(f"An account with the e-mail address {email} exists: sign in with it.", code="email_taken")
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, email=email, password=password)
+            if email_verified:
+                user.email_verified_at = timezone.now()
+                user.save(update_fields=["email_verified_at"])
+    except IntegrityError:  # the same username (any case) or address, taken by a concurrent request
+        raise Conflict("That username or e-mail address was just taken.", code="username_taken") from None
+    return user
+
+
 def _check_current_password(user: Any, password: Any) -> None:
     if not isinstance(password, str) or not user.check_password(password):
         raise ValidationError({"current_password": ["Your current password is not correct."]})

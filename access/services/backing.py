@@ -43,8 +43,9 @@ def pending_invitations(tenant_id: Any) -> Any:
     ).select_related("org", "role", "invited_by")
 
 
-def revoke_invitation_unbacked(invitation: Invitation, reason: str, *, actor: Any) -> None:
-    """Revoke ``invitation`` because its inviter no longer backs it; audited with the reason."""
+def mark_revoked(invitation: Invitation, *, actor: Any, reason: str | None = None) -> None:
+    """Revoke ``invitation`` (read with its org), audited, with the reason when it was not an administrator's
+    choice. Inside the caller's transaction."""
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     audit.record(
@@ -53,7 +54,7 @@ def revoke_invitation_unbacked(invitation: Invitation, reason: str, *, actor: An
         tenant=invitation.org.tenant_id,
         org=invitation.org,
         target=invitation,
-        changes={"email": invitation.email, "reason": reason},
+        changes={"email": invitation.email} | ({"reason": reason} if reason else {}),
     )
 
 
@@ -70,6 +71,6 @@ def revoke_unbacked_invitations(*, actor: Any, tenant_id: Any, inviters: Iterabl
     for invitation in pending:
         reason = backing_problem(invitation)
         if reason is not None:
-            revoke_invitation_unbacked(invitation, reason, actor=actor)
+            mark_revoked(invitation, actor=actor, reason=reason)
             revoked += 1
     return revoked

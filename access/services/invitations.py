@@ -15,17 +15,15 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from access import audit, policy
 from access.models import AccessToken, Invitation, TenantMembership, hash_token
-from access.services.accounts import clean_email, link_with_code, verified_owner
-from access.services.backing import backing_problem, revoke_invitation_unbacked
+from access.services.accounts import clean_email, create_account, link_with_code, new_account_problems
+from access.services.backing import backing_problem, mark_revoked
 from access.services.grants import Grant, authorize_role, grant_role, resolve_role
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization
@@ -173,7 +171,7 @@ def accept_invitation(
         with transaction.atomic():
             locked = Invitation.objects.select_for_update(of=("self",)).select_related("org").get(pk=invitation.pk)
             if locked.status == "pending":
-                revoke_invitation_unbacked(locked, reason, actor=None)
+                mark_revoked(locked, actor=None, reason=reason)
         raise Conflict(reason, code="invitation_revoked")
     with transaction.atomic():
         invitation = (
@@ -203,54 +201,19 @@ def accept_invitation(
 
 
 def _new_account(invitation: Invitation, username: Any, password: Any) -> Any:
-    User = get_user_model()
-    errors: dict[str, list[str]] = {}
-    username = username.strip() if isinstance(username, str) else ""
-    try:
-        User.username_validator(username)
-        if not username:
-            raise ValidationError("This field may not be blank.")
-    except ValidationError as exc:
-        errors["username"] = exc.messages
-    try:
-        validate_password(password or "", user=User(username=username, email=invitation.email))
-    except ValidationError as exc:
-        errors["password"] = exc.messages
+    """An account with the invitation's address, which the link proved: verified from the start."""
+    username, errors = new_account_problems(username=username, email=invitation.email, password=password)
     if errors:
         raise ValidationError(errors)
-    if User.objects.filter(username__iexact=username).exists():
-        raise Conflict("That username is taken.", code="username_taken")
-    if verified_owner(invitation.email) is not None:
-        raise Conflict(
-            f"An account with the e-mail address {invitation.email} exists: sign in with it to accept.",
-            code="email_taken",
-        )
-    try:
-        with transaction.atomic():
-            user = User.objects.create_user(username=username, email=invitation.email, password=password)
-            # The invitation reached this address: that proves it.
-            user.email_verified_at = timezone.now()
-            user.save(update_fields=["email_verified_at"])
-    except IntegrityError:  # the same username or address, taken by a concurrent request
-        raise Conflict("That username or e-mail address was just taken.", code="username_taken") from None
-    return user
+    return create_account(username=username, email=invitation.email, password=password, email_verified=True)
 
 
 def revoke_invitation(*, actor: Any, invitation: Invitation) -> Invitation:
     if actor is not None:
         policy.authorize(actor, "member.manage", invitation.org)
     with transaction.atomic():
-        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        invitation = Invitation.objects.select_for_update(of=("self",)).select_related("org").get(pk=invitation.pk)
         if invitation.status != "pending":
             raise Conflict(f"This invitation is {invitation.status} already.", code=f"invitation_{invitation.status}")
-        invitation.revoked_at = timezone.now()
-        invitation.save(update_fields=["revoked_at"])
-        audit.record(
-            actor=actor,
-            action="invitation.revoke",
-            tenant=invitation.org.tenant_id,
-            org=invitation.org,
-            target=invitation,
-            changes={"email": invitation.email},
-        )
+        mark_revoked(invitation, actor=actor)
     return invitation
