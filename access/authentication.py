@@ -5,7 +5,7 @@ from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -36,7 +36,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
-            AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            # After the request's read-only snapshot, if there is one (config/snapshots.py).
+            token_id = token.pk
+            transaction.on_commit(lambda: AccessToken.objects.filter(pk=token_id).update(last_used_at=now))
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -140,31 +140,36 @@ _GRANT_COLUMNS = "o.tree_id, o.lft, o.rght, r.key, r.tenant_id, r.custom_capabil
 
 
 def org_rows(user: Any, org: Any, project: Any = None) -> list[Row]:
-    """The facts that decide ``user``'s capabilities in ``org`` (and in ``project``, which must be in ``org``)."""
+    """The facts that decide ``user``'s capabilities in ``org`` (and in ``project``, which must be in ``org``).
+
+    The org's place in the tree is read by its id inside this very statement, never from the instance: under
+    concurrent tree writes the caller's copy of lft/rght may be a snapshot old, and deciding with it would miss
+    the grants on an org that moved meanwhile (a false 404)."""
     t = _tables()
     now = _now_param()
     uid = _uuid_param(user.pk)
-    path = f"o.tree_id = %s AND o.lft <= %s AND o.rght >= %s"  # noqa: F541 - the ancestors-or-self range
-    path_params = [org.tree_id, org.lft, org.rght]
+    target = f"JOIN {t['org']} here ON here.id = %s"
+    path = "o.tree_id = here.tree_id AND o.lft <= here.lft AND o.rght >= here.rght"  # ancestors-or-self
+    here = _uuid_param(org.pk)
     unexpired = "(g.expires_at IS NULL OR g.expires_at > %s)"
     sql = [
         f"SELECT 'user', {_GRANT_COLUMNS}, NULL FROM {t['oug']} g"
-        f" JOIN {t['org']} o ON o.id = g.content_object_id JOIN {t['role']} r ON r.id = g.role_id"
+        f" JOIN {t['org']} o ON o.id = g.content_object_id JOIN {t['role']} r ON r.id = g.role_id {target}"
         f" WHERE g.user_id = %s AND {path} AND {unexpired}",
         f"SELECT 'team', {_GRANT_COLUMNS}, tm.name FROM {t['otg']} g"
         f" JOIN {t['ug']} ug ON ug.group_id = g.group_id AND ug.user_id = %s"
         f" JOIN {t['team']} tm ON tm.group_id = g.group_id"
-        f" JOIN {t['org']} o ON o.id = g.content_object_id JOIN {t['role']} r ON r.id = g.role_id"
+        f" JOIN {t['org']} o ON o.id = g.content_object_id JOIN {t['role']} r ON r.id = g.role_id {target}"
         f" WHERE {path} AND {unexpired}",
         f"SELECT 'cut', o.tree_id, o.lft, o.rght, o.access_inheritance, NULL, NULL, o.id, o.name, NULL, NULL"
-        f" FROM {t['org']} o WHERE {path} AND o.access_inheritance <> 'all'",
+        f" FROM {t['org']} o {target} WHERE {path} AND o.access_inheritance <> 'all'",
         f"SELECT 'tenant_admin', NULL, NULL, NULL, NULL, NULL, NULL, m.tenant_id, NULL, NULL, NULL"
         f" FROM {t['tm']} m WHERE m.user_id = %s AND m.tenant_id = %s AND m.is_admin = %s",
     ]
     params: list[Any] = [
-        uid, *path_params, now,
-        uid, *path_params, now,
-        *path_params,
+        here, uid, now,
+        uid, here, now,
+        here,
         uid, _uuid_param(org.tenant_id), True,
     ]  # fmt: skip
     if project is not None:

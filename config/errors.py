@@ -1,7 +1,8 @@
 """Domain errors raised by services and the policy, translated to HTTP by the console and the API.
 
 Services never return HTTP responses; they raise one of these and each face maps them the same way:
-NotFound → 404, Forbidden → 403 {"detail", "code"}, Conflict → 409 {"detail", "code"}. Bad field input is a
+NotFound → 404, Forbidden → 403 {"detail", "code"}, Conflict → 409 {"detail", "code"}, Busy → 503 {"detail", "code"}
+with Retry-After. Bad field input is a
 django.core.exceptions.ValidationError (→ 400 with field messages).
 """
 
@@ -42,3 +43,14 @@ class Conflict(DomainError):
 
     status = 409
     default_code = "conflict"
+
+
+class Busy(DomainError):
+    """A lock the write needs stayed taken longer than it may wait: try again after ``retry_after`` seconds."""
+
+    status = 503
+    default_code = "busy"
+
+    def __init__(self, detail: str, code: str | None = None, *, retry_after: int = 1):
+        super().__init__(detail, code)
+        self.retry_after = retry_after

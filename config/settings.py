@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "access.middleware.RequestContextMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last: a safe request's view reads from one snapshot (the session is saved outside it).
+    "config.snapshots.ReadSnapshotMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -124,6 +126,10 @@ else:
     # usual value for SSDs and RAM-resident data; set DB_RANDOM_PAGE_COST empty to keep the server's own.
     if page_cost := env.str("DB_RANDOM_PAGE_COST", default="1.1"):
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c random_page_cost={float(page_cost)}"
+
+# How long a tree or declaration write waits for its tenant's lock before answering 503 with Retry-After
+# (orgs/locks.py): a queue of writers behind a long move must not tie up every worker.
+TENANT_LOCK_TIMEOUT_MS = env.int("TENANT_LOCK_TIMEOUT_MS", default=3000)
 
 # The policy's statements are prepared once per PostgreSQL connection (access/resolver.py). Turn off behind a
 # transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.

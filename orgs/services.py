@@ -27,6 +27,7 @@ from access.services import accounts
 from access.services.backing import revoke_unbacked_invitations
 from access.services.grants import grant_role
 from config.errors import Conflict, Forbidden, NotFound, PlanLimit
+from orgs.locks import lock_tenant
 from orgs.models import Organization, Project, Tenant
 
 NAME_MAX = 100
@@ -84,11 +85,6 @@ def clean_domains(value: Any) -> list[str]:
         if domain not in domains:
             domains.append(domain)
     return domains
-
-
-def lock_tenant(tenant_id: Any) -> Tenant:
-    """Serialize the tenant's tree and declaration writes: the row lock every such write takes first."""
-    return Tenant.objects.select_for_update().get(pk=tenant_id)
 
 
 def _serialize_root_creation() -> None:
@@ -431,7 +427,7 @@ def update_project(*, actor: Any, project: Project, name: str | None = None, des
     if description is not None:
         fields["description"] = _clean_description(description)
     with transaction.atomic():
-        project = Project.objects.select_for_update().select_related("org").get(pk=project.pk)
+        project = Project.objects.select_for_update(of=("self",)).select_related("org").get(pk=project.pk)
         _require(actor, "project.manage", project)
         if (
             "name" in fields
@@ -456,7 +452,7 @@ def update_project(*, actor: Any, project: Project, name: str | None = None, des
 
 def delete_project(*, actor: Any, project: Project) -> None:
     with transaction.atomic():
-        project = Project.objects.select_for_update().select_related("org").get(pk=project.pk)
+        project = Project.objects.select_for_update(of=("self",)).select_related("org").get(pk=project.pk)
         _require(actor, "project.manage", project)
         if tasks := project.tasks.count():
             # Deleting would take the tasks, their runs and logs with it: make it a deliberate, separate step.

@@ -34,6 +34,7 @@ from access.roles import BUILTIN_ROLE_NAMES, BUILTIN_ROLES
 from access.services.backing import revoke_unbacked_invitations
 from access.signals import member_leaving_tenant
 from config.errors import Conflict, NotFound
+from orgs.locks import lock_tenant
 from orgs.models import Organization, Project, Tenant
 
 Grant = OrgUserGrant | OrgTeamGrant | ProjectUserGrant | ProjectTeamGrant
@@ -277,7 +278,7 @@ def set_tenant_admin(*, actor: Any, tenant: Tenant, user: Any, is_admin: bool) -
     if actor is not None:
         policy.authorize(actor, policy.TENANT_ADMIN, tenant)
     with transaction.atomic():
-        Tenant.objects.select_for_update().get(pk=tenant.pk)  # serialize the last-admin check
+        lock_tenant(tenant.pk)  # serialize the last-admin check
         membership = TenantMembership.objects.filter(tenant=tenant, user=user).first()
         if membership is None:
             raise NotFound("This user is not a member of the tenant.")
@@ -304,7 +305,7 @@ def remove_tenant_member(*, actor: Any, tenant: Tenant, user: Any) -> None:
     if actor is not None:
         policy.authorize(actor, policy.TENANT_ADMIN, tenant)
     with transaction.atomic():
-        Tenant.objects.select_for_update().get(pk=tenant.pk)
+        lock_tenant(tenant.pk)
         membership = TenantMembership.objects.filter(tenant=tenant, user=user).first()
         if membership is None:
             raise NotFound("This user is not a member of the tenant.")

@@ -54,7 +54,9 @@ def revoke_token(*, actor: Any, token: AccessToken) -> AccessToken:
 
 
 def remember_org(*, user: Any, org: Any) -> None:
-    """Remember the organization the user opened last, for the landing page (one UPDATE, only on change)."""
+    """Remember the organization the user opened last, for the landing page (one UPDATE, only on change). Pages
+    are reads, in a read-only snapshot (config/snapshots.py): the UPDATE runs once it has ended."""
     if user.is_authenticated and user.last_org_id != org.pk:
-        get_user_model().objects.filter(pk=user.pk).update(last_org=org)
+        user_id, org_id = user.pk, org.pk
+        transaction.on_commit(lambda: get_user_model().objects.filter(pk=user_id).update(last_org_id=org_id))
         user.last_org_id = org.pk

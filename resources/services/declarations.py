@@ -5,7 +5,7 @@ Rules enforced here, whatever face calls:
 - a name locked above cannot be declared, renamed to, or hidden below (409 ``locked``);
 - locking a declaration that descendants override or hide is refused until they are removed (409 ``overridden_below``);
 - only an inherited name can be hidden, and only once per org;
-- each write takes the tenant's row lock first (orgs.services.lock_tenant), or two concurrent writes could both
+- each write takes the tenant's row lock first (orgs.locks.lock_tenant), or two concurrent writes could both
   pass these checks.
 """
 
@@ -19,8 +19,8 @@ from django.db import transaction
 
 from access import audit, policy
 from config.errors import Conflict, NotFound
+from orgs.locks import lock_tenant
 from orgs.models import Organization
-from orgs.services import lock_tenant
 from resources import inheritance
 from resources.models import Component, Credential, Declaration, EnvVar, Hidden, LookupTable, OrgSetting
 from resources.settings_registry import REGISTRY, clean_value

@@ -17,8 +17,8 @@ from django.db import transaction
 from access import audit, policy
 from access.models import TenantMembership
 from config.errors import Conflict, Forbidden, NotFound
+from orgs.locks import lock_tenant
 from orgs.models import Organization
-from orgs.services import lock_tenant
 from resources import crypto
 from resources.models import (
     Component,

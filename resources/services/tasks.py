@@ -310,7 +310,7 @@ def stop_run(*, actor: Any, run: Run) -> Run:
     """A queued run stops at once; a running one is asked to stop (its runtime confirms). Finished: 409."""
     policy.authorize(actor, "task.run", run)
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("task__project__org").get(pk=run.pk)
+        run = Run.objects.select_for_update(of=("self",)).select_related("task__project__org").get(pk=run.pk)
         who = actor.get_username() if _user(actor) else "system"
         if run.status == Run.Status.QUEUED:
             run.status, run.finished_at = Run.Status.STOPPED, timezone.now()
