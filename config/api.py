@@ -10,6 +10,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config import hostile
 from config.errors import DomainError
 
 
@@ -20,9 +21,12 @@ class Pagination(PageNumberPagination):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map domain errors to the contract: 404 / 403 {"detail","code"} / 409 {"detail","code"} / 400 fields."""
+    """Map domain errors to the contract: 404 / 403 {"detail","code"} / 409 {"detail","code"} / 400 fields; and, the
+    last line, a database's DataError to 400 and IntegrityError (a unique value raced) to 409 ``conflict``."""
     if isinstance(exc, DomainError):
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status)
+    if (database := hostile.database_error_answer(exc, context["request"])) is not None:
+        return Response(database[1], status=database[0])
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             data: Any = exc.message_dict

@@ -14,13 +14,13 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import policy
 from access.api_members import tenant_team, tenant_user
+from config import hostile
 from config.errors import NotFound
 from orgs.api import OrgRefSerializer, _uuid_or_404, get_org, get_project
 from orgs.models import Organization
@@ -346,7 +346,7 @@ class LookupTableImportView(APIView):
     """Rows from CSV (``key,value`` per line, optional header): a ``file`` upload or a ``csv`` text field;
     ``mode`` is ``replace`` (default) or ``merge``."""
 
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [hostile.MultiPartParser, hostile.FormParser, hostile.JSONParser]
 
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}, "mode": {"type": "string", "enum": ["replace", "merge"]}}},  # noqa: E501
