@@ -222,6 +222,7 @@ class OrgTeamsView(generics.GenericAPIView):
     serializer_class = TeamSerializer
     queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
 
+    @extend_schema(responses=TeamSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         org = get_org(request, "member.view", id)
         teams = selectors.teams_in(org).select_related("group").prefetch_related("group__user_set")
@@ -319,6 +320,7 @@ class OrgRolesView(generics.GenericAPIView):
     serializer_class = RoleSerializer
     queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
 
+    @extend_schema(responses=RoleSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         from access.services.grants import roles_available
 
@@ -398,6 +400,7 @@ class OrgInvitationsView(generics.GenericAPIView):
     serializer_class = InvitationSerializer
     queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
 
+    @extend_schema(responses=InvitationSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         """Invitations to this organization (member.manage: they hold e-mail addresses)."""
         org = get_org(request, "member.manage", id)
@@ -422,7 +425,7 @@ class OrgInvitationsView(generics.GenericAPIView):
 
 
 class InvitationDetailView(APIView):
-    @extend_schema(responses=InvitationSerializer)
+    @extend_schema(responses={200: InvitationSerializer})
     def delete(self, request: Request, id: Any) -> Response:
         """Revoke a pending invitation."""
         invitation = Invitation.objects.select_related("org", "role").filter(pk=_uuid_or_404(id)).first()
@@ -545,7 +548,8 @@ class AuditEventsView(generics.GenericAPIView):
             OpenApiParameter("actor", str, description="Username of the actor."),
             OpenApiParameter("action", str, description="An action (org.create) or a prefix ending in '.' (org.)."),
             OpenApiParameter("since", OpenApiTypes.DATETIME),
-        ]
+        ],
+        responses=AuditEventSerializer(many=True),
     )
     def get(self, request: Request, id: Any) -> Response:
         """The audit log of this organization and its subtree, newest first (audit.view)."""

@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -48,3 +49,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else "error"
     return response
+
+
+# -- Django's own error answers (no DRF view reached: an unknown URL, a malformed request), JSON under /api/ --------
+
+
+def _django_error(request: HttpRequest, status: int, detail: str, code: str) -> HttpResponse | None:
+    return JsonResponse({"detail": detail, "code": code}, status=status) if hostile.is_api(request) else None
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _django_error(request, 400, "Bad request.", "bad_request") or defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    answer = _django_error(request, 403, "You do not have permission to perform this action.", "permission_denied")
+    return answer or defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _django_error(request, 404, "Not found.", "not_found") or defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _django_error(request, 500, "Server error.", "server_error") or defaults.server_error(request)
