@@ -5,6 +5,7 @@ access.services (which check the capability again, refuse escalation and audit).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -532,11 +533,22 @@ def filtered_audit_events(org: Organization, params: Any) -> Any:
     if action:
         events = events.filter(action__startswith=action) if action.endswith(".") else events.filter(action=action)
     if params.get("since"):
-        since = parse_datetime(params["since"])
-        if since is None:
-            raise serializers.ValidationError({"since": ["Use an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."]})
-        events = events.filter(created_at__gte=since)
+        events = events.filter(created_at__gte=_since(params["since"]))
     return events
+
+
+def _since(value: str) -> datetime:
+    """An ISO 8601 date-time, in UTC: PostgreSQL refuses offsets beyond ±15:59 (a DataError), and a date-time at
+    the edge of the calendar may not exist in UTC (Python's OverflowError); both are field errors here."""
+    try:
+        since = parse_datetime(value)  # None when malformed; ValueError when well-formed but impossible (month 13)
+        if since is not None and since.tzinfo is not None:
+            since = since.astimezone(UTC)
+    except (ValueError, OverflowError):
+        since = None
+    if since is None:
+        raise serializers.ValidationError({"since": ["Use an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."]})
+    return since
 
 
 class AuditEventsView(generics.GenericAPIView):

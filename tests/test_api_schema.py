@@ -172,3 +172,26 @@ def test_shares_answer_the_documented_shape(world, people, api_as):
 def test_an_empty_repository_url_is_answered_as_an_empty_text(world, stock, api_as):
     body = api_as(world.tenant_admin).get(f"/api/v1/components/{stock['component'].pk}").json()
     assert body["repository_url"] == ""
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC (OverflowError)
+        "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
+        "2026-13-45T00:00:00Z",  # well-formed, impossible (ValueError)
+    ],
+)
+def test_an_audit_since_postgresql_or_python_cannot_hold_is_a_field_error(world, api_as, as_user, since):
+    response = api_as(world.tenant_admin).get(f"/api/v1/orgs/{world.root.pk}/audit-events", {"since": since})
+    assert response.status_code == 400 and "since" in response.json()
+    page = as_user(world.tenant_admin).get(f"/o/{world.root.pk}/audit/", {"since": since})
+    assert page.status_code == 200 and "Use an ISO 8601 date" in page.content.decode()
+
+
+def test_an_audit_since_with_any_offset_is_read_in_utc(world, api_as):
+    client = api_as(world.tenant_admin)
+    url = f"/api/v1/orgs/{world.root.pk}/audit-events"
+    # PostgreSQL refuses offsets beyond ±15:59 ("time zone displacement out of range": a 500 the fuzzer found).
+    assert client.get(url, {"since": "0487-01-08T12:53:15+22:07"}).json()["count"]
+    assert not client.get(url, {"since": "9998-01-01T00:00:00-22:00"}).json()["count"]
