@@ -9,7 +9,7 @@ from typing import Any
 
 from axes.exceptions import AxesBackendPermissionDenied
 from django.contrib.auth import authenticate, get_user_model
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -21,6 +21,7 @@ from access import policy
 from access.models import AccessToken
 from access.services import accounts, issue_token, revoke_token
 from config.errors import NotFound
+from config.schema import ErrorSerializer
 from orgs import services as org_services
 from orgs.models import Tenant
 
@@ -131,7 +132,8 @@ class SignUpView(APIView):
             201: inline_serializer(
                 "SignUpResult",
                 {"user": UserRefSerializer(), "tenant": serializers.DictField(), "org": serializers.DictField()},
-            )
+            ),
+            404: OpenApiResponse(ErrorSerializer, description="Sign-up is disabled on this server."),
         },
     )
     def post(self, request: Request) -> Response:

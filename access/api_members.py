@@ -5,6 +5,7 @@ access.services (which check the capability again, refuse escalation and audit).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -222,6 +223,7 @@ class OrgTeamsView(generics.GenericAPIView):
     serializer_class = TeamSerializer
     queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
 
+    @extend_schema(responses=TeamSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         org = get_org(request, "member.view", id)
         teams = selectors.teams_in(org, viewer=request.user).select_related("group").prefetch_related("group__user_set")
@@ -319,6 +321,7 @@ class OrgRolesView(generics.GenericAPIView):
     serializer_class = RoleSerializer
     queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
 
+    @extend_schema(responses=RoleSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         from access.services.grants import roles_available
 
@@ -398,6 +401,7 @@ class OrgInvitationsView(generics.GenericAPIView):
     serializer_class = InvitationSerializer
     queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
 
+    @extend_schema(responses=InvitationSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         """Invitations to this organization (member.manage: they hold e-mail addresses)."""
         org = get_org(request, "member.manage", id)
@@ -422,7 +426,7 @@ class OrgInvitationsView(generics.GenericAPIView):
 
 
 class InvitationDetailView(APIView):
-    @extend_schema(responses=InvitationSerializer)
+    @extend_schema(responses={200: InvitationSerializer})
     def delete(self, request: Request, id: Any) -> Response:
         """Revoke a pending invitation."""
         invitation = Invitation.objects.select_related("org", "role").filter(pk=_uuid_or_404(id)).first()
@@ -614,11 +618,22 @@ def filtered_audit_events(org: Organization, params: Any) -> Any:
     if action:
         events = events.filter(action__startswith=action) if action.endswith(".") else events.filter(action=action)
     if params.get("since"):
-        since = parse_datetime(params["since"])
-        if since is None:
-            raise serializers.ValidationError({"since": ["Use an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."]})
-        events = events.filter(created_at__gte=since)
+        events = events.filter(created_at__gte=_since(params["since"]))
     return events
+
+
+def _since(value: str) -> datetime:
+    """An ISO 8601 date-time, in UTC: PostgreSQL refuses offsets beyond ±15:59 (a DataError), and a date-time at
+    the edge of the calendar may not exist in UTC (Python's OverflowError); both are field errors here."""
+    try:
+        since = parse_datetime(value)  # None when malformed; ValueError when well-formed but impossible (month 13)
+        if since is not None and since.tzinfo is not None:
+            since = since.astimezone(UTC)
+    except (ValueError, OverflowError):
+        since = None
+    if since is None:
+        raise serializers.ValidationError({"since": ["Use an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."]})
+    return since
 
 
 class AuditEventsView(generics.GenericAPIView):
@@ -630,7 +645,8 @@ class AuditEventsView(generics.GenericAPIView):
             OpenApiParameter("actor", str, description="Username of the actor."),
             OpenApiParameter("action", str, description="An action (org.create) or a prefix ending in '.' (org.)."),
             OpenApiParameter("since", OpenApiTypes.DATETIME),
-        ]
+        ],
+        responses=AuditEventSerializer(many=True),
     )
     def get(self, request: Request, id: Any) -> Response:
         """The audit log of this organization and its subtree, newest first (audit.view)."""

@@ -4,12 +4,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config import hostile
 from config.errors import Busy, DomainError
 
 
@@ -20,10 +22,13 @@ class Pagination(PageNumberPagination):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map domain errors to the contract: 404 / 403 {"detail","code"} / 409 {"detail","code"} / 400 fields."""
+    """Map domain errors to the contract: 404 / 403 {"detail","code"} / 409 {"detail","code"} / 400 fields; and, the
+    last line, a database's DataError to 400 and IntegrityError (a unique value raced) to 409 ``conflict``."""
     if isinstance(exc, DomainError):
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers=headers)
+    if (database := hostile.database_error_answer(exc, context["request"])) is not None:
+        return Response(database[1], status=database[0])
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             data: Any = exc.message_dict
@@ -45,3 +50,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else "error"
     return response
+
+
+# -- Django's own error answers (no DRF view reached: an unknown URL, a malformed request), JSON under /api/ --------
+
+
+def _django_error(request: HttpRequest, status: int, detail: str, code: str) -> HttpResponse | None:
+    return JsonResponse({"detail": detail, "code": code}, status=status) if hostile.is_api(request) else None
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _django_error(request, 400, "Bad request.", "bad_request") or defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    answer = _django_error(request, 403, "You do not have permission to perform this action.", "permission_denied")
+    return answer or defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _django_error(request, 404, "Not found.", "not_found") or defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _django_error(request, 500, "Server error.", "server_error") or defaults.server_error(request)

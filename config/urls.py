@@ -8,3 +8,9 @@ urlpatterns = [
     path("", include("orgs.urls")),
     path("", include("resources.urls")),
 ]
+
+# Django's error answers, as JSON {"detail", "code"} under /api/ (the console keeps its pages).
+handler400 = "config.api.bad_request"
+handler403 = "config.api.permission_denied"
+handler404 = "config.api.page_not_found"
+handler500 = "config.api.server_error"

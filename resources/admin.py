@@ -16,12 +16,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
 from access.admin import ServiceAdmin
+from config import hostile
 from config.errors import DomainError
 from orgs.models import Project
 from resources import services
@@ -56,6 +58,8 @@ class ResourceAdmin(ServiceAdmin):
     tenant_path = "org__tenant"
     alive_path = "org__deleted_at__isnull"
     related = ("org",)
+    # JSON columns (a credential's fields, a task's steps) refuse NUL and lone surrogates with a field error.
+    formfield_overrides = {models.JSONField: {"form_class": hostile.JSONFormField}}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).filter(**{self.alive_path: True}).select_related(*self.related)
@@ -139,6 +143,7 @@ class CredentialForm(forms.ModelForm):
             value = None  # never echo the text: it is a secret
         if not isinstance(value, dict):
             raise ValidationError('Give a JSON object of secret field names to text values, e.g. {"key": "…"}.')
+        hostile.check_text(value)  # names the key, never the value
         return value
 
 

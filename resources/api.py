@@ -14,13 +14,13 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import policy
-from access.api_members import tenant_team, tenant_user
+from access.api_members import TeamRefSerializer, tenant_team, tenant_user
+from config import hostile
 from config.errors import NotFound
 from orgs.api import OrgRefSerializer, _uuid_or_404, get_org, get_project
 from orgs.models import Organization
@@ -342,11 +342,17 @@ class LookupTableExportView(APIView):
         return response
 
 
+class LookupImportSerializer(serializers.Serializer):
+    csv = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    mode = serializers.ChoiceField(choices=["replace", "merge"], default="replace", error_messages={
+        "invalid_choice": "Give replace or merge."})  # fmt: skip
+
+
 class LookupTableImportView(APIView):
     """Rows from CSV (``key,value`` per line, optional header): a ``file`` upload or a ``csv`` text field;
     ``mode`` is ``replace`` (default) or ``merge``."""
 
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [hostile.MultiPartParser, hostile.FormParser, hostile.JSONParser]
 
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}, "mode": {"type": "string", "enum": ["replace", "merge"]}}},  # noqa: E501
@@ -355,11 +361,11 @@ class LookupTableImportView(APIView):
     )  # fmt: skip
     def post(self, request: Request, id: Any) -> Response:
         table = get_object(request, "lookup.manage", _alive(LookupTable.objects), id)
-        mode = request.data.get("mode", "replace")
-        if mode not in ("replace", "merge"):
-            raise serializers.ValidationError({"mode": ["Give replace or merge."]})
+        data = LookupImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        mode = data.validated_data["mode"]
         upload = request.FILES.get("file")
-        content = upload.read(services.resources.MAX_CSV_BYTES + 1) if upload else request.data.get("csv")
+        content = upload.read(services.resources.MAX_CSV_BYTES + 1) if upload else data.validated_data.get("csv")
         if not content:
             raise serializers.ValidationError({"file": ["Upload a CSV file (or give its text as “csv”)."]})
         services.import_lookup_csv(actor=request.user, table=table, content=content, replace=mode == "replace")
@@ -425,6 +431,7 @@ EnvVarDetailView = detail_view(
 
 
 class ComponentSerializer(SourceFields, serializers.ModelSerializer):
+    repository_url = serializers.CharField(read_only=True, help_text="Empty when none was given.")
     can_publish = serializers.SerializerMethodField()
 
     class Meta:
@@ -468,6 +475,13 @@ class VersionSerializer(serializers.ModelSerializer):
         model = ComponentVersion
         fields = ["id", "version", "source", "published_by", "created_at"]
         read_only_fields = ["id", "published_by", "created_at"]
+
+
+class VersionWriteSerializer(serializers.Serializer):
+    """The service checks the version's format and the source's size (field errors)."""
+
+    version = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False)
+    source = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False)
 
 
 class OrgComponentsView(generics.GenericAPIView):
@@ -548,15 +562,12 @@ class ComponentVersionsView(generics.GenericAPIView):
         page = self.paginate_queryset(component.versions.select_related("published_by").order_by("-created_at"))
         return self.get_paginated_response(VersionSerializer(page, many=True).data)
 
-    @extend_schema(request=VersionSerializer, responses={201: VersionSerializer})
+    @extend_schema(request=VersionWriteSerializer, responses={201: VersionSerializer})
     def post(self, request: Request, id: Any) -> Response:
         component = _component(request, "component.view", id)
-        published = services.publish_version(
-            actor=request.user,
-            component=component,
-            version=request.data.get("version", ""),
-            source=request.data.get("source", ""),
-        )
+        data = VersionWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        published = services.publish_version(actor=request.user, component=component, **data.validated_data)
         return Response(VersionSerializer(published).data, status=status.HTTP_201_CREATED)
 
 
@@ -593,6 +604,13 @@ class HiddenSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
+class HideSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=Hidden.Kind.choices, error_messages={"invalid_choice": f"Give one of: {', '.join(Hidden.Kind.values)}."}
+    )
+    name = serializers.CharField(max_length=100, error_messages={"blank": "This field is required."})
+
+
 class OrgHiddenView(generics.GenericAPIView):
     """Inherited items this org hides from itself and its subtree."""
 
@@ -605,11 +623,13 @@ class OrgHiddenView(generics.GenericAPIView):
         page = self.paginate_queryset(services.hidden_here(org))
         return self.get_paginated_response(HiddenSerializer(page, many=True).data)
 
-    @extend_schema(request=HiddenSerializer, responses={201: HiddenSerializer})
+    @extend_schema(request=HideSerializer, responses={201: HiddenSerializer})
     def post(self, request: Request, id: Any) -> Response:
         org = get_org(request, "org.view", id)
+        data = HideSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         hidden = services.hide(
-            actor=request.user, org=org, kind=request.data.get("type", ""), name=request.data.get("name", "")
+            actor=request.user, org=org, kind=data.validated_data["type"], name=data.validated_data["name"]
         )
         return Response(HiddenSerializer(hidden).data, status=status.HTTP_201_CREATED)
 
@@ -667,7 +687,7 @@ class OrgSettingDetailView(APIView):
         services.set_setting(actor=request.user, org=org, key=key, **data.validated_data)
         return Response(SettingSerializer(self._setting(org, key)).data)
 
-    @extend_schema(responses=SettingSerializer)
+    @extend_schema(responses={200: SettingSerializer})
     def delete(self, request: Request, id: Any, key: str) -> Response:
         org = get_org(request, "policy.manage", id)
         if key not in REGISTRY:
@@ -767,19 +787,24 @@ class TaskDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ShareUserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+
+
 class ShareSerializer(serializers.Serializer):
-    id = serializers.UUIDField(read_only=True)
+    """A share of a task, with a user or with a team (the other one is null)."""
+
+    id = serializers.UUIDField()
+    user = ShareUserSerializer(allow_null=True)
+    team = TeamRefSerializer(allow_null=True)
+    permission = serializers.ChoiceField(choices=["view", "run", "edit"])
+
+
+class ShareCreateSerializer(serializers.Serializer):
     user = serializers.CharField(required=False, help_text="A user of the tenant: id or username.")
     team = serializers.UUIDField(required=False)
     permission = serializers.ChoiceField(choices=["view", "run", "edit"])
-
-    def to_representation(self, share: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": share["id"],
-            "user": {"id": share["user"].pk, "username": share["user"].username} if share["user"] else None,
-            "team": {"id": share["team"].pk, "name": share["team"].name} if share["team"] else None,
-            "permission": share["permission"],
-        }
 
 
 class TaskSharesView(APIView):
@@ -788,10 +813,10 @@ class TaskSharesView(APIView):
         task = _task(request, "task.view", id)
         return Response(ShareSerializer(services.shares_of(task), many=True).data)
 
-    @extend_schema(request=ShareSerializer, responses={201: ShareSerializer})
+    @extend_schema(request=ShareCreateSerializer, responses={201: ShareSerializer})
     def post(self, request: Request, id: Any) -> Response:
         task = _task(request, "task.share", id)
-        data = ShareSerializer(data=request.data)
+        data = ShareCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         org = task.project.org
         holder = {}

@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 
 from access import policy, selectors
+from config import hostile
 from config.errors import DomainError, Forbidden, NotFound
 from orgs.models import Organization
 from orgs.views import _authorized, fetch_org, fetch_project, render_org_page
@@ -263,7 +264,7 @@ class HideForm(forms.Form):
 class TaskForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, max_length=2000, widget=_textarea())
-    steps = forms.JSONField(
+    steps = hostile.JSONFormField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
         help_text='A JSON list of steps, e.g. [{"type": "log", "message": "hello"}].',

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from access import audit, policy
 from access.models import TenantMembership
+from config import hostile
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.locks import lock_tenant
 from orgs.models import Organization
@@ -296,7 +297,9 @@ def import_lookup_csv(*, actor: Any, table: LookupTable, content: bytes | str, r
             content = content.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValidationError({"file": ["The file is not UTF-8 text."]}) from None
-    elif len(content.encode()) > MAX_CSV_BYTES:
+    # NUL (PostgreSQL's text columns refuse it) or, in a text, a lone surrogate (it cannot even be encoded).
+    hostile.check_text(content, "The file", field="file")
+    if len(content.encode()) > MAX_CSV_BYTES:
         raise ValidationError({"file": [f"The file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB."]})
     rows: list[dict[str, str]] = []
     try:

@@ -1,0 +1,120 @@
+"""The OpenAPI schema's error answers, documented once for every operation.
+
+Views declare their success bodies; this AutoSchema adds the errors the API's plumbing can answer, as shared
+response components: ``Error`` {"detail", "code"} (config.api.exception_handler, config.hostile) and field errors
+(``ValidationError``). The rules follow what can happen to any request of the operation:
+
+- 400 ``BadRequest`` (field errors, or an Error such as ``invalid_characters`` or ``parse_error``): an operation
+  with a body, query parameters or path parameters (the hostile-input middleware checks them all);
+- 401 ``Unauthenticated``: an operation with authentication (a bad bearer token is refused even where anonymous
+  callers are welcome);
+- 403 ``Forbidden``: an authenticated operation that names an object (a capability is checked on it) or writes
+  (capabilities, plan limits, and CSRF for the browser session);
+- 404 ``NotFound``: an operation with path parameters (missing and invisible answer the same), or paginated (a
+  page past the last one);
+- 409 ``Conflict``: a write (the services' conflicts, and a unique value taken by a concurrent request);
+- 415 ``UnsupportedMediaType``: an operation with a body;
+- 429 ``Throttled``: a throttled view.
+
+A view can still document an error itself (a specific description, or a status outside these rules): what the
+view declares wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import serializers
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """An error: a sentence for people and a stable code for programs."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="e.g. not_found, permission_denied, plan_limit, conflict, name_taken.")
+    field = serializers.CharField(required=False, help_text="invalid_characters in a JSON body: the field's path.")
+    parameter = serializers.CharField(
+        required=False, help_text="invalid_characters in a query parameter or form field: its name."
+    )
+
+
+VALIDATION_ERROR = {
+    "type": "object",
+    "description": "Field errors: each key a field of the request (or non_field_errors), each value its messages; "
+    "nested like the field for lists and objects.",
+    "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]},
+}
+
+# status → (component name, description)
+RESPONSES = {
+    "400": ("BadRequest", "Bad input: field errors, or an error such as invalid_characters or parse_error."),
+    "401": ("Unauthenticated", "No valid credentials: a missing, invalid, expired or revoked token."),
+    "403": ("Forbidden", "The object is visible but the capability is missing, a plan limit applies, or the "
+                         "session's CSRF token is missing."),
+    "404": ("NotFound", "Not found, or not visible to the caller: both answer the same."),
+    "409": ("Conflict", "The request contradicts the current state (a name taken, a lock above, a change made at "
+                        "the same time)."),
+    "415": ("UnsupportedMediaType", "The body's content type is not one this operation reads."),
+    "429": ("Throttled", "Too many requests or failed log-ins: try again later."),
+}  # fmt: skip
+
+
+class AutoSchema(SpectacularAutoSchema):
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        responses = operation["responses"]
+        for status in self.error_statuses(operation):
+            responses.setdefault(status, self._error_response(status))
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
+
+    def error_statuses(self, operation: dict[str, Any]) -> list[str]:
+        parameters = operation.get("parameters", [])
+        located = {parameter.get("in") for parameter in parameters}
+        paginated = any(p.get("in") == "query" and p.get("name") == "page" for p in parameters)
+        has_body = "requestBody" in operation
+        names_object = "path" in located
+        writes = self.method not in SAFE_METHODS
+        authenticated = bool(getattr(self.view, "authentication_classes", ()))
+        statuses = []
+        if has_body or located & {"query", "path"}:
+            statuses.append("400")
+        if authenticated:
+            statuses.append("401")
+            if names_object or writes:
+                statuses.append("403")
+        if names_object or paginated:
+            statuses.append("404")
+        if writes:
+            statuses.append("409")
+        if has_body:
+            statuses.append("415")
+        if getattr(self.view, "throttle_classes", ()):
+            statuses.append("429")
+        return statuses
+
+    def _error_response(self, status: str) -> dict[str, Any]:
+        name, description = RESPONSES[status]
+        error = self.resolve_serializer(ErrorSerializer, "response").ref
+        if status == "400":
+            invalid = ResolvedComponent(
+                name="ValidationError", type=ResolvedComponent.SCHEMA, object="ValidationError", schema=VALIDATION_ERROR
+            )
+            self.registry.register_on_missing(invalid)
+            schema: dict[str, Any] = {"oneOf": [error, invalid.ref]}
+        else:
+            schema = error
+        component = ResolvedComponent(
+            name=name,
+            type=ResolvedComponent.RESPONSE,
+            object=name,
+            schema={"description": description, "content": {"application/json": {"schema": schema}}},
+        )
+        self.registry.register_on_missing(component)
+        return component.ref
