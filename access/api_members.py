@@ -12,7 +12,7 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -28,6 +28,7 @@ from access.services.grants import change_grant, grant_role, remove_tenant_membe
 from access.services.invitations import accept_invitation, accept_url, invite, revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.errors import NotFound
+from config.schema import ErrorSerializer
 from orgs.api import _uuid_or_404, get_org, get_project
 from orgs.models import Organization, Project, Tenant
 
@@ -461,7 +462,13 @@ class InvitationAcceptView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(request=AcceptSerializer, responses=MemberSerializer)
+    @extend_schema(
+        request=AcceptSerializer,
+        responses={
+            200: MemberSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No invitation has this code."),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = AcceptSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -512,7 +519,10 @@ class TenantMembersView(generics.GenericAPIView):
     serializer_class = TenantMemberSerializer
     queryset = Tenant.objects.none()  # for the schema's path parameter; the view decides
 
-    @extend_schema(parameters=[OpenApiParameter("search", str, description="Part of a username or e-mail.")])
+    @extend_schema(
+        parameters=[OpenApiParameter("search", str, description="Part of a username or e-mail.")],
+        responses=TenantMemberSerializer(many=True),
+    )
     def get(self, request: Request, id: Any) -> Response:
         tenant = _tenant(request, id)
         members = selectors.tenant_memberships(tenant, request.query_params.get("search", ""))

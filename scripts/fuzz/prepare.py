@@ -54,7 +54,9 @@ def main(out: Path) -> None:
     website = Project.objects.get(org=marketing, name="Website")
     task = Task.objects.get(name="Publish newsletter")
     # The fuzzer's account may publish versions of the demo component: only development-team members can.
-    rs.add_component_member(actor=admin, component=Component.objects.get(name="Parser"), user=admin)
+    # Added by the superuser: nobody adds themselves to a development team.
+    superuser = users.get(username="root")
+    rs.add_component_member(actor=superuser, component=Component.objects.get(name="Parser"), user=admin)
 
     # Disposable objects: the deleting operations get these, so that the others keep theirs.
     scratch_org = orgs.create_org(actor=admin, parent=root, name="Fuzz scratch")
