@@ -559,7 +559,11 @@ class Reader(Persona):
     claims = itertools.count()
 
     def some_org(self) -> str | None:
+        """One of the orgs it may see; half of the time the one its grant is on."""
         orgs = self.persona["orgs"] if self.persona else []
+        home = self.persona.get("home", []) if self.persona else []
+        if home and self.rng.random() < 0.5:
+            return self.rng.choice(home)
         return self.rng.choice(orgs) if orgs else None
 
     @task(16)

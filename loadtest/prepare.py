@@ -261,10 +261,13 @@ def make_readers(load: Any, sandbox_ids: set[str], count: int, rng: random.Rando
         member_orgs = [pk for pk in orgs if policy.can(user, "member.view", Organization.objects.get(pk=pk))]
         projects = list(policy.visible(user, "project.view", Project.objects.all()).values_list("pk", flat=True)[:500])
         tasks = list(policy.visible(user, "task.view", Task.objects.all()).values_list("pk", flat=True)[:500])
+        # Where its grants are: the orgs a member opens most, and where a grant's own range is tested at its edge.
+        home = [str(pk) for pk in OrgUserGrant.objects.filter(user=user).values_list("content_object_id", flat=True)]
         policy.forget(user)
         readers.append(
             {
                 **token_for(username),
+                "home": [pk for pk in home if pk not in sandbox_ids],
                 "orgs": [str(pk) for pk in orgs],
                 "member_orgs": [str(pk) for pk in member_orgs],
                 "projects": [str(pk) for pk in rng.sample(projects, min(SAMPLE, len(projects)))],

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import sys
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -40,6 +41,7 @@ from loadtest.common import (
     read_jsonl,
 )
 
+API = "/api/v1"
 CREATES = {"org.create", "project.create", "task.create", "credential.create", "run.create"}
 
 
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     say = lines.append
     if args.note:
         say(f"Machine: {args.note}\n")
-    failed_requests = summarize(requests, anomalies, say)
+    failed_requests = summarize(requests, anomalies, say, args.out / "gunicorn.log")
     say("")
     lock_and_table_figures(plan, locks, say)
     say("")
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 # -- the summary -----------------------------------------------------------------------------------------------------
 
 
-def summarize(requests: dict[str, Any], anomalies: list[dict[str, Any]], say: Any) -> int:
+def summarize(requests: dict[str, Any], anomalies: list[dict[str, Any]], say: Any, log: Path) -> int:
     """Print the table; return the number of 5xx and unanswered requests."""
     duration = max(1e-9, requests["stopped"] - requests["started"])
     kinds = requests["kinds"]
@@ -135,9 +137,13 @@ def summarize(requests: dict[str, Any], anomalies: list[dict[str, Any]], say: An
 
     server_errors = [a for a in anomalies if a["type"] in ("5xx", "transport")]
     say(f"\n### 5xx and unanswered requests: {len(server_errors)}\n")
+    causes = server_error_causes(log)
     for a in server_errors[:50]:
         retry = f" (Retry-After: {a['retry_after']})" if a.get("retry_after") else ""
-        say(f"- {a['status']}{retry} {a['method']} {a['path']} [{a['kind']}] as {a['persona']}: {a['body'][:200]!r}")
+        cause = causes.get(API + a["path"].split("?")[0]) or repr(a["body"][:200])
+        say(f"- {a['status']}{retry} {a['method']} {a['path']} [{a['kind']}] as {a['persona']}: {cause}")
+    if causes:
+        say(f"\n(Tracebacks in {log}.)")
 
     false_404 = [a for a in anomalies if a["type"] == "false_404"]
     say(f"\n### False 404s: {len(false_404)}\n")
@@ -168,6 +174,27 @@ def summarize(requests: dict[str, Any], anomalies: list[dict[str, Any]], say: An
         say(f"- {kind}: {status} ×{len(items)} (expected {sample.get('expected')}), e.g. {sample['method']} "
             f"{sample['path']} as {sample['persona']}: {sample.get('body', '')[:200]!r}")  # fmt: skip
     return len(server_errors)
+
+
+def server_error_causes(log: Path) -> dict[str, str]:
+    """Path → the exception (and PostgreSQL's DETAIL and CONTEXT) of each 500 that Django logged in gunicorn.log."""
+    if not log.exists():
+        return {}
+    causes: dict[str, str] = {}
+    for block in log.read_text(errors="replace").split("Internal Server Error: ")[1:]:
+        lines = block.splitlines()
+        path = lines[0].strip()
+        exception = next((x for x in reversed(lines) if re.match(r"^[\w.]+(Error|Exception|Detected)\b", x)), "")
+        extra = [x.strip() for x in lines if x.startswith(("DETAIL:", "CONTEXT:"))][:2]
+        where = [x.strip() for x in lines if x.strip().startswith(f'File "{Path.cwd()}/') and "/.venv/" not in x]
+        frame = (
+            where[-1].split('"')[1].rsplit("/", 1)[-1] + ":" + where[-1].split(", line ")[1].split(",")[0]
+            if where
+            else ""
+        )
+        cause = "; ".join(filter(None, [exception.strip(), *extra, f"last app frame {frame}" if frame else ""]))
+        causes[path] = " ".join(cause.split())[:400]
+    return causes
 
 
 def lock_and_table_figures(plan: dict[str, Any], locks: dict[str, Any], say: Any) -> None:
