@@ -50,6 +50,7 @@ class Journal:
         self.started = self.stopped = 0.0
 
     def write(self, **record: Any) -> None:
+        """One write, answered now; ``sent`` (when the request left) comes with it."""
         record = {"seq": next(self.seq), "t": time.time(), **record}
         self.writes.write(json.dumps(record) + "\n")
 
@@ -140,6 +141,8 @@ class Persona(FastHttpUser):
         what ``path`` names, so a 404 is re-read at once and reported as a false 404."""
         token = self.token if token is None else token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # When it was sent and answered: verify.py lists the writes that overlapped a false 404.
+        self.sent = time.time()
         with self.client.request(
             method, API + path, name=kind, json=body, headers=headers, catch_response=True
         ) as response:
@@ -149,10 +152,12 @@ class Persona(FastHttpUser):
             except ValueError:
                 parsed = None
             answer = Answer(status, parsed, response.headers.get("Retry-After") if response.headers else None)
+            self.answered = time.time()
             if status in expect:
                 response.success()
                 return answer
-            detail = {"kind": kind, "method": method, "path": path, "status": status, "persona": self.username}
+            detail = {"kind": kind, "method": method, "path": path, "status": status, "persona": self.username,
+                      "sent": self.sent, "answered": self.answered}  # fmt: skip
             if status == 0 or status >= 500:
                 text = (response.text or str(getattr(response, "error", "")))[:400]
                 JOURNAL.anomaly(
@@ -205,6 +210,11 @@ class Persona(FastHttpUser):
 # ------------------------------------------------------------------------------------------------------------------
 
 
+# What a sandbox's owner tells its guests (one process, cooperative greenlets: no lock needed): its nodes, whether
+# a delete is in flight, and how many deletes it has finished. A guest's 404 is false unless a delete overlapped it.
+SANDBOXES: dict[str, dict[str, Any]] = {}
+
+
 class TreeAdmin(Persona):
     """A tenant administrator in its own sandbox: the model below is what the database must hold."""
 
@@ -220,6 +230,8 @@ class TreeAdmin(Persona):
         self.root = self.persona["root"] if self.persona else None
         nodes = self.persona["nodes"] if self.persona else {}
         self.nodes = {pk: {"parent": n["parent"], "deleted_with": None} for pk, n in nodes.items()}
+        if self.owner:
+            SANDBOXES[self.root] = {"nodes": self.nodes, "deleting": False, "deletes": 0}
 
     def some_org(self) -> str | None:
         return self.root
@@ -241,12 +253,12 @@ class TreeAdmin(Persona):
     def tree_write(self, kind: str, method: str, path: str, expect: int, body: Any, **record: Any) -> Answer | None:
         answer = self.call(kind, method, path, expect=(expect,), body=body)
         if answer.status == expect:
-            JOURNAL.write(persona=self.username, outcome="ack", status=answer.status, **record)
+            JOURNAL.write(sent=self.sent, persona=self.username, outcome="ack", status=answer.status, **record)
             return answer
         # Unknown (5xx, transport) or refused against the model (4xx): the sandbox is no longer predictable from
         # here, so its owner stops writing in it; verify.py resolves this last write through the audit log.
         outcome = "uncertain" if answer.status == 0 or answer.status >= 500 else "refused"
-        JOURNAL.write(persona=self.username, outcome=outcome, status=answer.status, **record)
+        JOURNAL.write(sent=self.sent, persona=self.username, outcome=outcome, status=answer.status, **record)
         self.frozen = True
         return None
 
@@ -261,13 +273,13 @@ class TreeAdmin(Persona):
         answer = self.call("write:POST /orgs", "POST", "/orgs", expect=(201,), body=body)
         if answer.status != 201:
             outcome = "uncertain" if answer.status == 0 or answer.status >= 500 else "refused"
-            JOURNAL.write(persona=self.username, outcome=outcome, status=answer.status, action="org.create",
-                          target=None, name=name, parent=parent, sandbox=self.root)  # fmt: skip
+            JOURNAL.write(sent=self.sent, persona=self.username, outcome=outcome, status=answer.status,
+                          action="org.create", target=None, name=name, parent=parent, sandbox=self.root)  # fmt: skip
             self.frozen = True
             return None
         pk = answer.get("id")
-        JOURNAL.write(persona=self.username, outcome="ack", status=201, action="org.create", target=pk, name=name,
-                      parent=parent, sandbox=self.root)  # fmt: skip
+        JOURNAL.write(sent=self.sent, persona=self.username, outcome="ack", status=201, action="org.create",
+                      target=pk, name=name, parent=parent, sandbox=self.root)  # fmt: skip
         self.nodes[pk] = {"parent": parent, "deleted_with": None}
         self.read_back(pk, parent)
 
@@ -295,8 +307,16 @@ class TreeAdmin(Persona):
         if self.frozen or len(candidates) < 4:
             return self.read_own()
         node = self.rng.choice(candidates)
-        if self.tree_write("tree:DELETE /orgs/{id}", "DELETE", f"/orgs/{node}", 204, None, action="org.delete",
-                           target=node, sandbox=self.root):  # fmt: skip
+        shared = SANDBOXES[self.root]
+        shared["deleting"] = True
+        try:
+            done = self.tree_write("tree:DELETE /orgs/{id}", "DELETE", f"/orgs/{node}", 204, None,
+                                   action="org.delete", target=node, sandbox=self.root)  # fmt: skip
+        finally:
+            shared["deleting"] = False
+            shared["deletes"] += 1
+        shared["unknown"] = shared.get("unknown") or not done  # the owner's model is no longer the database's
+        if done:
             for pk in self.subtree(node):
                 if self.nodes[pk]["deleted_with"] is None:
                     self.nodes[pk]["deleted_with"] = node
@@ -382,24 +402,26 @@ class Writer(Persona):
         """A write to a known object (or grant): recorded whatever the answer; the answer when acknowledged."""
         answer = self.call(kind, method, path, expect=(expect,), body=body)
         if answer.status == expect:
-            JOURNAL.write(persona=self.username, outcome="ack", status=answer.status, **record)
+            JOURNAL.write(sent=self.sent, persona=self.username, outcome="ack", status=answer.status, **record)
             return answer
         outcome = "uncertain" if answer.status == 0 or answer.status >= 500 else "refused"
-        JOURNAL.write(persona=self.username, outcome=outcome, status=answer.status, **record)
+        JOURNAL.write(sent=self.sent, persona=self.username, outcome=outcome, status=answer.status, **record)
         return None
 
     def create(self, kind: str, path: str, body: Any, read_back: str | None, **record: Any) -> Answer | None:
         """A POST that creates an object whose id only the answer tells: recorded with it, then read back."""
         answer = self.call(kind, "POST", path, expect=(201,), body=body)
         if answer.status == 201:
-            JOURNAL.write(persona=self.username, outcome="ack", status=201, target=answer.get("id"),
+            JOURNAL.write(sent=self.sent, persona=self.username, outcome="ack", status=201, target=answer.get("id"),
                           state=answer.get("status"), **record)  # fmt: skip
             if read_back:
                 self.call(f"read:GET {read_back} (own write)", "GET", read_back.replace("{id}", answer.get("id")),
                           visible=True)  # fmt: skip
             return answer
         outcome = "uncertain" if answer.status == 0 or answer.status >= 500 else "refused"
-        JOURNAL.write(persona=self.username, outcome=outcome, status=answer.status, target=None, **record)
+        JOURNAL.write(
+            sent=self.sent, persona=self.username, outcome=outcome, status=answer.status, target=None, **record
+        )
         return None
 
     @task(3)
@@ -551,10 +573,76 @@ class Writer(Persona):
 # ------------------------------------------------------------------------------------------------------------------
 
 
+class SandboxGuest(Persona):
+    """A Guest on an inner node of a sandbox, reading that node and what lies below it while the owner creates,
+    moves, deletes and restores around it. Each node it reads was visible before and after any concurrent move or
+    create, so a 404 is false unless a delete overlapped the read."""
+
+    weight = 2
+    personas = PLAN_DATA.get("tree_admins", [])
+    claims = itertools.count()
+
+    def on_start(self) -> None:
+        super().on_start()
+        guest = self.persona["guest"] if self.persona else {}
+        self.root, self.grant = (self.persona["root"], guest["org"]) if self.persona else (None, None)
+        self.token, self.username = guest.get("token", ""), guest.get("username", "nobody")
+
+    def some_org(self) -> str | None:
+        return self.grant
+
+    def visible(self, nodes: dict[str, dict[str, Any]]) -> list[str]:
+        """The live nodes at or below the granted one (none while it is deleted)."""
+        if nodes[self.grant]["deleted_with"] is not None:
+            return []
+        children: dict[str, list[str]] = defaultdict(list)
+        for pk, n in nodes.items():
+            if n["deleted_with"] is None:
+                children[n["parent"]].append(pk)
+        found, stack = [], [self.grant]
+        while stack:
+            found.append(stack.pop())
+            stack.extend(children[found[-1]])
+        return found
+
+    @task(12)
+    def read(self) -> None:
+        if self.grant is None:
+            return
+        shared = SANDBOXES.get(self.root)
+        if shared is None:  # its owner is not running: nothing moves, every node of the subtree stays visible
+            self.call("read:GET /orgs/{id} (sandbox guest)", "GET", f"/orgs/{self.grant}", visible=True)
+            return
+        visible = self.visible(shared["nodes"])
+        if not visible or shared.get("unknown"):
+            return self.invalid_common() if self.rng.random() < 0.1 else None
+        pk = self.rng.choice(visible)
+        deletes, overlapped = shared["deletes"], shared["deleting"]
+        kind, path = (
+            ("read:GET /orgs/{id} (sandbox guest)", f"/orgs/{pk}")
+            if self.rng.random() < 0.7
+            else ("read:GET /orgs/{id}/children (sandbox guest)", f"/orgs/{pk}/children")
+        )
+        answer = self.call(kind, "GET", path, expect=(200, 404))
+        sent, answered = self.sent, self.answered
+        overlapped = overlapped or shared["deleting"] or shared["deletes"] != deletes
+        if answer.status == 404 and not overlapped and pk in self.visible(shared["nodes"]):
+            again = self.reread(path, self.token)
+            JOURNAL.anomaly(type="false_404", kind=kind, method="GET", path=path, status=404,
+                            persona=self.username, reread=again, sent=sent, answered=answered)  # fmt: skip
+
+    @task(1)
+    def invalid(self) -> None:
+        self.invalid_common()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+
+
 class Reader(Persona):
     """A member reading what prepare.py found it may see: every 404 there is false."""
 
-    weight = 6
+    weight = 4
     personas = PLAN_DATA.get("readers", [])
     claims = itertools.count()
 

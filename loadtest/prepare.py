@@ -161,7 +161,7 @@ def new_user(username: str) -> Any:
 
 def make_tree_admins(load: Any, acme: Any, acme_root: Any, parents: list[Any], count: int) -> list[dict[str, Any]]:
     """Tenant administrators with a sandbox each; the second one works in Acme (its own tenant lock)."""
-    from access.services.grants import add_tenant_member
+    from access.services.grants import add_tenant_member, grant_role
     from orgs import services
     from orgs.models import Organization
 
@@ -183,7 +183,21 @@ def make_tree_admins(load: Any, acme: Any, acme_root: Any, parents: list[Any], c
             for j in range(2):
                 grandchild = services.create_org(actor=None, parent=child, name=f"sb{k}-{i}-{j}")
                 nodes[str(grandchild.pk)] = {"parent": str(child.pk), "name": grandchild.name}
-        admins.append({**token_for(username), "tenant": str(tenant.pk), "root": str(root.pk), "nodes": nodes})
+        # A Guest on one of the sandbox's inner nodes: sees it and what lies below it, wherever the owner moves
+        # them; the moves shift the grant's own range under the guest's reads (locustfile.SandboxGuest).
+        guest = new_user(f"load-guest-{k}")
+        add_tenant_member(actor=None, tenant=tenant, user=guest)
+        inner = Organization.objects.get(parent=root, name=f"sb{k}-1")
+        grant_role(actor=None, target=inner, role="guest", user=guest)
+        admins.append(
+            {
+                **token_for(username),
+                "tenant": str(tenant.pk),
+                "root": str(root.pk),
+                "nodes": nodes,
+                "guest": {**token_for(guest.username), "org": str(inner.pk)},
+            }
+        )
     return admins
 
 

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     say = lines.append
     if args.note:
         say(f"Machine: {args.note}\n")
-    failed_requests = summarize(requests, anomalies, say, args.out / "gunicorn.log")
+    failed_requests = summarize(requests, anomalies, writes, say, args.out / "gunicorn.log")
     say("")
     lock_and_table_figures(plan, locks, say)
     say("")
@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 # -- the summary -----------------------------------------------------------------------------------------------------
 
 
-def summarize(requests: dict[str, Any], anomalies: list[dict[str, Any]], say: Any, log: Path) -> int:
+def summarize(
+    requests: dict[str, Any], anomalies: list[dict[str, Any]], writes: list[dict[str, Any]], say: Any, log: Path
+) -> int:
     """Print the table; return the number of 5xx and unanswered requests."""
     duration = max(1e-9, requests["stopped"] - requests["started"])
     kinds = requests["kinds"]
@@ -155,8 +157,11 @@ def summarize(requests: dict[str, Any], anomalies: list[dict[str, Any]], say: An
             say(f"| {kind} | {reread} | {count} |")
         say("")
         for a in false_404[:10]:
-            at = datetime.fromtimestamp(a["t"]).strftime("%H:%M:%S.%f")[:-3]
-            say(f"- {at} {a['method']} {a['path']} as {a['persona']}: 404, re-read {a['reread']}")
+            at = datetime.fromtimestamp(a.get("sent", a["t"])).strftime("%H:%M:%S.%f")[:-3]
+            say(f"- {at} {a['method']} {a['path']} as {a['persona']}: 404, re-read at once {a['reread']}")
+            for w in overlapping(a, writes):
+                target = "" if w.get("target") == a["path"].split("/")[2] else f" of {w.get('target')}"
+                say(f"  - while {w['persona']}'s {w['action']}{target} (answered {w['status']}) was in flight")
 
     stale = [a for a in anomalies if a["type"] == "stale_read"]
     if stale:
@@ -174,6 +179,14 @@ def summarize(requests: dict[str, Any], anomalies: list[dict[str, Any]], say: An
         say(f"- {kind}: {status} ×{len(items)} (expected {sample.get('expected')}), e.g. {sample['method']} "
             f"{sample['path']} as {sample['persona']}: {sample.get('body', '')[:200]!r}")  # fmt: skip
     return len(server_errors)
+
+
+def overlapping(anomaly: dict[str, Any], writes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tree writes whose request was in flight (sent, not yet answered) while ``anomaly``'s request was."""
+    if "sent" not in anomaly:
+        return []
+    start, end = anomaly["sent"], anomaly.get("answered", anomaly["t"])
+    return [w for w in writes if w["action"].startswith("org.") and w.get("sent", w["t"]) <= end and w["t"] >= start]
 
 
 def server_error_causes(log: Path) -> dict[str, str]:
