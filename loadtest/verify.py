@@ -221,11 +221,14 @@ def lock_and_table_figures(plan: dict[str, Any], locks: dict[str, Any], say: Any
             f"{locks['max_waiting']} at once (mean {locks['mean_waiting']:.1f}); longest wait seen "
             f"{locks['longest_wait_s']:.2f} s; wait events {locks['wait_events']}"
         )
+        if locks.get("vacuums"):
+            say(f"- the org table was vacuumed every {locks['vacuum_every_s']:.0f} s ({locks['vacuums']} times, "
+                f"the longest {locks['vacuum_s_max']:.2f} s)")  # fmt: skip
     before, after = plan["org_table"], org_table_stats()
     say(f"\n## The org table (server autovacuum: {after['server_autovacuum']})\n")
     say("| | live rows | dead rows | row updates | HOT updates | table MB | indexes MB | autovacuums |")
     say("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for label, s in (("before the run (after a VACUUM)", before), ("after the run", after)):
+    for label, s in (("before the run (after VACUUM FULL)", before), ("after the run", after)):
         say(
             f"| {label} | {s['live']} | {s['dead']} | {s['updated']} | {s['hot_updated']} | "
             f"{s['table_bytes'] / 2**20:.1f} | {s['index_bytes'] / 2**20:.1f} | {s['autovacuum_count']} |"
