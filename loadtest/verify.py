@@ -145,7 +145,7 @@ def summarize(
         cause = causes.get(API + a["path"].split("?")[0]) or repr(a["body"][:200])
         say(f"- {a['status']}{retry} {a['method']} {a['path']} [{a['kind']}] as {a['persona']}: {cause}")
     if causes:
-        say(f"\n(Tracebacks in {log}.)")
+        say(f"\n(Tracebacks in {os.path.relpath(log)}.)")
 
     false_404 = [a for a in anomalies if a["type"] == "false_404"]
     say(f"\n### False 404s: {len(false_404)}\n")
