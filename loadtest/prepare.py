@@ -56,14 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orgs", type=int, default=10_000, help="Organizations of the big tenant (seed_scale).")
     parser.add_argument("--personas", type=int, default=20, help="Personas of each kind (at least the users).")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--keep", action="store_true", help="Do not drop and re-create the database.")
     args = parser.parse_args(argv)
 
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database whose name contains 'load'.")
-    if not args.keep:
-        recreate_database(url)
+    recreate_database(url)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
