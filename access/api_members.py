@@ -481,7 +481,12 @@ class InvitationAcceptByPathView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(request=AcceptSerializer(partial=True), responses=MemberSerializer, deprecated=True)
+    @extend_schema(
+        request=AcceptSerializer(partial=True),
+        responses=MemberSerializer,
+        deprecated=True,
+        operation_id="invitations_accept_by_path_create",
+    )
     def post(self, request: Request, token: str) -> Response:
         data = AcceptSerializer(data={**request.data, "token": token} if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
