@@ -134,3 +134,24 @@ def test_a_move_rewrites_only_the_rows_between_its_old_and_new_place(postgres_on
     assert changed == 6 + 6 + 6  # the moved subtree, b2's subtree, b3 and its five children
     assert rewritten == changed + 1  # + the moved org's own save (its new parent)
     assert tree_problems(tenant) == []
+
+
+def org_table_options() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [Organization._meta.db_table])
+        return cursor.fetchone()[0] or []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_org_table_leaves_room_on_its_pages_for_renumbered_rows(postgres_only):
+    """New row versions stay on their page (orgs/migrations/0006): the table does not grow by every renumbering."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    assert "fillfactor=70" in org_table_options()
+    try:
+        MigrationExecutor(connection).migrate([("orgs", "0005_invite_domains_moved_to_settings")])
+        assert not any(option.startswith("fillfactor") for option in org_table_options())
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert "fillfactor=70" in org_table_options()
