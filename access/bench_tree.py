@@ -14,6 +14,9 @@ For each write, besides its latency:
 - ``rows_changed``: rows whose lft, rght, level or parent differ after the write (a snapshot of the tree before and
   after): the least any renumbering of this nested set must write.
 - ``position``: where the write lands, as a fraction of the tree's numbering (0 = its start, 1 = its end).
+- ``cpu``: CPU time the write cost, this process's thread plus the PostgreSQL backend serving it (read from
+  ``/proc/<pid>/schedstat`` when the server runs on this host): latency without the time spent waiting for a core,
+  so it changes little when other work shares the machine. Waits for the disk (the commit's fsync) are not in it.
 
 ``concurrent()`` runs writers in other tenants (one process each, with its own connection) alone, then while the
 measured tenant writes back to back, and reports both sides' latencies.
@@ -53,6 +56,7 @@ class Sample:
     rows_changed: int | None = None
     position: float | None = None
     distance: float | None = None  # moves: how far the subtree travelled, as a fraction of the numbering
+    cpu_us: float | None = None
     nodes: int = 1
 
 
@@ -118,6 +122,49 @@ def _xact_updates() -> tuple[int, int] | None:
     return int(upd), int(hot)
 
 
+def _backend_schedstat_path() -> str | None:
+    """/proc/<pid>/schedstat of the PostgreSQL backend of this connection, if it runs on this host and is ours to
+    read (a server in a container or elsewhere has pids of its own: the command line must name postgres)."""
+    if connection.vendor != "postgresql":
+        return None
+    cached = getattr(connection, "_bench_schedstat", "")
+    if cached != "":
+        return cached
+    path = None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            if b"postgres" in cmdline.read():
+                path = f"/proc/{pid}/schedstat"
+                _read_cpu_ns(path)
+    except OSError:
+        path = None
+    connection._bench_schedstat = path  # type: ignore[attr-defined]  # per connection: a new one has a new pid
+    return path
+
+
+def _read_cpu_ns(path: str) -> int:
+    with open(path) as stat:
+        return int(stat.read().split()[0])
+
+
+class CpuClock:
+    """CPU nanoseconds of this thread plus those of the database backend, when it can be read."""
+
+    def __init__(self) -> None:
+        self.backend = _backend_schedstat_path()
+
+    def now(self) -> int | None:
+        if self.backend is None:
+            return None
+        try:
+            return time.thread_time_ns() + _read_cpu_ns(self.backend)
+        except OSError:
+            return None
+
+
 def snapshot(tree_id: int) -> dict[Any, tuple]:
     return {
         row[0]: row[1:]
@@ -138,22 +185,29 @@ def timed_write(write: Callable[[], Any], kind: str) -> tuple[Sample, Any]:
     """Run one service write and count what it rewrote. On PostgreSQL the write runs inside an outer transaction
     (its own atomic block becomes a savepoint) so that the counter can be read before the commit; the latency is
     the write plus the commit, without the counter's query."""
+    clock = CpuClock()
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         before = _xact_updates()
+        cpu_start = clock.now()
         start = time.perf_counter_ns()
         result = write()
         elapsed = time.perf_counter_ns() - start
+        cpu_end = clock.now()
         after = _xact_updates()
     else:
         with transaction.atomic():
             before = _xact_updates()
+            cpu_start = clock.now()
             start = time.perf_counter_ns()
             result = write()
             elapsed = time.perf_counter_ns() - start
             after = _xact_updates()
             commit_start = time.perf_counter_ns()
         elapsed += time.perf_counter_ns() - commit_start
+        cpu_end = clock.now()  # includes the counter's query (some 50 µs): the commit's work matters more
     sample = Sample(kind=kind, us=elapsed / 1000)
+    if cpu_start is not None and cpu_end is not None:
+        sample.cpu_us = (cpu_end - cpu_start) / 1000
     if before is not None and after is not None:
         sample.rows_rewritten, sample.hot = after[0] - before[0], after[1] - before[1]
     return sample, result
@@ -283,6 +337,10 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
         "p95_us": round(percentile(us, 0.95), 1),
         "max_us": round(max(us), 1),
     }
+    cpu = [s.cpu_us for s in samples if s.cpu_us is not None]
+    if cpu:
+        out["cpu_p50_us"] = round(percentile(cpu, 0.5), 1)
+        out["cpu_p95_us"] = round(percentile(cpu, 0.95), 1)
     rewritten = [s.rows_rewritten for s in samples if s.rows_rewritten is not None]
     if rewritten:
         out["rows_rewritten"] = {
