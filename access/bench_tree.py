@@ -27,6 +27,7 @@ Everything a run creates is removed afterwards (``remove_created_leaves``) so th
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -127,9 +128,12 @@ def _backend_schedstat_path() -> str | None:
     read (a server in a container or elsewhere has pids of its own: the command line must name postgres)."""
     if connection.vendor != "postgresql":
         return None
-    cached = getattr(connection, "_bench_schedstat", "")
-    if cached != "":
-        return cached
+    connection.ensure_connection()
+    # A new connection (or a forked process's first one) has a backend of its own: the key says which it was.
+    key = (os.getpid(), id(connection.connection))
+    cached = getattr(connection, "_bench_schedstat", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     path = None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
@@ -141,7 +145,7 @@ def _backend_schedstat_path() -> str | None:
                 _read_cpu_ns(path)
     except OSError:
         path = None
-    connection._bench_schedstat = path  # type: ignore[attr-defined]  # per connection: a new one has a new pid
+    connection._bench_schedstat = (key, path)  # type: ignore[attr-defined]
     return path
 
 
@@ -437,16 +441,21 @@ def _writer_process(tenant_pk: Any, seed: int, start_at: float, seconds: float, 
         writer = TreeWriter(tenant, seed=seed, count_changes=False, move_size=10)  # small tenants: small subtrees
         time.sleep(max(0.0, start_at - time.time()))
         samples = _writer_loop(writer, time.monotonic() + seconds, pause)
-        out.put(("ok", [(s.kind, s.us) for s in samples], writer.state.created))
+        out.put(("ok", [(s.kind, s.us, s.cpu_us) for s in samples], writer.state.created))
     except BaseException as exc:  # pragma: no cover - reported by the parent
         out.put(("error", repr(exc), []))
     finally:
         connections.close_all()
 
 
-def _latencies(samples: list[tuple[str, float]], kind: str) -> dict[str, Any]:
-    us = [u for k, u in samples if k == kind]
-    return {"samples": len(us), "p50_us": round(percentile(us, 0.5), 1), "p95_us": round(percentile(us, 0.95), 1)}
+def _latencies(samples: list[tuple[str, float, float | None]], kind: str) -> dict[str, Any]:
+    us = [u for k, u, _ in samples if k == kind]
+    out = {"samples": len(us), "p50_us": round(percentile(us, 0.5), 1), "p95_us": round(percentile(us, 0.95), 1)}
+    cpu = [c for k, _, c in samples if k == kind and c is not None]
+    if cpu:
+        out["cpu_p50_us"] = round(percentile(cpu, 0.5), 1)
+        out["cpu_p95_us"] = round(percentile(cpu, 0.95), 1)
+    return out
 
 
 def concurrent(
@@ -457,13 +466,15 @@ def concurrent(
     seed: int,
 ) -> dict[str, Any]:
     """Writers in ``others`` (one process each) for ``seconds`` alone, then again while ``measured`` takes creates
-    and moves at random places back to back in this process. Every writer pauses ``pause`` s between writes."""
+    and moves at random places back to back in this process. Each writer pauses ``pause`` s after a create and
+    after a move there and back. If the others' CPU per write stays the same while their latency grows, the
+    difference is waiting for a core (the machine), not for a lock or the disk."""
     unavailable = concurrency_unavailable()
     if unavailable:
         return unavailable
     context = multiprocessing.get_context("fork")
 
-    def run_writers(busy: bool) -> tuple[list[tuple[str, float]], list[Sample]]:
+    def run_writers(busy: bool) -> tuple[list[tuple[str, float, float | None]], list[Sample]]:
         connections.close_all()  # no connection may be shared with the forked writers
         queue = context.Queue()
         start_at = time.time() + 2.0  # time for every writer to load its tree
@@ -474,7 +485,7 @@ def concurrent(
         for proc in procs:
             proc.start()
         measured_samples: list[Sample] = []
-        if busy:
+        if busy:  # the measured tenant writes back to back: the most it can weigh on the others
             writer = TreeWriter(measured, seed=seed + 1000, count_changes=False)
             time.sleep(max(0.0, start_at - time.time()))
             measured_samples = _writer_loop(writer, time.monotonic() + seconds, 0.0)

@@ -80,8 +80,9 @@ class Command(BaseCommand):
             "(default 20, 3 with --quick).",
         )
         parser.add_argument("--only", help=f"Comma-separated sections to run (default all: {', '.join(SECTIONS)}).")
-        parser.add_argument("--writer-pause-ms", type=float, default=50.0,
-                            help="Each writer's pause between two writes (default 50).")  # fmt: skip
+        parser.add_argument("--writer-pause-ms", type=float, default=200.0,
+                            help="Each writer's pause after a create and after a move there and back "
+                                 "(default 200).")  # fmt: skip
 
     def handle(self, *args: Any, **opts: Any) -> None:
         quick = opts["quick"]
@@ -347,15 +348,19 @@ class Command(BaseCommand):
         for kind in ("create", "move"):
             o = cc[f"others_{kind}"]
             a, b = o["alone"], o["with_busy_tenant"]
+            cpu = ""
+            if "cpu_p50_us" in a and "cpu_p50_us" in b:
+                cpu = f"; cpu p50 {_ms(a['cpu_p50_us'])} → {_ms(b['cpu_p50_us'])}"
             self.say(f"    their {kind}: {_ms(a['p50_us'])} / {_ms(a['p95_us'])} → {_ms(b['p50_us'])} / "
                      f"{_ms(b['p95_us'])}  (×{o['p50_ratio']} / ×{o['p95_ratio']}; {a['samples']} → "
-                     f"{b['samples']} writes)")  # fmt: skip
+                     f"{b['samples']} writes{cpu})")  # fmt: skip
         for kind in ("create", "move"):
             m = cc[f"measured_{kind}"]
             if m.get("samples"):
                 rows = m.get("rows_rewritten", {})
                 self.say(f"    meanwhile the measured tenant's {kind}: p50 {_ms(m['p50_us'])} ms, p95 "
-                         f"{_ms(m['p95_us'])} ms, rows p50 {rows.get('p50', '-')} ({m['samples']} writes)")  # fmt: skip
+                         f"{_ms(m['p95_us'])} ms, cpu p50 {_ms(m.get('cpu_p50_us', 0))} ms, rows p50 "
+                         f"{rows.get('p50', '-')} ({m['samples']} writes)")  # fmt: skip
 
 
 def _ms(us: float) -> str:
