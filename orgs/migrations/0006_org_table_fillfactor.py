@@ -4,8 +4,9 @@ A tree write renumbers runs of neighbouring orgs at once, and PostgreSQL writes 
 updates. With full pages (the default fillfactor 100) each new version goes to another page: the table grows by the
 rows rewritten until VACUUM runs, and the tree's order on disk is lost. With room on the page the new version stays
 next to the old one, and the next write's page pruning reclaims the old versions without VACUUM. Measured with
-``manage.py benchmark --only tree_writes`` (README, Performance: Tree writes): over the same writes the org table grew
-from 41 to 194 MB at fillfactor 100 and from 26 to 64 MB at 70; latency and CPU per write did not change.
+``manage.py benchmark --only tree_writes`` (README, Performance: Tree writes): the same writes left the org table at
+194 MB with fillfactor 100, 101 MB with 90 and 64 MB with 70; the effect on CPU per write was within the noise of
+the shared machine it was measured on (to be settled on a quiet one, between 70 and 90).
 
 Existing pages keep their fill until the table is rewritten (``VACUUM FULL orgs_organization`` or pg_repack, in a
 maintenance window); rows written from now on follow the setting.
