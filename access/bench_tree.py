@@ -485,14 +485,18 @@ def concurrent(
         for proc in procs:
             proc.start()
         measured_samples: list[Sample] = []
-        if busy:  # the measured tenant writes back to back: the most it can weigh on the others
-            writer = TreeWriter(measured, seed=seed + 1000, count_changes=False)
-            time.sleep(max(0.0, start_at - time.time()))
-            measured_samples = _writer_loop(writer, time.monotonic() + seconds, 0.0)
-            writer.cleanup()
-        results = [queue.get(timeout=seconds + 600) for _ in procs]
-        for proc in procs:
-            proc.join(timeout=60)
+        try:
+            if busy:  # the measured tenant writes back to back: the most it can weigh on the others
+                writer = TreeWriter(measured, seed=seed + 1000, count_changes=False)
+                time.sleep(max(0.0, start_at - time.time()))
+                measured_samples = _writer_loop(writer, time.monotonic() + seconds, 0.0)
+                writer.cleanup()
+            results = [queue.get(timeout=seconds + 600) for _ in procs]
+        finally:
+            for proc in procs:
+                proc.join(timeout=60)
+                if proc.is_alive():  # only after a failure here: the writers end at their deadline
+                    proc.terminate()
         errors = [detail for status, detail, _ in results if status != "ok"]
         if errors:
             raise RuntimeError(f"A writer failed: {errors[0]}")
