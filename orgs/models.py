@@ -10,6 +10,8 @@ from django.db.models.functions import Lower
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
 
+from orgs.tree import OrgTreeManager
+
 
 class Tenant(models.Model):
     class Plan(models.TextChoices):
@@ -87,6 +89,8 @@ class Organization(MPTTModel):
     tree_id = models.PositiveIntegerField(editable=False)
 
     objects = OrganizationManager()
+    # django-mptt's tree operations, with moves that rewrite only the rows they change (orgs/tree.py).
+    _tree_manager = OrgTreeManager()
 
     class MPTTMeta:
         # No order_insertion_by: sorting siblings by name would insert in the middle of the nested set and shift

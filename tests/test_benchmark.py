@@ -55,3 +55,64 @@ def test_the_quick_benchmark_runs_and_writes_its_json(db, tmp_path, settings):
     assert all(peer["agrees"] for peer in data["peers"].values())
     assert all(page["status"] == 200 for page in data["api"].values())
     assert "peers on the same decisions" in out.getvalue()
+
+
+def test_the_quick_benchmark_measures_tree_writes_at_random_positions(db, tmp_path):
+    path = tmp_path / "bench.json"
+    call_command("benchmark", "--quick", "--only", "tree_writes", "--json", str(path), "--orgs", "300",
+                 "--repeat", "5", stdout=StringIO())  # fmt: skip
+    tree_writes = json.loads(path.read_text())["tree_writes"]
+    scale = tree_writes["scales"]["small"]
+    assert scale["orgs"] == 300
+    creates, moves, at_end = scale["create_random"], scale["move_random"], scale["create_at_end"]
+    assert creates["samples"] >= 3 and moves["samples"] >= 4 and at_end["samples"] >= 3
+    # random positions: not only the end of the tree, where a create renumbers nothing but the root
+    assert creates["position"]["min"] < 0.9 and moves["position"]["min"] < 0.9
+    assert at_end["position"] == {"min": 1.0, "p50": 1.0, "max": 1.0} and at_end["rows_rewritten"]["p95"] == 1
+    assert creates["rows_rewritten"]["p50"] > 0 and moves["rows_rewritten"]["p50"] > 0
+    assert moves["rows_changed"]["p50"] >= moves["nodes"] > 1
+    for row in (creates, moves, at_end):
+        assert 0 < row["p50_us"] <= row["p95_us"]
+    assert "skipped" in tree_writes["concurrent"]  # inside the test's transaction the writers could see nothing
+    assert Organization.objects.filter(name__startswith="bench-new-").count() == 0  # what it created is gone
+    from orgs.integrity import tree_problems
+
+    assert tree_problems() == []
+
+
+def test_a_create_in_the_middle_of_the_tree_counts_every_row_it_renumbers(scale):
+    from access import bench_tree
+
+    writer = bench_tree.TreeWriter(scale, seed=1)
+    middle = sorted(writer.state.nodes, key=lambda n: n.lft)[len(writer.state.nodes) // 2]
+    parent = Organization.objects.get(pk=middle.pk)
+    # the parent, its ancestors and everything to its right: every row whose rght is at least the parent's
+    expected = Organization.objects.filter(tree_id=parent.tree_id, rght__gte=parent.rght).count()
+    sample = writer.create(next(n for n in writer.state.nodes if n.pk == middle.pk))
+    assert 1 < expected < 120
+    assert sample.rows_changed == expected
+    assert sample.rows_rewritten == expected  # PostgreSQL: row versions counted by the server; SQLite: the same
+    assert 0 < sample.position < 1
+    writer.cleanup()
+    from orgs.integrity import tree_problems
+
+    assert tree_problems(scale) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_in_other_tenants_run_alone_and_beside_a_busy_tenant(postgres_only):
+    from access import bench_tree
+
+    measured = build_scale_tenant(name="Measured", orgs=150, depth=5, users=2, tasks=0, seed=2)
+    others = [build_scale_tenant(name=f"Other-{i}", orgs=60, depth=3, users=2, tasks=0, seed=3 + i) for i in range(2)]
+    result = bench_tree.concurrent(measured, others, seconds=1.0, pause=0.01, seed=5)
+    assert result["writers"] == 2 and result["measured_orgs"] == 150
+    for kind in ("create", "move"):
+        assert result[f"others_{kind}"]["alone"]["samples"] > 0
+        assert result[f"others_{kind}"]["with_busy_tenant"]["samples"] > 0
+        assert result[f"measured_{kind}"]["samples"] > 0
+        assert result[f"measured_{kind}"]["rows_rewritten"]["p50"] > 0
+    from orgs.integrity import tree_problems
+
+    assert tree_problems() == []  # every writer's orgs were removed and every moved subtree is home
+    assert Organization.objects.filter(name__startswith="bench-new-").count() == 0

@@ -2,8 +2,10 @@
 
 Measures, in one run on the configured database: can() at depth 1/10/50/100 (queries, p50, p95, cached p50) next to
 peers deciding the same checks (a naive guardian walk, cedarpy, pycasbin); a visible() page of 50 integration tasks at
-10k (and 100k) orgs; org create and a 100-node subtree move in a 10k-org tenant; the switcher page and authorized
-API retrieve/list through the test client. The synthetic tenants are built by seed_scale on first use and kept.
+10k (and 100k) orgs; tree writes at random positions (org create, ~100-node subtree move: latency and rows rewritten
+per write) at 10k (and 100k) orgs, and writers in 8 other tenants alone and while the 10k tenant writes; the switcher
+page and authorized API retrieve/list through the test client. The synthetic tenants are built by seed_scale on first
+use and kept; what the tree writes create is removed again.
 """
 
 from __future__ import annotations
@@ -17,19 +19,19 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, reset_queries
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from access import bench, policy
+from access import bench, bench_tree, policy
 from access.services import issue_token
-from orgs import services
 from orgs.management.commands.seed_scale import build_scale_tenant
 from orgs.models import Organization, Tenant
 from resources.models import Task
 
 DEPTHS = (1, 10, 20, 50, 100)
+SECTIONS = ("checks", "peers", "list", "tree_writes", "api")
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -64,6 +66,23 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="json_path", help="Write the results to this file.")
         parser.add_argument("--repeat", type=int, help="Timed runs per measurement (default 1000, 200 with --quick).")
         parser.add_argument("--orgs", type=int, help="Size of the main tenant (default 10000, 2000 with --quick).")
+        parser.add_argument(
+            "--writers",
+            type=int,
+            default=8,
+            help="Writers in other tenants during the tree-write measurement (PostgreSQL; 0: none).",
+        )
+        parser.add_argument("--writer-orgs", type=int, help="Size of each writer's tenant (default 1000, 200 quick).")
+        parser.add_argument(
+            "--writer-seconds",
+            type=float,
+            help="How long the writers write, alone and then with the measured tenant busy "
+            "(default 20, 3 with --quick).",
+        )
+        parser.add_argument("--only", help=f"Comma-separated sections to run (default all: {', '.join(SECTIONS)}).")
+        parser.add_argument("--writer-pause-ms", type=float, default=200.0,
+                            help="Each writer's pause after a create and after a move there and back "
+                                 "(default 200).")  # fmt: skip
 
     def handle(self, *args: Any, **opts: Any) -> None:
         quick = opts["quick"]
@@ -82,13 +101,23 @@ class Command(BaseCommand):
             },
             "quick": quick,
         }
+        only = set(opts["only"].split(",")) if opts["only"] else set(SECTIONS)
+        if unknown := only - set(SECTIONS):
+            raise CommandError(f"Unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}.")
+        if "peers" in only:
+            only.add("checks")  # the peers' ratios are to Canopy's own figures
         user = self.bench_user(tenant)
         chain = {d: Organization.objects.get(tenant=tenant, name=f"chain-{d}") for d in DEPTHS}
-        result["checks"] = self.checks(user, chain)
-        result["peers"] = self.peers(tenant, user, chain, result["checks"])
-        result["list"] = self.lists(tenant, large)
-        result["tree_writes"] = self.tree_writes(tenant)
-        result["api"] = self.pages(tenant, user, chain)
+        if "checks" in only:
+            result["checks"] = self.checks(user, chain)
+        if "peers" in only:
+            result["peers"] = self.peers(tenant, user, chain, result["checks"])
+        if "list" in only:
+            result["list"] = self.lists(tenant, large)
+        if "tree_writes" in only:
+            result["tree_writes"] = self.tree_writes(tenant, large, opts)
+        if "api" in only:
+            result["api"] = self.pages(tenant, user, chain)
         self.report(result)
         if opts["json_path"]:
             with open(opts["json_path"], "w") as out:
@@ -179,31 +208,48 @@ class Command(BaseCommand):
         return out
 
     # -- tree writes -----------------------------------------------------------------------------------------------
-    def tree_writes(self, tenant: Tenant) -> dict[str, Any]:
-        root = Organization.objects.get(tenant=tenant, parent__isnull=True)
-        counter = iter(range(10**9))
-        create = timed(
-            lambda: services.create_org(actor=None, parent=root, name=f"bench-new-{time.time_ns()}-{next(counter)}"),
-            self.slow_repeat,
-        )
-        nodes = Organization.objects.filter(tenant=tenant, level__gte=1).exclude(name__startswith="chain-")
-        subtree = min(
-            nodes.only("pk", "lft", "rght", "level")[:5000], key=lambda o: abs((o.rght - o.lft + 1) // 2 - 100)
-        )
-        size = (subtree.rght - subtree.lft + 1) // 2
-        parents = [
-            Organization.objects.get(tenant=tenant, name="chain-1"),
-            Organization.objects.get(pk=subtree.parent_id),
-        ]
-        moves = []
-        for i in range(2 * max(1, min(5, self.slow_repeat // 2))):  # even: the subtree ends where it began
-            target = parents[i % 2]
-            start = time.perf_counter_ns()
-            services.move_org(actor=None, org=subtree, parent=target)
-            moves.append((time.perf_counter_ns() - start) / 1000)
-        return {"orgs": Organization.objects.filter(tenant=tenant).count(), "create_org": create,
-                "move_subtree": {"nodes": size, "p50_us": round(percentile(moves, 0.5), 1),
-                                 "p95_us": round(percentile(moves, 0.95), 1)}}  # fmt: skip
+    def tree_writes(self, tenant: Tenant, large: Tenant | None, opts: dict[str, Any]) -> dict[str, Any]:
+        """Creates and ~100-node moves at random places (bench_tree), at each scale; then writers in other tenants
+        alone and while the main tenant writes back to back."""
+        quick = opts["quick"]
+        vacuumed = bench_tree.vacuum_org_table()
+        creates = max(3, self.slow_repeat)
+        pairs = max(2, self.slow_repeat // 4)  # each pair is two measured moves: away and back home
+        scales = {}
+        for label, t, n_creates, n_pairs in (
+            (_label(tenant), tenant, creates, pairs),
+            ("100k", large, max(3, creates // 2), max(2, pairs // 2)),
+        ):
+            if t is not None:
+                scales[label] = bench_tree.measure_scale(t, creates=n_creates, move_pairs=n_pairs, seed=11)
+        concurrent: dict[str, Any] = {"skipped": "--writers 0"}
+        if opts["writers"] > 0:
+            concurrent = bench_tree.concurrency_unavailable() or {}
+            if not concurrent:
+                size = opts["writer_orgs"] or (200 if quick else 1_000)
+                others = [self.writer_tenant(i, size) for i in range(opts["writers"])]
+                seconds = opts["writer_seconds"] or (3.0 if quick else 20.0)
+                concurrent = bench_tree.concurrent(tenant, others, seconds=seconds,
+                                                   pause=opts["writer_pause_ms"] / 1000, seed=23)  # fmt: skip
+        return {
+            "method": {
+                "positions": "create: under a parent drawn uniformly from the tenant's orgs; move: a subtree of "
+                "about 100 nodes under a target drawn the same way, then back home (both moves measured)",
+                "rows_rewritten": "PostgreSQL: row versions written to the org table by the write "
+                "(pg_stat_get_xact_tuples_updated delta inside its transaction); SQLite: rows_changed",
+                "rows_changed": "rows whose lft, rght, level or parent differ after the write (snapshot comparison)",
+                "vacuumed_before": vacuumed,
+            },
+            "scales": scales,
+            "concurrent": concurrent,
+        }
+
+    def writer_tenant(self, index: int, orgs: int) -> Tenant:
+        name = f"Bench-writer-{index}-{orgs}"
+        tenant = Tenant.objects.filter(name=name).first()
+        if tenant is None:
+            tenant = build_scale_tenant(name=name, orgs=orgs, depth=10, users=5, tasks=0, seed=100 + index)
+        return tenant
 
     # -- pages -----------------------------------------------------------------------------------------------------
     def pages(self, tenant: Tenant, user: Any, chain: dict[int, Organization]) -> dict[str, Any]:
@@ -234,13 +280,29 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
     def report(self, r: dict[str, Any]) -> None:
+        if "checks" in r:
+            self.report_checks(r)
+        if "list" in r:
+            self.say("\nvisible() page of 50 integration tasks")
+            for label, row in r["list"].items():
+                self.say(f"  {label} ({row['orgs']} orgs): filter {row['filter_queries']} query, total "
+                         f"{row['queries']}; p50 {row['p50_us']} µs, p95 {row['p95_us']} µs")  # fmt: skip
+        if "tree_writes" in r:
+            self.report_tree_writes(r["tree_writes"])
+        if "api" in r:
+            self.say("\npages through the test client")
+            for label, row in r["api"].items():
+                self.say(f"  {label}: HTTP {row['status']}, {row['queries']} queries, p50 {row['p50_us']} µs, "
+                         f"p95 {row['p95_us']} µs")  # fmt: skip
+
+    def report_checks(self, r: dict[str, Any]) -> None:
         self.say("\ncan(user, 'task.run', org at depth d) — the grant sits at the top of the chain")
         self.say(f"  {'depth':>5} {'queries':>7} {'p50 µs':>9} {'p95 µs':>9} {'cached p50':>10} {'cached q':>8}")
         for row in r["checks"]:
             self.say(f"  {row['depth']:>5} {row['queries']:>7} {row['p50_us']:>9} {row['p95_us']:>9} "
                      f"{row['cached_p50_us']:>10} {row['cached_queries']:>8}")  # fmt: skip
         self.say("\npeers on the same decisions (ratio = peer p50 / Canopy p50; >1 means Canopy is faster)")
-        for name, peer in r["peers"].items():
+        for name, peer in r.get("peers", {}).items():
             agree = "agrees" if peer["agrees"] else f"DISAGREES on {peer['mismatches']}/{peer['checked']}"
             self.say(f"  {name}: {agree} on {peer['checked']} checks; load {peer['load_s']} s, "
                      f"+{peer['memory_mb']} MB")  # fmt: skip
@@ -249,19 +311,64 @@ class Command(BaseCommand):
                 self.say(f"    depth {row['depth']:>3}: p50 {row['p50_us']:>9} µs  p95 {row['p95_us']:>9} µs  "
                          f"vs uncached ×{row['canopy_uncached_ratio']}  vs cached ×{row['canopy_cached_ratio']}"
                          f"{extra}")  # fmt: skip
-        self.say("\nvisible() page of 50 integration tasks")
-        for label, row in r["list"].items():
-            self.say(f"  {label} ({row['orgs']} orgs): filter {row['filter_queries']} query, total "
-                     f"{row['queries']}; p50 {row['p50_us']} µs, p95 {row['p95_us']} µs")  # fmt: skip
-        tw = r["tree_writes"]
-        self.say(f"\ntree writes in a {tw['orgs']}-org tenant")
-        self.say(f"  create org: p50 {tw['create_org']['p50_us']} µs, p95 {tw['create_org']['p95_us']} µs")
-        mv = tw["move_subtree"]
-        self.say(f"  move a {mv['nodes']}-node subtree: p50 {mv['p50_us']} µs, p95 {mv['p95_us']} µs")
-        self.say("\npages through the test client")
-        for label, row in r["api"].items():
-            self.say(f"  {label}: HTTP {row['status']}, {row['queries']} queries, p50 {row['p50_us']} µs, "
-                     f"p95 {row['p95_us']} µs")  # fmt: skip
+
+    def report_tree_writes(self, tw: dict[str, Any]) -> None:
+        self.say("\ntree writes through the services, one at a time (rows = row versions written to the org table; "
+                 "changed = rows whose tree columns changed; position 0 = start of the tree, 1 = its end)")  # fmt: skip
+        self.say("  (cpu = CPU time of the app thread and its PostgreSQL backend: the write's cost without the "
+                 "wait for a core on a busy machine)")  # fmt: skip
+        self.say(f"  {'tenant':<7} {'write':<20} {'n':>3} {'p50 ms':>7} {'p95 ms':>7} {'cpu p50':>7} {'cpu p95':>7} "
+                 f"{'rows p50':>8} {'rows p95':>8} {'changed p50':>11} {'position p50 [min, max]':>24}")  # fmt: skip
+        for label, scale in tw["scales"].items():
+            for key, title in (("create_random", "create (random)"), ("move_random", "move (random)"),
+                               ("create_at_end", "create at the end")):  # fmt: skip
+                row = scale[key]
+                if not row.get("samples"):
+                    continue
+                if key == "move_random":
+                    title = f"move {row['nodes']} nodes"
+                rows, changed, pos = row.get("rows_rewritten", {}), row.get("rows_changed", {}), row["position"]
+                cpu50 = _ms(row["cpu_p50_us"]) if "cpu_p50_us" in row else "-"
+                cpu95 = _ms(row["cpu_p95_us"]) if "cpu_p95_us" in row else "-"
+                self.say(f"  {label:<7} {title:<20} {row['samples']:>3} {_ms(row['p50_us']):>7} "
+                         f"{_ms(row['p95_us']):>7} {cpu50:>7} {cpu95:>7} {rows.get('p50', '-'):>8} "
+                         f"{rows.get('p95', '-'):>8} "
+                         f"{changed.get('p50', '-'):>11} {pos['p50']:>8} [{pos['min']}, {pos['max']}]")  # fmt: skip
+            if "table" in scale:
+                before, after = scale["table"]["before"], scale["table"]["after"]
+                self.say(f"  {'':<7} org table {before['table_mb']} → {after['table_mb']} MB, its indexes "
+                         f"{before['indexes_mb']} → {after['indexes_mb']} MB over these writes")  # fmt: skip
+        cc = tw["concurrent"]
+        if "skipped" in cc:
+            self.say(f"  writers in other tenants: skipped ({cc['skipped']})")
+            return
+        self.say(f"\n  {cc['writers']} writers in other tenants ({cc['writer_orgs']} orgs each, {cc['pause_ms']} ms "
+                 f"pause, {cc['seconds']} s): p50 / p95 ms alone → with the {cc['measured_orgs']}-org tenant "
+                 f"writing back to back")  # fmt: skip
+        for kind in ("create", "move"):
+            o = cc[f"others_{kind}"]
+            a, b = o["alone"], o["with_busy_tenant"]
+            cpu = ""
+            if "cpu_p50_us" in a and "cpu_p50_us" in b:
+                cpu = f"; cpu p50 {_ms(a['cpu_p50_us'])} → {_ms(b['cpu_p50_us'])}"
+            self.say(f"    their {kind}: {_ms(a['p50_us'])} / {_ms(a['p95_us'])} → {_ms(b['p50_us'])} / "
+                     f"{_ms(b['p95_us'])}  (×{o['p50_ratio']} / ×{o['p95_ratio']}; {a['samples']} → "
+                     f"{b['samples']} writes{cpu})")  # fmt: skip
+        for kind in ("create", "move"):
+            m = cc[f"measured_{kind}"]
+            if m.get("samples"):
+                rows = m.get("rows_rewritten", {})
+                self.say(f"    meanwhile the measured tenant's {kind}: p50 {_ms(m['p50_us'])} ms, p95 "
+                         f"{_ms(m['p95_us'])} ms, cpu p50 {_ms(m.get('cpu_p50_us', 0))} ms, rows p50 "
+                         f"{rows.get('p50', '-')} ({m['samples']} writes)")  # fmt: skip
+
+
+def _ms(us: float) -> str:
+    return f"{us / 1000:.1f}"
+
+
+def _label(tenant: Tenant) -> str:
+    return "10k" if tenant.name.endswith("10000") else "small"
 
 
 def _cpus() -> int:
