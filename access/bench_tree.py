@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, connections, transaction
+from django.db.models import QuerySet
 
 from orgs import services
 from orgs.models import Organization, Tenant
@@ -305,7 +306,6 @@ def remove_created_leaves(tenant: Tenant, pks: Iterable[Any]) -> int:
             return 0
         tree_id = leaves[0][3]
         # Django's collector, not mptt's per-node delete (which would renumber the tree once per node).
-        from django.db.models import QuerySet
 
         QuerySet.delete(Organization.objects.filter(pk__in=[pk for pk, *_ in leaves]))
         gaps = sorted(lft for _, lft, _, _ in leaves)

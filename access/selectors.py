@@ -63,16 +63,15 @@ def _unexpired() -> Q:
     return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
 
 
+def _lets_in(mode: str, role: Role) -> bool:
+    """Does an org whose access_inheritance is ``mode`` let a grant of ``role`` made above it flow in?"""
+    if mode == Organization.AccessInheritance.NONE:
+        return False
+    return mode != Organization.AccessInheritance.ADMINS_ONLY or (role.is_builtin and role.key == "admin")
+
+
 def _cut_applies(grant_org: Organization, role: Role, cuts: list[Organization]) -> bool:
-    for cut in cuts:
-        if cut.lft > grant_org.lft:
-            if cut.access_inheritance == Organization.AccessInheritance.NONE:
-                return False
-            if cut.access_inheritance == Organization.AccessInheritance.ADMINS_ONLY and not (
-                role.is_builtin and role.key == "admin"
-            ):
-                return False
-    return True
+    return all(_lets_in(cut.access_inheritance, role) for cut in cuts if cut.lft > grant_org.lft)
 
 
 def org_members(org: Organization) -> list[Member]:
@@ -108,20 +107,15 @@ def capabilities_crossing(org: Organization, new_mode: str) -> frozenset[str]:
         )
     )
 
-    def lets_in(mode: str, role: Role) -> bool:
-        if mode == Organization.AccessInheritance.NONE:
-            return False
-        return mode != Organization.AccessInheritance.ADMINS_ONLY or (role.is_builtin and role.key == "admin")
-
     grants = [
         *OrgUserGrant.objects.filter(above, _unexpired()).select_related("role", "content_object"),
         *OrgTeamGrant.objects.filter(above, _unexpired()).select_related("role", "content_object"),
     ]
     capabilities: set[str] = set()
     for grant in grants:
-        if _cut_applies(grant.content_object, grant.role, cuts) and lets_in(
+        if _cut_applies(grant.content_object, grant.role, cuts) and _lets_in(
             org.access_inheritance, grant.role
-        ) != lets_in(new_mode, grant.role):
+        ) != _lets_in(new_mode, grant.role):
             capabilities |= grant.role.capabilities
     return frozenset(capabilities)
 

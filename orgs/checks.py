@@ -19,6 +19,8 @@ from typing import Any
 from django.core.checks import Tags, Warning, register
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
+from orgs.models import Organization
+
 ID = "canopy.W001"
 README = "see README.md, PostgreSQL in production"
 
@@ -112,8 +114,6 @@ def read_autovacuum_state(alias: str, table: str) -> tuple[dict[str, str], list[
 
 @register(Tags.database, deploy=True)
 def autovacuum_enabled(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Warning]:
-    from orgs.models import Organization
-
     table = Organization._meta.db_table
     problems: list[Warning] = []
     for alias in databases if databases is not None else [DEFAULT_DB_ALIAS]:

@@ -40,47 +40,48 @@ REFERENCES = (
 )
 
 
-def _named(reference: Reference, steps: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    """(step number, name) of every step that names a declaration of this kind."""
-    return [
-        (number, step[reference.field].strip())
-        for number, step in enumerate(steps, start=1)
-        if isinstance(step, dict)
-        and step.get("type") == reference.step_type
-        and isinstance(step.get(reference.field), str)
-    ]
-
-
-def _effective_by_name(reference: Reference, org: Organization) -> dict[str, Any]:
-    return {e.name.lower(): e.item for e in inheritance.effective(reference.model, org)}
+def _resolved(org: Organization, steps: list[dict[str, Any]]) -> list[tuple[Reference, int, str, Any]]:
+    """(reference, step number, name, what the name resolves to in ``org`` or None) for every name the steps use:
+    one effective-list query per kind that the steps name."""
+    found = []
+    for reference in REFERENCES:
+        wanted = [
+            (number, step[reference.field].strip())
+            for number, step in enumerate(steps, start=1)
+            if isinstance(step, dict)
+            and step.get("type") == reference.step_type
+            and isinstance(step.get(reference.field), str)
+        ]
+        if wanted:
+            effective = {e.name.lower(): e.item for e in inheritance.effective(reference.model, org)}
+            found += [(reference, number, name, effective.get(name.lower())) for number, name in wanted]
+    return found
 
 
 def bind(*, actor: Any, org: Organization, steps: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
     """Resolve every name the steps use in ``org``'s effective configuration, among what ``actor`` may see:
     ``{kind: {name (lower case): declaration id}}``. A name that does not resolve, or resolves to something the
     actor may not see, is a field error naming the step (the two read the same: nothing is revealed)."""
-    bindings: dict[str, dict[str, str]] = {}
-    errors: list[str] = []
-    for reference in REFERENCES:
-        wanted = _named(reference, steps)
-        if not wanted:
-            continue
-        effective = _effective_by_name(reference, org)
-        ids = {item.pk for item in effective.values()}
-        if actor is not None:
-            ids = set(
+    resolved = _resolved(org, steps)
+    seen: set[Any] = {item.pk for _, _, _, item in resolved if item is not None}
+    if actor is not None:
+        seen = set()
+        for reference in {ref for ref, _, _, _ in resolved}:
+            ids = [item.pk for ref, _, _, item in resolved if ref is reference and item is not None]
+            seen |= set(
                 policy.visible(actor, reference.capability, reference.model.objects.filter(pk__in=ids)).values_list(
                     "pk", flat=True
                 )
             )
-        for number, name in wanted:
-            item = effective.get(name.lower())
-            if item is None or item.pk not in ids:
-                errors.append(
-                    f"Step {number}: no {reference.label} named “{name[:100]}” is available to you in {org.name}."
-                )
-            else:
-                bindings.setdefault(reference.kind, {})[name.lower()] = str(item.pk)
+    bindings: dict[str, dict[str, str]] = {}
+    errors: list[str] = []
+    for reference, number, name, item in resolved:
+        if item is None or item.pk not in seen:
+            errors.append(
+                f"Step {number}: no {reference.label} named “{name[:100]}” is available to you in {org.name}."
+            )
+        else:
+            bindings.setdefault(reference.kind, {})[name.lower()] = str(item.pk)
     if errors:
         raise ValidationError({"steps": errors[:20]})
     return bindings
@@ -91,22 +92,15 @@ def stale(task: Task, steps: list[dict[str, Any]]) -> list[str]:
     name no longer resolves, in the task's org, to the declaration bound when the task was saved."""
     org = task.project.org
     problems: list[str] = []
-    for reference in REFERENCES:
-        wanted = _named(reference, steps)
-        if not wanted:
-            continue
-        effective = _effective_by_name(reference, org)
-        bound = (task.bindings or {}).get(reference.kind, {})
-        for number, name in wanted:
-            item = effective.get(name.lower())
-            if item is None:
-                problems.append(
-                    f"Step {number}: the {reference.label} “{name}” is no longer available in {org.name} (removed or "
-                    "hidden since the task was saved)."
-                )
-            elif bound.get(name.lower()) != str(item.pk):
-                problems.append(
-                    f"Step {number}: “{name}” now resolves to another {reference.label} than when the task was saved "
-                    f"(declared in {item.org.name}): save the task again to use it."
-                )
+    for reference, number, name, item in _resolved(org, steps):
+        if item is None:
+            problems.append(
+                f"Step {number}: the {reference.label} “{name}” is no longer available in {org.name} (removed or "
+                "hidden since the task was saved)."
+            )
+        elif (task.bindings or {}).get(reference.kind, {}).get(name.lower()) != str(item.pk):
+            problems.append(
+                f"Step {number}: “{name}” now resolves to another {reference.label} than when the task was saved "
+                f"(declared in {item.org.name}): save the task again to use it."
+            )
     return problems
