@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import random
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -442,8 +443,8 @@ def _writer_process(tenant_pk: Any, seed: int, start_at: float, seconds: float, 
         time.sleep(max(0.0, start_at - time.time()))
         samples = _writer_loop(writer, time.monotonic() + seconds, pause)
         out.put(("ok", [(s.kind, s.us, s.cpu_us) for s in samples], writer.state.created))
-    except BaseException as exc:  # pragma: no cover - reported by the parent
-        out.put(("error", repr(exc), []))
+    except BaseException:  # pragma: no cover - reported by the parent, with where it happened
+        out.put(("error", traceback.format_exc(), []))
     finally:
         connections.close_all()
 

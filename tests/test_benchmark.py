@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from access import bench, policy
 from access.roles import CAPABILITIES
@@ -99,13 +104,35 @@ def test_a_create_in_the_middle_of_the_tree_counts_every_row_it_renumbers(scale)
     assert tree_problems(scale) == []
 
 
+# The writers are forked processes; forking a pytest-xdist worker (which runs an I/O thread) is unsafe, and a child
+# once failed inside psycopg. So the run forks from a fresh, single-threaded interpreter on the test database, as
+# `manage.py benchmark` does.
+RUN_CONCURRENT = """
+import json, django
+django.setup()
+from access import bench_tree
+from orgs.models import Tenant
+measured = Tenant.objects.get(name="Measured")
+others = [Tenant.objects.get(name=f"Other-{i}") for i in range(2)]
+print(json.dumps(bench_tree.concurrent(measured, others, seconds=1.0, pause=0.01, seed=5)))
+"""
+
+
 @pytest.mark.django_db(transaction=True)
 def test_writers_in_other_tenants_run_alone_and_beside_a_busy_tenant(postgres_only):
-    from access import bench_tree
-
-    measured = build_scale_tenant(name="Measured", orgs=150, depth=5, users=2, tasks=0, seed=2)
-    others = [build_scale_tenant(name=f"Other-{i}", orgs=60, depth=3, users=2, tasks=0, seed=3 + i) for i in range(2)]
-    result = bench_tree.concurrent(measured, others, seconds=1.0, pause=0.01, seed=5)
+    build_scale_tenant(name="Measured", orgs=150, depth=5, users=2, tasks=0, seed=2)
+    for i in range(2):
+        build_scale_tenant(name=f"Other-{i}", orgs=60, depth=3, users=2, tasks=0, seed=3 + i)
+    db = connection.settings_dict
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    url = f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    run = subprocess.run(
+        [sys.executable, "-c", RUN_CONCURRENT],
+        env={**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["writers"] == 2 and result["measured_orgs"] == 150
     for kind in ("create", "move"):
         assert result[f"others_{kind}"]["alone"]["samples"] > 0
