@@ -6,6 +6,7 @@ from django.db import models
 
 from access.middleware import current_ip
 from access.models import AuditEvent
+from config.actors import user_or_none
 
 
 def record(
@@ -18,7 +19,7 @@ def record(
     changes: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event. ``changes`` must never hold a secret: pass only the non-secret fields that changed."""
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    user = user_or_none(actor)
     return AuditEvent.objects.create(
         tenant_id=getattr(tenant, "pk", tenant),
         org_id=getattr(org, "pk", org),

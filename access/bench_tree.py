@@ -38,6 +38,7 @@ from typing import Any
 from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 
+from config.actors import SYSTEM
 from orgs import services
 from orgs.models import Organization, Tenant
 
@@ -250,7 +251,7 @@ class TreeWriter:
         position = self._position(rght)
         self.counter += 1
         name = f"bench-new-{time.time_ns()}-{self.counter}"
-        sample, org = timed_write(lambda: services.create_org(actor=None, parent=target, name=name), "create")
+        sample, org = timed_write(lambda: services.create_org(actor=SYSTEM, parent=target, name=name), "create")
         self.state.created.append(org.pk)
         sample.position = position
         return self._finish(sample)
@@ -277,7 +278,7 @@ class TreeWriter:
             dest = Organization.objects.only("pk", "tenant_id", "rght").get(pk=destination)
             position = self._position(dest.rght)
             start_position = self._position(moving.lft)
-            sample, _ = timed_write(lambda m=moving, d=dest: services.move_org(actor=None, org=m, parent=d), "move")
+            sample, _ = timed_write(lambda m=moving, d=dest: services.move_org(actor=SYSTEM, org=m, parent=d), "move")
             sample.position = position
             sample.nodes = (moving.rght - moving.lft + 1) // 2
             sample.distance = round(abs(position - start_position), 4)

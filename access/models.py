@@ -16,6 +16,8 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase as GuardianGroupPermission
 from guardian.models import UserObjectPermissionBase as GuardianUserPermission
 
+from config.concurrency import Versioned
+
 
 class CanopyUserManager(UserManager):
     def get_by_natural_key(self, username: str | None) -> Any:
@@ -62,7 +64,7 @@ class User(AbstractUser):
             AccessToken.objects.filter(user=self, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-class TenantMembership(models.Model):
+class TenantMembership(Versioned):
     """A user belongs to a tenant; ``is_admin`` makes them a tenant administrator."""
 
     tenant = models.ForeignKey("orgs.Tenant", on_delete=models.CASCADE, related_name="memberships")
@@ -154,7 +156,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="audit_tenant_time")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="audit_tenant_time"),
+            # "changed by whom, when" of a stale edit (config.concurrency.last_change)
+            models.Index(fields=["target_type", "target_id", "-created_at"], name="audit_target_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action} {self.target_name}"
@@ -172,7 +178,7 @@ class AuditEvent(models.Model):
 # Roles, teams and grants (the access core). Only access.policy reads these to decide.
 
 
-class Role(models.Model):
+class Role(Versioned):
     """A named set of capabilities. Built-in roles (admin, integrator, guest) have no tenant and take their
     capabilities from access.roles, the one table in code; custom roles are defined at an organization, usable in
     its subtree, and store their capabilities here. Grants point at a role, so editing a role rewrites no grant."""
@@ -218,7 +224,7 @@ class Role(models.Model):
         return sorted(self.capabilities)
 
 
-class Team(models.Model):
+class Team(Versioned):
     """An org-level group of users that holds grants like a user does. Membership is a django.contrib.auth Group,
     so guardian's group object-permission tables store team grants."""
 
@@ -239,7 +245,7 @@ class Team(models.Model):
         return self.name
 
 
-class GrantFields(models.Model):
+class GrantFields(Versioned):
     """What every grant row carries beside guardian's (holder, permission, object)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -26,6 +26,7 @@ from django.db.models import Q
 
 from access import resolver
 from access.roles import ALL_CAPABILITIES
+from config.actors import SYSTEM, require_actor
 from config.errors import Forbidden, NotFound
 
 if TYPE_CHECKING:
@@ -378,6 +379,35 @@ class Access:
         return Explanation(allowed, capability, reasons, base.grants)
 
 
+class SystemAccess(Access):
+    """What the platform itself may do (config.actors.SYSTEM): everything, without a query. Commands, bootstrap and
+    scheduled jobs pass SYSTEM explicitly, so every service authorizes the same way whoever acts."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.is_authenticated = True
+        self.is_superuser = True
+        self._subtree_rows = []
+
+    def is_tenant_admin(self, tenant_id: UUID) -> bool:
+        return True
+
+    def capabilities(self, obj: models.Model) -> frozenset[str]:
+        return _EVERYTHING | {TENANT_PLAN, COMPONENT_PUSH}
+
+    def can(self, capability: str, obj: models.Model) -> bool:
+        return True
+
+    def visible(self, capability: str, queryset: models.QuerySet) -> models.QuerySet:
+        return queryset
+
+    def explain(self, capability: str, obj: models.Model) -> Explanation:
+        return Explanation(True, capability, ["The system acts: it holds every capability."], [])
+
+
+_SYSTEM_ACCESS = SystemAccess()
+
+
 @dataclass(frozen=True)
 class Explanation:
     allowed: bool
@@ -474,9 +504,11 @@ _CACHE_ATTR = "_canopy_access"
 
 
 def access_for(user: Any) -> Access:
-    """The user's Access, built once per user instance (so once per request: each request loads its user)."""
-    if user is None:
-        return Access(None)
+    """The user's Access, built once per user instance (so once per request: each request loads its user).
+    ``SYSTEM`` holds everything; ``None`` is a programming error (TypeError), never "skip the check"."""
+    if user is SYSTEM:
+        return _SYSTEM_ACCESS
+    require_actor(user)
     access = getattr(user, _CACHE_ATTR, None)
     if access is None:
         access = Access(user)
@@ -487,7 +519,7 @@ def access_for(user: Any) -> Access:
 
 def forget(user: Any) -> None:
     """Drop the cached Access, e.g. after a service changed this user's own grants within the request."""
-    if user is not None and hasattr(user, _CACHE_ATTR):
+    if user is not None and user is not SYSTEM and hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
 
 
@@ -529,9 +561,7 @@ def delegation_gaps(actor: Any, capabilities: frozenset[str] | set[str], place: 
     role, adding someone to a team (at every place the team holds a role), editing a custom role (at every place it
     is granted), inviting (when issued and again when accepted), sharing a task, cutting inheritance. Tenant
     administrators hold every capability of their tenant and superusers every capability, so nothing is missing for
-    them; ``actor=None`` is the system (commands, migrations), which delegates freely."""
-    if actor is None:
-        return frozenset()
+    them, nor for SYSTEM (commands, bootstrap), which holds everything."""
     return frozenset(capabilities) - access_for(actor).capabilities(place)
 
 

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config import hostile
-from config.errors import Busy, DomainError
+from config.errors import DomainError
 
 
 class Pagination(PageNumberPagination):
@@ -25,8 +25,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Map domain errors to the contract: 404 / 403 {"detail","code"} / 409 {"detail","code"} / 400 fields; and, the
     last line, a database's DataError to 400 and IntegrityError (a unique value raced) to 409 ``conflict``."""
     if isinstance(exc, DomainError):
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
-        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers=headers)
+        return Response(exc.payload(), status=exc.status, headers=exc.headers() or None)
     if (database := hostile.database_error_answer(exc, context["request"])) is not None:
         return Response(database[1], status=database[0])
     if isinstance(exc, DjangoValidationError):

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from config.actors import SYSTEM
+
 LOAD_TENANT = "Load-{orgs}"
 SANDBOX_SHAPE = 3  # children of a sandbox root, each with two children: 10 nodes
 SAMPLE = 40  # targets per reader and kind
@@ -171,22 +173,22 @@ def make_tree_admins(load: Any, acme: Any, acme_root: Any, parents: list[Any], c
             username = "acme-admin"  # the demo's tenant administrator of Acme
         else:
             username = f"load-tree-{k}"
-            add_tenant_member(actor=None, tenant=tenant, user=new_user(username), is_admin=True)
+            add_tenant_member(actor=SYSTEM, tenant=tenant, user=new_user(username), is_admin=True)
         parent = Organization.objects.get(pk=parent_pk)
-        root = services.create_org(actor=None, parent=parent, name=f"load-sandbox-{k}")
+        root = services.create_org(actor=SYSTEM, parent=parent, name=f"load-sandbox-{k}")
         nodes = {str(root.pk): {"parent": str(parent.pk), "name": root.name}}
         for i in range(SANDBOX_SHAPE):
-            child = services.create_org(actor=None, parent=root, name=f"sb{k}-{i}")
+            child = services.create_org(actor=SYSTEM, parent=root, name=f"sb{k}-{i}")
             nodes[str(child.pk)] = {"parent": str(root.pk), "name": child.name}
             for j in range(2):
-                grandchild = services.create_org(actor=None, parent=child, name=f"sb{k}-{i}-{j}")
+                grandchild = services.create_org(actor=SYSTEM, parent=child, name=f"sb{k}-{i}-{j}")
                 nodes[str(grandchild.pk)] = {"parent": str(child.pk), "name": grandchild.name}
         # A Guest on one of the sandbox's inner nodes: sees it and what lies below it, wherever the owner moves
         # them; the moves shift the grant's own range under the guest's reads (locustfile.SandboxGuest).
         guest = new_user(f"load-guest-{k}")
-        add_tenant_member(actor=None, tenant=tenant, user=guest)
+        add_tenant_member(actor=SYSTEM, tenant=tenant, user=guest)
         inner = Organization.objects.get(parent=root, name=f"sb{k}-1")
-        grant_role(actor=None, target=inner, role="guest", user=guest)
+        grant_role(actor=SYSTEM, target=inner, role="guest", user=guest)
         admins.append(
             {
                 **token_for(username),
@@ -212,12 +214,12 @@ def make_writers(load: Any, acme: Any, workspaces: list[Any], count: int, rng: r
     ]
     for k, workspace_pk in enumerate(workspaces):
         workspace = Organization.objects.get(pk=workspace_pk)
-        project = services.create_project(actor=None, org=workspace, name=f"load-project-{k}")
+        project = services.create_project(actor=SYSTEM, org=workspace, name=f"load-project-{k}")
         for role in ("admin", "integrator"):
             username = f"load-{role}-{k}"
             user = new_user(username)
-            add_tenant_member(actor=None, tenant=load, user=user)
-            grant_role(actor=None, target=workspace, role=role, user=user)
+            add_tenant_member(actor=SYSTEM, tenant=load, user=user)
+            grant_role(actor=SYSTEM, target=workspace, role=role, user=user)
             writers.append(writer_entry(username, role, workspace, project, load, f"load-pool-{k}"))
         if k == 0:  # the demo's Admin of Marketing and Integrator in Logistics write in Acme
             for username, role, org, project_name in acme_places:
@@ -243,7 +245,7 @@ def writer_entry(username: str, role: str, workspace: Any, project: Any, tenant:
     if role == "admin":  # users that only this writer grants roles to, and that never read: nobody's view changes
         for j in range(3):
             user = new_user(f"{pool}-{j}")
-            add_tenant_member(actor=None, tenant=tenant, user=user)
+            add_tenant_member(actor=SYSTEM, tenant=tenant, user=user)
             entry["pool"].append(user.username)
     return entry
 

@@ -10,10 +10,11 @@ from django.db.models.functions import Lower
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
 
+from config.concurrency import Versioned
 from orgs.tree import OrgTreeManager
 
 
-class Tenant(models.Model):
+class Tenant(Versioned):
     class Plan(models.TextChoices):
         FREE = "free", "Free (root organization only)"
         PAID = "paid", "Paid (unlimited child organizations)"
@@ -56,7 +57,7 @@ class OrganizationManager(models.Manager.from_queryset(OrganizationQuerySet)):
         return hotpath.fetch_one(sql, [param], lambda row: hotpath.build(self.model, row))
 
 
-class Organization(MPTTModel):
+class Organization(MPTTModel, Versioned):
     """A node of a tenant's tree. Every tenant has exactly one tree (one mptt tree_id) with one root.
 
     The default manager returns soft-deleted nodes too: django-mptt's own updates must see every node of the
@@ -191,7 +192,7 @@ def ancestors_of(orgs: list[Organization]) -> list[Organization]:
     return list(Organization.objects.raw(sql, params))
 
 
-class Project(models.Model):
+class Project(Versioned):
     """A workspace inside an organization; integration tasks live in projects."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -26,6 +26,7 @@ from access.models import TenantMembership
 from access.services import accounts
 from access.services.backing import revoke_unbacked_invitations
 from access.services.grants import grant_role
+from config.actors import SYSTEM
 from config.errors import Conflict, Forbidden, NotFound, PlanLimit
 from orgs.locks import lock_tenant
 from orgs.models import Organization, Project, Tenant
@@ -41,8 +42,7 @@ UPGRADE_HINT = (
 
 
 def _require(actor: Any, capability: str, obj: Any) -> None:
-    if actor is not None:
-        policy.authorize(actor, capability, obj)
+    policy.authorize(actor, capability, obj)
 
 
 def _clean_name(value: Any, field: str = "name", max_length: int = NAME_MAX) -> str:
@@ -143,7 +143,7 @@ def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.
 
 def _after_tenant_created(*, tenant: Tenant, root: Organization, admin: Any) -> None:
     """The tenant administrator is also Admin of the root, so they appear as its member like anyone else."""
-    grant_role(actor=None, target=root, role="admin", user=admin)
+    grant_role(actor=SYSTEM, target=root, role="admin", user=admin)
 
 
 def sign_up(*, tenant_name: str, username: str, email: str, password: str) -> SignUp:
@@ -169,7 +169,7 @@ def sign_up(*, tenant_name: str, username: str, email: str, password: str) -> Si
         raise ValidationError(errors)
     with transaction.atomic():
         user = accounts.create_account(username=username, email=email, password=password)
-        tenant = create_tenant(actor=None, name=tenant_name, admin=user)
+        tenant = create_tenant(actor=SYSTEM, name=tenant_name, admin=user)
         root = Organization.objects.get(tenant=tenant, parent__isnull=True)
         audit.record(actor=user, action="user.sign_up", tenant=tenant, org=root, target=user)
         transaction.on_commit(lambda: accounts.send_email_verification(user=user))
@@ -388,7 +388,7 @@ def purge_deleted_orgs(*, older_than: Any = None) -> int:
                 continue
             size = node.get_descendant_count() + 1
             audit.record(
-                actor=None, action="org.purge", tenant=tenant, org=None, target=node, changes={"organizations": size}
+                actor=SYSTEM, action="org.purge", tenant=tenant, org=None, target=node, changes={"organizations": size}
             )
             node.delete()  # mptt closes the gap in lft/rght; CASCADE removes the subtree and its projects
             purged += size

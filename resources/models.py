@@ -16,9 +16,10 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from access.models import TeamShare, UserShare
+from config.concurrency import Versioned
 
 
-class Declaration(models.Model):
+class Declaration(Versioned):
     """What every inheritable declaration carries. ``NAME_FIELD`` is what overriding matches on (case-insensitive)."""
 
     NAME_FIELD = "name"
@@ -216,7 +217,7 @@ class OrgSetting(Declaration):
 # -- integration tasks and runs ------------------------------------------------------------------------------------
 
 
-class Task(models.Model):
+class Task(Versioned):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("orgs.Project", on_delete=models.CASCADE, related_name="tasks")
     name = models.CharField(max_length=100)

@@ -9,6 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from access.services import issue_token
+from config.actors import SYSTEM
 from tests.factories import World, build_world
 
 
@@ -74,7 +75,7 @@ def people(world: World) -> dict[str, Any]:
     for role in ("admin", "integrator", "guest"):
         user = UserFactory(username=f"{role}-m")
         add_to_tenant(user, world.acme)
-        grant_role(actor=None, target=world.marketing, role=role, user=user)
+        grant_role(actor=SYSTEM, target=world.marketing, role=role, user=user)
         people[role] = user
     newcomer = UserFactory(username="newcomer")
     add_to_tenant(newcomer, world.acme)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from access.models import TenantMembership
+from config.actors import SYSTEM
 from orgs import services
 from orgs.models import Organization, Project, Tenant
 
@@ -48,7 +49,7 @@ class UserFactory(DjangoModelFactory):
 
 def make_tenant(name: str = "Acme", *, plan: str = Tenant.Plan.PAID, admin: Any = None) -> Tenant:
     admin = admin or UserFactory(username=f"{name.lower().replace(' ', '-')}-admin")
-    return services.create_tenant(actor=None, name=name, admin=admin, plan=plan)
+    return services.create_tenant(actor=SYSTEM, name=name, admin=admin, plan=plan)
 
 
 def root_of(tenant: Tenant) -> Organization:
@@ -56,7 +57,7 @@ def root_of(tenant: Tenant) -> Organization:
 
 
 def make_org(parent: Organization, name: str, description: str = "") -> Organization:
-    return services.create_org(actor=None, parent=parent, name=name, description=description)
+    return services.create_org(actor=SYSTEM, parent=parent, name=name, description=description)
 
 
 def make_chain(parent: Organization, depth: int, prefix: str = "level") -> list[Organization]:
@@ -69,7 +70,7 @@ def make_chain(parent: Organization, depth: int, prefix: str = "level") -> list[
 
 
 def make_project(org: Organization, name: str = "Website") -> Project:
-    return services.create_project(actor=None, org=org, name=name)
+    return services.create_project(actor=SYSTEM, org=org, name=name)
 
 
 def add_to_tenant(user: Any, tenant: Tenant, *, is_admin: bool = False) -> TenantMembership:

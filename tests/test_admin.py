@@ -6,6 +6,7 @@ import pytest
 
 from access.models import AuditEvent, OrgUserGrant, Role, TenantMembership
 from access.services.grants import grant_role
+from config.actors import SYSTEM
 from orgs.integrity import tree_problems
 from orgs.models import Organization, Project, Tenant
 from tests.factories import UserFactory, add_to_tenant
@@ -220,5 +221,5 @@ def test_the_last_tenant_administrator_cannot_be_demoted_in_the_admin(world, adm
 def test_a_member_with_an_org_role_but_no_tenant_admin_has_no_admin(world, admin_client_of):
     user = UserFactory(username="org-admin", is_staff=True)
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.marketing, role="admin", user=user)
+    grant_role(actor=SYSTEM, target=world.marketing, role="admin", user=user)
     assert admin_client_of(user).get("/admin/orgs/organization/").status_code == 302  # to the admin's log-in

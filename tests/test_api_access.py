@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from access.models import AuditEvent, Invitation, OrgUserGrant, Role
 from access.services.teams import create_team
+from config.actors import SYSTEM
 from orgs.services import update_org
 from tests.factories import PASSWORD
 
@@ -31,7 +32,7 @@ def test_members_lists_direct_and_inherited_grants(world, people, api_as, django
 
 
 def test_members_of_an_org_that_cuts_inheritance_leave_out_the_cut_grants(world, people, api_as):
-    update_org(actor=None, org=world.emea, access_inheritance="admins_only")
+    update_org(actor=SYSTEM, org=world.emea, access_inheritance="admins_only")
     names = [m["user"]["username"] for m in api_as(world.tenant_admin).get(members_url(world.emea)).json()["results"]]
     assert "admin-m" in names and "guest-m" not in names and "integrator-m" not in names
 
@@ -172,7 +173,7 @@ def test_a_guest_cannot_create_teams_and_outsiders_cannot_see_them(world, people
         .status_code
         == 403
     )
-    team = create_team(actor=None, org=world.marketing, name="Hidden")
+    team = create_team(actor=SYSTEM, org=world.marketing, name="Hidden")
     assert api_as(world.other_admin).get(f"/api/v1/teams/{team.pk}").status_code == 404
     assert api_as(people["guest"]).get(f"/api/v1/teams/{team.pk}").status_code == 200
 
@@ -297,7 +298,7 @@ def test_explain_names_the_deciding_grant_and_the_cut(world, people, api_as):
     ).json()
     assert body["allowed"] is True
     assert any("Marketing" in reason for reason in body["reasons"])
-    update_org(actor=None, org=world.emea, access_inheritance="none")
+    update_org(actor=SYSTEM, org=world.emea, access_inheritance="none")
     body = client.get(
         f"/api/v1/orgs/{world.campaigns.pk}/explain", {"user": "integrator-m", "capability": "task.run"}
     ).json()

@@ -6,6 +6,7 @@ import pytest
 
 from access.models import AuditEvent
 from access.services.grants import grant_role
+from config.actors import SYSTEM
 from orgs.models import Organization, Project, Tenant
 from tests.factories import UserFactory, add_to_tenant, make_org
 
@@ -15,7 +16,7 @@ def guest(world):
     """A Guest on Marketing: sees Marketing and below, may change nothing."""
     user = UserFactory(username="gus")
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.marketing, role="guest", user=user)
+    grant_role(actor=SYSTEM, target=world.marketing, role="guest", user=user)
     return user
 
 
@@ -317,11 +318,11 @@ def test_a_duplicate_project_name_answers_409_and_a_blank_one_400(world, api_as)
 def test_a_project_member_sees_only_that_project(world, api_as):
     user = UserFactory(username="contractor")
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.website, role="integrator", user=user)
+    grant_role(actor=SYSTEM, target=world.website, role="integrator", user=user)
     other = make_org(world.marketing, "Other")
     from orgs.services import create_project
 
-    create_project(actor=None, org=world.marketing, name="Secret")
+    create_project(actor=SYSTEM, org=world.marketing, name="Secret")
     client = api_as(user)
     assert client.get(f"/api/v1/projects/{world.website.pk}").status_code == 200
     assert [p["name"] for p in client.get(org_url(world.marketing, "/projects")).json()["results"]] == ["Website"]

@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from access.models import AuditEvent
+from config.actors import SYSTEM
 from orgs.models import Organization, Project
 from orgs.services import delete_org
 from tests.factories import make_org, make_project
@@ -393,7 +394,7 @@ def test_a_project_member_opens_their_project_but_not_its_org(world, as_user):
 
     user = UserFactory(username="paula")
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.website, role="integrator", user=user)
+    grant_role(actor=SYSTEM, target=world.website, role="integrator", user=user)
     client = as_user(user)
     html = client.get(url(world.marketing, f"p/{world.website.pk}/")).content.decode()
     assert "Website" in html and f'href="{url(world.marketing)}"' not in html  # the org is named, not linked

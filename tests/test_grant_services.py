@@ -21,6 +21,7 @@ from access.services.grants import (
     set_tenant_admin,
 )
 from access.services.teams import add_team_member, create_team, remove_team_member
+from config.actors import SYSTEM
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization
 from tests.factories import UserFactory, add_to_tenant, make_chain
@@ -33,7 +34,7 @@ def people(world):
     for role in ("admin", "integrator", "guest"):
         user = UserFactory(username=f"{role}-of-marketing")
         add_to_tenant(user, world.acme)
-        grant_role(actor=None, target=world.marketing, role=role, user=user)
+        grant_role(actor=SYSTEM, target=world.marketing, role=role, user=user)
         people[role] = user
     colleague = UserFactory(username="colleague")
     add_to_tenant(colleague, world.acme)

@@ -13,6 +13,7 @@ from access import policy
 from access.models import AuditEvent, Invitation, TenantMembership
 from access.services.grants import grant_role
 from access.services.invitations import accept_invitation, invite, revoke_invitation
+from config.actors import SYSTEM
 from config.errors import Conflict, Forbidden, NotFound
 from tests.factories import PASSWORD, UserFactory, add_to_tenant
 
@@ -21,7 +22,7 @@ from tests.factories import PASSWORD, UserFactory, add_to_tenant
 def guest(world):
     user = UserFactory(username="guesty")
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.marketing, role="guest", user=user)
+    grant_role(actor=SYSTEM, target=world.marketing, role="guest", user=user)
     return user
 
 

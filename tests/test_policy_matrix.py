@@ -21,6 +21,7 @@ from access import policy
 from access.roles import CAPABILITIES
 from access.services.grants import grant_role
 from access.services.teams import add_team_member, create_team
+from config.actors import SYSTEM
 from orgs.models import Organization, Project
 from orgs.services import update_org
 from tests.factories import UserFactory, add_to_tenant, build_world, make_org, make_project
@@ -72,19 +73,19 @@ def _setup(role: str, holder: str) -> Setup:
     world = build_world()
     closed = make_org(world.marketing, "Closed")
     vault = make_org(world.marketing, "Vault")
-    update_org(actor=None, org=closed, access_inheritance="none")
-    update_org(actor=None, org=vault, access_inheritance="admins_only")
+    update_org(actor=SYSTEM, org=closed, access_inheritance="none")
+    update_org(actor=SYSTEM, org=vault, access_inheritance="admins_only")
     newsletter = make_project(world.marketing, "Newsletter")
     user = UserFactory()
     add_to_tenant(user, world.acme)
     if holder == "user":
-        grant_role(actor=None, target=world.marketing, role=role, user=user)
+        grant_role(actor=SYSTEM, target=world.marketing, role=role, user=user)
     elif holder == "team":
-        team = create_team(actor=None, org=world.root, name="Marketeers")
-        add_team_member(actor=None, team=team, user=user)
-        grant_role(actor=None, target=world.marketing, role=role, team=team)
+        team = create_team(actor=SYSTEM, org=world.root, name="Marketeers")
+        add_team_member(actor=SYSTEM, team=team, user=user)
+        grant_role(actor=SYSTEM, target=world.marketing, role=role, team=team)
     else:
-        grant_role(actor=None, target=world.website, role=role, user=user)
+        grant_role(actor=SYSTEM, target=world.website, role=role, user=user)
     orgs = {
         "itself": world.marketing,
         "descendant": world.emea,

@@ -12,6 +12,7 @@ from access import policy
 from access.models import OrgUserGrant
 from access.roles import BUILTIN_ROLES
 from access.services.grants import grant_role
+from config.actors import SYSTEM
 from orgs.models import Organization
 from orgs.services import update_org
 from tests.factories import UserFactory, add_to_tenant, make_org, make_tenant, root_of
@@ -54,7 +55,7 @@ def test_can_and_visible_agree_with_each_other_and_with_a_naive_walk(parents, in
             nodes.append(make_org(nodes[parent_index % len(nodes)], f"n{i}"))
         for node, mode in zip(nodes[1:], inheritance, strict=False):
             if mode != "all":
-                update_org(actor=None, org=node, access_inheritance=mode)
+                update_org(actor=SYSTEM, org=node, access_inheritance=mode)
         user = UserFactory(username="oracle-user")
         add_to_tenant(user, tenant)
         user_grants = {}
@@ -62,7 +63,7 @@ def test_can_and_visible_agree_with_each_other_and_with_a_naive_walk(parents, in
             node = nodes[index % len(nodes)]
             if node.pk in user_grants:
                 continue
-            grant_role(actor=None, target=node, role=role, user=user)
+            grant_role(actor=SYSTEM, target=node, role=role, user=user)
             user_grants[node.pk] = role
         orgs = list(Organization.objects.filter(tenant=tenant))
         paths = {o.pk: o.path() for o in orgs}

@@ -5,6 +5,7 @@ from django.test.utils import CaptureQueriesContext
 from access import policy
 from access.roles import BUILTIN_ROLES
 from access.services.grants import grant_role
+from config.actors import SYSTEM
 from orgs.services import update_org
 from tests.factories import UserFactory, add_to_tenant, make_chain
 
@@ -27,8 +28,8 @@ def test_a_role_on_an_org_flows_to_its_descendants(world, role):
 def test_cuts(world):
     user = UserFactory()
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.root, role="integrator", user=user)
-    update_org(actor=None, org=world.emea, access_inheritance="none")
+    grant_role(actor=SYSTEM, target=world.root, role="integrator", user=user)
+    update_org(actor=SYSTEM, org=world.emea, access_inheritance="none")
     world.refresh()
     assert policy.can(user, "task.run", world.marketing)
     assert not policy.can(user, "org.view", world.campaigns)
@@ -42,7 +43,7 @@ def test_cuts(world):
 def test_can_costs_one_query_whatever_the_depth(world):
     user = UserFactory()
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.root, role="guest", user=user)
+    grant_role(actor=SYSTEM, target=world.root, role="guest", user=user)
     chain = make_chain(world.root, 30)
     counts = []
     for org in (chain[0], chain[-1]):
@@ -57,7 +58,7 @@ def test_can_costs_one_query_whatever_the_depth(world):
 def test_on_postgresql_the_decision_is_prepared_once_per_connection_and_stays_one_query(world, postgres_only):
     user = UserFactory()
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.root, role="integrator", user=user)
+    grant_role(actor=SYSTEM, target=world.root, role="integrator", user=user)
     deep = make_chain(world.root, 5)[-1]
     counts = []
     for _ in range(3):
@@ -76,7 +77,7 @@ def test_without_prepared_statements_the_decision_is_the_same(world, postgres_on
     settings.DB_PREPARED_STATEMENTS = False
     user = UserFactory()
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.emea, role="guest", user=user)
+    grant_role(actor=SYSTEM, target=world.emea, role="guest", user=user)
     with CaptureQueriesContext(connection) as ctx:
         assert policy.can(user, "task.view", world.campaigns) and not policy.can(user, "task.view", world.root)
     assert len(ctx) == 2 and "PREPARE" not in ctx.captured_queries[0]["sql"]

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from access.services import issue_token
 from access.services.grants import grant_role
+from config.actors import SYSTEM
 from orgs import services
 from orgs.locks import lock_tenant
 from orgs.models import Organization
@@ -105,7 +106,7 @@ def test_readers_get_no_false_404_while_orgs_are_created_to_their_left():
     guest = UserFactory(username="gwen")
     add_to_tenant(guest, world.acme)
     target = make_org(world.logistics, "Depot")  # right of Marketing's subtree, where the writers add orgs
-    grant_role(actor=None, target=target, role="guest", user=guest)
+    grant_role(actor=SYSTEM, target=target, role="guest", user=guest)
     api, token = client_of(guest), issue_token(user=guest)[1]
     stop = threading.Event()
     outcomes: list[int] = []
@@ -114,7 +115,7 @@ def test_readers_get_no_false_404_while_orgs_are_created_to_their_left():
     def write() -> None:
         n = 0
         while not stop.is_set() and n < 400:
-            services.create_org(actor=None, parent=world.campaigns, name=f"c{threading.get_ident()}-{n}")
+            services.create_org(actor=SYSTEM, parent=world.campaigns, name=f"c{threading.get_ident()}-{n}")
             n += 1
 
     def read() -> None:

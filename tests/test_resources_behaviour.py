@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from access.models import AuditEvent
 from access.services.grants import grant_role
+from config.actors import SYSTEM
 from resources import crypto, services
 from resources.models import ComponentVersion, Credential, EnvVar, LookupRow, Run, Task
 from tests.factories import UserFactory, add_to_tenant
@@ -351,7 +352,7 @@ def test_run_logs_are_purged_after_the_retention(world, task):
 def test_a_grant_lower_in_the_tree_does_not_see_a_parent_secret_value(world, api_as):
     user = UserFactory(username="deep-admin")
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.campaigns, role="admin", user=user)
+    grant_role(actor=SYSTEM, target=world.campaigns, role="admin", user=user)
     variable = services.create_env_var(actor=world.tenant_admin, org=world.root, key="TOKEN", value=SECRET, secret=True)
     client = api_as(user)
     listed = client.get(f"/api/v1/orgs/{world.campaigns.pk}/env-vars")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from config.actors import SYSTEM
 from orgs.models import Organization
 from resources import services
 from resources.models import Credential, EnvVar, LookupTable, Run, Task
@@ -146,7 +147,7 @@ def test_a_role_on_a_sibling_org_sees_nothing(world, api_as, action, allowed, ok
     s = seed(world, world.marketing)
     sibling_admin = UserFactory(username="logistics-admin")
     add_to_tenant(sibling_admin, world.acme)
-    grant_role(actor=None, target=world.logistics, role="admin", user=sibling_admin)
+    grant_role(actor=SYSTEM, target=world.logistics, role="admin", user=sibling_admin)
     assert act(api_as(sibling_admin), action, s, world.member) == 404
 
 

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from mptt.exceptions import InvalidMove
 from mptt.managers import TreeManager
 
+from config.actors import SYSTEM
 from orgs import services
 from orgs.integrity import tree_problems
 from orgs.models import Organization
@@ -128,7 +129,7 @@ def test_a_move_rewrites_only_the_rows_between_its_old_and_new_place(postgres_on
     # left of b1 or right of b3's last child changes (the root and b3 keep their rght).
     snapshot = {o.pk: (o.lft, o.rght, o.level) for o in Organization.objects.filter(tenant=tenant)}
     before = xact_updates()
-    services.move_org(actor=None, org=branches[1], parent=branches[3])
+    services.move_org(actor=SYSTEM, org=branches[1], parent=branches[3])
     rewritten = xact_updates() - before
     changed = sum((o.lft, o.rght, o.level) != snapshot[o.pk] for o in Organization.objects.filter(tenant=tenant))
     assert changed == 6 + 6 + 6  # the moved subtree, b2's subtree, b3 and its five children

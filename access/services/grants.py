@@ -33,6 +33,7 @@ from access.models import (
 from access.roles import BUILTIN_ROLE_NAMES, BUILTIN_ROLES
 from access.services.backing import revoke_unbacked_invitations
 from access.signals import member_leaving_tenant
+from config.actors import user_or_none
 from config.errors import Conflict, NotFound
 from orgs.locks import lock_tenant
 from orgs.models import Organization, Project, Tenant
@@ -157,7 +158,7 @@ def grant_role(
                     permission_id=hold_role_permission_id(target),
                     role=role,
                     expires_at=expires_at,
-                    granted_by=actor,
+                    granted_by=user_or_none(actor),
                     **holder,
                 )
         except IntegrityError:

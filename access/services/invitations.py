@@ -25,6 +25,7 @@ from access.models import AccessToken, Invitation, TenantMembership, hash_token
 from access.services.accounts import clean_email, create_account, link_with_code, new_account_problems
 from access.services.backing import backing_problem, mark_revoked
 from access.services.grants import Grant, authorize_role, grant_role, resolve_role
+from config.actors import SYSTEM, require_actor
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization
 from resources.settings_registry import setting_value
@@ -50,8 +51,8 @@ def _domain_problem(org: Organization, email: str) -> str | None:
 def invite(
     *, actor: Any, org: Organization, email: str, role: Any, lifetime_days: int = Invitation.DEFAULT_LIFETIME_DAYS
 ) -> tuple[Invitation, str]:
-    if actor is None:
-        raise TypeError("An invitation is backed by the rights of the person who sends it: give the actor.")
+    if require_actor(actor) is SYSTEM:
+        raise TypeError("An invitation is backed by the rights of the person who sends it: give that person.")
     policy.authorize(actor, "member.manage", org)
     email = clean_email(email).lower()
     if not isinstance(lifetime_days, int) or not 1 <= lifetime_days <= Invitation.MAX_LIFETIME_DAYS:
@@ -171,7 +172,7 @@ def accept_invitation(
         with transaction.atomic():
             locked = Invitation.objects.select_for_update(of=("self",)).select_related("org").get(pk=invitation.pk)
             if locked.status == "pending":
-                mark_revoked(locked, actor=None, reason=reason)
+                mark_revoked(locked, actor=SYSTEM, reason=reason)
         raise Conflict(reason, code="invitation_revoked")
     with transaction.atomic():
         invitation = (

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from access import audit, policy
+from config.actors import user_or_none
 from config.errors import Conflict, NotFound
 from orgs.locks import lock_tenant
 from orgs.models import Organization
@@ -173,4 +174,4 @@ def reset_setting(*, actor: Any, org: Organization, key: str) -> None:
 
 
 def _user(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
+    return user_or_none(actor)

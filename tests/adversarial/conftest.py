@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from access.services import issue_token
 from access.services.grants import grant_role
+from config.actors import SYSTEM
 from tests.factories import PASSWORD, UserFactory, add_to_tenant
 
 
@@ -37,7 +38,7 @@ def password_works(user: Any, password: str = PASSWORD) -> bool:
 def gina_in_acme(world: Any) -> Any:
     """Gina administers Globex and, having accepted an invitation, is also an Integrator in Acme's Marketing."""
     add_to_tenant(world.other_admin, world.acme)
-    grant_role(actor=None, target=world.marketing, role="integrator", user=world.other_admin)
+    grant_role(actor=SYSTEM, target=world.marketing, role="integrator", user=world.other_admin)
     return world.other_admin
 
 
@@ -52,5 +53,5 @@ def root_in_acme(world: Any) -> Any:
 def marketing_admin(world: Any) -> Any:
     user = UserFactory(username="mallory")
     add_to_tenant(user, world.acme)
-    grant_role(actor=None, target=world.marketing, role="admin", user=user)
+    grant_role(actor=SYSTEM, target=world.marketing, role="admin", user=user)
     return user

@@ -13,6 +13,7 @@ from access.models import AuditEvent, OrgTeamGrant, OrgUserGrant, ProjectUserGra
 from access.services.custom_roles import create_role, update_role
 from access.services.grants import change_grant, grant_role, revoke_grant
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member
+from config.actors import SYSTEM
 from orgs import services as org_services
 from resources import services
 from resources.models import ComponentMember, ComponentVersion, TaskTeamShare, TaskUserShare
@@ -27,7 +28,7 @@ def can(user, capability, obj) -> bool:
 @pytest.fixture
 def cut_emea(world):
     """EMEA inherits nothing from above: Marketing's admins do not reach it."""
-    return org_services.update_org(actor=None, org=world.emea, access_inheritance="none")
+    return org_services.update_org(actor=SYSTEM, org=world.emea, access_inheritance="none")
 
 
 @pytest.fixture
@@ -368,7 +369,7 @@ def test_change_and_revoke_services_apply_the_rule_too(world, member_manager, pe
 
 def _team_with(world, name, org, role, *, cut):
     if cut:
-        org_services.update_org(actor=None, org=org, access_inheritance="none")
+        org_services.update_org(actor=SYSTEM, org=org, access_inheritance="none")
     team = create_team(actor=world.tenant_admin, org=world.marketing, name=name)
     grant_role(actor=world.tenant_admin, target=org, role=role, team=team)
     return team

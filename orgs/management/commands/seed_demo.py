@@ -13,6 +13,7 @@ from django.utils import timezone
 from access.models import OrgUserGrant, ProjectUserGrant, Role, TenantMembership
 from access.services.custom_roles import create_role
 from access.services.grants import add_tenant_member, grant_role
+from config.actors import SYSTEM
 from orgs import services
 from orgs.models import Organization, Project, Tenant
 
@@ -138,7 +139,7 @@ class Command(BaseCommand):
 
     def _tenant(self, name: str, plan: str, admin: Any) -> Tenant:
         tenant = Tenant.objects.filter(name=name, memberships__user=admin).first()
-        return tenant or services.create_tenant(actor=None, name=name, admin=admin, plan=plan)
+        return tenant or services.create_tenant(actor=SYSTEM, name=name, admin=admin, plan=plan)
 
     def _tree(self, tenant: Tenant) -> dict[str, Organization]:
         orgs = {"": Organization.objects.get(tenant=tenant, parent__isnull=True)}
@@ -147,9 +148,9 @@ class Command(BaseCommand):
             parent = orgs[parent_path]
             org = Organization.objects.alive().filter(parent=parent, name=name).first()
             if org is None:
-                org = services.create_org(actor=None, parent=parent, name=name, description=description)
+                org = services.create_org(actor=SYSTEM, parent=parent, name=name, description=description)
             if path in ADMINS_ONLY and org.access_inheritance != Organization.AccessInheritance.ADMINS_ONLY:
-                org = services.update_org(actor=None, org=org, access_inheritance="admins_only")
+                org = services.update_org(actor=SYSTEM, org=org, access_inheritance="admins_only")
             orgs[path] = org
             for project in projects:
                 self._project(org, project)
@@ -157,13 +158,13 @@ class Command(BaseCommand):
 
     def _project(self, org: Organization, name: str) -> Project:
         return Project.objects.filter(org=org, name=name).first() or services.create_project(
-            actor=None, org=org, name=name
+            actor=SYSTEM, org=org, name=name
         )
 
     def _custom_role(self, root: Organization, name: str, capabilities: list[str]) -> Role:
         role = Role.objects.filter(tenant_id=root.tenant_id, name=name).first()
         return role or create_role(
-            actor=None,
+            actor=SYSTEM,
             org=root,
             name=name,
             capabilities=capabilities,
@@ -174,18 +175,18 @@ class Command(BaseCommand):
         if role == "tenant-admin":
             return  # create_tenant made them tenant administrator and Admin of the root
         if not TenantMembership.objects.filter(tenant=tenant, user=user).exists():
-            add_tenant_member(actor=None, tenant=tenant, user=user)
+            add_tenant_member(actor=SYSTEM, tenant=tenant, user=user)
         if where is None:
             return
         if where.startswith("project:"):
             _, org_path, project_name = where.split(":")
             project = Project.objects.get(org=orgs[org_path], name=project_name)
             if not ProjectUserGrant.objects.filter(user=user, content_object=project).exists():
-                grant_role(actor=None, target=project, role=role, user=user)
+                grant_role(actor=SYSTEM, target=project, role=role, user=user)
             return
         org = orgs[where]
         if not OrgUserGrant.objects.filter(user=user, content_object=org).exists():
-            grant_role(actor=None, target=org, role=role, user=user)
+            grant_role(actor=SYSTEM, target=org, role=role, user=user)
 
     def _print(self, superuser: Any) -> None:
         self.stdout.write(self.style.SUCCESS("Demo data is ready. Log in at http://127.0.0.1:8000/ with:"))
