@@ -13,6 +13,9 @@ response components: ``Error`` {"detail", "code"} (config.api.exception_handler,
 - 404 ``NotFound``: an operation with path parameters (missing and invisible answer the same), or paginated (a
   page past the last one);
 - 409 ``Conflict``: a write (the services' conflicts, and a unique value taken by a concurrent request);
+- 412 ``PreconditionFailed``: a change or delete of a versioned object (a view with ``versioned = True``) whose
+  ``If-Match`` names a version that is no longer current; such operations also declare the ``If-Match`` request
+  header, and their 200 answers the ``ETag`` header (config.concurrency);
 - 415 ``UnsupportedMediaType``: an operation with a body;
 - 429 ``Throttled``: a throttled view.
 
@@ -29,6 +32,27 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class StaleSerializer(serializers.Serializer):
+    """A stale write (412): the version the caller read is no longer current."""
+
+    detail = serializers.CharField()
+    code = serializers.ChoiceField(choices=["stale"])
+    version = serializers.IntegerField(help_text="The current version (also the response's ETag).")
+    changed_by = serializers.CharField(allow_null=True, help_text="Who made the last change, from the audit log.")
+    changed_at = serializers.DateTimeField(allow_null=True, help_text="When the last change was made.")
+
+
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'The ETag of the version you read (e.g. "3"): the write is refused with 412 if the object has '
+    "changed since. Without it the write applies to the current version.",
+    "schema": {"type": "string"},
+}
+ETAG = {"description": 'The object\'s version, e.g. "3": send it back as If-Match.', "schema": {"type": "string"}}
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -58,6 +82,8 @@ RESPONSES = {
     "404": ("NotFound", "Not found, or not visible to the caller: both answer the same."),
     "409": ("Conflict", "The request contradicts the current state (a name taken, a lock above, a change made at "
                         "the same time)."),
+    "412": ("PreconditionFailed", "If-Match names a version that is no longer current: someone changed the object "
+                                  "since you read it. The body says the current version, who changed it and when."),
     "415": ("UnsupportedMediaType", "The body's content type is not one this operation reads."),
     "429": ("Throttled", "Too many requests or failed log-ins: try again later."),
 }  # fmt: skip
@@ -69,6 +95,15 @@ class AutoSchema(SpectacularAutoSchema):
         if operation is None:
             return None
         responses = operation["responses"]
+        if getattr(self.view, "versioned", False):
+            if self.method in ("PATCH", "PUT", "DELETE"):
+                parameters = operation.setdefault("parameters", [])
+                if not any(p.get("name") == "If-Match" for p in parameters):
+                    parameters.append(dict(IF_MATCH))
+            if self.method in ("GET", "PATCH", "PUT"):
+                for status, response in responses.items():
+                    if status.startswith("2") and isinstance(response, dict):
+                        response.setdefault("headers", {})["ETag"] = dict(ETAG)
         for status in self.error_statuses(operation):
             responses.setdefault(status, self._error_response(status))
         operation["responses"] = dict(sorted(responses.items()))
@@ -93,6 +128,8 @@ class AutoSchema(SpectacularAutoSchema):
             statuses.append("404")
         if writes:
             statuses.append("409")
+        if getattr(self.view, "versioned", False) and self.method in ("PATCH", "PUT", "DELETE"):
+            statuses.append("412")
         if has_body:
             statuses.append("415")
         if getattr(self.view, "throttle_classes", ()):
@@ -101,7 +138,8 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _error_response(self, status: str) -> dict[str, Any]:
         name, description = RESPONSES[status]
-        error = self.resolve_serializer(ErrorSerializer, "response").ref
+        serializer = StaleSerializer if status == "412" else ErrorSerializer
+        error = self.resolve_serializer(serializer, "response").ref
         if status == "400":
             invalid = ResolvedComponent(
                 name="ValidationError", type=ResolvedComponent.SCHEMA, object="ValidationError", schema=VALIDATION_ERROR
