@@ -148,9 +148,13 @@ def _table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _col(model: type[models.Model], alias: str, field: str) -> str:
-    """``alias.column`` of ``model.field``, the column name read from ``_meta`` (a ForeignKey's ``…_id``)."""
-    return f"{alias}.{connection.ops.quote_name(model._meta.get_field(field).column)}"  # type: ignore[union-attr]
+def _col(model: type[models.Model], alias: str, name: str) -> str:
+    """``alias.column`` of ``model.name``, the column name read from ``_meta`` (a ForeignKey's ``…_id``)."""
+    field = model._meta.get_field(name)
+    column = field.column if isinstance(field, models.Field) else None
+    if column is None:  # a reverse relation or a many-to-many: no column of this table
+        raise TypeError(f"{model.__name__}.{name} is not a column.")
+    return f"{alias}.{connection.ops.quote_name(column)}"
 
 
 def _select(

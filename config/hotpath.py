@@ -30,7 +30,8 @@ def _columns(model: type[models.Model], vendor: str) -> tuple[tuple[str, ...], t
 def select_list(model: type[models.Model], alias: str) -> str:
     """The model's concrete columns, in field order, for a SELECT from ``alias``."""
     quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+    # attname equals column unless db_column renames it; concrete fields always have a column.
+    return ", ".join(f"{alias}.{quote(field.column or field.attname)}" for field in model._meta.concrete_fields)
 
 
 def convert(model: type[models.Model], attname: str, value: Any) -> Any:
