@@ -28,7 +28,8 @@ def test_the_account_page_needs_a_sign_in(client):
 def test_the_account_page_shows_the_address_and_whether_it_is_verified(world, as_user, django_assert_max_num_queries):
     client = as_user(world.member)
     with django_assert_max_num_queries(6):
-        html = client.get("/account/").content.decode()
+        html = (response := client.get("/account/")).content.decode()
+        assert response.status_code == 200 and "bob@example.com" in html
     assert "bob@example.com" in html and "verified" in html and "Change your password" in html
 
 

@@ -24,7 +24,8 @@ def admin_client_of(client):
 def test_a_tenant_admin_lists_only_their_tenants_orgs(world, admin_client_of, django_assert_max_num_queries):
     client = admin_client_of(world.tenant_admin)
     with django_assert_max_num_queries(15):
-        html = client.get("/admin/orgs/organization/").content.decode()
+        html = (response := client.get("/admin/orgs/organization/")).content.decode()
+        assert response.status_code == 200 and response.context["cl"].result_count > 0
     assert "Campaigns" in html and "Globex" not in html
 
 

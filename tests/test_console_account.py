@@ -131,7 +131,8 @@ def test_tokens_are_listed_and_revoked_by_their_owner_only(world, client, django
     theirs, _ = issue_token(user=world.member, name="theirs")
     client.force_login(world.tenant_admin)
     with django_assert_max_num_queries(6):
-        html = client.get("/tokens/").content.decode()
+        html = (response := client.get("/tokens/")).content.decode()
+        assert response.status_code == 200 and "mine" in html
     assert "mine" in html and "theirs" not in html
     assert client.post(f"/tokens/{theirs.pk}/revoke").status_code == 404
     assert client.post(f"/tokens/{mine.pk}/revoke").status_code == 302

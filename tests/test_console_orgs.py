@@ -315,7 +315,8 @@ def test_the_deleted_list_shows_deleted_subtrees_to_the_tenant_admin(world, as_u
     delete_org(actor=world.tenant_admin, org=world.logistics)
     client = as_user(world.tenant_admin)
     with django_assert_max_num_queries(10):
-        html = client.get(url(world.root, "deleted/")).content.decode()
+        html = (response := client.get(url(world.root, "deleted/"))).content.decode()
+        assert response.status_code == 200 and "<tbody>" in html
     rows = html.split("<tbody>")[1].split("</tbody>")[0]
     assert "EMEA" in rows and "Logistics" in rows and "2 organizations" in rows
     assert "Campaigns" not in rows  # deleted with EMEA: restored with it, not on its own line

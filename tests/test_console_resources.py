@@ -189,6 +189,8 @@ def test_list_pages_cost_a_bounded_number_of_queries(
     client.get(page)  # the first visit remembers the org (one write)
     with django_assert_max_num_queries(limit):  # the same with 1 or 100 items: no query per row
         response = client.get(page)
+        listed = {"credentials/": "c7", "lookup-tables/": "t7", "env-vars/": "V7", "components/": "comp7"}
+        assert listed.get(suffix, "task7" if suffix == "tasks" else "run_log_retention_days") in response.text
     assert response.status_code == 200
 
 
@@ -742,7 +744,8 @@ def test_a_task_shared_with_someone_outside_the_project_is_listed_and_runs_in_th
     client = as_user(newcomer)
     client.get("/shared/")
     with django_assert_max_num_queries(6):
-        listed = client.get("/shared/").content.decode()
+        listed = (response := client.get("/shared/")).content.decode()
+        assert response.status_code == 200
     assert "Sync" in listed and "Private" not in listed and ">run<" in listed
     page = f"/o/{world.marketing.pk}/tasks/{task.pk}/"
     assert client.get(page).status_code == 200

@@ -125,11 +125,14 @@ def test_query_budgets_of_the_overview_and_the_switch_page(world, as_user, djang
     client = as_user(world.tenant_admin)
     client.get(url(world.root))
     with django_assert_max_num_queries(10):
-        client.get(url(world.emea))
+        response = client.get(url(world.emea))
+        assert response.status_code == 200 and "EMEA" in response.text
     with django_assert_max_num_queries(5):
-        client.get("/switch/")
+        response = client.get("/switch/")
+        assert response.status_code == 200 and "Logistics" in response.text
     with django_assert_max_num_queries(6):
-        client.get("/switch/", {"q": "depot"})
+        response = client.get("/switch/", {"q": "depot"})
+        assert response.status_code == 200 and "depot-" in response.text
 
 
 # -- the /switch/ page ---------------------------------------------------------------------------------------------
