@@ -91,11 +91,9 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 
 
 def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = json.loads(value)
-    return value if isinstance(value, list) else []
+    """A custom role's capabilities: the JSON column arrives decoded on PostgreSQL, as its text on SQLite (it is
+    never NULL: the column defaults to an empty list)."""
+    return json.loads(value) if isinstance(value, str) else list(value)
 
 
 def _row(raw: Sequence[Any]) -> Row:

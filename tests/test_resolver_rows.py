@@ -214,3 +214,8 @@ def test_every_placeholder_has_one_parameter(world: Any, question: str) -> None:
     if question == "subtree_rows":
         for model in (TaskUserShare, TaskTeamShare):
             assert connection.ops.quote_name(model._meta.db_table) in sql
+
+
+def test_a_name_that_is_no_column_is_refused_when_the_statement_is_composed() -> None:
+    with pytest.raises(TypeError, match="not a column"):
+        resolver._col(Organization, "o", "children")  # a reverse relation: no column of the org table

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import DatabaseError, connection
 
-from access import policy
+from access import policy, selectors
 from access.models import AuditEvent, OrgTeamGrant, ProjectTeamGrant
+from access.services.custom_roles import create_role
 from access.services.grants import grant_role
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.actors import SYSTEM
@@ -308,3 +309,33 @@ def test_get_for_answers_404_to_a_malformed_or_unknown_id(world: Any) -> None:
         policy.get_for(fresh(world.tenant_admin), "org.view", Organization.objects.all(), pk=world.globex_root.pk)
     org = policy.get_for(fresh(world.tenant_admin), "org.view", Organization.objects.all(), pk=world.emea.pk)
     assert org.pk == world.emea.pk
+
+
+def test_an_anonymous_visitor_or_a_deleted_org_gives_no_capability_on_a_declaration(world: Any) -> None:
+    credential = create_credential(actor=SYSTEM, org=world.emea, name="ftp", kind="generic", fields={"h": "x"})
+    assert policy.capabilities(AnonymousUser(), credential) == frozenset()
+    assert "credential.view" in policy.capabilities(fresh(world.tenant_admin), credential)
+    delete_org(actor=SYSTEM, org=world.emea)
+    credential.org.refresh_from_db()
+    assert policy.capabilities(fresh(world.tenant_admin), credential) == frozenset()
+
+
+def test_get_for_lets_a_programming_error_through(world: Any) -> None:
+    with pytest.raises(FieldError):
+        policy.get_for(fresh(world.tenant_admin), "org.view", Organization.objects.all(), no_such_field=1)
+
+
+# -- selectors the faces use ---------------------------------------------------------------------------------------
+
+
+def test_a_grant_is_found_by_id_whether_on_an_org_or_a_project(world: Any, colleague: Any) -> None:
+    on_project = grant_role(actor=SYSTEM, target=world.website, role="guest", user=colleague)
+    found = selectors.grant_by_id(on_project.pk)
+    assert found == on_project and found.content_object.org == world.marketing
+    assert selectors.grant_by_id(world.acme.pk) is None  # an id of something else
+
+
+def test_custom_roles_are_usable_below_the_org_that_defines_them_only(world: Any) -> None:
+    role = create_role(actor=SYSTEM, org=world.marketing, name="Reviewer", capabilities=["org.view"])
+    assert list(selectors.custom_roles_in(world.campaigns)) == [role]
+    assert list(selectors.custom_roles_in(world.logistics)) == []
