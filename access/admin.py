@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -251,8 +251,6 @@ class RoleAdmin(ServiceAdmin):
         queryset = Role.objects.select_related("org", "tenant")
         if policy.access_for(request.user).is_superuser:
             return queryset
-        from django.db.models import Q
-
         return queryset.filter(Q(tenant__isnull=True) | Q(tenant__in=admin_tenant_ids(request)))
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:

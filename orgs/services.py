@@ -267,8 +267,9 @@ def update_org(
         fields["access_inheritance"] = access_inheritance
     with transaction.atomic():
         tenant = lock_tenant(org.tenant_id)
-        org = _lock_org(org, version)
+        org = _lock_org(org)
         _require(actor, "org.manage", org)
+        check_version(org, version)  # after the capability: who changed it is for those who may change it
         if "access_inheritance" in fields and org.is_root and fields["access_inheritance"] != org.access_inheritance:
             raise Conflict("The root organization has nothing above it to inherit from.", code="root")
         if "name" in fields and org.parent_id and _sibling_taken(org.parent, fields["name"], exclude=org.pk):
@@ -288,13 +289,12 @@ def update_org(
     return org
 
 
-def _lock_org(org: Organization, version: Versions, *, deleted: bool = False) -> Organization:
-    """``org``'s row again, FOR UPDATE (after the tenant lock), at ``version``: a live org, or a deleted one when
-    ``deleted``; the other kind answers 404 like a missing one."""
+def _lock_org(org: Organization) -> Organization:
+    """``org``'s live row again, FOR UPDATE (after the tenant lock); a deleted one answers 404 like a missing one.
+    The caller checks the version once it has authorized the actor."""
     node = lock_for_update(org)
-    if node.is_deleted != deleted:
+    if node.is_deleted:
         raise NotFound()
-    check_version(node, version)
     return node
 
 
@@ -304,9 +304,10 @@ def move_org(*, actor: Any, org: Organization, parent: Organization, version: Ve
     require_actor(actor)
     with transaction.atomic():
         tenant = lock_tenant(org.tenant_id)
-        node = _lock_org(org, version)
+        node = _lock_org(org)
         _require(actor, "org.view", node)
         _require(actor, policy.TENANT_ADMIN, node)
+        check_version(node, version)
         if parent.tenant_id != node.tenant_id:
             raise Conflict("Organizations move inside their own tenant only.", code="cross_tenant")
         target = Organization.objects.filter(pk=parent.pk).first()
@@ -348,8 +349,9 @@ def delete_org(*, actor: Any, org: Organization, version: Versions = None) -> Or
     require_actor(actor)
     with transaction.atomic():
         tenant = lock_tenant(org.tenant_id)
-        node = _lock_org(org, version)
+        node = _lock_org(org)
         _require(actor, policy.TENANT_ADMIN, node)
+        check_version(node, version)
         if node.is_root:
             raise Conflict("The root organization cannot be deleted.", code="root")
         now = timezone.now()
@@ -372,9 +374,9 @@ def restore_org(*, actor: Any, org: Organization, version: Versions = None) -> O
         tenant = lock_tenant(org.tenant_id)
         node = lock_for_update(org)
         _require(actor, policy.TENANT_ADMIN, tenant)
+        check_version(node, version)
         if not node.is_deleted:
             raise Conflict("This organization is not deleted.", code="not_deleted")
-        check_version(node, version)
         if node.deleted_with_id != node.pk:
             raise Conflict(
                 "This organization was deleted with a parent organization: restore that one instead.",
@@ -463,8 +465,9 @@ def update_project(
     if description is not None:
         fields["description"] = _clean_description(description)
     with transaction.atomic():
-        project = _lock_project(project, version)
+        project = _lock_project(project)
         _require(actor, "project.manage", project)
+        check_version(project, version)
         if (
             "name" in fields
             and Project.objects.filter(org=project.org, name__iexact=fields["name"]).exclude(pk=project.pk).exists()
@@ -486,8 +489,9 @@ def update_project(
 def delete_project(*, actor: Any, project: Project, version: Versions = None) -> None:
     require_actor(actor)
     with transaction.atomic():
-        project = _lock_project(project, version)
+        project = _lock_project(project)
         _require(actor, "project.manage", project)
+        check_version(project, version)
         if tasks := project.tasks.count():
             # Deleting would take the tasks, their runs and logs with it: make it a deliberate, separate step.
             raise Conflict(
@@ -504,12 +508,11 @@ def delete_project(*, actor: Any, project: Project, version: Versions = None) ->
         project.delete()
 
 
-def _lock_project(project: Project, version: Versions) -> Project:
-    """The project's row FOR UPDATE at ``version``, read with its org afresh (the policy decides from the org's
+def _lock_project(project: Project) -> Project:
+    """The project's row FOR UPDATE, read with its org afresh (the policy decides from the org's
     current place in the tree, not from the caller's copy); a project of a deleted org answers 404 like a missing
     one."""
     fresh = Project.objects.select_for_update(of=("self",)).select_related("org").filter(pk=project.pk).first()
     if fresh is None or fresh.org.is_deleted:
         raise NotFound()
-    check_version(fresh, version)
     return fresh
