@@ -41,7 +41,7 @@ from access.services.teams import add_team_member, create_team, delete_team, rem
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
 from config.schema import ErrorSerializer
-from orgs.api import _uuid_or_404, get_org, get_project
+from orgs.api import IF_MATCH_PARAMETER, PRECONDITION_FAILED, _uuid_or_404, get_org, get_project
 from orgs.models import Organization, Project, Tenant
 
 
@@ -303,20 +303,30 @@ class TeamDetailView(APIView):
 
 
 class TeamMembersView(APIView):
-    @extend_schema(request=TeamMemberSerializer, responses={201: TeamSerializer})
+    @extend_schema(
+        request=TeamMemberSerializer,
+        parameters=[IF_MATCH_PARAMETER],
+        responses={201: TeamSerializer, 412: PRECONDITION_FAILED},
+    )
     def post(self, request: Request, id: Any) -> Response:
+        """Add a member. The members are part of the team: its ETag changes, and ``If-Match`` (the team's ETag)
+        refuses the change with 412 if the team changed since it was read."""
         team = _get_team(request, id, "member.manage")
         data = TeamMemberSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        add_team_member(actor=request.user, team=team, user=tenant_user(team.org, data.validated_data["user"]))
-        return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
+        user = tenant_user(team.org, data.validated_data["user"])
+        team = add_team_member(actor=request.user, team=team, user=user, version=if_match(request))
+        return with_etag(Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED), team)
 
 
 class TeamMemberDetailView(APIView):
+    versioned = True  # the If-Match of a removal is the team's ETag
+
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any, user_id: Any) -> Response:
         team = _get_team(request, id, "member.manage")
-        remove_team_member(actor=request.user, team=team, user=tenant_user(team.org, user_id))
+        user = tenant_user(team.org, user_id)
+        remove_team_member(actor=request.user, team=team, user=user, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -127,15 +127,20 @@ def _lock_team(team: Team, version: Versions) -> Team:
     return team
 
 
-def add_team_member(*, actor: Any, team: Team, user: Any) -> None:
+def add_team_member(*, actor: Any, team: Team, user: Any, version: Versions = None) -> Team:
+    """Add ``user`` to the team; returns the fresh team. Its members are part of it (the API shows them under its
+    ETag): the change raises the team's version, so a form opened before it (the admin's, which sets the whole
+    member list) is refused instead of dropping the newcomer."""
     policy.authorize(actor, "member.manage", team.org)
-    _authorize_team_rights(actor, team, f"add {user.get_username()} to the team {team.name}")
     with transaction.atomic():
+        team = _lock_team(team, version)
+        _authorize_team_rights(actor, team, f"add {user.get_username()} to the team {team.name}")
         if not TenantMembership.objects.filter(tenant_id=team.org.tenant_id, user=user).exists():
             raise ValidationError({"user": ["This user is not a member of the tenant: invite them first."]})
         if team.group.user_set.filter(pk=user.pk).exists():
             raise Conflict(f"{user.get_username()} is already in {team.name}.", code="already_member")
         team.group.user_set.add(user)
+        _members_changed(team)
         audit.record(
             actor=actor,
             action="team.member_add",
@@ -145,15 +150,19 @@ def add_team_member(*, actor: Any, team: Team, user: Any) -> None:
             changes={"user": user.get_username()},
         )
     policy.forget(user)
+    return team
 
 
-def remove_team_member(*, actor: Any, team: Team, user: Any) -> None:
+def remove_team_member(*, actor: Any, team: Team, user: Any, version: Versions = None) -> Team:
+    """Take ``user`` out of the team (raising its version, as adding does); returns the fresh team."""
     policy.authorize(actor, "member.manage", team.org)
-    _authorize_team_rights(actor, team, f"remove {user.get_username()} from the team {team.name}")
     with transaction.atomic():
+        team = _lock_team(team, version)
+        _authorize_team_rights(actor, team, f"remove {user.get_username()} from the team {team.name}")
         if not team.group.user_set.filter(pk=user.pk).exists():
             raise ValidationError({"user": [f"{user.get_username()} is not in {team.name}."]})
         team.group.user_set.remove(user)
+        _members_changed(team)
         audit.record(
             actor=actor,
             action="team.member_remove",
@@ -164,3 +173,10 @@ def remove_team_member(*, actor: Any, team: Team, user: Any) -> None:
         )
         policy.forget(user)
         revoke_unbacked_invitations(actor=actor, tenant_id=team.org.tenant_id, inviters=[user])
+    return team
+
+
+def _members_changed(team: Team) -> None:
+    """The members live in auth's group table; the team row's version stands for them too (``team`` is locked)."""
+    team.version += 1
+    team.save(update_fields=["version"])

@@ -42,7 +42,7 @@ from access.services.grants import (
     set_tenant_admin,
 )
 from access.services.invitations import invite, revoke_invitation
-from access.services.teams import add_team_member, create_team, delete_team, rename_team
+from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.actors import SYSTEM
 from config.errors import Conflict, Forbidden, Stale
 from orgs import services
@@ -967,3 +967,47 @@ def test_concurrent_writers_at_one_version_one_wins_the_others_are_told(postgres
     assert {error.changed_by for error in errors} == {"alice"}  # type: ignore[attr-defined]
     fresh = reread(world.emea)
     assert fresh.version == read_at + 1 and fresh.name in {"n0", "n1", "n2", "n3"}
+
+
+# -- a team's members are part of it -------------------------------------------------------------------------------
+
+
+def test_a_member_change_raises_the_teams_version_so_a_stale_rename_is_refused(world, team):
+    stale_copy = reread(team)
+    colleague = UserFactory(username="colleague")
+    add_to_tenant(colleague, world.acme)
+    fresh = add_team_member(actor=world.tenant_admin, team=reread(team), user=colleague)
+    assert fresh.version == stale_copy.version + 1 == reread(team).version
+    with pytest.raises(Stale) as refused:
+        rename_team(actor=world.superuser, team=stale_copy, name="Authors", version=stale_copy.version)
+    assert refused.value.changed_by == "alice" and reread(team).name == "Writers"
+    with pytest.raises(Stale):
+        remove_team_member(actor=world.superuser, team=stale_copy, user=world.member, version=stale_copy.version)
+    assert set(reread(team).group.user_set.values_list("username", flat=True)) == {"bob", "colleague"}
+
+
+def test_an_admin_team_form_opened_before_a_newcomer_joined_cannot_drop_them(world, team, admin_as):
+    client = admin_as(world.tenant_admin)
+    address = f"/admin/access/team/{team.pk}/change/"
+    assert client.get(address).status_code == 200
+    opened_at = reread(team).version
+    colleague = UserFactory(username="colleague")
+    add_to_tenant(colleague, world.acme)
+    add_team_member(actor=world.superuser, team=reread(team), user=colleague)  # meanwhile
+    form = {"name": "Writers", "description": "copy", "members": [str(world.member.pk)], "loaded_version": opened_at}
+    response = client.post(address, form)
+    assert response.status_code == 200 and "changed by root" in response.content.decode()
+    assert set(reread(team).group.user_set.values_list("username", flat=True)) == {"bob", "colleague"}
+
+
+def test_the_api_team_etag_covers_its_members(world, team, alice, root):
+    url = f"/api/v1/teams/{team.pk}"
+    etag = alice.get(url)["ETag"]
+    added = alice.post(f"{url}/members", {"user": "alice"}, format="json", HTTP_IF_MATCH=etag)
+    assert added.status_code == 201 and added["ETag"] != etag
+    assert alice.get(url)["ETag"] == added["ETag"]
+    refused = root.delete(f"{url}/members/{world.member.pk}", HTTP_IF_MATCH=etag)
+    assert refused.status_code == 412 and refused.json()["changed_by"] == "alice"
+    assert reread(team).group.user_set.filter(pk=world.member.pk).exists()
+    assert root.delete(f"{url}/members/{world.member.pk}", HTTP_IF_MATCH=added["ETag"]).status_code == 204
+    assert not reread(team).group.user_set.filter(pk=world.member.pk).exists()
