@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 
 from access.models import AuditEvent
-from access.services.grants import grant_role
+from access.services.grants import grant_role, remove_tenant_member
 from config.actors import SYSTEM
 from config.errors import Conflict, Forbidden, NotFound, Stale
 from resources import crypto, services
@@ -422,6 +422,19 @@ def test_a_bound_task_keeps_the_bindings_of_its_steps_when_another_field_changes
     services.update_task(actor=cast["maria"], task=stale_copy, description="renamed meanwhile")
     fresh = reload(sync)
     assert fresh.steps == steps and fresh.bindings == {"credential": {"crm": str(crm.pk)}}
+
+
+def test_a_member_leaving_the_tenant_changes_the_tasks_and_components_that_lose_them(world, cast):
+    sync, connector = task(world), component(world)
+    services.share_task(actor=cast["alice"], task=sync, permission="view", user=cast["vera"])
+    services.add_component_member(actor=cast["alice"], component=connector, user=cast["vera"])
+    task_read, component_read = reload(sync).version, reload(connector).version
+    remove_tenant_member(actor=cast["alice"], tenant=world.acme, user=cast["vera"])
+    assert state(sync)["shares"] == [] and state(connector)["team"] == []
+    # A form or ETag read before the removal is stale: it cannot put back what the removal took away unnoticed.
+    with pytest.raises(Stale):
+        services.update_component(actor=cast["maria"], component=connector, version=component_read, name="X")
+    assert (reload(sync).version, reload(connector).version) == (task_read + 1, component_read + 1)
 
 
 def test_two_stops_of_one_run_apply_once(world, cast):
