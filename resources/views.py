@@ -272,7 +272,8 @@ class SettingForm(forms.Form):
     )
     locked = forms.BooleanField(required=False, help_text="Organizations below may not change it.")
     # The form sets any key, so it carries the version of every setting declared here when it was opened
-    # ("key:version,…"): saving a key changed meanwhile is refused as stale (a key first set meanwhile is not seen).
+    # ("key:version,…"); a key missing from it was not set here (version 0 for the service): saving a key that was
+    # changed, set or reset meanwhile is refused as stale.
     versions = forms.CharField(required=False, max_length=5000, widget=forms.HiddenInput)
 
     @staticmethod
@@ -755,8 +756,9 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
     def set_setting(d: dict[str, Any]) -> Any:
         return services.set_setting(
-            actor=user, org=org, key=d["key"], value=d["value"], locked=d["locked"], version=d["versions"].get(d["key"])
-        )
+            actor=user, org=org, key=d["key"], value=d["value"], locked=d["locked"],
+            version=d["versions"].get(d["key"], 0),
+        )  # fmt: skip
 
     writes = {
         "set": Write(
