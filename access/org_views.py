@@ -45,6 +45,7 @@ from config.console import (
     opened,
     parse_uuid,
     render_org_page,
+    require,
 )
 from config.errors import NotFound
 from orgs.models import Organization
@@ -244,10 +245,11 @@ def team_action(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpRespon
 @console_view
 def team_edit(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpResponse:
     """Rename a team (or change its description) where it is defined."""
-    org = fetch_org(request, org_id, "member.manage")
+    org = fetch_org(request, org_id, "member.view")
     team = _team_in(request, org, team_id)
     if team.org_id != org.pk:
         raise NotFound()  # edited at the org that defines it
+    require(request, "member.manage", org)
     write = Write(
         run=lambda d: rename_team(actor=request.user, team=team, name=d["name"], description=d["description"],
                                   version=d["version"]),
@@ -318,8 +320,9 @@ def roles(request: HttpRequest, org_id: UUID) -> HttpResponse:
 @console_view
 def role_edit(request: HttpRequest, org_id: UUID, role_id: UUID) -> HttpResponse:
     """Change a custom role where it is defined: every holder's capabilities change at once."""
-    org = fetch_org(request, org_id, "member.manage")
+    org = fetch_org(request, org_id, "member.view")
     role = _custom_role(org, role_id)
+    require(request, "member.manage", org)
     write = Write(
         run=lambda d: update_role(actor=request.user, role=role, name=d["name"], description=d["description"],
                                   capabilities=d["capabilities"], version=d["version"]),
