@@ -89,22 +89,20 @@ class TokenForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=365, initial=30, label="Valid for (days)")
 
 
+def _tokens_page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    listed = AccessToken.objects.filter(user=request.user).order_by("-created_at")
+    return render(request, "access/tokens.html", {"form": TokenForm(), "tokens": listed, "created": None} | context)
+
+
 @never_cache  # the response that carries a new raw token must not be kept by any cache
 @console_view
 def tokens(request: HttpRequest) -> HttpResponse:
     """The user's personal API tokens; a new token's raw value is in this one response only (Canopy keeps a hash)."""
-
-    def show(context: dict[str, Any]) -> HttpResponse:
-        listed = AccessToken.objects.filter(user=request.user).order_by("-created_at")
-        return render(request, "access/tokens.html", {"form": TokenForm(), "tokens": listed, "created": None} | context)
-
     write = Write(
         run=lambda d: issue_token(user=request.user, name=d["name"], lifetime=timedelta(days=d["days"])),
-        then=lambda result: show({"created": result[1]}),
-        form=TokenForm,
-        form_key="form",
-    )
-    return dispatch(request, {"": write}, show)
+        then=lambda result: _tokens_page(request, {"created": result[1]}), form=TokenForm, form_key="form",
+    )  # fmt: skip
+    return dispatch(request, {"": write}, lambda context: _tokens_page(request, context))
 
 
 @require_POST
@@ -117,7 +115,7 @@ def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
         run=lambda d: revoke_token(actor=request.user, token=token), done="The token was revoked.",
         then=lambda result: reverse("tokens"),
     )  # fmt: skip
-    return dispatch(request, {"": write}, lambda context: tokens(request))
+    return dispatch(request, {"": write}, lambda context: _tokens_page(request, context))
 
 
 # -- the account itself ----------------------------------------------------------------------------------------
