@@ -14,12 +14,16 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.test import RequestFactory
 
+from access.models import OrgUserGrant, Role, Team
+from access.services.custom_roles import create_role, update_role
+from access.services.grants import change_grant
+from access.services.teams import create_team, rename_team
 from config.console import EditForm, Write, dispatch, error_page, fetch_org
 from config.errors import Busy, Conflict, Forbidden, NotFound, Stale
 from orgs import services as org_services
 from orgs.models import Organization, Project
 from resources import services
-from resources.models import Credential, Task
+from resources.models import Credential, OrgSetting, Task
 
 
 def url(org: Organization, suffix: str = "") -> str:
@@ -259,3 +263,54 @@ def test_a_stale_delete_button_deletes_nothing(world, people, as_user):
     response = client.post(url(world.marketing, f"tasks/{task.pk}/"), {"action": "delete", "version": version})
     assert response.status_code == 409 and "changed by alice" in response.content.decode()
     assert Task.objects.filter(pk=task.pk, name="Sync renamed").exists()
+
+
+# -- the other edit forms carry their version too ---------------------------------------------------------------------
+
+
+def test_team_and_role_edit_pages_save_and_refuse_a_stale_form(world, people, as_user):
+    team = create_team(actor=world.tenant_admin, org=world.marketing, name="Web")
+    role = create_role(actor=world.tenant_admin, org=world.marketing, name="Reader", capabilities=["org.view"])
+    client = as_user(people["admin"])
+    team_url, role_url = url(world.marketing, f"teams/{team.pk}/edit/"), url(world.marketing, f"roles/{role.pk}/edit/")
+    response = client.post(team_url, {"name": "Web team", "description": "", "version": team.version})
+    assert response.status_code == 302 and Team.objects.get(pk=team.pk).name == "Web team"
+    stale_save(
+        client, team_url, {"name": "Mine", "description": ""},
+        lambda: rename_team(actor=world.tenant_admin, team=Team.objects.get(pk=team.pk), name="Alices team"),
+    )  # fmt: skip
+    assert Team.objects.get(pk=team.pk).name == "Alices team"
+    html = stale_save(
+        client, role_url, {"name": "Reader", "description": "", "capabilities": ["org.view", "audit.view"]},
+        lambda: update_role(actor=world.tenant_admin, role=role, description="alice's words"),
+    )  # fmt: skip
+    assert Role.objects.get(pk=role.pk).custom_capabilities == ["org.view"]
+    assert 'value="audit.view" checked' in html or 'audit.view" id' in html  # the ticked box is still ticked
+    # Someone who only sees the roles gets the 403 page; an unknown role is 404 for everyone.
+    assert as_user(people["guest"]).get(role_url).status_code == 403
+    assert client.get(url(world.marketing, f"roles/{world.marketing.pk}/edit/")).status_code == 404
+
+
+def test_a_stale_role_change_of_a_member_changes_nothing(world, people, as_user):
+    grant = OrgUserGrant.objects.get(user=people["guest"], content_object=world.marketing)
+    client = as_user(people["admin"])
+    version = grant.version
+    change_grant(actor=world.tenant_admin, grant=grant, role="integrator")
+    response = client.post(url(world.marketing, f"members/{grant.pk}/role"), {"role": "admin", "version": version})
+    assert response.status_code == 409 and "changed by alice" in response.content.decode()
+    assert OrgUserGrant.objects.get(pk=grant.pk).role.key == "integrator"
+
+
+def test_a_setting_set_meanwhile_refuses_the_stale_form(world, people, as_user):
+    client = as_user(people["admin"])
+    page = client.get(url(world.marketing, "settings/")).content.decode()
+    opened_at = re.search(r'name="versions"(?: value="([^"]*)")?', page)  # no value: nothing set here yet
+    assert opened_at is not None and "run_log_retention_days" not in (opened_at.group(1) or "")
+    services.set_setting(actor=world.tenant_admin, org=world.marketing, key="run_log_retention_days", value=7)
+    response = client.post(
+        url(world.marketing, "settings/"),
+        {"action": "set", "key": "run_log_retention_days", "value": "30", "versions": opened_at.group(1) or ""},
+    )
+    assert response.status_code == 409 and "changed by alice" in response.content.decode()
+    assert 'value="30"' in response.content.decode()  # what was typed
+    assert OrgSetting.objects.get(org=world.marketing, key="run_log_retention_days").value == 7
