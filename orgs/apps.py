@@ -7,4 +7,5 @@ class OrgsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from orgs import checks  # noqa: F401 - registers the deploy check of autovacuum (canopy.W001)
+        # Django's registration hook: these modules need the models, which are not loaded when apps.py is imported.
+        from orgs import checks, kinds  # noqa: F401 - the deploy check of autovacuum (canopy.W001); the kind registry

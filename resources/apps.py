@@ -8,4 +8,5 @@ class ResourcesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from resources import checks, receivers  # noqa: F401 - registers the system check and signal receivers
+        # Django's registration hook: these modules need the models, which are not loaded when apps.py is imported.
+        from resources import checks, kinds, receivers  # noqa: F401 - system check, kind registry, signal receivers
