@@ -10,23 +10,32 @@ asked through the fixed vocabulary of access.policy (``can``, ``visible``, ``exp
 supplies the facts that family needs (where it lives, its view and manage capabilities, a development team …).
 
 What a new declared kind needs (measured for the runtimes issue's ``Runtime``: declared at an org, inherited,
-hideable, audited), four places:
+overridable, lockable, hideable, audited). Four places, all in the new app:
 
-1. the model and its migration: ``class Runtime(NamedDeclaration)`` in runtimes/models.py with ``KIND =
-   Hidden.Kind.RUNTIME`` (one member added to ``resources.models.Hidden.Kind``, in the same migration set); the
-   abstract Declaration gives it org, lock, name, created_by, version;
-2. its registry entry: ``kinds.register(Kind(model=Runtime, rule=Rule.DECLARED, view="runtime.view",
-   manage="runtime.manage", within="org", label=…, label_plural=…, console_list=…, api_list=…))`` in
-   runtimes/kinds.py, imported by RuntimesConfig.ready; the policy (visibility below, 404 vs 403, explain), the inheritance engine (override,
-   lock, hide) and the role-table tests then know it with no further edit;
-3. its fields for the faces: a serializer and a form (the kind-specific fields only, on the generic declaration
-   serializer/view/template that read ``label``, ``label_plural`` and the URL names from here);
-4. its admin registration (the generic declaration admin, scoped to the tenant).
+1. the model and its migration: ``class Runtime(NamedDeclaration)`` in runtimes/models.py with ``KIND = "runtime"``
+   (the abstract Declaration gives org, lock, name, created_by, version; ``Hidden.kind`` takes its choices from this
+   registry, so resources/ needs no edit and no migration);
+2. its registry entry, runtimes/kinds.py (found by access's autodiscovery, like admin.py: no AppConfig edit)::
 
-Audit events need nothing: the generic declaration services (resources/services) record ``<model>.create`` etc.
-with the target's label. The capability names ``runtime.view``/``runtime.manage`` are in access/roles.py already.
-Until the faces are generic (resources/views.py, resources/api.py, resources/admin.py and the URL modules belong to
-other files today), a kind also adds a view, an API viewset and URL lines: that is the remaining gap to close.
+       kinds.register(Kind(model=Runtime, rule=Rule.DECLARED, view="runtime.view", manage="runtime.manage",
+                           within="org", label="runtime", label_plural="runtimes", console_list="runtimes",
+                           console_detail="runtime", api_list="api-org-runtimes", api_detail="api-runtime"))
+
+   With it the policy decides it (404 without ``runtime.view`` where it is declared or below, 403 without
+   ``runtime.manage``, explain), the inheritance engine resolves it (nearest wins, locks, hides; one query at any
+   depth) and the registry tests check it (capabilities of the vocabulary, URL names that reverse);
+3. its fields for the faces: a serializer and a form with the kind-specific fields only;
+4. its admin registration.
+
+The capabilities ``runtime.view``/``runtime.manage`` are in the vocabulary (access/roles.py) already; the generic
+declaration services record the audit events with the target's label (``<model>.create`` …).
+
+What makes 3 and 4 that small is not in this module: the generic declaration faces that read the entries (a list and
+detail view and template per kind, an API list/detail view per kind, URL patterns generated from ``console_list`` …
+``api_detail``, the hide form's choices from ``registry.hideable()``, a declaration admin base). Those live in files
+other engineers own today (resources/views.py, resources/api.py, resources/*urls.py, resources/admin.py,
+resources/services/declarations.py's MODEL_OF_KIND and MANAGE_CAPABILITY); until they read the registry, a new kind
+also adds a view, an API view, URL lines and entries in those two tables.
 """
 
 from __future__ import annotations

@@ -9,4 +9,5 @@ class ResourcesConfig(AppConfig):
 
     def ready(self) -> None:
         # Django's registration hook: these modules need the models, which are not loaded when apps.py is imported.
-        from resources import checks, kinds, receivers  # noqa: F401 - system check, kind registry, signal receivers
+        # (resources/kinds.py is found by access's autodiscovery, like admin.py.)
+        from resources import checks, receivers  # noqa: F401 - the system check and the signal receivers
