@@ -99,6 +99,9 @@ class Kind:
     # (a component's environment variable) and ``owner_team_grants`` is what the owner's team gets on it.
     owner: str = ""
     owner_team_grants: frozenset[str] = field(default_factory=frozenset)
+    # TASK: the per-object share tables (a user share model, a team share model: access.models.UserShare and
+    # TeamShare subclasses) whose rows the resolver reads as "share" facts. Empty: the kind cannot be shared.
+    shares: tuple[type[models.Model], ...] = ()
 
     def __post_init__(self) -> None:
         meta = self.model._meta
@@ -177,6 +180,10 @@ class Registry:
 
     def declared(self) -> tuple[Kind, ...]:
         return self.with_rule(Rule.DECLARED)
+
+    def shareable(self) -> tuple[Kind, ...]:
+        """Kinds shared per object (their share tables feed the resolver's "share" rows)."""
+        return tuple(k for k in self._by_model.values() if k.shares)
 
     def hideable(self) -> dict[str, Kind]:
         """Declared kinds that can be hidden, by their ``Hidden.kind``."""

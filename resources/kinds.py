@@ -9,7 +9,18 @@ from django.db.models import QuerySet
 
 from access.roles import COMPONENT_PUSH
 from config.kinds import DevelopmentTeam, Kind, Rule, registry
-from resources.models import Component, ComponentMember, Credential, EnvVar, LookupTable, OrgSetting, Run, Task
+from resources.models import (
+    Component,
+    ComponentMember,
+    Credential,
+    EnvVar,
+    LookupTable,
+    OrgSetting,
+    Run,
+    Task,
+    TaskTeamShare,
+    TaskUserShare,
+)
 
 
 def _org_env_vars(queryset: QuerySet) -> QuerySet:
@@ -34,7 +45,7 @@ DEVELOPMENT_TEAM = DevelopmentTeam(
 TASK = Kind(
     model=Task, rule=Rule.TASK, view="task.view", within="project", label="integration task",
     label_plural="integration tasks", console_list="tasks", console_detail="task", api_list="api-project-tasks",
-    api_detail="api-task",
+    api_detail="api-task", shares=(TaskUserShare, TaskTeamShare),
 )  # fmt: skip
 RUN = Kind(
     model=Run, rule=Rule.CHILD, view="task.view", within="task", label="run", label_plural="runs",

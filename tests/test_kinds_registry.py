@@ -46,6 +46,14 @@ def test_each_entry_names_capabilities_of_the_vocabulary_and_urls_that_exist(kin
         assert kinds.registry.parent(kind).rule in (Rule.TASK, Rule.DECLARED)
 
 
+def test_tasks_are_the_shareable_kind_with_a_user_and_a_team_share_table() -> None:
+    (task,) = kinds.registry.shareable()
+    assert task.model is Task and task.rule is Rule.TASK
+    user_share, team_share = task.shares
+    assert {f.name for f in user_share._meta.get_fields()} >= {"user", "content_object", "permission"}
+    assert {f.name for f in team_share._meta.get_fields()} >= {"group", "content_object", "permission"}
+
+
 def test_a_hideable_kind_is_hidden_under_the_kind_that_hides_it() -> None:
     hideable = kinds.registry.hideable()
     assert set(hideable) == {"credential", "lookup_table", "env_var", "component"}
