@@ -10,6 +10,10 @@ Capabilities are the role vocabulary in access.roles, plus two tenant-level ones
 ``tenant.admin`` (tenant administrators: create, move, delete and restore organizations, manage the tenant) and
 ``tenant.plan`` (superusers: change a tenant's plan).
 
+Which rule decides an object is its kind's registry entry (config/kinds.py, filled by each app's kinds.py): a rule
+family per model family (tenant, org, project, declared in an org, task, child of another kind), so this module
+names no model of another app and a new kind is a registration, not a new branch here.
+
 Each user gets one ``Access`` object per request (cached on the user instance that the request carries), which
 loads what it needs once, so repeated checks in a request cost no query; a change is seen by the next request.
 """
@@ -27,7 +31,10 @@ from django.db import models
 from django.db.models import Q
 
 from access import resolver
-from access.roles import ALL_CAPABILITIES, COMPONENT_PUSH, SHARE_LEVELS, TENANT_ADMIN, TENANT_PLAN
+from access.roles import ALL_CAPABILITIES, SHARE_LEVELS
+from access.roles import COMPONENT_PUSH as COMPONENT_PUSH  # re-exported: callers ask policy.COMPONENT_PUSH
+from access.roles import TENANT_ADMIN as TENANT_ADMIN
+from access.roles import TENANT_PLAN as TENANT_PLAN
 from config import kinds
 from config.actors import SYSTEM, require_actor
 from config.errors import Forbidden, NotFound
@@ -35,8 +42,6 @@ from config.kinds import Kind, Rule
 
 if TYPE_CHECKING:
     from orgs.models import Organization, Project
-
-__all__ = ["COMPONENT_PUSH", "TENANT_ADMIN", "TENANT_PLAN"]  # the tenant and team capabilities, re-exported
 
 _EVERYTHING = ALL_CAPABILITIES | {TENANT_ADMIN}
 # What a share of a task can give at most: when the roles give all of it already, no share is looked up.
