@@ -44,13 +44,15 @@ if TYPE_CHECKING:
     from orgs.models import Organization, Project
 
 _EVERYTHING = ALL_CAPABILITIES | {TENANT_ADMIN}
+_KINDS = kinds.registry
+_TEAM_ONLY = _KINDS.by_exclusive  # capability only a development team holds -> its kind (kept current by register)
 # What a share of a task can give at most: when the roles give all of it already, no share is looked up.
 _SHAREABLE = frozenset().union(*SHARE_LEVELS.values())
 
 
 def view_capability(model: type[models.Model]) -> str:
     """The capability that makes an object of ``model`` visible at all: without it the object answers 404."""
-    return kinds.of(model).view
+    return _KINDS.of(model).view
 
 
 class _ViewCapabilities(Mapping[str, str]):
@@ -58,7 +60,7 @@ class _ViewCapabilities(Mapping[str, str]):
     label; new code asks ``view_capability(model)`` or ``config.kinds.of(model).view``)."""
 
     def _table(self) -> dict[str, str]:
-        return {kind.key: kind.view for kind in kinds.registry.all()}
+        return {kind.key: kind.view for kind in _KINDS.all()}
 
     def __getitem__(self, label: str) -> str:
         return self._table()[label]
@@ -171,7 +173,7 @@ class Access:
         return frozenset(capabilities)
 
     def capabilities(self, obj: models.Model) -> frozenset[str]:
-        kind = kinds.of(obj)
+        kind = _KINDS.of(obj)
         rule = kind.rule
         if rule is Rule.ORG:
             return self.org_capabilities(obj)  # type: ignore[arg-type]
@@ -182,14 +184,14 @@ class Access:
                 return frozenset({TENANT_ADMIN} | ({TENANT_PLAN} if self.is_superuser else set()))
             return frozenset()
         if rule is Rule.TASK:
-            return self.task_capabilities(obj)
+            return self.task_capabilities(obj, kind)
         if rule is Rule.CHILD:
             return self.capabilities(getattr(obj, kind.within))
-        return self.declared_capabilities(obj)
+        return self.declared_capabilities(obj, kind)
 
     # -- tasks: the project's roles, plus shares of the task itself ----------------------------------------------
-    def task_capabilities(self, task: Any) -> frozenset[str]:
-        project = getattr(task, kinds.of(task).within)
+    def task_capabilities(self, task: Any, kind: Kind | None = None) -> frozenset[str]:
+        project = getattr(task, (kind or _KINDS.of(task)).within)
         capabilities = self.project_capabilities(project)
         if not self.is_authenticated or project.org.deleted_at is not None:
             return capabilities
@@ -210,13 +212,13 @@ class Access:
         return self._shares
 
     # -- declarations: the declaring org's roles, seen from below, and development teams -------------------------
-    def declared_capabilities(self, obj: Any) -> frozenset[str]:
-        kind = kinds.of(obj)
+    def declared_capabilities(self, obj: Any, kind: Kind | None = None) -> frozenset[str]:
+        kind = kind or _KINDS.of(obj)
         if kind.owner and getattr(obj, kind.owner_attname) is not None:
             # It goes with its owner (a component's variable): the owner's team reads it too.
             owner = getattr(obj, kind.owner)
             capabilities = self.declared_capabilities(owner)
-            team = kinds.of(owner).team
+            team = _KINDS.of(owner).team
             if team is not None and team.exclusive in capabilities:
                 capabilities |= kind.owner_team_grants
             return capabilities
@@ -224,7 +226,7 @@ class Access:
         capabilities = set(self.org_capabilities(org))
         if not self.is_authenticated or org.deleted_at is not None:
             return frozenset(capabilities)
-        for capability in kinds.registry.view_below() - capabilities:
+        for capability in _KINDS.view_below - capabilities:
             if self._holds_below(capability, org):
                 capabilities.add(capability)
         if kind.team is not None and obj.pk in self.team_ids(kind):
@@ -252,11 +254,11 @@ class Access:
     def can(self, capability: str, obj: models.Model) -> bool:
         if capability == TENANT_PLAN:
             return self.is_superuser
-        team_kind = kinds.registry.exclusive(capability)
+        team_kind = _TEAM_ONLY.get(capability)
         if team_kind is not None:
             # Team membership alone decides, so no org role is loaded for it.
             return (
-                kinds.find(obj) is team_kind
+                _KINDS.find(obj) is team_kind
                 and getattr(obj, team_kind.within).deleted_at is None
                 and obj.pk in self.team_ids(team_kind)
             )
@@ -268,10 +270,10 @@ class Access:
         user's grants, loaded once per request, become tree-range conditions)."""
         if not self.is_authenticated:
             return queryset.none()
-        team_kind = kinds.registry.exclusive(capability)
+        team_kind = _TEAM_ONLY.get(capability)
         if self.is_superuser and team_kind is None:
             return queryset
-        kind = kinds.of(queryset.model)
+        kind = _KINDS.of(queryset.model)
         rule = kind.rule
         if rule is Rule.TENANT:
             ids = self.admin_tenant_ids if capability == TENANT_ADMIN else self.member_tenant_ids
@@ -283,7 +285,7 @@ class Access:
                 self._org_filter(capability, prefix=f"{kind.within}__") | Q(pk__in=self._project_ids(capability))
             )
         if rule is Rule.CHILD:
-            parent = kinds.registry.parent(kind)
+            parent = _KINDS.parent(kind)
             return queryset.filter(
                 **{f"{kind.within}__in": self.visible(capability, parent.model._default_manager.all()).values("pk")}
             )
@@ -316,7 +318,7 @@ class Access:
     def _declared_condition(self, kind: Kind, capability: str, team_kind: Kind | None) -> Q:
         org = kind.within
         condition = self._org_filter(capability, prefix=f"{org}__")
-        if capability in kinds.registry.view_below():
+        if capability in _KINDS.view_below:
             for r in self.subtree_rows:
                 if r.kind in ("user", "team") and capability in r.capabilities:
                     condition |= Q(
@@ -327,7 +329,7 @@ class Access:
         if kind.team is not None and capability in kind.team.grants:
             team = Q(pk__in=kind.team.object_ids(self.user))
         elif kind.owner and capability in kind.owner_team_grants:
-            owner_team = kinds.of(kind.model._meta.get_field(kind.owner).related_model).team  # type: ignore[arg-type]
+            owner_team = _KINDS.of(kind.model._meta.get_field(kind.owner).related_model).team  # type: ignore[arg-type]
             if owner_team is not None:
                 team = Q(**{f"{kind.owner_attname}__in": owner_team.object_ids(self.user)})
         if team is not None:
@@ -362,7 +364,7 @@ class Access:
 
     # -- explanations ------------------------------------------------------------------------------------------
     def explain(self, capability: str, obj: models.Model) -> Explanation:
-        kind = kinds.of(obj)
+        kind = _KINDS.of(obj)
         if kind.rule in (Rule.ORG, Rule.PROJECT):
             org = obj if kind.rule is Rule.ORG else getattr(obj, kind.within)
             project = obj if kind.rule is Rule.PROJECT else None
@@ -383,13 +385,13 @@ class Access:
         if kind.rule is Rule.TENANT:
             return Explanation(allowed, capability, ["Allowed." if allowed else "Tenant administrators only."], [])
         # A task, run or declaration: the roles where it lives, plus what only the object itself gives.
-        team_kind = kinds.registry.exclusive(capability)
+        team_kind = _TEAM_ONLY.get(capability)
         if team_kind is not None and team_kind.team is not None:
             text = [team_kind.team.exclusive_reason if allowed else team_kind.team.refusal]
             return Explanation(allowed, capability, text, [])
         while kind.rule is Rule.CHILD:
             obj = getattr(obj, kind.within)
-            kind = kinds.of(obj)
+            kind = _KINDS.of(obj)
         task = obj if kind.rule is Rule.TASK else None
         where = getattr(obj, kind.within)
         base = self.explain(capability, where)
@@ -417,7 +419,7 @@ class SystemAccess(Access):
         return True
 
     def capabilities(self, obj: models.Model) -> frozenset[str]:
-        return _EVERYTHING | {TENANT_PLAN} | {k.team.exclusive for k in kinds.registry.all() if k.team is not None}
+        return _EVERYTHING | {TENANT_PLAN} | {k.team.exclusive for k in _KINDS.all() if k.team is not None}
 
     def can(self, capability: str, obj: models.Model) -> bool:
         return True
@@ -595,7 +597,7 @@ def authorize_delegation(
 def authorize(user: Any, capability: str, obj: models.Model) -> None:
     """Raise NotFound if the user may not see ``obj`` at all, Forbidden if they see it but lack ``capability``."""
     access = access_for(user)
-    kind = kinds.find(obj)
+    kind = _KINDS.find(obj)
     if kind is not None and not access.can(kind.view, obj):
         raise NotFound()
     if not access.can(capability, obj):

@@ -138,18 +138,23 @@ class Kind:
 
 
 class Registry:
-    """Kinds by model. Filled at start-up (AppConfig.ready), read on every policy call: lookups are dict gets."""
+    """Kinds by model. Filled at start-up (AppConfig.ready), read on every policy call: the lookups the policy makes
+    per check (``of``, ``exclusive``, ``view_below``) are a dict get or an attribute, kept current by ``register``
+    (a cached check costs about a microsecond, so a method call more per check would show in the benchmark)."""
 
     def __init__(self) -> None:
-        self._by_model: dict[type[models.Model], Kind] = {}
-        self._view_below: frozenset[str] | None = None
-        self._exclusive: dict[str, Kind] | None = None
+        self.by_model: dict[type[models.Model], Kind] = {}
+        # capability only a development team holds -> its kind (updated in place: the policy keeps a reference)
+        self.by_exclusive: dict[str, Kind] = {}
+        self.view_below: frozenset[str] = frozenset()
 
     def register(self, kind: Kind) -> Kind:
         """Add (or, when an app is made ready again in tests, replace) the entry of ``kind.model``."""
-        self._by_model[kind.model] = kind
-        self._view_below = None
-        self._exclusive = None
+        self.by_model[kind.model] = kind
+        self.by_exclusive.clear()
+        self.by_exclusive.update({k.team.exclusive: k for k in self.by_model.values() if k.team is not None})
+        # The view capabilities of the declared kinds: held anywhere below a declaring org, they see upward.
+        self.view_below = frozenset(k.view for k in self.declared())
         return kind
 
     def register_all(self, kinds: Iterable[Kind]) -> None:
@@ -157,49 +162,43 @@ class Registry:
             self.register(kind)
 
     def find(self, model_or_obj: type[models.Model] | models.Model) -> Kind | None:
-        model = model_or_obj if isinstance(model_or_obj, type) else type(model_or_obj)
-        kind = self._by_model.get(model)
+        model = model_or_obj if isinstance(model_or_obj, type) else model_or_obj.__class__
+        kind = self.by_model.get(model)
         if kind is None:
-            kind = self._by_model.get(model._meta.concrete_model)
+            kind = self.by_model.get(model._meta.concrete_model)  # a proxy model decides like its concrete one
         return kind
 
     def of(self, model_or_obj: type[models.Model] | models.Model) -> Kind:
         """The entry of a model (or of an instance's model); TypeError when none is registered: the policy must
         never guess a rule."""
-        kind = self.find(model_or_obj)
+        kind = self.by_model.get(model_or_obj.__class__)  # the policy's case, an instance: one dict get
+        if kind is None:
+            kind = self.find(model_or_obj)
         if kind is None:
             model = model_or_obj if isinstance(model_or_obj, type) else type(model_or_obj)
             raise TypeError(f"The policy knows no rule for {model._meta.label_lower}.")
         return kind
 
+    def exclusive(self, capability: str) -> Kind | None:
+        """The kind whose development team alone holds ``capability`` (no role gives it), if any."""
+        return self.by_exclusive.get(capability)
+
     def all(self) -> tuple[Kind, ...]:
-        return tuple(self._by_model.values())
+        return tuple(self.by_model.values())
 
     def with_rule(self, rule: Rule) -> tuple[Kind, ...]:
-        return tuple(k for k in self._by_model.values() if k.rule is rule)
+        return tuple(k for k in self.by_model.values() if k.rule is rule)
 
     def declared(self) -> tuple[Kind, ...]:
         return self.with_rule(Rule.DECLARED)
 
     def shareable(self) -> tuple[Kind, ...]:
         """Kinds shared per object (their share tables feed the resolver's "share" rows)."""
-        return tuple(k for k in self._by_model.values() if k.shares)
+        return tuple(k for k in self.by_model.values() if k.shares)
 
     def hideable(self) -> dict[str, Kind]:
         """Declared kinds that can be hidden, by their ``Hidden.kind``."""
         return {k.hidden_kind: k for k in self.declared() if k.hidden_kind}
-
-    def view_below(self) -> frozenset[str]:
-        """The view capabilities of the declared kinds: held anywhere below a declaring org, they see upward."""
-        if self._view_below is None:
-            self._view_below = frozenset(k.view for k in self.declared())
-        return self._view_below
-
-    def exclusive(self, capability: str) -> Kind | None:
-        """The kind whose development team alone holds ``capability`` (no role gives it), if any."""
-        if self._exclusive is None:
-            self._exclusive = {k.team.exclusive: k for k in self._by_model.values() if k.team is not None}
-        return self._exclusive.get(capability)
 
     def parent(self, kind: Kind) -> Kind:
         """A CHILD kind's parent entry (the registered model its ``within`` field points at)."""
