@@ -151,15 +151,23 @@ class Registry:
     def register(self, kind: Kind) -> Kind:
         """Add (or, when an app is made ready again in tests, replace) the entry of ``kind.model``."""
         self.by_model[kind.model] = kind
+        self._derive()
+        return kind
+
+    def _derive(self) -> None:
         self.by_exclusive.clear()
         self.by_exclusive.update({k.team.exclusive: k for k in self.by_model.values() if k.team is not None})
         # The view capabilities of the declared kinds: held anywhere below a declaring org, they see upward.
         self.view_below = frozenset(k.view for k in self.declared())
-        return kind
 
     def register_all(self, kinds: Iterable[Kind]) -> None:
         for kind in kinds:
             self.register(kind)
+
+    def unregister(self, model: type[models.Model]) -> None:
+        """Remove ``model``'s entry (tests that register a throwaway kind)."""
+        del self.by_model[model]
+        self._derive()
 
     def find(self, model_or_obj: type[models.Model] | models.Model) -> Kind | None:
         model = model_or_obj if isinstance(model_or_obj, type) else model_or_obj.__class__

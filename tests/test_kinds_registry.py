@@ -15,9 +15,10 @@ from access import policy
 from access.roles import ALL_CAPABILITIES, TENANT_ADMIN
 from config import kinds
 from config.actors import SYSTEM
+from config.errors import Forbidden, NotFound
 from config.kinds import Rule
 from resources import inheritance, services
-from resources.models import Declaration, EnvVar, Run, Task
+from resources.models import Credential, Declaration, EnvVar, Hidden, Run, Task
 
 ROOT = Path(__file__).resolve().parent.parent
 UUID = "00000000-0000-0000-0000-000000000000"
@@ -157,3 +158,59 @@ def test_an_effective_list_of_env_vars_stays_one_query(world, variables, django_
     with django_assert_num_queries(1):
         items = inheritance.effective(EnvVar, world.campaigns, EnvVar.objects.all())
     assert [e.name for e in items] == ["REGION"] and items[0].inherited
+
+
+# -- §5 measured: a new declared kind is a model and a registry entry for the policy and the inheritance engine ----
+
+
+@pytest.fixture
+def probe():
+    """A kind registered the way the runtimes issue's Runtime will be, with runtime.view/runtime.manage: here a proxy
+    of Credential (so it needs no table; its rows are credential rows, which this test never lists as credentials),
+    in a test-only app label, removed again afterwards."""
+
+    class Probe(Credential):
+        KIND = "probe"
+
+        class Meta:
+            proxy = True
+            app_label = "tests"
+
+    kind = kinds.register(
+        kinds.Kind(model=Probe, rule=Rule.DECLARED, view="runtime.view", manage="runtime.manage", within="org",
+                   label="probe", label_plural="probes")
+    )  # fmt: skip
+    yield kind
+    kinds.registry.unregister(Probe)
+    del apps.all_models["tests"]["probe"]
+    apps.clear_cache()
+
+
+def test_a_new_declared_kind_is_decided_and_inherited_once_registered(world, people, probe):
+    Probe, admin = probe.model, world.tenant_admin
+    top = Probe.objects.create(org=world.root, name="eu-west")
+    mine = Probe.objects.create(org=world.marketing, name="eu-west")  # overrides the root's
+    theirs = Probe.objects.create(org=world.logistics, name="warehouse")
+    # The policy: Guests view runtimes (also those declared above their grant), only Admins manage them, and what
+    # another branch declares does not exist for them.
+    guest, integrator, boss = people["guest"], people["integrator"], people["admin"]
+    assert policy.can(guest, "runtime.view", top) and policy.can(guest, "runtime.view", mine)
+    assert not policy.can(integrator, "runtime.manage", mine) and policy.can(boss, "runtime.manage", mine)
+    assert not policy.can(boss, "runtime.manage", top)  # declared above the grant: seen, not managed
+    with pytest.raises(NotFound):
+        policy.authorize(boss, "runtime.manage", theirs)
+    with pytest.raises(Forbidden):
+        policy.authorize(guest, "runtime.manage", mine)
+    assert set(policy.visible(guest, "runtime.view", Probe.objects.all())) == {top, mine}
+    why = policy.explain(guest, "runtime.view", top)
+    assert why.allowed and any("in an organization below" in line for line in why.reasons)
+    # The inheritance engine: nearest wins, a hide leaves it out below, a lock above is found.
+    (seen,) = inheritance.effective(Probe, world.campaigns)
+    assert seen.item == mine and seen.inherited and seen.overrides == top.pk
+    Hidden.objects.create(org=world.campaigns, kind="probe", name="eu-west", created_by=admin)
+    assert inheritance.effective(Probe, world.campaigns) == []
+    assert [e.item for e in inheritance.effective(Probe, world.emea)] == [mine]
+    Probe.objects.filter(pk=top.pk).update(locked=True)
+    assert inheritance.locked_above(Probe, world.marketing, "EU-WEST") == top
+    assert [e.item for e in inheritance.effective(Probe, world.campaigns)] == [top]  # a lock beats the hide
+    assert ("probe", "probe") in Hidden._meta.get_field("kind").choices
