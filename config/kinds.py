@@ -2,9 +2,10 @@
 
 Why: the policy (access/policy.py) used to switch on model labels of other apps ("resources.credential", …) in
 ~28 places, so every new kind meant edits in the policy, the inheritance engine, the views, the API and the tests.
-Now each app registers its kinds (orgs/kinds.py, resources/kinds.py, from their AppConfig.ready) and every generic
-part reads the entry: the policy asks ``kinds.of(obj).rule`` instead of a label, the inheritance engine takes the
-inheritable queryset and the hide kind from it, the role-table tests iterate over it. Like wagtail's permission
+Now each app registers its kinds in its kinds.py (orgs/kinds.py, resources/kinds.py; access's AppConfig.ready
+autodiscovers them, as the admin does admin.py) and every generic part reads the entry: the policy asks
+``kinds.of(obj).rule`` instead of a label, the inheritance engine takes the inheritable queryset and the hide kind
+from it, the role-table tests iterate over it. Like wagtail's permission
 policies, a *rule* is a policy per model family (tenant, org, project, declared-in-org, task, child-of-another-kind),
 asked through the fixed vocabulary of access.policy (``can``, ``visible``, ``explain``); a kind picks its family and
 supplies the facts that family needs (where it lives, its view and manage capabilities, a development team …).
@@ -15,7 +16,7 @@ overridable, lockable, hideable, audited). Four places, all in the new app:
 1. the model and its migration: ``class Runtime(NamedDeclaration)`` in runtimes/models.py with ``KIND = "runtime"``
    (the abstract Declaration gives org, lock, name, created_by, version; ``Hidden.kind`` takes its choices from this
    registry, so resources/ needs no edit and no migration);
-2. its registry entry, runtimes/kinds.py (found by access's autodiscovery, like admin.py: no AppConfig edit)::
+2. its registry entry, runtimes/kinds.py (autodiscovered: no AppConfig edit)::
 
        kinds.register(Kind(model=Runtime, rule=Rule.DECLARED, view="runtime.view", manage="runtime.manage",
                            within="org", label="runtime", label_plural="runtimes", console_list="runtimes",
@@ -23,19 +24,22 @@ overridable, lockable, hideable, audited). Four places, all in the new app:
 
    With it the policy decides it (404 without ``runtime.view`` where it is declared or below, 403 without
    ``runtime.manage``, explain), the inheritance engine resolves it (nearest wins, locks, hides; one query at any
-   depth) and the registry tests check it (capabilities of the vocabulary, URL names that reverse);
+   depth) and the registry tests check it (capabilities of the vocabulary, URL names that reverse, the role table
+   where it is declared, above and below). tests/test_kinds_registry.py registers such a kind and shows all this;
 3. its fields for the faces: a serializer and a form with the kind-specific fields only;
 4. its admin registration.
 
-The capabilities ``runtime.view``/``runtime.manage`` are in the vocabulary (access/roles.py) already; the generic
-declaration services record the audit events with the target's label (``<model>.create`` …).
+The capabilities ``runtime.view``/``runtime.manage`` are in the vocabulary (access/roles.py) already.
 
-What makes 3 and 4 that small is not in this module: the generic declaration faces that read the entries (a list and
-detail view and template per kind, an API list/detail view per kind, URL patterns generated from ``console_list`` …
-``api_detail``, the hide form's choices from ``registry.hideable()``, a declaration admin base). Those live in files
-other engineers own today (resources/views.py, resources/api.py, resources/*urls.py, resources/admin.py,
-resources/services/declarations.py's MODEL_OF_KIND and MANAGE_CAPABILITY); until they read the registry, a new kind
-also adds a view, an API view, URL lines and entries in those two tables.
+Measured today, 2026-11-30, the four hold for everything this module feeds (policy, inheritance, hides, role-table
+tests). They do not hold yet for the faces and the writes, which are per kind in files other engineers own:
+resources/services (create/update/delete per kind over shared _create/_update/_delete, each recording its audit
+event), resources/services/declarations.py (MODEL_OF_KIND, MANAGE_CAPABILITY: the hide service), resources/views.py
+(a list and detail view per kind, the hide form's kinds), resources/api.py (list and detail views per kind, the
+effective-config list), resources/urls.py and api_urls.py, resources/admin.py. So a Runtime also needs its three
+services, two views, two API views, four URL lines and two table entries there: about 8 files. Each of those can read
+this registry (``label``, ``label_plural``, the URL names, ``view``/``manage``, ``hidden_kind``, ``name_field``,
+``inheritable_queryset``) to become generic; then places 3 and 4 above are the whole of it.
 """
 
 from __future__ import annotations
