@@ -1,5 +1,8 @@
 """Admin pages of the access app, scoped to the staff user's tenants. Grants (guardian's direct-FK object-permission
-rows), teams, roles and invitations are written through access.services, never saved directly."""
+rows), teams, roles and invitations are written through access.services, never saved directly.
+
+Change forms carry the version they were opened at and save only what the user changed (orgs.admin.
+VersionedModelForm): a save over someone else's newer change is refused, naming who made it and when."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -32,7 +35,7 @@ from access.services.grants import change_grant, grant_role, remove_tenant_membe
 from access.services.invitations import revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.errors import DomainError
-from orgs.admin import TenantScopedAdmin, admin_tenant_ids
+from orgs.admin import TenantScopedAdmin, VersionedModelForm, admin_tenant_ids, changed, loaded_version
 from orgs.models import Organization, Project
 
 
@@ -139,6 +142,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
 
 @admin.register(TenantMembership)
 class TenantMembershipAdmin(ServiceAdmin):
+    form = VersionedModelForm
     list_display = ["user", "tenant", "is_admin", "created_at"]
     list_filter = ["is_admin"]
     search_fields = ["user__username", "user__email"]
@@ -151,7 +155,9 @@ class TenantMembershipAdmin(ServiceAdmin):
         return False  # people join through invitations
 
     def save_model(self, request: HttpRequest, obj: TenantMembership, form: forms.Form, change: bool) -> None:
-        set_tenant_admin(actor=request.user, tenant=obj.tenant, user=obj.user, is_admin=obj.is_admin)
+        set_tenant_admin(
+            actor=request.user, tenant=obj.tenant, user=obj.user, is_admin=obj.is_admin, version=loaded_version(form)
+        )
 
     def delete_model(self, request: HttpRequest, obj: TenantMembership) -> None:
         remove_tenant_member(actor=request.user, tenant=obj.tenant, user=obj.user)
@@ -228,7 +234,7 @@ class AuditEventAdmin(TenantScopedAdmin):
 # -- roles, teams, grants, invitations -----------------------------------------------------------------------------
 
 
-class RoleForm(forms.ModelForm):
+class RoleForm(VersionedModelForm):
     capabilities = forms.MultipleChoiceField(
         choices=[(c, c) for c in CAPABILITIES],
         widget=forms.CheckboxSelectMultiple,
@@ -251,13 +257,12 @@ class RoleAdmin(ServiceAdmin):
         queryset = Role.objects.select_related("org", "tenant")
         if policy.access_for(request.user).is_superuser:
             return queryset
-        from django.db.models import Q
-
         return queryset.filter(Q(tenant__isnull=True) | Q(tenant__in=admin_tenant_ids(request)))
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
-        form.base_fields["org"].queryset = self.scoped_orgs(request)
+        if "org" in form.base_fields:  # read-only (so not on the form) once the role exists
+            form.base_fields["org"].queryset = self.scoped_orgs(request)
         if obj is not None:
             form.base_fields["capabilities"].initial = sorted(obj.capabilities)
         return form
@@ -276,10 +281,9 @@ class RoleAdmin(ServiceAdmin):
         if change:
             update_role(
                 actor=request.user,
-                role=Role.objects.get(pk=obj.pk),
-                name=data["name"],
-                description=data["description"],
-                capabilities=data["capabilities"],
+                role=obj,
+                version=loaded_version(form),
+                **changed(form, ("name", "description", "capabilities")),
             )
         else:
             created = create_role(
@@ -296,7 +300,7 @@ class RoleAdmin(ServiceAdmin):
         delete_role(actor=request.user, role=obj)
 
 
-class TeamForm(forms.ModelForm):
+class TeamForm(VersionedModelForm):
     members = forms.ModelMultipleChoiceField(queryset=User.objects.none(), required=False)
 
     class Meta:
@@ -313,7 +317,8 @@ class TeamAdmin(ServiceAdmin):
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
-        form.base_fields["org"].queryset = self.scoped_orgs(request)
+        if "org" in form.base_fields:  # read-only (so not on the form) once the team exists
+            form.base_fields["org"].queryset = self.scoped_orgs(request)
         members = form.base_fields["members"]
         members.queryset = self.scoped_users(request)
         if obj is not None:
@@ -327,7 +332,7 @@ class TeamAdmin(ServiceAdmin):
         data = form.cleaned_data
         if change:
             team = rename_team(
-                actor=request.user, team=Team.objects.get(pk=obj.pk), name=data["name"], description=data["description"]
+                actor=request.user, team=obj, version=loaded_version(form), **changed(form, ("name", "description"))
             )
         else:
             team = create_team(actor=request.user, org=data["org"], name=data["name"], description=data["description"])
@@ -347,6 +352,7 @@ class GrantAdmin(ServiceAdmin):
     """Guardian's direct-FK object-permission rows as role grants: every write through the grant services, and
     each decision (may this staff user grant here?) through the policy inside them."""
 
+    form = VersionedModelForm
     list_display = ["holder", "role", "content_object", "expires_at", "granted_by", "created_at"]
     list_select_related = ["role", "content_object", "granted_by"]
     target_field = "content_object"
@@ -384,10 +390,7 @@ class GrantAdmin(ServiceAdmin):
         data = form.cleaned_data
         if change:
             change_grant(
-                actor=request.user,
-                grant=type(obj).objects.get(pk=obj.pk),
-                role=data["role"],
-                expires_at=data["expires_at"],
+                actor=request.user, grant=obj, version=loaded_version(form), **changed(form, ("role", "expires_at"))
             )
             return
         team = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from axes.exceptions import AxesBackendPermissionDenied
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers, status
@@ -23,6 +24,7 @@ from access.services import accounts, issue_token, revoke_token
 from config.errors import NotFound
 from config.schema import ErrorSerializer
 from orgs import services as org_services
+from orgs.api import OrgSerializer, TenantSerializer
 from orgs.models import Tenant
 
 
@@ -137,10 +139,6 @@ class SignUpView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        from django.conf import settings
-
-        from orgs.api import OrgSerializer, TenantSerializer
-
         if not settings.SIGNUP_ENABLED:
             raise NotFound()
         data = SignUpSerializer(data=request.data)

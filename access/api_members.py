@@ -1,7 +1,11 @@
 """API of the access core: members (org and project), teams, roles, invitations, explain and the audit log.
 
 Thin like every face: fetch and authorize through the policy (404 when not visible), write through
-access.services (which check the capability again, refuse escalation and audit)."""
+access.services (which check the capability again, refuse escalation and audit).
+
+Optimistic concurrency (DESIGN.md §4.9): the detail answers of grants (``/members/{id}``), tenant memberships,
+teams and custom roles carry the row's ``ETag``; their PATCH and DELETE pass ``If-Match`` to the service as
+``version`` (412 with the current ETag and who changed it, when the row moved on)."""
 
 from __future__ import annotations
 
@@ -24,12 +28,20 @@ from access.api import UserRefSerializer
 from access.models import AuditEvent, Invitation, Role, Team, TenantMembership
 from access.roles import ALL_CAPABILITIES, CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
-from access.services.grants import change_grant, grant_role, remove_tenant_member, revoke_grant, set_tenant_admin
+from access.services.grants import (
+    change_grant,
+    grant_role,
+    remove_tenant_member,
+    revoke_grant,
+    roles_available,
+    set_tenant_admin,
+)
 from access.services.invitations import accept_invitation, accept_url, invite, revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
+from config.concurrency import if_match, with_etag
 from config.errors import NotFound
 from config.schema import ErrorSerializer
-from orgs.api import _uuid_or_404, get_org, get_project
+from orgs.api import IF_MATCH_PARAMETER, PRECONDITION_FAILED, _uuid_or_404, get_org, get_project
 from orgs.models import Organization, Project, Tenant
 
 
@@ -169,7 +181,20 @@ def _get_grant(request: Request, grant_id: Any) -> Any:
     return grant
 
 
+def _member_response(grant: Any) -> Response:
+    target = grant.content_object
+    org = target if isinstance(target, Organization) else target.org
+    return with_etag(Response(MemberSerializer(selectors.Member(grant=grant, org=org, inherited=False)).data), grant)
+
+
 class MemberDetailView(APIView):
+    versioned = True
+
+    @extend_schema(responses=MemberSerializer)
+    def get(self, request: Request, id: Any) -> Response:
+        """One grant (member.view on its org or project), with its ETag for a change or removal."""
+        return _member_response(_get_grant(request, id))
+
     @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
     def patch(self, request: Request, id: Any) -> Response:
         """Change a member's role or expiry (member.manage on the grant's org or project)."""
@@ -181,14 +206,12 @@ class MemberDetailView(APIView):
             kwargs["role"] = data.validated_data["role"]
         if "expires_at" in data.validated_data:
             kwargs["expires_at"] = data.validated_data["expires_at"]
-        grant = change_grant(actor=request.user, grant=grant, **kwargs)
-        target = grant.content_object
-        org = target if isinstance(target, Organization) else target.org
-        return Response(MemberSerializer(selectors.Member(grant=grant, org=org, inherited=False)).data)
+        grant = change_grant(actor=request.user, grant=grant, version=if_match(request), **kwargs)
+        return _member_response(grant)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
-        revoke_grant(actor=request.user, grant=_get_grant(request, id))
+        revoke_grant(actor=request.user, grant=_get_grant(request, id), version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -250,44 +273,60 @@ def _get_team(request: Request, team_id: Any, capability: str = "member.view") -
 
 
 class TeamDetailView(APIView):
+    versioned = True
+
     @extend_schema(responses=TeamSerializer)
     def get(self, request: Request, id: Any) -> Response:
-        return Response(TeamSerializer(_get_team(request, id)).data)
+        team = _get_team(request, id)
+        return with_etag(Response(TeamSerializer(team).data), team)
 
-    @extend_schema(request=TeamWriteSerializer, responses=TeamSerializer)
+    @extend_schema(request=TeamWriteSerializer(partial=True), responses=TeamSerializer)
     def patch(self, request: Request, id: Any) -> Response:
+        """Rename or describe the team: only the fields sent change."""
         team = _get_team(request, id, "member.manage")
         data = TeamWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         team = rename_team(
             actor=request.user,
             team=team,
-            name=data.validated_data.get("name", team.name),
+            name=data.validated_data.get("name"),
             description=data.validated_data.get("description"),
+            version=if_match(request),
         )
-        return Response(TeamSerializer(team).data)
+        return with_etag(Response(TeamSerializer(team).data), team)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
-        delete_team(actor=request.user, team=_get_team(request, id, "member.manage"))
+        team = _get_team(request, id, "member.manage")
+        delete_team(actor=request.user, team=team, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class TeamMembersView(APIView):
-    @extend_schema(request=TeamMemberSerializer, responses={201: TeamSerializer})
+    @extend_schema(
+        request=TeamMemberSerializer,
+        parameters=[IF_MATCH_PARAMETER],
+        responses={201: TeamSerializer, 412: PRECONDITION_FAILED},
+    )
     def post(self, request: Request, id: Any) -> Response:
+        """Add a member. The members are part of the team: its ETag changes, and ``If-Match`` (the team's ETag)
+        refuses the change with 412 if the team changed since it was read."""
         team = _get_team(request, id, "member.manage")
         data = TeamMemberSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        add_team_member(actor=request.user, team=team, user=tenant_user(team.org, data.validated_data["user"]))
-        return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
+        user = tenant_user(team.org, data.validated_data["user"])
+        team = add_team_member(actor=request.user, team=team, user=user, version=if_match(request))
+        return with_etag(Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED), team)
 
 
 class TeamMemberDetailView(APIView):
+    versioned = True  # the If-Match of a removal is the team's ETag
+
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any, user_id: Any) -> Response:
         team = _get_team(request, id, "member.manage")
-        remove_team_member(actor=request.user, team=team, user=tenant_user(team.org, user_id))
+        user = tenant_user(team.org, user_id)
+        remove_team_member(actor=request.user, team=team, user=user, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -324,8 +363,6 @@ class OrgRolesView(generics.GenericAPIView):
 
     @extend_schema(responses=RoleSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
-        from access.services.grants import roles_available
-
         org = get_org(request, "member.view", id)
         page = self.paginate_queryset(roles_available(org))
         return self.get_paginated_response(RoleSerializer(page, many=True).data)
@@ -349,21 +386,26 @@ def _get_custom_role(request: Request, role_id: Any, capability: str) -> Role:
 
 
 class RoleDetailView(APIView):
+    versioned = True
+
     @extend_schema(responses=RoleSerializer)
     def get(self, request: Request, id: Any) -> Response:
-        return Response(RoleSerializer(_get_custom_role(request, id, "member.view")).data)
+        role = _get_custom_role(request, id, "member.view")
+        return with_etag(Response(RoleSerializer(role).data), role)
 
-    @extend_schema(request=RoleWriteSerializer, responses=RoleSerializer)
+    @extend_schema(request=RoleWriteSerializer(partial=True), responses=RoleSerializer)
     def patch(self, request: Request, id: Any) -> Response:
         role = _get_custom_role(request, id, "member.manage")
         data = RoleWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         fields = {k: v for k, v in data.validated_data.items() if k in ("name", "description", "capabilities")}
-        return Response(RoleSerializer(update_role(actor=request.user, role=role, **fields)).data)
+        role = update_role(actor=request.user, role=role, version=if_match(request), **fields)
+        return with_etag(Response(RoleSerializer(role).data), role)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
-        delete_role(actor=request.user, role=_get_custom_role(request, id, "member.manage"))
+        role = _get_custom_role(request, id, "member.manage")
+        delete_role(actor=request.user, role=role, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -536,6 +578,14 @@ class TenantMembersView(generics.GenericAPIView):
 
 
 class TenantMemberDetailView(APIView):
+    versioned = True
+
+    @extend_schema(responses=TenantMemberSerializer)
+    def get(self, request: Request, id: Any, user_id: Any) -> Response:
+        """One membership (tenant administrators), with its ETag for a change or removal."""
+        membership = _membership(_tenant(request, id), user_id)
+        return with_etag(Response(TenantMemberSerializer(membership).data), membership)
+
     @extend_schema(request=TenantMemberSerializer, responses=TenantMemberSerializer)
     def patch(self, request: Request, id: Any, user_id: Any) -> Response:
         """Make or unmake a tenant administrator (a tenant keeps at least one: 409 ``last_tenant_admin``)."""
@@ -544,16 +594,21 @@ class TenantMemberDetailView(APIView):
         data = TenantMemberSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = set_tenant_admin(
-            actor=request.user, tenant=tenant, user=membership.user, is_admin=data.validated_data["is_admin"]
+            actor=request.user,
+            tenant=tenant,
+            user=membership.user,
+            is_admin=data.validated_data["is_admin"],
+            version=if_match(request),
         )
-        return Response(TenantMemberSerializer(membership).data)
+        return with_etag(Response(TenantMemberSerializer(membership).data), membership)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any, user_id: Any) -> Response:
         """Remove the user from the tenant: every grant, team seat, share and development-team seat they hold in it
         ends at once, and the invitations they sent here are revoked. Their account stays theirs."""
         tenant = _tenant(request, id)
-        remove_tenant_member(actor=request.user, tenant=tenant, user=_membership(tenant, user_id).user)
+        user = _membership(tenant, user_id).user
+        remove_tenant_member(actor=request.user, tenant=tenant, user=user, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -16,9 +16,13 @@ def record(
     tenant: Any,
     org: Any = None,
     target: models.Model | None = None,
+    target_name: str | None = None,
     changes: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event. ``changes`` must never hold a secret: pass only the non-secret fields that changed."""
+    """Append one event. ``changes`` must never hold a secret: pass only the non-secret fields that changed.
+
+    ``target`` is the row written (whose last event tells a stale writer who changed it: config.concurrency);
+    ``target_name`` labels it where its ``str()`` says little to a reader (a grant, a membership)."""
     user = user_or_none(actor)
     return AuditEvent.objects.create(
         tenant_id=getattr(tenant, "pk", tenant),
@@ -28,7 +32,7 @@ def record(
         action=action,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        target_name=str(target)[:200] if target is not None else "",
+        target_name=(target_name if target_name is not None else str(target) if target is not None else "")[:200],
         changes=_jsonable(changes or {}),
         ip=current_ip.get(),
     )

@@ -2,6 +2,11 @@
 
 Querysets and permissions come from the policy; every write goes through orgs.services (locking, plan and cycle
 rules, audit), drag-and-drop moves included. Another tenant's object by URL answers 404 (it is not in the queryset).
+
+No lost updates (DESIGN.md §4.9): a change form carries, hidden, the version of the row it was opened at
+(``VersionedModelForm``) and saves only the fields the user changed. A save after someone else's is refused with
+the services' Stale message (who changed it and when): by the form itself when the row had moved on before the
+POST (the page comes back with what the user typed), by the service under its lock when it moved on meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from django.utils.safestring import SafeString
 from mptt.admin import DraggableMPTTAdmin
 
 from access import policy
+from config.concurrency import Versioned, stale
 from config.errors import DomainError
 from orgs import services
 from orgs.models import Organization, Project, Tenant
@@ -28,10 +34,58 @@ def admin_tenant_ids(request: HttpRequest) -> Any:
     return policy.visible(request.user, policy.TENANT_ADMIN, Tenant.objects.all()).values("pk")
 
 
+VERSION_FIELD = "loaded_version"
+
+
+class VersionedModelForm(forms.ModelForm):
+    """A change form that remembers the version of the row it was opened at, in a hidden field, and refuses to
+    save over a newer one. The version is not the model's own field (``version`` is not editable): the admin
+    re-reads the row when the form is posted, so ``instance.version`` is the row's version now."""
+
+    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if VERSION_FIELD in self.fields and self._versioned():
+            self.fields[VERSION_FIELD].initial = self.instance.version
+
+    def _versioned(self) -> bool:
+        return isinstance(self.instance, Versioned) and not self.instance._state.adding
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        loaded = cleaned.get(VERSION_FIELD)
+        if loaded is not None and self._versioned() and loaded != self.instance.version:
+            raise ValidationError(stale(self.instance).detail, code="stale")
+        return cleaned
+
+
+def loaded_version(form: forms.Form) -> int | None:
+    """The version a change form was opened at (None when it did not say: the save then applies to the row as
+    it is, changing only what the user changed)."""
+    return getattr(form, "cleaned_data", {}).get(VERSION_FIELD)
+
+
+def changed(form: forms.Form, names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields among ``names`` that the user changed on the form, with their new values."""
+    return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
-    """Base for every Canopy model admin: a staff user who administers no tenant sees nothing."""
+    """Base for every Canopy model admin: a staff user who administers no tenant sees nothing. Change forms built
+    on VersionedModelForm get its hidden version field on the page."""
 
     tenant_path = "tenant"
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if (
+            obj is not None
+            and VERSION_FIELD in getattr(self.form, "declared_fields", {})
+            and VERSION_FIELD not in fields
+        ):
+            fields.append(VERSION_FIELD)
+        return fields
 
     def _is_tenant_admin(self, request: HttpRequest) -> bool:
         access = policy.access_for(request.user)
@@ -73,6 +127,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
+    form = VersionedModelForm
     tenant_path = "pk"
     list_display = ["name", "plan", "created_at"]
     search_fields = ["name"]
@@ -88,11 +143,12 @@ class TenantAdmin(TenantScopedAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.Form, change: bool) -> None:
-        data = {k: form.cleaned_data[k] for k in form.changed_data if k in ("name", "plan")}
-        services.update_tenant(actor=request.user, tenant=Tenant.objects.get(pk=obj.pk), **data)
+        services.update_tenant(
+            actor=request.user, tenant=obj, version=loaded_version(form), **changed(form, ("name", "plan"))
+        )
 
 
-class OrganizationForm(forms.ModelForm):
+class OrganizationForm(VersionedModelForm):
     class Meta:
         model = Organization
         fields = ["parent", "name", "description", "access_inheritance"]
@@ -144,16 +200,15 @@ class OrganizationAdmin(TenantScopedAdmin, DraggableMPTTAdmin):
             )
             obj.pk, obj.tree_id = created.pk, created.tree_id  # the admin redirects to the saved object
             return
-        current = Organization.objects.get(pk=obj.pk)
-        services.update_org(
+        current = services.update_org(
             actor=request.user,
-            org=current,
-            name=data["name"],
-            description=data["description"],
-            access_inheritance=data["access_inheritance"],
+            org=obj,
+            version=loaded_version(form),
+            **changed(form, ("name", "description", "access_inheritance")),
         )
         if "parent" in form.changed_data and data.get("parent") is not None:
-            services.move_org(actor=request.user, org=current, parent=data["parent"])
+            # The row as the update left it: its version is the one this same save produced.
+            services.move_org(actor=request.user, org=current, parent=data["parent"], version=current.version)
 
     def save_related(self, request: HttpRequest, form: forms.Form, formsets: Any, change: bool) -> None:
         pass  # nothing related is edited here; the service saved everything
@@ -240,6 +295,7 @@ class DeletedFilter(admin.SimpleListFilter):
 
 @admin.register(Project)
 class ProjectAdmin(TenantScopedAdmin):
+    form = VersionedModelForm
     tenant_path = "org__tenant"
     list_display = ["name", "org", "created_at"]
     search_fields = ["name", "org__name"]
@@ -262,7 +318,12 @@ class ProjectAdmin(TenantScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Project, form: forms.Form, change: bool) -> None:
         data = form.cleaned_data
         if change:
-            services.update_project(actor=request.user, project=obj, name=data["name"], description=data["description"])
+            services.update_project(
+                actor=request.user,
+                project=obj,
+                version=loaded_version(form),
+                **changed(form, ("name", "description")),
+            )
         else:
             created = services.create_project(
                 actor=request.user, org=data["org"], name=data["name"], description=data["description"]

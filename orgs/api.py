@@ -1,27 +1,42 @@
 """API: tenants, organizations and projects (API.md). Thin: fetch and authorize through the policy, write through
-orgs.services, which check again and audit."""
+orgs.services, which check again and audit.
+
+Optimistic concurrency (DESIGN.md §4.9): detail answers carry the row's ``ETag``; PATCH and DELETE (and the
+org's move and restore, which change it too) pass ``If-Match`` to the service as ``version``, which answers 412
+with the current ETag and who changed it when the row moved on. Views with ``versioned = True`` declare this in
+the schema (config/schema.py)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import policy
+from config.concurrency import if_match, with_etag
 from config.errors import NotFound
+from config.schema import IF_MATCH, StaleSerializer
 from orgs import services
-from orgs.models import Organization, Project, Tenant
+from orgs.models import Organization, Project, Tenant, ancestors_of
+
+# POST actions that change a versioned object (move, restore) honour If-Match too; the schema's automatic rule
+# covers PATCH/PUT/DELETE only, so these declare it themselves.
+IF_MATCH_PARAMETER = OpenApiParameter(
+    IF_MATCH["name"], str, location=OpenApiParameter.HEADER, required=False, description=IF_MATCH["description"]
+)
+PRECONDITION_FAILED = OpenApiResponse(
+    StaleSerializer, description="If-Match names a version that is no longer current: someone changed it since."
+)
 
 
 def _uuid_or_404(value: Any) -> Any:
-    import uuid
-
     try:
         return uuid.UUID(str(value))
     except ValueError:
@@ -86,8 +101,6 @@ class OrgSerializer(serializers.Serializer):
 def paths_for(orgs: list[Organization]) -> dict[Any, list[Organization]]:
     """The path of every org in a page (root first), from ONE recursive query over parent links: index lookups by
     primary key, whatever the size of the tree."""
-    from orgs.models import ancestors_of
-
     nodes = {org.pk: org for org in orgs}
     nodes.update((node.pk, node) for node in ancestors_of(orgs))
     paths = {}
@@ -204,52 +217,60 @@ class OrgListView(OrgPageMixin, generics.ListAPIView):
 
 class OrgDetailView(APIView):
     serializer_class = OrgSerializer
+    versioned = True
 
     @extend_schema(responses=OrgSerializer)
     def get(self, request: Request, id: Any) -> Response:
         org = get_org(request, "org.view", id)
-        return Response(OrgSerializer(org, context={"request": request}).data)
+        return with_etag(Response(OrgSerializer(org, context={"request": request}).data), org)
 
     @extend_schema(request=OrgUpdateSerializer, responses=OrgSerializer)
     def patch(self, request: Request, id: Any) -> Response:
         org = get_org(request, "org.manage", id)
         data = OrgUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        org = services.update_org(actor=request.user, org=org, **data.validated_data)
-        org.refresh_from_db()
+        org = services.update_org(actor=request.user, org=org, version=if_match(request), **data.validated_data)
         policy.forget(request.user)
-        return Response(OrgSerializer(org, context={"request": request}).data)
+        return with_etag(Response(OrgSerializer(org, context={"request": request}).data), org)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
         org = get_org(request, policy.TENANT_ADMIN, id)
-        services.delete_org(actor=request.user, org=org)
+        services.delete_org(actor=request.user, org=org, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class OrgRestoreView(APIView):
-    @extend_schema(request=None, responses=OrgSerializer)
+    @extend_schema(
+        request=None, parameters=[IF_MATCH_PARAMETER], responses={200: OrgSerializer, 412: PRECONDITION_FAILED}
+    )
     def post(self, request: Request, id: Any) -> Response:
-        """Undo a delete within the restore window (tenant administrators)."""
+        """Undo a delete within the restore window (tenant administrators). ``If-Match``: the deleted org's
+        version (its ETag when it was deleted, plus one)."""
         org = Organization.objects.deleted().filter(pk=_uuid_or_404(id)).first()
         if org is None or not policy.is_tenant_admin(request.user, org.tenant_id):
             raise NotFound()
-        org = services.restore_org(actor=request.user, org=org)
+        org = services.restore_org(actor=request.user, org=org, version=if_match(request))
         policy.forget(request.user)
-        return Response(OrgSerializer(org, context={"request": request}).data)
+        return with_etag(Response(OrgSerializer(org, context={"request": request}).data), org)
 
 
 class OrgMoveView(APIView):
-    @extend_schema(request=OrgMoveSerializer, responses=OrgSerializer)
+    @extend_schema(
+        request=OrgMoveSerializer,
+        parameters=[IF_MATCH_PARAMETER],
+        responses={200: OrgSerializer, 412: PRECONDITION_FAILED},
+    )
     def post(self, request: Request, id: Any) -> Response:
-        """Move the org and its subtree under ``parent`` (409 into its own subtree or another tenant)."""
+        """Move the org and its subtree under ``parent`` (409 into its own subtree or another tenant).
+        ``If-Match``: the moved org's ETag, refused with 412 if it changed since."""
         org = get_org(request, policy.TENANT_ADMIN, id)
         data = OrgMoveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         parent = _body_parent(request, data.validated_data["parent"])
-        org = services.move_org(actor=request.user, org=org, parent=parent)
+        org = services.move_org(actor=request.user, org=org, parent=parent, version=if_match(request))
         policy.forget(request.user)
-        return Response(OrgSerializer(org, context={"request": request}).data)
+        return with_etag(Response(OrgSerializer(org, context={"request": request}).data), org)
 
 
 class OrgChildrenView(OrgPageMixin, generics.ListAPIView):
@@ -267,8 +288,6 @@ class TenantListView(generics.ListAPIView):
     serializer_class = TenantSerializer
 
     def get_queryset(self) -> QuerySet[Tenant]:
-        from django.db.models import OuterRef, Subquery
-
         roots = Organization.objects.filter(tenant=OuterRef("pk"), parent__isnull=True).values("pk")[:1]
         return (
             policy.visible(self.request.user, policy.TENANT_ADMIN, Tenant.objects.all())
@@ -283,10 +302,12 @@ class TenantUpdateSerializer(serializers.Serializer):
 
 
 class TenantDetailView(APIView):
+    versioned = True
+
     @extend_schema(responses=TenantSerializer)
     def get(self, request: Request, id: Any) -> Response:
         tenant = policy.get_for(request.user, policy.TENANT_ADMIN, Tenant.objects.all(), pk=_uuid_or_404(id))
-        return Response(TenantSerializer(tenant).data)
+        return with_etag(Response(TenantSerializer(tenant).data), tenant)
 
     @extend_schema(request=TenantUpdateSerializer, responses=TenantSerializer)
     def patch(self, request: Request, id: Any) -> Response:
@@ -294,8 +315,10 @@ class TenantDetailView(APIView):
         tenant = policy.get_for(request.user, policy.TENANT_ADMIN, Tenant.objects.all(), pk=_uuid_or_404(id))
         data = TenantUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        tenant = services.update_tenant(actor=request.user, tenant=tenant, **data.validated_data)
-        return Response(TenantSerializer(tenant).data)
+        tenant = services.update_tenant(
+            actor=request.user, tenant=tenant, version=if_match(request), **data.validated_data
+        )
+        return with_etag(Response(TenantSerializer(tenant).data), tenant)
 
 
 class OrgProjectsView(generics.ListAPIView):
@@ -339,20 +362,25 @@ def get_project(request: Request, capability: str, project_id: Any) -> Project:
 
 
 class ProjectDetailView(APIView):
+    versioned = True
+
     @extend_schema(responses=ProjectSerializer)
     def get(self, request: Request, id: Any) -> Response:
-        return Response(ProjectSerializer(get_project(request, "project.view", id)).data)
+        project = get_project(request, "project.view", id)
+        return with_etag(Response(ProjectSerializer(project).data), project)
 
     @extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
     def patch(self, request: Request, id: Any) -> Response:
         project = get_project(request, "project.manage", id)
         data = ProjectUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        project = services.update_project(actor=request.user, project=project, **data.validated_data)
-        return Response(ProjectSerializer(project).data)
+        project = services.update_project(
+            actor=request.user, project=project, version=if_match(request), **data.validated_data
+        )
+        return with_etag(Response(ProjectSerializer(project).data), project)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
         project = get_project(request, "project.manage", id)
-        services.delete_project(actor=request.user, project=project)
+        services.delete_project(actor=request.user, project=project, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,14 @@
 """Every write to tenants, organizations and projects.
 
-Each service is atomic, takes a keyword-only ``actor`` (None only for system jobs such as commands), checks the
-actor through access.policy, and records its audit event in the same transaction.
+Each service is atomic, takes a keyword-only ``actor`` (a user, or ``config.actors.SYSTEM`` for commands and
+bootstrap; None is a TypeError), checks the actor through access.policy, and records its audit event in the same
+transaction.
+
+No lost updates (DESIGN.md §4.9): every update and delete re-reads its row under a lock inside the transaction
+(after the tenant lock where it takes one), applies only the fields that change (``config.concurrency.
+save_changes``, which also raises the row's version) and returns the fresh row. ``version=`` is the version the
+caller read (the API's If-Match, the console's and the admin's hidden field): a row changed since is refused with
+Stale, naming who changed it and when.
 
 Tree writes lock the tenant row first (SELECT … FOR UPDATE) and re-read the nodes they touch under that lock:
 django-mptt computes lft/rght from the instances it is given, so stale instances or two concurrent writers would
@@ -26,7 +33,8 @@ from access.models import TenantMembership
 from access.services import accounts
 from access.services.backing import revoke_unbacked_invitations
 from access.services.grants import grant_role
-from config.actors import SYSTEM
+from config.actors import SYSTEM, is_system, require_actor
+from config.concurrency import Versions, check_version, lock_for_update, save_changes
 from config.errors import Conflict, Forbidden, NotFound, PlanLimit
 from orgs.locks import lock_tenant
 from orgs.models import Organization, Project, Tenant
@@ -114,7 +122,7 @@ class SignUp:
 
 def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.FREE) -> Tenant:
     """A tenant with its root organization; ``admin`` becomes its tenant administrator."""
-    if actor is not None and not policy.access_for(actor).is_superuser:
+    if not policy.access_for(actor).is_superuser:
         raise Forbidden("Only superusers create tenants directly; sign up to create your own.")
     name = _clean_name(name, "tenant_name", 200)
     if plan not in Tenant.Plan.values:
@@ -130,7 +138,7 @@ def create_tenant(*, actor: Any, name: str, admin: Any, plan: str = Tenant.Plan.
         # staff and superuser flags are the account's own business and a superuser's (config.admin).
         TenantMembership.objects.create(tenant=tenant, user=admin, is_admin=True)
         audit.record(
-            actor=actor or admin,
+            actor=admin if is_system(actor) else actor,
             action="tenant.create",
             tenant=tenant,
             org=root,
@@ -176,15 +184,19 @@ def sign_up(*, tenant_name: str, username: str, email: str, password: str) -> Si
     return SignUp(user=user, tenant=tenant, org=root)
 
 
-def update_tenant(*, actor: Any, tenant: Tenant, name: str | None = None, plan: str | None = None) -> Tenant:
+def update_tenant(
+    *, actor: Any, tenant: Tenant, name: str | None = None, plan: str | None = None, version: Versions = None
+) -> Tenant:
+    """Rename a tenant (its administrators) or change its plan (superusers); returns the fresh row."""
     _require(actor, policy.TENANT_ADMIN, tenant)
     with transaction.atomic():
-        tenant = lock_tenant(tenant.pk)
+        tenant = lock_tenant(tenant.pk)  # the tenant's own row: the lock every tenant writer takes
+        check_version(tenant, version)
         fields: dict[str, Any] = {}
         if name is not None:
             fields["name"] = _clean_name(name, "name", 200)
         if plan is not None and plan != tenant.plan:
-            if actor is not None and not policy.can(actor, policy.TENANT_PLAN, tenant):
+            if not policy.can(actor, policy.TENANT_PLAN, tenant):
                 raise Forbidden("Only a superuser changes a tenant's plan.", code="plan_change_forbidden")
             if plan not in Tenant.Plan.values:
                 raise ValidationError({"plan": [f"Choose one of: {', '.join(Tenant.Plan.values)}."]})
@@ -194,11 +206,8 @@ def update_tenant(*, actor: Any, tenant: Tenant, name: str | None = None, plan: 
                     code="plan_downgrade_blocked",
                 )
             fields["plan"] = plan
-        changes = audit.diff(tenant, fields)
+        changes = save_changes(tenant, fields)
         if changes:
-            for key, value in fields.items():
-                setattr(tenant, key, value)
-            tenant.save(update_fields=list(fields))
             root = tenant.organizations.filter(parent__isnull=True).first()
             audit.record(actor=actor, action="tenant.update", tenant=tenant, org=root, target=tenant, changes=changes)
     return tenant
@@ -241,7 +250,10 @@ def update_org(
     name: str | None = None,
     description: str | None = None,
     access_inheritance: str | None = None,
+    version: Versions = None,
 ) -> Organization:
+    """Change an org's name, description or access inheritance: only the fields given that differ are written."""
+    require_actor(actor)
     fields: dict[str, Any] = {}
     if name is not None:
         fields["name"] = _clean_name(name)
@@ -255,41 +267,47 @@ def update_org(
         fields["access_inheritance"] = access_inheritance
     with transaction.atomic():
         tenant = lock_tenant(org.tenant_id)
-        org = Organization.objects.filter(pk=org.pk).first()
-        if org is None or org.is_deleted:
-            raise NotFound()
+        org = _lock_org(org)
         _require(actor, "org.manage", org)
+        check_version(org, version)  # after the capability: who changed it is for those who may change it
         if "access_inheritance" in fields and org.is_root and fields["access_inheritance"] != org.access_inheritance:
             raise Conflict("The root organization has nothing above it to inherit from.", code="root")
         if "name" in fields and org.parent_id and _sibling_taken(org.parent, fields["name"], exclude=org.pk):
             raise Conflict(f"An organization named “{fields['name']}” already exists there.", code="name_taken")
-        changes = audit.diff(org, fields)
-        if not changes:
-            return org
-        if "access_inheritance" in changes:
+        if "access_inheritance" in fields and fields["access_inheritance"] != org.access_inheritance:
             # A cut takes inherited rights away below, lifting it lets them in: the delegation rule applies to
             # every capability whose flow into this org changes.
             crossing = selectors.capabilities_crossing(org, fields["access_inheritance"])
             policy.authorize_delegation(actor, crossing, org, action="change how access is inherited here")
-        for key, value in fields.items():
-            setattr(org, key, value)
-        # A plain UPDATE: nothing here changes the tree, so mptt has nothing to do.
-        Organization.objects.filter(pk=org.pk).update(**{k: fields[k] for k in changes})
+        # Only changed columns: nothing here touches the tree, so mptt has nothing to do.
+        changes = save_changes(org, fields)
+        if not changes:
+            return org
         audit.record(actor=actor, action="org.update", tenant=tenant, org=org, target=org, changes=changes)
         if "access_inheritance" in changes:
             revoke_unbacked_invitations(actor=actor, tenant_id=org.tenant_id)
     return org
 
 
-def move_org(*, actor: Any, org: Organization, parent: Organization) -> Organization:
-    """Re-parent ``org`` (and its subtree) under ``parent`` in the same tenant."""
+def _lock_org(org: Organization) -> Organization:
+    """``org``'s live row again, FOR UPDATE (after the tenant lock); a deleted one answers 404 like a missing one.
+    The caller checks the version once it has authorized the actor."""
+    node = lock_for_update(org)
+    if node.is_deleted:
+        raise NotFound()
+    return node
+
+
+def move_org(*, actor: Any, org: Organization, parent: Organization, version: Versions = None) -> Organization:
+    """Re-parent ``org`` (and its subtree) under ``parent`` in the same tenant. ``version`` is the moved org's:
+    whoever decided the move on a stale view of it (renamed, cut, moved meanwhile) is told so."""
+    require_actor(actor)
     with transaction.atomic():
         tenant = lock_tenant(org.tenant_id)
-        node = Organization.objects.filter(pk=org.pk).first()
-        if node is None or node.is_deleted:
-            raise NotFound()
+        node = _lock_org(org)
         _require(actor, "org.view", node)
         _require(actor, policy.TENANT_ADMIN, node)
+        check_version(node, version)
         if parent.tenant_id != node.tenant_id:
             raise Conflict("Organizations move inside their own tenant only.", code="cross_tenant")
         target = Organization.objects.filter(pk=parent.pk).first()
@@ -307,7 +325,10 @@ def move_org(*, actor: Any, org: Organization, parent: Organization) -> Organiza
             raise Conflict(f"An organization named “{node.name}” already exists in {target.name}.", code="name_taken")
         old_parent_id = node.parent_id
         node.parent = target
-        node.save()  # mptt moves the subtree, as the new parent's last child
+        node.version += 1
+        # mptt moves the subtree, as the new parent's last child, and saves the node: every column of a row read
+        # under the tenant lock and its own row lock, so nothing written by another writer is undone.
+        node.save()
         audit.record(
             actor=actor,
             action="org.move",
@@ -322,32 +343,38 @@ def move_org(*, actor: Any, org: Organization, parent: Organization) -> Organiza
     return node
 
 
-def delete_org(*, actor: Any, org: Organization) -> Organization:
-    """Soft-delete ``org`` and its live subtree; restore_org brings them back within the restore window."""
+def delete_org(*, actor: Any, org: Organization, version: Versions = None) -> Organization:
+    """Soft-delete ``org`` and its live subtree; restore_org brings them back within the restore window. Every
+    row deleted gets a new version (its deleted_at changed)."""
+    require_actor(actor)
     with transaction.atomic():
         tenant = lock_tenant(org.tenant_id)
-        node = Organization.objects.filter(pk=org.pk).first()
-        if node is None or node.is_deleted:
-            raise NotFound()
+        node = _lock_org(org)
         _require(actor, policy.TENANT_ADMIN, node)
+        check_version(node, version)
         if node.is_root:
             raise Conflict("The root organization cannot be deleted.", code="root")
         now = timezone.now()
-        count = Organization.objects.alive().filter(node.descendants_q()).update(deleted_at=now, deleted_with=node)
+        count = (
+            Organization.objects.alive()
+            .filter(node.descendants_q())
+            .update(deleted_at=now, deleted_with=node, version=F("version") + 1)
+        )
         audit.record(
             actor=actor, action="org.delete", tenant=tenant, org=node, target=node, changes={"organizations": count}
         )
-        node.deleted_at, node.deleted_with_id = now, node.pk
+        node.deleted_at, node.deleted_with_id, node.version = now, node.pk, node.version + 1
     return node
 
 
-def restore_org(*, actor: Any, org: Organization) -> Organization:
+def restore_org(*, actor: Any, org: Organization, version: Versions = None) -> Organization:
+    """Bring back a subtree deleted with ``org`` (within the restore window); returns the fresh row."""
+    require_actor(actor)
     with transaction.atomic():
         tenant = lock_tenant(org.tenant_id)
-        node = Organization.objects.filter(pk=org.pk).first()
-        if node is None:
-            raise NotFound()
+        node = lock_for_update(org)
         _require(actor, policy.TENANT_ADMIN, tenant)
+        check_version(node, version)
         if not node.is_deleted:
             raise Conflict("This organization is not deleted.", code="not_deleted")
         if node.deleted_with_id != node.pk:
@@ -365,7 +392,9 @@ def restore_org(*, actor: Any, org: Organization) -> Organization:
                 f"An organization named “{node.name}” now exists in {parent.name}: rename it first.",
                 code="name_taken",
             )
-        count = Organization.objects.filter(deleted_with=node).update(deleted_at=None, deleted_with=None)
+        count = Organization.objects.filter(deleted_with=node).update(
+            deleted_at=None, deleted_with=None, version=F("version") + 1
+        )
         audit.record(
             actor=actor, action="org.restore", tenant=tenant, org=node, target=node, changes={"organizations": count}
         )
@@ -420,25 +449,32 @@ def create_project(*, actor: Any, org: Organization, name: str, description: str
     return project
 
 
-def update_project(*, actor: Any, project: Project, name: str | None = None, description: str | None = None) -> Project:
+def update_project(
+    *,
+    actor: Any,
+    project: Project,
+    name: str | None = None,
+    description: str | None = None,
+    version: Versions = None,
+) -> Project:
+    """Rename or describe a project: only the fields given that differ are written; returns the fresh row."""
+    require_actor(actor)
     fields: dict[str, Any] = {}
     if name is not None:
         fields["name"] = _clean_name(name)
     if description is not None:
         fields["description"] = _clean_description(description)
     with transaction.atomic():
-        project = Project.objects.select_for_update(of=("self",)).select_related("org").get(pk=project.pk)
+        project = _lock_project(project)
         _require(actor, "project.manage", project)
+        check_version(project, version)
         if (
             "name" in fields
             and Project.objects.filter(org=project.org, name__iexact=fields["name"]).exclude(pk=project.pk).exists()
         ):
             raise Conflict(f"A project named “{fields['name']}” already exists here.", code="name_taken")
-        changes = audit.diff(project, fields)
+        changes = save_changes(project, fields)
         if changes:
-            for key, value in fields.items():
-                setattr(project, key, value)
-            project.save(update_fields=list(fields))
             audit.record(
                 actor=actor,
                 action="project.update",
@@ -450,10 +486,12 @@ def update_project(*, actor: Any, project: Project, name: str | None = None, des
     return project
 
 
-def delete_project(*, actor: Any, project: Project) -> None:
+def delete_project(*, actor: Any, project: Project, version: Versions = None) -> None:
+    require_actor(actor)
     with transaction.atomic():
-        project = Project.objects.select_for_update(of=("self",)).select_related("org").get(pk=project.pk)
+        project = _lock_project(project)
         _require(actor, "project.manage", project)
+        check_version(project, version)
         if tasks := project.tasks.count():
             # Deleting would take the tasks, their runs and logs with it: make it a deliberate, separate step.
             raise Conflict(
@@ -468,3 +506,13 @@ def delete_project(*, actor: Any, project: Project) -> None:
             changes={"name": project.name},
         )
         project.delete()
+
+
+def _lock_project(project: Project) -> Project:
+    """The project's row FOR UPDATE, read with its org afresh (the policy decides from the org's
+    current place in the tree, not from the caller's copy); a project of a deleted org answers 404 like a missing
+    one."""
+    fresh = Project.objects.select_for_update(of=("self",)).select_related("org").filter(pk=project.pk).first()
+    if fresh is None or fresh.org.is_deleted:
+        raise NotFound()
+    return fresh

@@ -5,6 +5,11 @@ service's refusal (a 409 such as a name locked above, a field error) becomes an 
 through the base's changeform, and nothing is saved. Secrets are write-only here: a credential's secret fields and
 a secret variable's value are typed into never-prefilled password inputs and never shown, listed or logged.
 Another tenant's object by URL answers 404.
+
+No lost updates (DESIGN.md §4.9): every change form carries, in a hidden field, the version of the object it was
+opened at (``VersionedForm``) and passes it to the service; a save from a form opened before someone else's change
+is refused with a message naming who changed it and when, and the page reloads with the current values instead of
+overwriting them.
 """
 
 from __future__ import annotations
@@ -93,6 +98,23 @@ class ResourceAdmin(ServiceAdmin):
         return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
 
 
+class VersionedForm(forms.ModelForm):
+    """A change form that remembers the version of the object it was opened at (a hidden field, posted back), so
+    the service refuses the save (Stale) when the object changed since. Empty on the add form."""
+
+    # Not named "version": a model form may not name the model's own non-editable column.
+    opened_version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["opened_version"] = self.instance.version
+
+    def version(self) -> int | None:
+        """The version the form was opened at, as posted (None: not known, nothing is checked)."""
+        return self.cleaned_data.get("opened_version")
+
+
 class ReadOnlyInline(admin.TabularInline):
     """Shown to whoever sees the parent (the parent admin decided that); never added, changed or deleted here."""
 
@@ -119,7 +141,7 @@ class ReadOnlyInline(admin.TabularInline):
 # -- credentials ---------------------------------------------------------------------------------------------------
 
 
-class CredentialForm(forms.ModelForm):
+class CredentialForm(VersionedForm):
     set_secret = forms.CharField(
         required=False,
         strip=False,
@@ -167,7 +189,7 @@ class CredentialAdmin(ResourceAdmin):
         if obj is None:
             return ["org", "name", "kind", "description", "fields", "set_secret", "locked"]
         return ["org", "name", "kind", "description", "fields", "secret_fields", "set_secret", "locked",
-                "created_by", "created_at", "updated_at"]  # fmt: skip
+                "created_by", "created_at", "updated_at", "opened_version"]  # fmt: skip
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
@@ -181,6 +203,7 @@ class CredentialAdmin(ResourceAdmin):
                 actor=request.user,
                 credential=Credential.objects.select_related("org").get(pk=obj.pk),
                 secret=data.get("set_secret"),
+                version=form.version(),
                 **self.changed(form, "name", "description", "fields", "locked"),
             )
             return
@@ -202,7 +225,7 @@ class LookupRowInline(ReadOnlyInline):
     fields = ["key", "value"]
 
 
-class LookupTableForm(forms.ModelForm):
+class LookupTableForm(VersionedForm):
     replace_rows = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6}),
@@ -229,10 +252,12 @@ class LookupTableAdmin(ResourceAdmin):
 
     def save_model(self, request: HttpRequest, obj: LookupTable, form: forms.Form, change: bool) -> None:
         data = form.cleaned_data
+        version = form.version()
         if change:
             table = LookupTable.objects.select_related("org").get(pk=obj.pk)
             if fields := self.changed(form, "name", "description", "locked"):
-                services.update_lookup_table(actor=request.user, table=table, **fields)
+                table = services.update_lookup_table(actor=request.user, table=table, version=version, **fields)
+                version = table.version  # the rows below follow this form's own change
         else:
             table = services.create_lookup_table(
                 actor=request.user, org=data["org"], name=data["name"], description=data.get("description", ""),
@@ -240,7 +265,7 @@ class LookupTableAdmin(ResourceAdmin):
             )  # fmt: skip
             obj.pk = table.pk
         if data.get("replace_rows", "").strip():
-            services.import_lookup_csv(actor=request.user, table=table, content=data["replace_rows"])
+            services.import_lookup_csv(actor=request.user, table=table, content=data["replace_rows"], version=version)
 
     def delete_model(self, request: HttpRequest, obj: LookupTable) -> None:
         services.delete_lookup_table(actor=request.user, table=obj)
@@ -249,7 +274,7 @@ class LookupTableAdmin(ResourceAdmin):
 # -- environment variables -----------------------------------------------------------------------------------------
 
 
-class EnvVarForm(forms.ModelForm):
+class EnvVarForm(VersionedForm):
     new_value = forms.CharField(
         required=False,
         strip=False,
@@ -296,7 +321,7 @@ class EnvVarAdmin(ResourceAdmin):
         if obj is None:
             return ["org", "component", "key", "new_value", "secret", "locked"]
         return ["org", "component", "key", "shown_value", "new_value", "secret", "locked", "created_by",
-                "created_at", "updated_at"]  # fmt: skip
+                "created_at", "updated_at", "opened_version"]  # fmt: skip
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
@@ -318,6 +343,7 @@ class EnvVarAdmin(ResourceAdmin):
                 actor=request.user,
                 variable=EnvVar.objects.select_related("org", "component").get(pk=obj.pk),
                 secret=data.get("secret", False),
+                version=form.version(),
                 **fields,
                 **({"value": new_value} if new_value is not None else {}),
             )
@@ -353,7 +379,7 @@ class ComponentVersionInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("published_by")
 
 
-class ComponentForm(forms.ModelForm):
+class ComponentForm(VersionedForm):
     # Plain text: the service takes https://, ssh:// and git:// addresses, which a form URLField would refuse.
     repository_url = forms.CharField(required=False, max_length=500, label="Repository URL")
     development_team = forms.ModelMultipleChoiceField(
@@ -390,22 +416,34 @@ class ComponentAdmin(ResourceAdmin):
 
     def save_model(self, request: HttpRequest, obj: Component, form: forms.Form, change: bool) -> None:
         data = form.cleaned_data
+        version = form.version()
         if change:
             component = Component.objects.select_related("org").get(pk=obj.pk)
             if fields := self.changed(form, "name", "description", "repository_url", "locked"):
-                services.update_component(actor=request.user, component=component, **fields)
+                component = services.update_component(
+                    actor=request.user, component=component, version=version, **fields
+                )
+                version = component.version if version is not None else None  # the team follows this change
         else:
             component = services.create_component(
                 actor=request.user, org=data["org"], name=data["name"], description=data.get("description", ""),
                 repository_url=data.get("repository_url", ""), locked=data.get("locked", False),
             )  # fmt: skip
             obj.pk = component.pk
+        # The team is part of the component: each change checks the version this form's previous step left (the
+        # opened one first), so a team edited by someone else since the form was opened is refused, not undone.
+        # (The admin's change view is one transaction: a refusal at any step leaves nothing saved.)
         wanted = set(data.get("development_team") or ())
         current = {m.user for m in component.members.select_related("user")}
         for user in sorted(wanted - current, key=lambda u: u.username):
-            services.add_component_member(actor=request.user, component=component, user=user)
+            member = services.add_component_member(actor=request.user, component=component, user=user, version=version)
+            component = member.component
+            version = component.version if version is not None else None
         for user in sorted(current - wanted, key=lambda u: u.username):
-            services.remove_component_member(actor=request.user, component=component, user=user)
+            component = services.remove_component_member(
+                actor=request.user, component=component, user=user, version=version
+            )
+            version = component.version if version is not None else None
 
     def delete_model(self, request: HttpRequest, obj: Component) -> None:
         services.delete_component(actor=request.user, component=obj)
@@ -422,7 +460,7 @@ def _setting_text(value: Any) -> str:
     return str(value)
 
 
-class OrgSettingForm(forms.ModelForm):
+class OrgSettingForm(VersionedForm):
     key = forms.ChoiceField(choices=[(key, f"{spec.label} ({key})") for key, spec in REGISTRY.items()])
     value = forms.CharField(
         required=False, help_text="true or false, a whole number or a text, as the setting takes (empty: none)."
@@ -460,8 +498,9 @@ class OrgSettingAdmin(ResourceAdmin):
         else:
             org, key = data["org"], data["key"]
         saved = services.set_setting(
-            actor=request.user, org=org, key=key, value=data.get("value", ""), locked=data.get("locked", False)
-        )
+            actor=request.user, org=org, key=key, value=data.get("value", ""), locked=data.get("locked", False),
+            version=form.version() if change else None,
+        )  # fmt: skip
         obj.pk = saved.pk
 
     def delete_model(self, request: HttpRequest, obj: OrgSetting) -> None:
@@ -509,10 +548,13 @@ class TaskAdmin(ResourceAdmin):
     def step_count(self, task: Task) -> int:
         return len(task.steps or [])
 
+    form = VersionedForm
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return ["project", "name", "description", "steps"]
-        return ["project", "name", "description", "steps", "runtime", "created_by", "created_at", "updated_at"]
+        return ["project", "name", "description", "steps", "runtime", "created_by", "created_at", "updated_at",
+                "opened_version"]  # fmt: skip
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["project", "runtime", "created_by", "created_at", "updated_at"] if obj is not None else []
@@ -522,7 +564,7 @@ class TaskAdmin(ResourceAdmin):
         if change:
             if fields := self.changed(form, "name", "description", "steps"):
                 task = Task.objects.select_related("project__org").get(pk=obj.pk)
-                services.update_task(actor=request.user, task=task, **fields)
+                services.update_task(actor=request.user, task=task, version=form.version(), **fields)
             return
         created = services.create_task(
             actor=request.user, project=data["project"], name=data["name"], description=data.get("description", ""),

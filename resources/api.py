@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import Count
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +22,9 @@ from rest_framework.views import APIView
 from access import policy
 from access.api_members import TeamRefSerializer, tenant_team, tenant_user
 from config import hostile
+from config.concurrency import if_match, with_etag
 from config.errors import NotFound
+from config.schema import StaleSerializer
 from orgs.api import OrgRefSerializer, _uuid_or_404, get_org, get_project
 from orgs.models import Organization
 from resources import inheritance, services
@@ -75,6 +78,19 @@ def effective_page(
     return view.get_paginated_response(serializer(page, many=True, context=context).data)
 
 
+# A POST that changes a versioned object (a lookup table's import, a component's team, a task's shares) honours
+# If-Match like PATCH/PUT/DELETE do (config.schema declares those by itself): the parameter and the 412 stated here.
+IF_MATCH_PARAMETER = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='The ETag of the object as you read it (e.g. "3"): refused with 412 if it changed since.',
+)
+PRECONDITION_FAILED = OpenApiResponse(
+    StaleSerializer, description="If-Match names a version that is no longer current."
+)
+
+
 def get_object(request: Request, capability: str, queryset: Any, object_id: Any) -> Any:
     return policy.get_for(request.user, capability, queryset, pk=_uuid_or_404(object_id))
 
@@ -101,7 +117,12 @@ def create_in_org(
 
 class DeclarationDetailView(APIView):
     """GET, PATCH and DELETE of one declaration: its view capability to read, its manage capability to change.
-    Subclasses are made by ``detail_view`` and name the queryset, serializers and services."""
+    Subclasses are made by ``detail_view`` and name the queryset, serializers and services.
+
+    Optimistic concurrency: GET and PATCH answer the object's ``ETag``; PATCH and DELETE pass ``If-Match`` to the
+    service, which answers 412 (with the current ETag) when the object changed since the caller read it."""
+
+    versioned = True
 
     serializer: type[serializers.Serializer]
     update_serializer: type[serializers.Serializer]
@@ -125,7 +146,7 @@ class DeclarationDetailView(APIView):
         return get_object(self.request, capability, self.base_queryset(), id)
 
     def _out(self, item: Any) -> Response:
-        return Response(self.serializer(item, context={"request": self.request}).data)
+        return with_etag(Response(self.serializer(item, context={"request": self.request}).data), item)
 
     def get(self, request: Request, id: Any) -> Response:
         return self._out(self._get(self.view_capability, id))
@@ -134,10 +155,12 @@ class DeclarationDetailView(APIView):
         item = self._get(self.manage_capability, id)
         data = self.update_serializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        return self._out(self.update(actor=request.user, **{self.object_kw: item}, **data.validated_data))
+        fields = {self.object_kw: item, **data.validated_data}
+        return self._out(self.update(actor=request.user, version=if_match(request), **fields))
 
     def delete(self, request: Request, id: Any) -> Response:
-        self.remove(actor=request.user, **{self.object_kw: self._get(self.manage_capability, id)})
+        item = self._get(self.manage_capability, id)
+        self.remove(actor=request.user, version=if_match(request), **{self.object_kw: item})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -287,8 +310,6 @@ class OrgLookupTablesView(generics.GenericAPIView):
 
     @extend_schema(responses=LookupTableSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
-        from django.db.models import Count
-
         org = get_org(request, "lookup.view", id)
         items = inheritance.effective(LookupTable, org, LookupTable.objects.annotate(row_total=Count("rows")))
         page = self.paginate_queryset([e.item for e in items])
@@ -357,7 +378,8 @@ class LookupTableImportView(APIView):
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}, "mode": {"type": "string", "enum": ["replace", "merge"]}}},  # noqa: E501
                  "application/json": {"type": "object", "properties": {"csv": {"type": "string"}, "mode": {"type": "string", "enum": ["replace", "merge"]}}}},  # noqa: E501
-        responses=LookupTableSerializer,
+        parameters=[IF_MATCH_PARAMETER],
+        responses={200: LookupTableSerializer, 412: PRECONDITION_FAILED},
     )  # fmt: skip
     def post(self, request: Request, id: Any) -> Response:
         table = get_object(request, "lookup.manage", _alive(LookupTable.objects), id)
@@ -368,8 +390,11 @@ class LookupTableImportView(APIView):
         content = upload.read(services.resources.MAX_CSV_BYTES + 1) if upload else data.validated_data.get("csv")
         if not content:
             raise serializers.ValidationError({"file": ["Upload a CSV file (or give its text as “csv”)."]})
-        services.import_lookup_csv(actor=request.user, table=table, content=content, replace=mode == "replace")
-        return Response(LookupTableSerializer(LookupTable.objects.select_related("org").get(pk=table.pk)).data)
+        services.import_lookup_csv(
+            actor=request.user, table=table, content=content, replace=mode == "replace", version=if_match(request)
+        )
+        table = LookupTable.objects.select_related("org").get(pk=table.pk)
+        return with_etag(Response(LookupTableSerializer(table).data), table)
 
 
 # -- environment variables -----------------------------------------------------------------------------------------
@@ -522,25 +547,34 @@ ComponentDetailView = detail_view(
 
 
 class ComponentTeamView(generics.GenericAPIView):
-    """The development team: the only holders of push rights (publishing versions)."""
+    """The development team: the only holders of push rights (publishing versions). The team is part of the
+    component: answers carry the component's ETag, and a change with a stale If-Match is refused (412)."""
 
     serializer_class = DevTeamMemberSerializer
     queryset = Component.objects.none()
+    versioned = True
 
     @extend_schema(responses=DevTeamMemberSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         component = _component(request, "component.view", id)
         page = self.paginate_queryset(list(component.members.select_related("user").order_by("user__username")))
-        return self.get_paginated_response(DevTeamMemberSerializer(page, many=True).data)
+        return with_etag(self.get_paginated_response(DevTeamMemberSerializer(page, many=True).data), component)
 
-    @extend_schema(request=TeamMemberRefSerializer, responses={201: DevTeamMemberSerializer})
+    @extend_schema(
+        request=TeamMemberRefSerializer,
+        parameters=[IF_MATCH_PARAMETER],
+        responses={201: DevTeamMemberSerializer, 412: PRECONDITION_FAILED},
+    )
     def post(self, request: Request, id: Any) -> Response:
         component = _component(request, "component.manage", id)
         data = TeamMemberRefSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = tenant_user(component.org, data.validated_data["user"])
-        member = services.add_component_member(actor=request.user, component=component, user=user)
-        return Response(DevTeamMemberSerializer(member).data, status=status.HTTP_201_CREATED)
+        member = services.add_component_member(
+            actor=request.user, component=component, user=user, version=if_match(request)
+        )
+        response = Response(DevTeamMemberSerializer(member).data, status=status.HTTP_201_CREATED)
+        return with_etag(response, member.component)
 
     @extend_schema(request=TeamMemberRefSerializer, responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
@@ -548,7 +582,7 @@ class ComponentTeamView(generics.GenericAPIView):
         data = TeamMemberRefSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = tenant_user(component.org, data.validated_data["user"])
-        services.remove_component_member(actor=request.user, component=component, user=user)
+        services.remove_component_member(actor=request.user, component=component, user=user, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -674,8 +708,24 @@ class OrgSettingsView(APIView):
 
 
 class OrgSettingDetailView(APIView):
-    def _setting(self, org: Organization, key: str) -> Any:
-        return next(s for s in effective_settings(org) if s.spec.key == key)
+    """One setting at an org. Its ETag is the version of the value set at this org, ``"0"`` when none is (the
+    value is inherited or the default): PUT and DELETE with a stale If-Match answer 412, and ``If-Match: "0"`` on
+    a PUT sets the value only if nobody set one here in the meantime."""
+
+    versioned = True
+
+    def _setting(self, org: Organization, key: str) -> Response:
+        setting = next(s for s in effective_settings(org) if s.spec.key == key)
+        response = Response(SettingSerializer(setting).data)
+        response["ETag"] = f'"{services.setting_version(org, key)}"'
+        return response
+
+    @extend_schema(responses=SettingSerializer)
+    def get(self, request: Request, id: Any, key: str) -> Response:
+        org = get_org(request, "org.view", id)
+        if key not in REGISTRY:
+            raise NotFound(f"Unknown setting “{key}”.")
+        return self._setting(org, key)
 
     @extend_schema(request=SettingWriteSerializer, responses=SettingSerializer)
     def put(self, request: Request, id: Any, key: str) -> Response:
@@ -684,16 +734,16 @@ class OrgSettingDetailView(APIView):
             raise NotFound(f"Unknown setting “{key}”.")
         data = SettingWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.set_setting(actor=request.user, org=org, key=key, **data.validated_data)
-        return Response(SettingSerializer(self._setting(org, key)).data)
+        services.set_setting(actor=request.user, org=org, key=key, version=if_match(request), **data.validated_data)
+        return self._setting(org, key)
 
     @extend_schema(responses={200: SettingSerializer})
     def delete(self, request: Request, id: Any, key: str) -> Response:
         org = get_org(request, "policy.manage", id)
         if key not in REGISTRY:
             raise NotFound(f"Unknown setting “{key}”.")
-        services.reset_setting(actor=request.user, org=org, key=key)
-        return Response(SettingSerializer(self._setting(org, key)).data)
+        services.reset_setting(actor=request.user, org=org, key=key, version=if_match(request))
+        return self._setting(org, key)
 
 
 class EffectiveConfigView(APIView):
@@ -712,8 +762,6 @@ class EffectiveConfigView(APIView):
             if not policy.can(request.user, capability, org):
                 continue
             if model is LookupTable:
-                from django.db.models import Count
-
                 scope = LookupTable.objects.annotate(row_total=Count("rows"))
             items = inheritance.effective(model, org, scope)
             context = {"effective": {e.item.pk: e for e in items}, "with_rows": False, "request": request}
@@ -770,20 +818,26 @@ def _task(request: Request, capability: str, id: Any) -> Task:
 
 
 class TaskDetailView(APIView):
+    """A task; GET and PATCH answer its ETag, PATCH and DELETE honour If-Match (412 when it changed since)."""
+
+    versioned = True
+
     @extend_schema(responses=TaskSerializer)
     def get(self, request: Request, id: Any) -> Response:
-        return Response(TaskSerializer(_task(request, "task.view", id)).data)
+        task = _task(request, "task.view", id)
+        return with_etag(Response(TaskSerializer(task).data), task)
 
     @extend_schema(request=TaskUpdateSerializer, responses=TaskSerializer)
     def patch(self, request: Request, id: Any) -> Response:
         task = _task(request, "task.edit", id)
         data = TaskUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        return Response(TaskSerializer(services.update_task(actor=request.user, task=task, **data.validated_data)).data)
+        task = services.update_task(actor=request.user, task=task, version=if_match(request), **data.validated_data)
+        return with_etag(Response(TaskSerializer(task).data), task)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
-        services.delete_task(actor=request.user, task=_task(request, "task.delete", id))
+        services.delete_task(actor=request.user, task=_task(request, "task.delete", id), version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -813,7 +867,11 @@ class TaskSharesView(APIView):
         task = _task(request, "task.view", id)
         return Response(ShareSerializer(services.shares_of(task), many=True).data)
 
-    @extend_schema(request=ShareCreateSerializer, responses={201: ShareSerializer})
+    @extend_schema(
+        request=ShareCreateSerializer,
+        parameters=[IF_MATCH_PARAMETER],
+        responses={201: ShareSerializer, 412: PRECONDITION_FAILED},
+    )
     def post(self, request: Request, id: Any) -> Response:
         task = _task(request, "task.share", id)
         data = ShareCreateSerializer(data=request.data)
@@ -825,17 +883,22 @@ class TaskSharesView(APIView):
         if data.validated_data.get("team") is not None:
             holder["team"] = tenant_team(org, data.validated_data["team"], request.user)
         share = services.share_task(
-            actor=request.user, task=task, permission=data.validated_data["permission"], **holder
-        )
+            actor=request.user, task=task, permission=data.validated_data["permission"], version=if_match(request),
+            **holder,
+        )  # fmt: skip
         shown = next(s for s in services.shares_of(task) if s["id"] == share.pk)
-        return Response(ShareSerializer(shown).data, status=status.HTTP_201_CREATED)
+        return with_etag(Response(ShareSerializer(shown).data, status=status.HTTP_201_CREATED), share.content_object)
 
 
 class TaskShareDetailView(APIView):
+    """Removing a share changes the task: If-Match is the task's ETag."""
+
+    versioned = True
+
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any, share_id: Any) -> Response:
         task = _task(request, "task.share", id)
-        services.unshare_task(actor=request.user, task=task, share_id=_uuid_or_404(share_id))
+        services.unshare_task(actor=request.user, task=task, share_id=_uuid_or_404(share_id), version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

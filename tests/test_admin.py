@@ -195,7 +195,7 @@ def test_grants_in_the_admin_go_through_the_grant_service(world, admin_client_of
     assert response.status_code == 302
     grant = OrgUserGrant.objects.get(user=world.member, content_object=world.logistics)
     assert grant.granted_by == world.tenant_admin
-    assert AuditEvent.objects.filter(action="grant.create", target_id=str(world.logistics.pk)).exists()
+    assert AuditEvent.objects.filter(action="grant.create", target_id=str(grant.pk), org=world.logistics).exists()
     client.post(f"/admin/access/orgusergrant/{grant.pk}/delete/", {"post": "yes"})
     assert not OrgUserGrant.objects.filter(pk=grant.pk).exists()
 

@@ -51,8 +51,10 @@ def test_an_admin_grants_a_role_and_it_is_audited(world, people):
     grant = grant_role(actor=people["admin"], target=world.emea, role="integrator", user=people["colleague"])
     assert grant.granted_by == people["admin"]
     assert policy.can(people["colleague"], "task.run", world.campaigns)
-    event = AuditEvent.objects.get(action="grant.create", target_id=str(world.emea.pk))
+    # The event names the grant (so a stale writer learns who changed it last) and where it applies.
+    event = AuditEvent.objects.get(action="grant.create", target_id=str(grant.pk))
     assert event.changes["role"] == "integrator" and event.actor == people["admin"]
+    assert event.org_id == world.emea.pk and event.changes["place"] == "EMEA"
 
 
 def test_an_integrator_cannot_grant_anything(world, people):

@@ -4,6 +4,9 @@ Defining a role is granting by proxy, and editing one changes what every holder 
 hold every capability the role has and will have, at the org that defines it and at every place it is granted
 (the delegation rule). Otherwise a manager could strip a role from people who hold more than they do, or add to
 it where they cannot reach.
+
+Updates and deletes re-read the role under a lock, decide on that fresh row and take ``version=`` (If-Match, the
+console's hidden field): a role changed since the caller read it is refused with Stale.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from access import audit, policy
 from access.models import Invitation, OrgTeamGrant, OrgUserGrant, ProjectTeamGrant, ProjectUserGrant, Role
 from access.roles import ALL_CAPABILITIES, BUILTIN_ROLES
 from access.services.backing import revoke_unbacked_invitations
-from config.errors import Conflict, Forbidden
+from config.concurrency import Versions, lock_for_update, save_changes
+from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization
 
 GRANT_MODELS = (OrgUserGrant, OrgTeamGrant, ProjectUserGrant, ProjectTeamGrant)
@@ -55,8 +59,7 @@ def _places_granted(role: Role) -> list[Any]:
 def create_role(
     *, actor: Any, org: Organization, name: str, capabilities: list[str], key: str = "", description: str = ""
 ) -> Role:
-    if actor is not None:
-        policy.authorize(actor, "member.manage", org)
+    policy.authorize(actor, "member.manage", org)
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 100:
         raise ValidationError({"name": ["Give a name of 1 to 100 characters."]})
@@ -96,12 +99,13 @@ def update_role(
     name: str | None = None,
     capabilities: list[str] | None = None,
     description: str | None = None,
+    version: Versions = None,
 ) -> Role:
-    """Editing a role changes what every holder may do at once: no grant is rewritten."""
+    """Editing a role changes what every holder may do at once: no grant is rewritten. The delegation rule is
+    decided on the role's capabilities as they are under the lock, not as the caller saw them."""
     if role.is_builtin:
         raise Forbidden("Built-in roles cannot be changed.", code="builtin_role")
-    if actor is not None:
-        policy.authorize(actor, "member.manage", role.org)
+    policy.authorize(actor, "member.manage", role.org)
     fields: dict[str, Any] = {}
     if name is not None:
         name = name.strip()
@@ -113,17 +117,14 @@ def update_role(
     if description is not None:
         fields["description"] = description.strip()
     with transaction.atomic():
-        role = Role.objects.select_for_update(of=("self",)).select_related("org").get(pk=role.pk)
-        changes = audit.diff(role, fields)
-        if "custom_capabilities" in changes:
+        role = _lock_role(role, version)
+        if "custom_capabilities" in fields and fields["custom_capabilities"] != role.custom_capabilities:
             touched = role.capabilities | frozenset(fields["custom_capabilities"])
             action = f"change the capabilities of the role {role.name}"
             for place in [role.org, *_places_granted(role)]:
                 policy.authorize_delegation(actor, touched, place, action=action)
+        changes = save_changes(role, fields)
         if changes:
-            for key, value in fields.items():
-                setattr(role, key, value)
-            role.save(update_fields=list(fields))
             audit.record(
                 actor=actor, action="role.update", tenant=role.tenant_id, org=role.org, target=role, changes=changes
             )
@@ -134,12 +135,12 @@ def update_role(
     return role
 
 
-def delete_role(*, actor: Any, role: Role) -> None:
+def delete_role(*, actor: Any, role: Role, version: Versions = None) -> None:
     if role.is_builtin:
         raise Forbidden("Built-in roles cannot be deleted.", code="builtin_role")
-    if actor is not None:
-        policy.authorize(actor, "member.manage", role.org)
+    policy.authorize(actor, "member.manage", role.org)
     with transaction.atomic():
+        role = _lock_role(role, version)
         in_use = any(model.objects.filter(role=role).exists() for model in GRANT_MODELS)
         if in_use:
             raise Conflict("This role is still granted: change or revoke those grants first.", code="role_in_use")
@@ -155,3 +156,11 @@ def delete_role(*, actor: Any, role: Role) -> None:
             changes={"key": role.key},
         )
         role.delete()
+
+
+def _lock_role(role: Role, version: Versions) -> Role:
+    """The role's row FOR UPDATE at ``version``; a role of a deleted org answers 404 like a missing one."""
+    role = lock_for_update(role, version)
+    if role.org.is_deleted:
+        raise NotFound()
+    return role

@@ -6,6 +6,11 @@ Rules enforced here, whatever face calls:
 - a user must belong to the tenant before holding a role in it; a team must be defined at the org or above;
 - one grant per holder and object (guardian's unique row); a second one is a conflict: change the role instead;
 - a tenant never loses its last tenant administrator.
+
+Changes and removals re-read their row under a lock, decide the delegation rule on that fresh row (the role being
+changed is the one it holds now, not the one the caller saw), write only what changed (the row's version + 1) and
+take ``version=`` (If-Match, the console's hidden field): a grant or membership changed since is refused with Stale.
+Grant events name the grant as their target (``org`` says where), so Stale can say who changed it last.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from access.roles import BUILTIN_ROLE_NAMES, BUILTIN_ROLES
 from access.services.backing import revoke_unbacked_invitations
 from access.signals import member_leaving_tenant
 from config.actors import user_or_none
+from config.concurrency import Versions, check_version, save_changes
 from config.errors import Conflict, NotFound
 from orgs.locks import lock_tenant
 from orgs.models import Organization, Project, Tenant
@@ -99,7 +105,7 @@ def _check_team_usable(actor: Any, org: Organization, team: Team) -> None:
     """A team holds roles at its org or below, and only a team the actor may see can be given one (a team they
     cannot open answers like one that does not exist: its name is not echoed)."""
     usable = Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists()
-    if not usable or (actor is not None and not policy.can(actor, "member.view", team.org)):
+    if not usable or not policy.can(actor, "member.view", team.org):
         raise ValidationError({"team": ["No such team at this organization or above it."]})
 
 
@@ -136,8 +142,7 @@ def grant_role(
     """Give ``user`` or ``team`` the role ``role`` on ``target`` (an org, inherited below it, or one project)."""
     if (user is None) == (team is None):
         raise ValidationError({"user": ["Give either a user or a team."]})
-    if actor is not None:
-        policy.authorize(actor, "member.manage", target)
+    policy.authorize(actor, "member.manage", target)
     org = _org_of(target)
     role = resolve_role(org, role)
     _check_expiry(expires_at)
@@ -168,11 +173,12 @@ def grant_role(
             action="grant.create",
             tenant=org.tenant_id,
             org=org,
-            target=target,
+            target=grant,
+            target_name=_grant_name(grant, target),
             changes={
                 "holder": user.get_username() if user is not None else f"team:{team.name}",  # type: ignore[union-attr]
                 "role": role.key,
-                "on": target._meta.model_name,
+                **_place(target),
                 "expires_at": expires_at,
             },
         )
@@ -181,38 +187,44 @@ def grant_role(
 
 
 def change_grant(
-    *, actor: Any, grant: Grant, role: Role | str | None = None, expires_at: datetime | object | None = ...
+    *,
+    actor: Any,
+    grant: Grant,
+    role: Role | str | None = None,
+    expires_at: datetime | object | None = ...,
+    version: Versions = None,
 ) -> Grant:
-    """Change a grant's role or expiry. Both change what its holder can do, so the actor must hold the current
-    role there (and the new one): lowering someone who holds more than the actor is escalation in disguise."""
+    """Change a grant's role or expiry. Both change what its holder can do, so the actor must hold the role the
+    grant has now (read under the lock) and the new one: lowering someone who holds more than the actor is
+    escalation in disguise. Returns the fresh grant."""
     target = grant.content_object
-    if actor is not None:
-        policy.authorize(actor, "member.manage", target)
+    policy.authorize(actor, "member.manage", target)
     org = _org_of(target)
-    changes: dict[str, Any] = {}
     with transaction.atomic():
-        grant = type(grant).objects.select_for_update(of=("self",)).select_related("role").get(pk=grant.pk)
+        grant = _lock_grant(grant, version)
         authorize_role(actor, target, grant.role, "change")
+        fields: dict[str, Any] = {}
         if role is not None:
             new_role = resolve_role(org, role)
             authorize_role(actor, target, new_role)
-            if new_role.pk != grant.role_id:
-                changes["role"] = [grant.role.key, new_role.key]
-                grant.role = new_role
+            fields["role"] = new_role
         if expires_at is not ...:
-            _check_expiry(expires_at)  # type: ignore[arg-type]
             if expires_at != grant.expires_at:
-                changes["expires_at"] = [grant.expires_at, expires_at]
-                grant.expires_at = expires_at  # type: ignore[assignment]
+                _check_expiry(expires_at)  # type: ignore[arg-type]
+            fields["expires_at"] = expires_at
+        old_role = grant.role
+        changes = save_changes(grant, fields)
         if changes:
-            grant.save(update_fields=["role", "expires_at"])
+            if "role" in changes:
+                changes["role"] = [old_role.key, grant.role.key]
             audit.record(
                 actor=actor,
                 action="grant.update",
                 tenant=org.tenant_id,
                 org=org,
-                target=target,
-                changes={"holder": _holder_name(grant), **changes},
+                target=grant,
+                target_name=_grant_name(grant, target),
+                changes={"holder": _holder_name(grant), **_place(target), **changes},
             )
             holders = _holders(grant)
             for holder in holders:
@@ -221,26 +233,47 @@ def change_grant(
     return grant
 
 
-def revoke_grant(*, actor: Any, grant: Grant) -> None:
+def revoke_grant(*, actor: Any, grant: Grant, version: Versions = None) -> None:
+    """End a grant. The actor must hold the role it has now (read under the lock): removing rights one does not
+    hold is escalation too."""
     target = grant.content_object
-    if actor is not None:
-        policy.authorize(actor, "member.manage", target)
-    authorize_role(actor, target, grant.role, "remove")
+    policy.authorize(actor, "member.manage", target)
     org = _org_of(target)
     with transaction.atomic():
+        grant = _lock_grant(grant, version)
+        authorize_role(actor, target, grant.role, "remove")
         audit.record(
             actor=actor,
             action="grant.delete",
             tenant=org.tenant_id,
             org=org,
-            target=target,
-            changes={"holder": _holder_name(grant), "role": grant.role.key},
+            target=grant,
+            target_name=_grant_name(grant, target),
+            changes={"holder": _holder_name(grant), "role": grant.role.key, **_place(target)},
         )
         holders = _holders(grant)
         grant.delete()
         for holder in holders:
             policy.forget(holder)
         revoke_unbacked_invitations(actor=actor, tenant_id=org.tenant_id, inviters=holders)
+
+
+def _lock_grant(grant: Grant, version: Versions) -> Grant:
+    """The grant's row FOR UPDATE, with its role as it is now, at ``version``; NotFound once revoked."""
+    fresh = type(grant).objects.select_for_update(of=("self",)).select_related("role").filter(pk=grant.pk).first()
+    if fresh is None:
+        raise NotFound()
+    check_version(fresh, version)
+    return fresh
+
+
+def _place(target: Organization | Project) -> dict[str, str]:
+    """Where a grant applies, for its audit events: ``on`` (organization or project) and its name."""
+    return {"on": target._meta.model_name, "place": target.name}  # type: ignore[dict-item]
+
+
+def _grant_name(grant: Grant, target: Organization | Project) -> str:
+    return f"{_holder_name(grant)} on {target.name}"
 
 
 def _holder_name(grant: Grant) -> str:
@@ -254,43 +287,46 @@ def _holder_name(grant: Grant) -> str:
 
 
 def add_tenant_member(*, actor: Any, tenant: Tenant, user: Any, is_admin: bool = False) -> TenantMembership:
-    if actor is not None:
-        policy.authorize(actor, policy.TENANT_ADMIN, tenant)
+    policy.authorize(actor, policy.TENANT_ADMIN, tenant)
     with transaction.atomic():
         membership, created = TenantMembership.objects.get_or_create(
             tenant=tenant, user=user, defaults={"is_admin": is_admin}
         )
         if not created and is_admin and not membership.is_admin:
-            membership.is_admin = True
-            membership.save(update_fields=["is_admin"])
+            membership = TenantMembership.objects.select_for_update().get(pk=membership.pk)
+            save_changes(membership, {"is_admin": True})
         if created or is_admin:
             audit.record(
                 actor=actor,
                 action="tenant.member_add",
                 tenant=tenant,
-                target=user,
+                target=membership,
+                target_name=user.get_username(),
                 changes={"is_admin": membership.is_admin},
             )
     return membership
 
 
-def set_tenant_admin(*, actor: Any, tenant: Tenant, user: Any, is_admin: bool) -> TenantMembership:
-    """Make or unmake a tenant administrator; the last one cannot step down."""
-    if actor is not None:
-        policy.authorize(actor, policy.TENANT_ADMIN, tenant)
+def set_tenant_admin(
+    *, actor: Any, tenant: Tenant, user: Any, is_admin: bool, version: Versions = None
+) -> TenantMembership:
+    """Make or unmake a tenant administrator; the last one cannot step down. ``version`` is the membership's."""
+    policy.authorize(actor, policy.TENANT_ADMIN, tenant)
     with transaction.atomic():
         lock_tenant(tenant.pk)  # serialize the last-admin check
-        membership = TenantMembership.objects.filter(tenant=tenant, user=user).first()
-        if membership is None:
-            raise NotFound("This user is not a member of the tenant.")
+        membership = _lock_membership(tenant, user, version)
         if membership.is_admin == is_admin:
             return membership
         if not is_admin and _admin_count(tenant) <= 1:
             raise Conflict("A tenant keeps at least one tenant administrator.", code="last_tenant_admin")
-        membership.is_admin = is_admin
-        membership.save(update_fields=["is_admin"])
+        changes = save_changes(membership, {"is_admin": is_admin})
         audit.record(
-            actor=actor, action="tenant.admin_change", tenant=tenant, target=user, changes={"is_admin": is_admin}
+            actor=actor,
+            action="tenant.admin_change",
+            tenant=tenant,
+            target=membership,
+            target_name=user.get_username(),
+            changes=changes,
         )
         policy.forget(user)
         if not is_admin:
@@ -298,18 +334,16 @@ def set_tenant_admin(*, actor: Any, tenant: Tenant, user: Any, is_admin: bool) -
     return membership
 
 
-def remove_tenant_member(*, actor: Any, tenant: Tenant, user: Any) -> None:
+def remove_tenant_member(*, actor: Any, tenant: Tenant, user: Any, version: Versions = None) -> None:
     """Remove a user from the tenant with everything that gives them access in it: grants, team seats, and what
     other apps hold for them (``member_leaving_tenant``: task shares, development teams). Their account, sessions
     and tokens stay theirs, but reach nothing of this tenant from the next request on; the invitations they sent
-    here are revoked."""
-    if actor is not None:
-        policy.authorize(actor, policy.TENANT_ADMIN, tenant)
+    here are revoked. ``version`` is the membership's: a remover who saw it before it changed (say, made a tenant
+    administrator) is told so."""
+    policy.authorize(actor, policy.TENANT_ADMIN, tenant)
     with transaction.atomic():
         lock_tenant(tenant.pk)
-        membership = TenantMembership.objects.filter(tenant=tenant, user=user).first()
-        if membership is None:
-            raise NotFound("This user is not a member of the tenant.")
+        membership = _lock_membership(tenant, user, version)
         if membership.is_admin and _admin_count(tenant) <= 1:
             raise Conflict("A tenant keeps at least one tenant administrator.", code="last_tenant_admin")
         OrgUserGrant.objects.filter(user=user, content_object__tenant=tenant).delete()
@@ -317,10 +351,25 @@ def remove_tenant_member(*, actor: Any, tenant: Tenant, user: Any) -> None:
         for team in Team.objects.filter(org__tenant=tenant, group__user=user):
             team.group.user_set.remove(user)
         member_leaving_tenant.send(sender=TenantMembership, tenant=tenant, user=user, actor=actor)
+        audit.record(
+            actor=actor,
+            action="tenant.member_remove",
+            tenant=tenant,
+            target=membership,
+            target_name=user.get_username(),
+            changes={"user": user.get_username()},
+        )
         membership.delete()
-        audit.record(actor=actor, action="tenant.member_remove", tenant=tenant, target=user)
         policy.forget(user)
         revoke_unbacked_invitations(actor=actor, tenant_id=tenant.pk, inviters=[user])
+
+
+def _lock_membership(tenant: Tenant, user: Any, version: Versions) -> TenantMembership:
+    membership = TenantMembership.objects.select_for_update().filter(tenant=tenant, user=user).first()
+    if membership is None:
+        raise NotFound("This user is not a member of the tenant.")
+    check_version(membership, version)
+    return membership
 
 
 def _admin_count(tenant: Tenant) -> int:

@@ -26,6 +26,7 @@ from access.services.accounts import clean_email, create_account, link_with_code
 from access.services.backing import backing_problem, mark_revoked
 from access.services.grants import Grant, authorize_role, grant_role, resolve_role
 from config.actors import SYSTEM, require_actor
+from config.concurrency import lock_for_update
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization
 from resources.settings_registry import setting_value
@@ -210,10 +211,11 @@ def _new_account(invitation: Invitation, username: Any, password: Any) -> Any:
 
 
 def revoke_invitation(*, actor: Any, invitation: Invitation) -> Invitation:
-    if actor is not None:
-        policy.authorize(actor, "member.manage", invitation.org)
+    """Revoke a pending invitation; returns the fresh row. Invitations carry no version: revoking is one way, from
+    pending only, decided under the row's lock (a second revoke, or a revoke after an accept, is a 409)."""
+    policy.authorize(actor, "member.manage", invitation.org)
     with transaction.atomic():
-        invitation = Invitation.objects.select_for_update(of=("self",)).select_related("org").get(pk=invitation.pk)
+        invitation = lock_for_update(invitation)
         if invitation.status != "pending":
             raise Conflict(f"This invitation is {invitation.status} already.", code=f"invitation_{invitation.status}")
         mark_revoked(invitation, actor=actor)

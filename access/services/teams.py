@@ -4,6 +4,9 @@ Joining or leaving a team gives or takes every role the team holds, at every pla
 members (or deleting the team) is allowed only to whoever holds each of those roles at its place (the delegation
 rule, access.policy.authorize_delegation). So a team granted Admin on an org whose inheritance is cut is no door
 into it for a manager of the team's org who cannot reach that org.
+
+Renaming and deleting re-read the team under a lock, decide on that fresh row and take ``version=`` (If-Match, the
+console's hidden field): a team changed since the caller read it is refused with Stale.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from access import audit, policy
 from access.models import OrgTeamGrant, ProjectTeamGrant, Team, TenantMembership
 from access.services.backing import revoke_unbacked_invitations
 from config.actors import is_system
-from config.errors import Conflict
+from config.concurrency import Versions, lock_for_update, save_changes
+from config.errors import Conflict, NotFound
 from orgs.models import Organization
 
 
@@ -53,8 +57,7 @@ def _clean(name: Any) -> str:
 
 
 def create_team(*, actor: Any, org: Organization, name: str, description: str = "") -> Team:
-    if actor is not None:
-        policy.authorize(actor, "member.manage", org)
+    policy.authorize(actor, "member.manage", org)
     name = _clean(name)
     with transaction.atomic():
         if Team.objects.filter(org=org, name__iexact=name).exists():
@@ -67,31 +70,37 @@ def create_team(*, actor: Any, org: Organization, name: str, description: str = 
     return team
 
 
-def rename_team(*, actor: Any, team: Team, name: str, description: str | None = None) -> Team:
-    if actor is not None:
-        policy.authorize(actor, "member.manage", team.org)
-    name = _clean(name)
+def rename_team(
+    *, actor: Any, team: Team, name: str | None = None, description: str | None = None, version: Versions = None
+) -> Team:
+    """Change a team's name or description (only what differs is written); returns the fresh row."""
+    policy.authorize(actor, "member.manage", team.org)
+    fields: dict[str, Any] = {}
+    if name is not None:
+        fields["name"] = _clean(name)
+    if description is not None:
+        fields["description"] = description.strip()
     with transaction.atomic():
-        if Team.objects.filter(org=team.org, name__iexact=name).exclude(pk=team.pk).exists():
-            raise Conflict(f"A team named “{name}” already exists in {team.org.name}.", code="name_taken")
-        fields = {"name": name} | ({"description": description.strip()} if description is not None else {})
-        changes = audit.diff(team, fields)
+        team = _lock_team(team, version)
+        if "name" in fields and (
+            Team.objects.filter(org=team.org, name__iexact=fields["name"]).exclude(pk=team.pk).exists()
+        ):
+            raise Conflict(f"A team named “{fields['name']}” already exists in {team.org.name}.", code="name_taken")
+        changes = save_changes(team, fields)
         if changes:
-            for key, value in fields.items():
-                setattr(team, key, value)
-            team.save(update_fields=list(fields))
             audit.record(
                 actor=actor, action="team.update", tenant=team.org.tenant_id, org=team.org, target=team, changes=changes
             )
     return team
 
 
-def delete_team(*, actor: Any, team: Team) -> None:
-    """Delete a team and, with it, every grant it holds (guardian's group rows cascade)."""
-    if actor is not None:
-        policy.authorize(actor, "member.manage", team.org)
-    _authorize_team_rights(actor, team, f"delete the team {team.name}")
+def delete_team(*, actor: Any, team: Team, version: Versions = None) -> None:
+    """Delete a team and, with it, every grant it holds (guardian's group rows cascade). The delegation rule is
+    decided under the team's lock, on the grants it holds then."""
+    policy.authorize(actor, "member.manage", team.org)
     with transaction.atomic():
+        team = _lock_team(team, version)
+        _authorize_team_rights(actor, team, f"delete the team {team.name}")
         members = list(team.group.user_set.all())
         audit.record(
             actor=actor,
@@ -109,16 +118,29 @@ def delete_team(*, actor: Any, team: Team) -> None:
         revoke_unbacked_invitations(actor=actor, tenant_id=team.org.tenant_id, inviters=members)
 
 
-def add_team_member(*, actor: Any, team: Team, user: Any) -> None:
-    if actor is not None:
-        policy.authorize(actor, "member.manage", team.org)
-    _authorize_team_rights(actor, team, f"add {user.get_username()} to the team {team.name}")
+def _lock_team(team: Team, version: Versions) -> Team:
+    """The team's row FOR UPDATE at ``version`` (its org and group kept from the caller's copy: a team never changes
+    either); a team of a deleted org answers 404."""
+    team = lock_for_update(team, version)
+    if team.org.is_deleted:
+        raise NotFound()
+    return team
+
+
+def add_team_member(*, actor: Any, team: Team, user: Any, version: Versions = None) -> Team:
+    """Add ``user`` to the team; returns the fresh team. Its members are part of it (the API shows them under its
+    ETag): the change raises the team's version, so a form opened before it (the admin's, which sets the whole
+    member list) is refused instead of dropping the newcomer."""
+    policy.authorize(actor, "member.manage", team.org)
     with transaction.atomic():
+        team = _lock_team(team, version)
+        _authorize_team_rights(actor, team, f"add {user.get_username()} to the team {team.name}")
         if not TenantMembership.objects.filter(tenant_id=team.org.tenant_id, user=user).exists():
             raise ValidationError({"user": ["This user is not a member of the tenant: invite them first."]})
         if team.group.user_set.filter(pk=user.pk).exists():
             raise Conflict(f"{user.get_username()} is already in {team.name}.", code="already_member")
         team.group.user_set.add(user)
+        _members_changed(team)
         audit.record(
             actor=actor,
             action="team.member_add",
@@ -128,16 +150,19 @@ def add_team_member(*, actor: Any, team: Team, user: Any) -> None:
             changes={"user": user.get_username()},
         )
     policy.forget(user)
+    return team
 
 
-def remove_team_member(*, actor: Any, team: Team, user: Any) -> None:
-    if actor is not None:
-        policy.authorize(actor, "member.manage", team.org)
-    _authorize_team_rights(actor, team, f"remove {user.get_username()} from the team {team.name}")
+def remove_team_member(*, actor: Any, team: Team, user: Any, version: Versions = None) -> Team:
+    """Take ``user`` out of the team (raising its version, as adding does); returns the fresh team."""
+    policy.authorize(actor, "member.manage", team.org)
     with transaction.atomic():
+        team = _lock_team(team, version)
+        _authorize_team_rights(actor, team, f"remove {user.get_username()} from the team {team.name}")
         if not team.group.user_set.filter(pk=user.pk).exists():
             raise ValidationError({"user": [f"{user.get_username()} is not in {team.name}."]})
         team.group.user_set.remove(user)
+        _members_changed(team)
         audit.record(
             actor=actor,
             action="team.member_remove",
@@ -148,3 +173,10 @@ def remove_team_member(*, actor: Any, team: Team, user: Any) -> None:
         )
         policy.forget(user)
         revoke_unbacked_invitations(actor=actor, tenant_id=team.org.tenant_id, inviters=[user])
+    return team
+
+
+def _members_changed(team: Team) -> None:
+    """The members live in auth's group table; the team row's version stands for them too (``team`` is locked)."""
+    team.version += 1
+    team.save(update_fields=["version"])

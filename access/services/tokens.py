@@ -12,6 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from access.models import AccessToken, hash_token
+from config.actors import require_actor
+from config.concurrency import lock_for_update, save_changes
 from config.errors import Conflict, NotFound
 
 MAX_TOKEN_LIFETIME = timedelta(days=365)
@@ -43,13 +45,15 @@ def issue_token(*, user: Any, name: str = "", lifetime: timedelta | None = None)
 
 
 def revoke_token(*, actor: Any, token: AccessToken) -> AccessToken:
-    """Owners revoke their own tokens; anyone else is told the token does not exist."""
-    if token.user_id != actor.pk:
+    """Owners revoke their own tokens; anyone else is told the token does not exist. Revoking is one way and
+    idempotent, decided on the row read again under its lock (tokens carry no version: there is nothing else to
+    change on them); only ``revoked_at`` is written, never ``last_used_at`` as the caller's copy had it."""
+    if token.user_id != require_actor(actor).pk:
         raise NotFound()
     with transaction.atomic():
+        token = lock_for_update(token)
         if token.revoked_at is None:
-            token.revoked_at = timezone.now()
-            token.save(update_fields=["revoked_at"])
+            save_changes(token, {"revoked_at": timezone.now()})
     return token
 
 

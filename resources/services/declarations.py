@@ -6,20 +6,26 @@ Rules enforced here, whatever face calls:
 - locking a declaration that descendants override or hide is refused until they are removed (409 ``overridden_below``);
 - only an inherited name can be hidden, and only once per org;
 - each write takes the tenant's row lock first (orgs.locks.lock_tenant), or two concurrent writes could both
-  pass these checks.
+  pass these checks;
+- no lost updates (DESIGN.md §4.9): a change re-reads its row ``FOR UPDATE`` (``fresh_for_change``), decides
+  authorization on that fresh row, refuses a stale ``version`` (the API's If-Match, a form's opened version) with
+  Stale, and saves only the columns that changed (config.concurrency.save_changes).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 
 from access import audit, policy
+from access.models import AuditEvent
 from config.actors import user_or_none
-from config.errors import Conflict, NotFound
+from config.concurrency import Versions, check_version, lock_for_update, save_changes
+from config.errors import Conflict, NotFound, Stale
 from orgs.locks import lock_tenant
 from orgs.models import Organization
 from resources import inheritance
@@ -42,6 +48,19 @@ MODEL_OF_KIND: dict[str, type[Declaration]] = {
     Hidden.Kind.ENV_VAR: EnvVar,
     Hidden.Kind.COMPONENT: Component,
 }
+
+
+def fresh_for_change(
+    item: Any, *, actor: Any, capability: str, version: Versions, on: Callable[[Any], models.Model] | None = None
+) -> Any:
+    """``item``'s row read again ``FOR UPDATE`` (inside ``transaction.atomic``, after the tenant lock where the write
+    takes one), authorized on that fresh row (``on`` picks the object the capability is checked on, e.g. the org),
+    then Stale unless it is at ``version``. The capability is checked before the version, so a caller who may not
+    change the object learns nothing (not even its version or who changed it) from a stale write."""
+    fresh = lock_for_update(item)
+    policy.authorize(actor, capability, on(fresh) if on is not None else fresh)
+    check_version(fresh, version)
+    return fresh
 
 
 def clean_name(value: Any, field: str = "name") -> str:
@@ -135,7 +154,11 @@ def hidden_here(org: Organization) -> list[Hidden]:
 # -- settings ------------------------------------------------------------------------------------------------------
 
 
-def set_setting(*, actor: Any, org: Organization, key: str, value: Any, locked: bool = False) -> OrgSetting:
+def set_setting(
+    *, actor: Any, org: Organization, key: str, value: Any, locked: bool = False, version: Versions = None
+) -> OrgSetting:
+    """Set ``key`` at ``org`` (the row is created, or the existing one changed under its lock). ``version`` is the
+    version of the row at ``org`` the caller read, 0 for "not set here" (``setting_version``): Stale otherwise."""
     policy.authorize(actor, "policy.manage", org)
     if key not in REGISTRY:
         raise NotFound(f"Unknown setting “{key}”.")
@@ -143,6 +166,10 @@ def set_setting(*, actor: Any, org: Organization, key: str, value: Any, locked: 
     with transaction.atomic():
         lock_tenant(org.tenant_id)
         current = OrgSetting.objects.filter(org=org, key=key).first()
+        if current is not None:
+            current = fresh_for_change(current, actor=actor, capability="policy.manage", version=version, on=_org)
+        else:
+            _check_absent(org, key, version)
         lock = inheritance.locked_above(OrgSetting, org, key)
         if lock is not None:
             raise Conflict(f"“{key}” is locked by {lock.org.name}: it cannot be changed in {org.name}.", code="locked")
@@ -150,27 +177,50 @@ def set_setting(*, actor: Any, org: Organization, key: str, value: Any, locked: 
             check_lockable(OrgSetting, org, key)
         if current is None:
             current = OrgSetting.objects.create(org=org, key=key, value=cleaned, locked=locked, created_by=_user(actor))
-            changes = {"key": key, "value": cleaned, "locked": locked}
+            changes: dict[str, Any] = {"key": key, "value": cleaned, "locked": locked}
         else:
-            changes = audit.diff(current, {"value": cleaned, "locked": locked})
-            current.value, current.locked = cleaned, locked
-            current.save(update_fields=["value", "locked", "updated_at"])
+            changes = save_changes(current, {"value": cleaned, "locked": locked})
         audit.record(actor=actor, action="setting.set", tenant=org.tenant_id, org=org, target=current, changes=changes)
     return current
 
 
-def reset_setting(*, actor: Any, org: Organization, key: str) -> None:
+def reset_setting(*, actor: Any, org: Organization, key: str, version: Versions = None) -> None:
     """Drop the value set at ``org``: the inherited one (or the default) applies again."""
     policy.authorize(actor, "policy.manage", org)
-    current = OrgSetting.objects.filter(org=org, key=key).first()
-    if current is None:
-        raise NotFound(f"“{key}” is not set in {org.name}.")
     with transaction.atomic():
+        current = OrgSetting.objects.filter(org=org, key=key).first()
+        if current is None:
+            raise NotFound(f"“{key}” is not set in {org.name}.")
+        current = fresh_for_change(current, actor=actor, capability="policy.manage", version=version, on=_org)
         audit.record(
             actor=actor, action="setting.reset", tenant=org.tenant_id, org=org, target=current,
             changes={"key": key, "value": current.value},
         )  # fmt: skip
         current.delete()
+
+
+def setting_version(org: Organization, key: str) -> int:
+    """The version of ``key``'s row at ``org``, 0 when it is not set there: the ETag of the setting at ``org``."""
+    return OrgSetting.objects.filter(org=org, key=key).values_list("version", flat=True).first() or 0
+
+
+def _check_absent(org: Organization, key: str, version: Versions) -> None:
+    """``key`` is not set at ``org``: a caller who read a version of its row (not 0) is stale; the reset that
+    removed the row says who and when."""
+    expected = None if version is None else ({version} if isinstance(version, int) else set(version))
+    if expected is None or 0 in expected:
+        return
+    row = (
+        AuditEvent.objects.filter(org=org, target_type=OrgSetting._meta.label_lower, target_name=key)
+        .order_by("-created_at")
+        .values_list("actor_name", "created_at")
+        .first()
+    )
+    raise Stale(version=0, changed_by=row[0] if row else None, changed_at=row[1] if row else None)
+
+
+def _org(setting: OrgSetting) -> Organization:
+    return setting.org
 
 
 def _user(actor: Any) -> Any:

@@ -2,6 +2,12 @@
 
 Every write checks the capability through the policy, keeps the inheritance rules (declarations.check_declare),
 runs in one transaction and records an audit event that never holds a secret value.
+
+Changes never lose a concurrent one (DESIGN.md §4.9): each takes the tenant lock, re-reads its row ``FOR UPDATE``
+(``_locked``), decides everything — authorization, validation against the current kind or secret flag, the merge
+of secret fields — on that fresh row, and saves only the changed columns with the version raised (``_apply``).
+``version=`` (the API's If-Match, the version a form was opened at) makes a stale change a Stale (412) instead.
+A stored secret is decrypted only under the lock, so a merge always starts from the secret as it is now.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 
 from access import audit, policy
 from access.models import TenantMembership
 from config import hostile
+from config.concurrency import Versions, save_changes
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.locks import lock_tenant
 from orgs.models import Organization
@@ -31,7 +39,7 @@ from resources.models import (
     LookupRow,
     LookupTable,
 )
-from resources.services.declarations import _user, check_declare, check_lockable, clean_name
+from resources.services.declarations import _user, check_declare, check_lockable, clean_name, fresh_for_change
 from resources.settings_registry import setting_value
 
 # -- generic declaration writes ------------------------------------------------------------------------------------
@@ -46,25 +54,29 @@ def _create(model: type[Declaration], *, actor: Any, org: Organization, capabili
         return item
 
 
-def _update(item: Any, *, actor: Any, capability: str, fields: dict[str, Any]) -> dict[str, list[Any]]:
-    """Apply ``fields`` to ``item`` (inheritance checks when the name or the lock changes); the diff for audit."""
-    policy.authorize(actor, capability, item)
-    name_field = item.NAME_FIELD
+def _locked(item: Any, *, actor: Any, capability: str, version: Versions, on: Any = None) -> Any:
+    """The tenant's lock, then ``item``'s fresh row under its own lock, authorized and at ``version`` (Stale if
+    not): what every change and delete of a declaration starts with, inside its transaction."""
     lock_tenant(item.org.tenant_id)
+    return fresh_for_change(item, actor=actor, capability=capability, version=version, on=on)
+
+
+def _apply(item: Any, fields: dict[str, Any], *, also: tuple[str, ...] = ()) -> dict[str, list[Any]]:
+    """Apply ``fields`` to ``item`` (a row returned by ``_locked``; inheritance checks when the name or the lock
+    changes) and save only what changed, the version raised: the diff for the audit event. ``also`` names columns
+    the caller set beside them (secrets, which never appear in the diff)."""
+    name_field = item.NAME_FIELD
     if name_field in fields and fields[name_field].lower() != item.declared_name.lower():
         check_declare(type(item), item.org, fields[name_field], fields.get("locked", item.locked), instance=item)
     elif fields.get("locked") and not item.locked:
         check_lockable(type(item), item.org, fields.get(name_field, item.declared_name))
-    changes = audit.diff(item, fields)
-    for name, value in fields.items():
-        setattr(item, name, value)
-    item.save()
-    return changes
+    return save_changes(item, fields, also=also)
 
 
-def _delete(item: Any, *, actor: Any, capability: str, action: str) -> None:
-    policy.authorize(actor, capability, item)
+def _delete(item: Any, *, actor: Any, capability: str, action: str, version: Versions, on: Any = None) -> None:
+    policy.authorize(actor, capability, on(item) if on is not None else item)
     with transaction.atomic():
+        item = _locked(item, actor=actor, capability=capability, version=version, on=on)
         audit.record(
             actor=actor, action=action, tenant=item.org.tenant_id, org=item.org, target=item,
             changes={item.NAME_FIELD: item.declared_name},
@@ -151,35 +163,43 @@ def create_credential(
 
 
 def update_credential(
-    *, actor: Any, credential: Credential, secret: dict[str, Any] | None = None, **fields: Any
+    *,
+    actor: Any,
+    credential: Credential,
+    secret: dict[str, Any] | None = None,
+    version: Versions = None,
+    **fields: Any,
 ) -> Credential:
     """Change name, description, fields or lock; ``secret`` sets the given secret fields (a null value removes
-    one), keeping the others. The kind cannot change: delete and re-create instead."""
-    if "kind" in fields and fields["kind"] != credential.kind:
-        raise ValidationError({"kind": ["The kind of a credential cannot change: create a new credential."]})
-    fields.pop("kind", None)
+    one), keeping the others. The kind cannot change: delete and re-create instead. Returns the fresh credential.
+
+    The secret is merged into the one stored in the row as it is under the lock, never into the copy the caller
+    loaded: decrypting before the lock would write back a secret someone else replaced in between."""
+    policy.authorize(actor, "credential.manage", credential)
     if "name" in fields:
         fields["name"] = clean_name(fields["name"])
-    current_secret = (crypto.decrypt(credential.secret_ciphertext) or {}) if secret is not None else {}
-    if secret is not None:
-        if not isinstance(secret, dict):
-            raise ValidationError({"secret": ["Give an object of secret field names to text values."]})
-        merged = {**current_secret, **{k: v for k, v in secret.items() if v is not None}}
-        for removed in [k for k, v in secret.items() if v is None]:
-            merged.pop(removed, None)
-        _clean_credential(credential.kind, fields.get("fields", credential.fields), merged)
-    else:
-        _clean_credential(
-            credential.kind, fields.get("fields", credential.fields), {}, stored_secret=credential.secret_names
-        )
+    if secret is not None and not isinstance(secret, dict):
+        raise ValidationError({"secret": ["Give an object of secret field names to text values."]})
     with transaction.atomic():
-        changes = _update(credential, actor=actor, capability="credential.manage", fields=fields)
+        credential = _locked(credential, actor=actor, capability="credential.manage", version=version)
+        if fields.pop("kind", credential.kind) != credential.kind:
+            raise ValidationError({"kind": ["The kind of a credential cannot change: create a new credential."]})
+        also: tuple[str, ...] = ()
+        if secret is not None:
+            merged = {**(crypto.decrypt(credential.secret_ciphertext) or {}), **secret}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            _clean_credential(credential.kind, fields.get("fields", credential.fields), merged)
+            credential.secret_ciphertext = crypto.encrypt(merged) if merged else ""
+            credential.secret_names = sorted(merged)
+            also = ("secret_ciphertext", "secret_names")
+        else:
+            _clean_credential(
+                credential.kind, fields.get("fields", credential.fields), {}, stored_secret=credential.secret_names
+            )
+        changes = _apply(credential, fields, also=also)
         if "fields" in changes:  # names only: a non-secret value may still be sensitive
             changes["fields"] = [sorted(changes["fields"][0]), sorted(changes["fields"][1])]
         if secret is not None:
-            credential.secret_ciphertext = crypto.encrypt(merged) if merged else ""
-            credential.secret_names = sorted(merged)
-            credential.save(update_fields=["secret_ciphertext", "secret_names", "updated_at"])
             changes["secret_fields_set"] = sorted(k for k, v in secret.items() if v is not None)
             changes["secret_fields_removed"] = sorted(k for k, v in secret.items() if v is None)
         audit.record(
@@ -189,8 +209,8 @@ def update_credential(
     return credential
 
 
-def delete_credential(*, actor: Any, credential: Credential) -> None:
-    _delete(credential, actor=actor, capability="credential.manage", action="credential.delete")
+def delete_credential(*, actor: Any, credential: Credential, version: Versions = None) -> None:
+    _delete(credential, actor=actor, capability="credential.manage", action="credential.delete", version=version)
 
 
 # -- lookup tables -------------------------------------------------------------------------------------------------
@@ -265,16 +285,45 @@ def create_lookup_table(
 
 
 def update_lookup_table(
-    *, actor: Any, table: LookupTable, rows: list[dict[str, str]] | None = None, **fields: Any
+    *,
+    actor: Any,
+    table: LookupTable,
+    rows: list[dict[str, str]] | None = None,
+    version: Versions = None,
+    **fields: Any,
 ) -> LookupTable:
+    """Change name, description or lock, and replace the rows when ``rows`` is given (under the table's lock, the
+    version raised: the rows are part of the table). Returns the fresh table."""
+    policy.authorize(actor, "lookup.manage", table)
     if "name" in fields:
         fields["name"] = clean_name(fields["name"])
     cleaned = _clean_rows(rows, table.org) if rows is not None else None
+    return _write_table(actor=actor, table=table, version=version, fields=fields, rows=cleaned)
+
+
+def _write_table(
+    *,
+    actor: Any,
+    table: LookupTable,
+    version: Versions,
+    fields: dict[str, Any],
+    rows: list[tuple[str, str]] | None = None,
+    merge: list[dict[str, str]] | None = None,
+) -> LookupTable:
+    """The one write of a lookup table: ``rows`` (cleaned) replace the rows; ``merge`` (raw) is merged into the
+    rows the table holds under the lock (same key: new value), so a concurrent import is never undone."""
     with transaction.atomic():
-        changes = _update(table, actor=actor, capability="lookup.manage", fields=fields)
-        if cleaned is not None:
-            _replace_rows(table, cleaned)
-            changes["rows"] = len(cleaned)
+        table = _locked(table, actor=actor, capability="lookup.manage", version=version)
+        if merge is not None:
+            merged = dict(table.rows.values_list("key", "value"))
+            merged.update((str(r["key"]).strip(), r["value"]) for r in merge)
+            rows = _clean_rows([{"key": k, "value": v} for k, v in merged.items()], table.org)
+        replace = rows is not None and sorted(rows) != sorted(table.rows.values_list("key", "value"))
+        changes = _apply(table, fields, also=("updated_at",) if replace else ())
+        if rows is not None:
+            if replace:
+                _replace_rows(table, rows)
+            changes["rows"] = len(rows)
         audit.record(
             actor=actor, action="lookup_table.update", tenant=table.org.tenant_id, org=table.org, target=table,
             changes=changes,
@@ -282,13 +331,16 @@ def update_lookup_table(
     return table
 
 
-def delete_lookup_table(*, actor: Any, table: LookupTable) -> None:
-    _delete(table, actor=actor, capability="lookup.manage", action="lookup_table.delete")
+def delete_lookup_table(*, actor: Any, table: LookupTable, version: Versions = None) -> None:
+    _delete(table, actor=actor, capability="lookup.manage", action="lookup_table.delete", version=version)
 
 
-def import_lookup_csv(*, actor: Any, table: LookupTable, content: bytes | str, replace: bool = True) -> int:
+def import_lookup_csv(
+    *, actor: Any, table: LookupTable, content: bytes | str, replace: bool = True, version: Versions = None
+) -> int:
     """Rows from CSV (``key,value``; a first line ``key,value`` is a header). ``replace`` drops the old rows,
-    otherwise the file's rows are merged in (same key: new value). Returns the number of rows in the table."""
+    otherwise the file's rows are merged into the rows the table holds when the import runs (same key: new
+    value). Returns the number of rows in the table."""
     policy.authorize(actor, "lookup.manage", table)
     if isinstance(content, bytes):
         if len(content) > MAX_CSV_BYTES:
@@ -313,12 +365,11 @@ def import_lookup_csv(*, actor: Any, table: LookupTable, content: bytes | str, r
             rows.append({"key": record[0], "value": record[1]})
     except csv.Error as exc:
         raise ValidationError({"file": [f"The file is not valid CSV: {exc}."]}) from None
-    if not replace:
-        merged = {row.key: row.value for row in table.rows.all()}
-        merged.update((r["key"].strip(), r["value"]) for r in rows)
-        rows = [{"key": k, "value": v} for k, v in merged.items()]
-    update_lookup_table(actor=actor, table=table, rows=rows)
-    return len(rows)
+    if replace:
+        table = _write_table(actor=actor, table=table, version=version, fields={}, rows=_clean_rows(rows, table.org))
+    else:
+        table = _write_table(actor=actor, table=table, version=version, fields={}, merge=rows)
+    return table.rows.count()
 
 
 def export_lookup_csv(table: LookupTable) -> str:
@@ -397,49 +448,60 @@ def create_env_var(
     return variable
 
 
-def update_env_var(*, actor: Any, variable: EnvVar, **fields: Any) -> EnvVar:
+def update_env_var(*, actor: Any, variable: EnvVar, version: Versions = None, **fields: Any) -> EnvVar:
     """Change key, value, secret flag or lock. Making a variable non-secret needs a new value: the old one is
-    never revealed."""
+    never revealed. What the change may do is decided on the variable as it is under the lock (was it secret?),
+    not on the copy the caller loaded. Returns the fresh variable."""
     policy.authorize(actor, "envvar.manage", variable.org)
     if "key" in fields:
         fields["key"] = _clean_key(fields["key"])
-    secret = fields.pop("secret", variable.secret)
     value = fields.pop("value", None)
     if value is not None:
         value = _clean_env_value(value)
-    if variable.secret and not secret and value is None:
-        raise ValidationError({"value": ["Give the value: a secret one is never shown, so it cannot be kept."]})
-    if secret and not variable.secret and (value is None or value == variable.value):
-        # The old value was visible to every viewer and is in the audit log: it cannot become a secret.
-        raise ValidationError({"value": ["Give a new value: the current one was not secret, so it cannot become one."]})
-    if secret and value == "":
-        raise ValidationError({"value": ["A secret variable needs a value."]})
     with transaction.atomic():
+        on = _org_of if variable.component_id is not None else None
+        variable = _locked(variable, actor=actor, capability="envvar.manage", version=version, on=on)
+        secret = fields.pop("secret", variable.secret)
+        if variable.secret and not secret and value is None:
+            raise ValidationError({"value": ["Give the value: a secret one is never shown, so it cannot be kept."]})
+        if secret and not variable.secret and (value is None or value == variable.value):
+            # The old value was visible to every viewer and is in the audit log: it cannot become a secret.
+            raise ValidationError(
+                {"value": ["Give a new value: the current one was not secret, so it cannot become one."]}
+            )
+        if secret and value == "":
+            raise ValidationError({"value": ["A secret variable needs a value."]})
         if variable.component_id is not None:
-            if (
-                "key" in fields
-                and EnvVar.objects.filter(component_id=variable.component_id, key__iexact=fields["key"])
+            fields.pop("locked", None)  # a component's variable is not inherited: nothing to lock
+            key = fields.get("key")
+            if key is not None and (
+                EnvVar.objects.filter(component_id=variable.component_id, key__iexact=key)
                 .exclude(pk=variable.pk)
                 .exists()
             ):
-                raise Conflict(f"The component has a variable “{fields['key']}” already.", code="name_taken")
-            fields.pop("locked", None)
-            changes = audit.diff(variable, fields)
-            for name, new in fields.items():
-                setattr(variable, name, new)
+                raise Conflict(f"The component has a variable “{key}” already.", code="name_taken")
+        also: tuple[str, ...] = ()
+        secret_changes: dict[str, Any] = {}
+        if secret:
+            if value is not None:  # the secret value is never compared, listed or logged: always re-encrypted
+                variable.secret_ciphertext = crypto.encrypt(value)
+                also = ("secret_ciphertext",)
+                secret_changes["value"] = "(secret value set)"
+            fields.update(secret=True, value="")
         else:
-            changes = _update(variable, actor=actor, capability="envvar.manage", fields=fields)
-        if value is not None or secret != variable.secret:
-            if secret:
-                variable.secret_ciphertext, variable.value = crypto.encrypt(value), ""
-                changes["value"] = "(secret value set)"
-            else:
-                changes.update(audit.diff(variable, {"value": value}) if not variable.secret else {"value": value})
-                variable.value, variable.secret_ciphertext = value, ""
-            if secret != variable.secret:
-                changes["secret"] = [variable.secret, secret]
-            variable.secret = secret
-        variable.save()
+            if variable.secret:  # a secret becomes plain: the new value is shown from now on
+                variable.secret_ciphertext = ""
+                also = ("secret_ciphertext",)
+            fields["secret"] = False
+            if value is not None:
+                fields["value"] = value
+        if variable.component_id is not None:
+            changes = save_changes(variable, fields, also=also)
+        else:
+            changes = _apply(variable, fields, also=also)
+        if variable.secret:  # only the words "(secret value set)", never a value
+            changes.pop("value", None)
+        changes.update(secret_changes)
         audit.record(
             actor=actor, action="env_var.update", tenant=variable.org.tenant_id, org=variable.org, target=variable,
             changes=changes,
@@ -447,14 +509,13 @@ def update_env_var(*, actor: Any, variable: EnvVar, **fields: Any) -> EnvVar:
     return variable
 
 
-def delete_env_var(*, actor: Any, variable: EnvVar) -> None:
-    policy.authorize(actor, "envvar.manage", variable.org)
-    with transaction.atomic():
-        audit.record(
-            actor=actor, action="env_var.delete", tenant=variable.org.tenant_id, org=variable.org, target=variable,
-            changes={"key": variable.key},
-        )  # fmt: skip
-        variable.delete()
+def delete_env_var(*, actor: Any, variable: EnvVar, version: Versions = None) -> None:
+    _delete(variable, actor=actor, capability="envvar.manage", action="env_var.delete", version=version, on=_org_of)
+
+
+def _org_of(item: Any) -> Organization:
+    """What an environment variable's capability is checked on: its org (a component's variable included)."""
+    return item.org
 
 
 # -- private components --------------------------------------------------------------------------------------------
@@ -486,8 +547,6 @@ def create_component(
 
 
 def _clean_url(url: Any) -> str:
-    from django.core.validators import URLValidator
-
     url = str(url or "").strip()
     if url:
         try:
@@ -499,13 +558,16 @@ def _clean_url(url: Any) -> str:
     return url
 
 
-def update_component(*, actor: Any, component: Component, **fields: Any) -> Component:
+def update_component(*, actor: Any, component: Component, version: Versions = None, **fields: Any) -> Component:
+    """Change name, description, repository URL or lock. Returns the fresh component."""
+    policy.authorize(actor, "component.manage", component)
     if "name" in fields:
         fields["name"] = clean_name(fields["name"])
     if "repository_url" in fields:
         fields["repository_url"] = _clean_url(fields["repository_url"])
     with transaction.atomic():
-        changes = _update(component, actor=actor, capability="component.manage", fields=fields)
+        component = _locked(component, actor=actor, capability="component.manage", version=version)
+        changes = _apply(component, fields)
         audit.record(
             actor=actor, action="component.update", tenant=component.org.tenant_id, org=component.org,
             target=component, changes=changes,
@@ -513,13 +575,16 @@ def update_component(*, actor: Any, component: Component, **fields: Any) -> Comp
     return component
 
 
-def delete_component(*, actor: Any, component: Component) -> None:
-    _delete(component, actor=actor, capability="component.manage", action="component.delete")
+def delete_component(*, actor: Any, component: Component, version: Versions = None) -> None:
+    _delete(component, actor=actor, capability="component.manage", action="component.delete", version=version)
 
 
-def add_component_member(*, actor: Any, component: Component, user: Any) -> ComponentMember:
+def add_component_member(*, actor: Any, component: Component, user: Any, version: Versions = None) -> ComponentMember:
     """Put a user of the tenant on the development team; they need no org role (a contractor). Push rights come
-    from the team only, so joining it is never self-service: another manager of the component adds you."""
+    from the team only, so joining it is never self-service: another manager of the component adds you.
+
+    The team is part of the component: the change locks the component's row and raises its version, so two
+    managers editing the team (or a stale admin form) cannot undo each other."""
     policy.authorize(actor, "component.manage", component)
     if user is not None and getattr(actor, "pk", None) == user.pk:
         raise Forbidden(
@@ -530,11 +595,11 @@ def add_component_member(*, actor: Any, component: Component, user: Any) -> Comp
     if user is None or not TenantMembership.objects.filter(tenant_id=component.org.tenant_id, user=user).exists():
         raise ValidationError({"user": ["No such user in this tenant: invite them first."]})
     with transaction.atomic():
-        member, created = ComponentMember.objects.get_or_create(
-            component=component, user=user, defaults={"added_by": _user(actor)}
-        )
-        if not created:
+        component = fresh_for_change(component, actor=actor, capability="component.manage", version=version)
+        if ComponentMember.objects.filter(component=component, user=user).exists():
             raise Conflict(f"{user.get_username()} is on the development team already.", code="already_member")
+        member = ComponentMember.objects.create(component=component, user=user, added_by=_user(actor))
+        save_changes(component, {}, also=("updated_at",))
         audit.record(
             actor=actor, action="component.member_add", tenant=component.org.tenant_id, org=component.org,
             target=component, changes={"user": user.get_username()},
@@ -543,18 +608,23 @@ def add_component_member(*, actor: Any, component: Component, user: Any) -> Comp
     return member
 
 
-def remove_component_member(*, actor: Any, component: Component, user: Any) -> None:
+def remove_component_member(*, actor: Any, component: Component, user: Any, version: Versions = None) -> Component:
+    """Take a user off the development team (under the component's lock, its version raised). Returns the fresh
+    component."""
     policy.authorize(actor, "component.manage", component)
-    member = ComponentMember.objects.filter(component=component, user=user).first()
-    if member is None:
-        raise NotFound("Not on the development team.")
     with transaction.atomic():
+        component = fresh_for_change(component, actor=actor, capability="component.manage", version=version)
+        member = ComponentMember.objects.filter(component=component, user=user).first()
+        if member is None:
+            raise NotFound("Not on the development team.")
         member.delete()
+        save_changes(component, {}, also=("updated_at",))
         audit.record(
             actor=actor, action="component.member_remove", tenant=component.org.tenant_id, org=component.org,
             target=component, changes={"user": user.get_username()},
         )  # fmt: skip
     policy.forget(user)
+    return component
 
 
 def publish_version(*, actor: Any, component: Component, version: str, source: str) -> ComponentVersion:

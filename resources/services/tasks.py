@@ -14,6 +14,7 @@ Rules enforced here, whatever face calls:
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,11 +27,12 @@ from django.utils import timezone
 from access import audit, policy
 from access.models import Team, TenantMembership
 from access.roles import SHARE_LEVELS
+from config.concurrency import Versions, save_changes
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization, Project
 from resources.models import Run, RunLogLine, Task, TaskTeamShare, TaskUserShare
 from resources.services import references
-from resources.services.declarations import _user, clean_name
+from resources.services.declarations import _user, clean_name, fresh_for_change
 from resources.settings_registry import setting_value
 
 MAX_STEPS = 100
@@ -141,26 +143,29 @@ def create_task(
     return task
 
 
-def update_task(*, actor: Any, task: Task, **fields: Any) -> Task:
+def update_task(*, actor: Any, task: Task, version: Versions = None, **fields: Any) -> Task:
+    """Change name, description or steps. The row is re-read under its lock and only what changed is saved, so a
+    concurrent change of another field survives; new steps are bound (resources.services.references) in the fresh
+    row's org, by this editor. Returns the fresh task."""
     policy.authorize(actor, "task.edit", task)
     if "name" in fields:
         fields["name"] = clean_name(fields["name"])
     if "steps" in fields:
         fields["steps"] = clean_steps(fields["steps"])
-        # Every name the steps use, checked against what this editor may see (not only the changed steps: an
-        # editor could otherwise point a step that uses someone else's credential at their own server).
-        fields["bindings"] = references.bind(actor=actor, org=task.project.org, steps=fields["steps"])
     with transaction.atomic():
+        task = fresh_for_change(task, actor=actor, capability="task.edit", version=version)
+        if "steps" in fields:
+            # Every name the steps use, checked against what this editor may see (not only the changed steps: an
+            # editor could otherwise point a step that uses someone else's credential at their own server).
+            fields["bindings"] = references.bind(actor=actor, org=task.project.org, steps=fields["steps"])
         if "name" in fields and (
             Task.objects.filter(project_id=task.project_id, name__iexact=fields["name"]).exclude(pk=task.pk).exists()
         ):
             raise Conflict(f"A task named “{fields['name']}” exists in this project already.", code="name_taken")
-        changes = audit.diff(task, {k: v for k, v in fields.items() if k != "bindings"})
+        changes = save_changes(task, fields)
+        changes.pop("bindings", None)
         if "steps" in changes:
             changes["steps"] = [len(changes["steps"][0]), len(changes["steps"][1])]
-        for name, value in fields.items():
-            setattr(task, name, value)
-        task.save()
         audit.record(
             actor=actor, action="task.update", tenant=task.project.org.tenant_id, org=task.project.org, target=task,
             changes=changes,
@@ -168,9 +173,10 @@ def update_task(*, actor: Any, task: Task, **fields: Any) -> Task:
     return task
 
 
-def delete_task(*, actor: Any, task: Task) -> None:
+def delete_task(*, actor: Any, task: Task, version: Versions = None) -> None:
     policy.authorize(actor, "task.delete", task)
     with transaction.atomic():
+        task = fresh_for_change(task, actor=actor, capability="task.delete", version=version)
         audit.record(
             actor=actor, action="task.delete", tenant=task.project.org.tenant_id, org=task.project.org, target=task,
             changes={"name": task.name},
@@ -190,37 +196,48 @@ def _permission(codename: str) -> Permission:
 
 
 def share_task(
-    *, actor: Any, task: Task, permission: str, user: Any = None, team: Team | None = None
+    *,
+    actor: Any,
+    task: Task,
+    permission: str,
+    user: Any = None,
+    team: Team | None = None,
+    version: Versions = None,
 ) -> TaskUserShare | TaskTeamShare:
+    """Share the task with a user or a team at ``permission`` (re-sharing changes the level). Who may hold it is
+    part of the task: the change locks the task's row and raises its version, so two sharers never undo each
+    other and a stale sharer (``version``) is refused."""
     policy.authorize(actor, "task.share", task)
-    org = task.project.org
-    if not setting_value(org, "allow_task_sharing"):
-        raise Forbidden(
-            f"Task sharing is turned off for {org.name} (setting allow_task_sharing).", code="sharing_disabled"
-        )
     if permission not in SHARE_PERMISSIONS:
         raise ValidationError({"permission": [f"Give one of: {', '.join(SHARE_PERMISSIONS)}."]})
     if (user is None) == (team is None):
         raise ValidationError({"user": ["Give either a user or a team."]})
-    if user is not None and not TenantMembership.objects.filter(tenant_id=org.tenant_id, user=user).exists():
-        raise ValidationError({"user": ["No such user in this tenant."]})
-    if team is not None and (
-        not Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists()
-        or not policy.can(actor, "member.view", team.org)
-    ):
-        raise ValidationError({"team": ["No such team at this organization or above it."]})
     codename = SHARE_PERMISSIONS[permission]
-    policy.authorize_delegation(
-        actor, SHARE_LEVELS[codename], task, action=f"share this task at the {permission} level"
-    )
     perm = _permission(codename)
     with transaction.atomic():
+        task = fresh_for_change(task, actor=actor, capability="task.share", version=version)
+        org = task.project.org
+        if not setting_value(org, "allow_task_sharing"):
+            raise Forbidden(
+                f"Task sharing is turned off for {org.name} (setting allow_task_sharing).", code="sharing_disabled"
+            )
+        if user is not None and not TenantMembership.objects.filter(tenant_id=org.tenant_id, user=user).exists():
+            raise ValidationError({"user": ["No such user in this tenant."]})
+        if team is not None and (
+            not Organization.objects.filter(org.ancestors_q(), pk=team.org_id).exists()
+            or not policy.can(actor, "member.view", team.org)
+        ):
+            raise ValidationError({"team": ["No such team at this organization or above it."]})
+        policy.authorize_delegation(
+            actor, SHARE_LEVELS[codename], task, action=f"share this task at the {permission} level"
+        )
         if user is not None:
             share, created = TaskUserShare.objects.get_or_create(
                 user=user, content_object=task, defaults={"permission": perm, "granted_by": _user(actor)}
             )
             holder = user.get_username()
         else:
+            assert team is not None
             share, created = TaskTeamShare.objects.get_or_create(
                 group_id=team.group_id, content_object=task, defaults={"permission": perm, "granted_by": _user(actor)}
             )
@@ -230,9 +247,11 @@ def share_task(
             policy.authorize_delegation(
                 actor, SHARE_LEVELS[share.permission.codename], task, action=f"change a {previous} share of this task"
             )
-        if not created and share.permission_id != perm.pk:
-            share.permission = perm
-            share.save(update_fields=["permission"])
+        if created or share.permission_id != perm.pk:
+            if not created:
+                share.permission = perm
+                share.save(update_fields=["permission"])
+            save_changes(task, {}, also=("updated_at",))
         audit.record(
             actor=actor, action="task.share", tenant=org.tenant_id, org=org, target=task,
             changes={"holder": holder, "permission": permission, "previous": previous},
@@ -242,25 +261,33 @@ def share_task(
     return share
 
 
-def unshare_task(*, actor: Any, task: Task, share_id: Any) -> None:
+def unshare_task(*, actor: Any, task: Task, share_id: Any, version: Versions = None) -> Task:
+    """Remove a share (under the task's lock, its version raised). Returns the fresh task."""
     policy.authorize(actor, "task.share", task)
-    share = (
-        TaskUserShare.objects.filter(content_object=task, pk=share_id).select_related("user").first()
-        or TaskTeamShare.objects.filter(content_object=task, pk=share_id).select_related("group__team").first()
-    )
-    if share is None:
-        raise NotFound("No such share.")
-    level = PERMISSION_LEVELS.get(share.permission.codename, "view")
-    policy.authorize_delegation(
-        actor, SHARE_LEVELS[share.permission.codename], task, action=f"remove a {level} share of this task"
-    )
-    holder = share.user.get_username() if isinstance(share, TaskUserShare) else f"team {share.group.team.name}"
     with transaction.atomic():
+        task = fresh_for_change(task, actor=actor, capability="task.share", version=version)
+        share = (
+            TaskUserShare.objects.filter(content_object=task, pk=share_id).select_related("user", "permission").first()
+            or TaskTeamShare.objects.filter(content_object=task, pk=share_id)
+            .select_related("group__team", "permission")
+            .first()
+        )
+        if share is None:
+            raise NotFound("No such share.")
+        level = PERMISSION_LEVELS.get(share.permission.codename, "view")
+        policy.authorize_delegation(
+            actor, SHARE_LEVELS[share.permission.codename], task, action=f"remove a {level} share of this task"
+        )
+        holder = share.user.get_username() if isinstance(share, TaskUserShare) else f"team {share.group.team.name}"
         share.delete()
+        save_changes(task, {}, also=("updated_at",))
         audit.record(
             actor=actor, action="task.unshare", tenant=task.project.org.tenant_id, org=task.project.org, target=task,
             changes={"holder": holder},
         )  # fmt: skip
+    if isinstance(share, TaskUserShare):
+        policy.forget(share.user)
+    return task
 
 
 def shares_of(task: Task) -> list[dict[str, Any]]:
@@ -310,7 +337,10 @@ def stop_run(*, actor: Any, run: Run) -> Run:
     """A queued run stops at once; a running one is asked to stop (its runtime confirms). Finished: 409."""
     policy.authorize(actor, "task.run", run)
     with transaction.atomic():
+        # Two stops, or a stop and the runtime's finish, are serialized on the run's row: the second one sees the
+        # first one's status. Authorization is decided again on that fresh row.
         run = Run.objects.select_for_update(of=("self",)).select_related("task__project__org").get(pk=run.pk)
+        policy.authorize(actor, "task.run", run)
         who = actor.get_username() if _user(actor) else "system"
         if run.status == Run.Status.QUEUED:
             run.status, run.finished_at = Run.Status.STOPPED, timezone.now()
@@ -333,8 +363,6 @@ def stop_run(*, actor: Any, run: Run) -> Run:
 
 def purge_run_logs(now: Any = None) -> int:
     """Delete log lines older than the retention of each run's org (setting run_log_retention_days)."""
-    from datetime import timedelta
-
     now = now or timezone.now()
     deleted = 0
     org_ids = Run.objects.values_list("task__project__org_id", flat=True).distinct()
