@@ -15,13 +15,12 @@ from uuid import UUID
 
 from django import forms
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -35,9 +34,9 @@ from access.services.invitations import (
     find_invitation,
     invitation_by_id,
 )
+from config.console import ActionForm, Write, console_view, dispatch, error_page
 from config.errors import Conflict, DomainError, NotFound
 from orgs import services as org_services
-from orgs.views import apply_errors
 
 # The session keeps the id of the invitation whose code this browser gave (never the code itself).
 INVITATION_SESSION_KEY = "canopy_invitation"
@@ -61,28 +60,24 @@ class SignUpForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
 
 
+@console_view(login=False)
 def signup(request: HttpRequest) -> HttpResponse:
     if not settings.SIGNUP_ENABLED:
         # Not found, as if the page did not exist, but saying why: a person reading it needs to ask for an invitation.
         return render(request, "access/signup_disabled.html", status=404)
-    form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            result = org_services.sign_up(**form.cleaned_data)
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        except DomainError as exc:
-            form.add_error("username" if exc.code == "username_taken" else None, exc.detail)
-        else:
-            login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(
-                request,
-                f"Welcome to Canopy: {result.tenant.name} is ready. We sent a link to {result.user.email}: "
-                "open it to verify your e-mail address.",
-            )
-            return redirect("org", org_id=result.org.pk)
-    return render(request, "access/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+    def welcome(result: Any) -> str:
+        login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
+        return reverse("org", args=[result.org.pk])
+
+    write = Write(
+        run=lambda d: org_services.sign_up(**d), then=welcome, form=SignUpForm, form_key="form",
+        done=lambda result: f"Welcome to Canopy: {result.tenant.name} is ready. We sent a link to "
+        f"{result.user.email}: open it to verify your e-mail address.",
+    )  # fmt: skip
+    return dispatch(
+        request, {"": write}, lambda context: render(request, "access/signup.html", {"form": SignUpForm()} | context)
+    )
 
 
 class LoginForm(AuthenticationForm):
@@ -94,36 +89,33 @@ class TokenForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=365, initial=30, label="Valid for (days)")
 
 
+def _tokens_page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    listed = AccessToken.objects.filter(user=request.user).order_by("-created_at")
+    return render(request, "access/tokens.html", {"form": TokenForm(), "tokens": listed, "created": None} | context)
+
+
 @never_cache  # the response that carries a new raw token must not be kept by any cache
-@login_required
+@console_view
 def tokens(request: HttpRequest) -> HttpResponse:
     """The user's personal API tokens; a new token's raw value is in this one response only (Canopy keeps a hash)."""
-    form = TokenForm(request.POST or None)
-    created = None
-    if request.method == "POST" and form.is_valid():
-        try:
-            _, created = issue_token(
-                user=request.user, name=form.cleaned_data["name"], lifetime=timedelta(days=form.cleaned_data["days"])
-            )
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form = TokenForm()
-    listed = AccessToken.objects.filter(user=request.user).order_by("-created_at")
-    context: dict[str, Any] = {"form": form, "tokens": listed, "created": created}
-    return render(request, "access/tokens.html", context, status=400 if form.errors else 200)
+    write = Write(
+        run=lambda d: issue_token(user=request.user, name=d["name"], lifetime=timedelta(days=d["days"])),
+        then=lambda result: _tokens_page(request, {"created": result[1]}), form=TokenForm, form_key="form",
+    )  # fmt: skip
+    return dispatch(request, {"": write}, lambda context: _tokens_page(request, context))
 
 
 @require_POST
-@login_required
+@console_view
 def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
     token = AccessToken.objects.filter(pk=token_id, user=request.user).first()
     if token is None:
-        raise Http404
-    revoke_token(actor=request.user, token=token)
-    messages.success(request, "The token was revoked.")
-    return redirect("tokens")
+        raise NotFound()
+    write = Write(
+        run=lambda d: revoke_token(actor=request.user, token=token), done="The token was revoked.",
+        then=lambda result: reverse("tokens"),
+    )  # fmt: skip
+    return dispatch(request, {"": write}, lambda context: _tokens_page(request, context))
 
 
 # -- the account itself ----------------------------------------------------------------------------------------
@@ -148,47 +140,43 @@ class PasswordForm(forms.Form):
 
 @never_cache
 @sensitive_post_parameters("current_password", "new_password", "new_password_again")
-@login_required
+@console_view
 def account(request: HttpRequest) -> HttpResponse:
     """The account's own page: its e-mail address (and whether it is verified), a new address, a new password.
     Only the account itself changes these (or a superuser in the admin); a tenant administrator never can."""
-    action = request.POST.get("action") if request.method == "POST" else None
-    email_form = EmailForm(request.POST if action == "email" else None, prefix="email")
-    password_form = PasswordForm(request.POST if action == "password" else None, prefix="password")
     user = request.user
-    if action == "verify":
-        accounts.send_email_verification(user=user)
-        messages.success(request, f"We sent a link to {user.email}: open it to verify the address.")
-        return redirect("account")
-    if action == "email" and email_form.is_valid():
-        try:
-            accounts.change_email(user=user, **email_form.cleaned_data)
-        except (ValidationError, DomainError) as exc:
-            apply_errors(email_form, exc)
-        else:
-            messages.success(
-                request, f"Your e-mail address is now {user.email}. Open the link we sent there to verify it."
-            )
-            return redirect("account")
-    if action == "password" and password_form.is_valid():
-        data = password_form.cleaned_data
-        try:
-            ended = accounts.change_password(
-                user=user, current_password=data["current_password"], new_password=data["new_password"]
-            )
-        except ValidationError as exc:
-            apply_errors(password_form, exc)
-        else:
-            update_session_auth_hash(request, user)  # this session stays; every other one ends
-            messages.success(
-                request,
-                "Your password was changed. Your other sessions ended"
-                + (f" and your {ended} API token(s) were revoked." if ended else "."),
-            )
-            return redirect("account")
-    failed = email_form.errors or password_form.errors
-    context = {"email_form": email_form, "password_form": password_form}
-    return render(request, "access/account.html", context, status=400 if failed else 200)
+
+    def new_password(d: dict[str, Any]) -> int:
+        ended = accounts.change_password(
+            user=user, current_password=d["current_password"], new_password=d["new_password"]
+        )
+        update_session_auth_hash(request, user)  # this session stays; every other one ends
+        return ended
+
+    here = reverse("account")
+    writes = {
+        "verify": Write(
+            run=lambda d: accounts.send_email_verification(user=user), then=lambda result: here,
+            done=lambda result: f"We sent a link to {user.email}: open it to verify the address.",
+        ),
+        "email": Write(
+            run=lambda d: accounts.change_email(user=user, email=d["email"], current_password=d["current_password"]),
+            then=lambda result: here, form=lambda *a: EmailForm(*a, prefix="email"), form_key="email_form",
+            done=lambda result: f"Your e-mail address is now {user.email}. Open the link we sent there to verify it.",
+        ),
+        "password": Write(
+            run=new_password, then=lambda result: here, form=lambda *a: PasswordForm(*a, prefix="password"),
+            form_key="password_form",
+            done=lambda ended: "Your password was changed. Your other sessions ended"
+            + (f" and your {ended} API token(s) were revoked." if ended else "."),
+        ),
+    }  # fmt: skip
+
+    def show(context: dict[str, Any]) -> HttpResponse:
+        forms_ = {"email_form": EmailForm(prefix="email"), "password_form": PasswordForm(prefix="password")}
+        return render(request, "access/account.html", forms_ | context)
+
+    return dispatch(request, writes, show)
 
 
 class CodeForm(forms.Form):
@@ -196,18 +184,19 @@ class CodeForm(forms.Form):
 
 
 @never_cache
+@console_view(login=False)
 def email_verify(request: HttpRequest) -> HttpResponse:
     """Confirm an e-mail address with the code of the link sent there (no sign-in needed: the code proves it)."""
-    form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = accounts.verify_email(code=form.cleaned_data["code"])
-        except (ValidationError, DomainError) as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, f"{user.email} is verified.")
-            return redirect("account" if request.user.is_authenticated else "login")
-    return render(request, "access/email_verify.html", {"form": form}, status=400 if form.errors else 200)
+    write = Write(
+        run=lambda d: accounts.verify_email(code=d["code"]), done=lambda user: f"{user.email} is verified.",
+        then=lambda user: reverse("account" if request.user.is_authenticated else "login"), form=CodeForm,
+        form_key="form",
+    )  # fmt: skip
+    return dispatch(
+        request,
+        {"": write},
+        lambda context: render(request, "access/email_verify.html", {"form": CodeForm()} | context),
+    )
 
 
 class ResetRequestForm(forms.Form):
@@ -215,17 +204,19 @@ class ResetRequestForm(forms.Form):
 
 
 @never_cache
+@console_view(login=False)
 def password_reset(request: HttpRequest) -> HttpResponse:
     """Ask for a reset link; the answer is the same whether the address has an account or not."""
-    form = ResetRequestForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        accounts.request_password_reset(email=form.cleaned_data["email"])
-        messages.success(
-            request,
-            "If an account has this verified e-mail address, a link to choose a new password is on its way.",
-        )
-        return redirect("login")
-    return render(request, "access/password_reset.html", {"form": form}, status=400 if form.errors else 200)
+    write = Write(
+        run=lambda d: accounts.request_password_reset(email=d["email"]), then=lambda result: reverse("login"),
+        done="If an account has this verified e-mail address, a link to choose a new password is on its way.",
+        form=ResetRequestForm, form_key="form",
+    )  # fmt: skip
+    return dispatch(
+        request,
+        {"": write},
+        lambda context: render(request, "access/password_reset.html", {"form": ResetRequestForm()} | context),
+    )
 
 
 class ResetForm(forms.Form):
@@ -242,21 +233,18 @@ class ResetForm(forms.Form):
 
 @never_cache
 @sensitive_post_parameters("code", "password", "password_again")
+@console_view(login=False)
 def password_reset_confirm(request: HttpRequest) -> HttpResponse:
-    form = ResetForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            accounts.reset_password(code=form.cleaned_data["code"], new_password=form.cleaned_data["password"])
-        except ValidationError as exc:
-            apply_errors(form, exc)
-            if "token" in getattr(exc, "message_dict", {}):
-                form.add_error("code", exc.message_dict["token"])
-        else:
-            messages.success(
-                request, "Your password was changed: every session and API token of your account has ended. Log in."
-            )
-            return redirect("login")
-    return render(request, "access/password_reset_confirm.html", {"form": form}, status=400 if form.errors else 200)
+    write = Write(
+        run=lambda d: accounts.reset_password(code=d["code"], new_password=d["password"]),
+        then=lambda user: reverse("login"), form=ResetForm, form_key="form", rename={"token": "code"},
+        done="Your password was changed: every session and API token of your account has ended. Log in.",
+    )  # fmt: skip
+    return dispatch(
+        request,
+        {"": write},
+        lambda context: render(request, "access/password_reset_confirm.html", {"form": ResetForm()} | context),
+    )
 
 
 # -- invitations ---------------------------------------------------------------------------------------------------
@@ -271,22 +259,28 @@ class AcceptForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
 
 
+def _open_invitation(request: HttpRequest, code: str) -> str:
+    """Exchange an invitation's code for its id in the session; an unknown code is the code field's error."""
+    try:
+        invitation = find_invitation(code)
+    except NotFound as exc:
+        raise ValidationError({"code": [exc.detail]}) from None
+    request.session[INVITATION_SESSION_KEY] = str(invitation.pk)
+    return reverse("invitation-accept")
+
+
 @never_cache
 @sensitive_post_parameters("code", "password")
+@console_view(login=False)
 def invitation_accept(request: HttpRequest) -> HttpResponse:
     """Open an invitation with its code (kept in the session as the invitation's id), then accept it: signed in
     with the account whose verified address it was sent to, or by creating an account with that address."""
     if request.method == "POST" and "code" in request.POST:
-        code_form = InvitationCodeForm(request.POST)
-        if code_form.is_valid():
-            try:
-                invitation = find_invitation(code_form.cleaned_data["code"])
-            except NotFound as exc:
-                code_form.add_error("code", exc.detail)
-            else:
-                request.session[INVITATION_SESSION_KEY] = str(invitation.pk)
-                return redirect("invitation-accept")
-        return render(request, "access/invitation_code.html", {"form": code_form}, status=400)
+        write = Write(
+            run=lambda d: _open_invitation(request, d["code"]), then=lambda url: url, form=InvitationCodeForm,
+            form_key="form",
+        )  # fmt: skip
+        return dispatch(request, {"": write}, lambda context: render(request, "access/invitation_code.html", context))
     invitation = None
     if invitation_id := request.session.get(INVITATION_SESSION_KEY):
         try:
@@ -302,35 +296,36 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
         problem = exc
     if problem is None and request.user.is_authenticated:
         problem = account_problem(invitation, request.user)
-    form = AcceptForm(request.POST or None) if not request.user.is_authenticated else None
-    if request.method == "POST" and problem is None:
-        try:
-            if request.user.is_authenticated:
-                user, _ = accept_invitation(invitation=invitation, user=request.user)
-            elif form is not None and form.is_valid():
-                user, _ = accept_invitation(invitation=invitation, **form.cleaned_data)
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            else:
-                user = None
-        except ValidationError as exc:
-            if form is not None:
-                apply_errors(form, exc)
-            else:
-                problem = Conflict("; ".join(exc.messages))
-            user = None
-        except DomainError as exc:
-            if form is not None and exc.code in ("username_taken", "email_taken"):
-                form.add_error("username" if exc.code == "username_taken" else None, exc.detail)
-            else:
-                problem = exc
-            user = None
-        if user is not None:
-            request.session.pop(INVITATION_SESSION_KEY, None)
-            messages.success(request, f"You joined {invitation.org.name} as {invitation.role.name}.")
-            return redirect("org", org_id=invitation.org_id)
-    status = problem.status if problem else (400 if form is not None and form.errors else 200)
-    context = {"invitation": invitation, "problem": problem.detail if problem else None, "form": form}
-    return render(request, "access/invitation.html", context, status=status)
+    signed_in = request.user.is_authenticated
+
+    def accept(d: dict[str, Any]) -> Any:
+        if problem is not None:
+            raise problem
+        if signed_in:
+            user, _ = accept_invitation(invitation=invitation, user=request.user)
+        else:
+            user, _ = accept_invitation(invitation=invitation, username=d["username"], password=d["password"])
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session.pop(INVITATION_SESSION_KEY, None)
+        return user
+
+    write = Write(
+        run=accept, then=lambda user: reverse("org", args=[invitation.org_id]),
+        done=f"You joined {invitation.org.name} as {invitation.role.name}.",
+        form=ActionForm if signed_in else AcceptForm, form_key="" if signed_in else "form",
+    )  # fmt: skip
+
+    def show(context: dict[str, Any]) -> HttpResponse:
+        shown = context.get("error") or (problem.detail if problem else None)
+        page = {
+            "invitation": invitation,
+            "problem": shown,
+            "form": context.get("form", None if signed_in else AcceptForm()),
+        }
+        status = problem.status if problem and request.method != "POST" else 200
+        return render(request, "access/invitation.html", page, status=status)
+
+    return dispatch(request, {"accept": write}, show)
 
 
 def invitation_legacy_link(request: HttpRequest, token: str) -> HttpResponse:
@@ -339,6 +334,6 @@ def invitation_legacy_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invitation = find_invitation(token)
     except NotFound:
-        raise Http404("This invitation does not exist.") from None
+        return error_page(request, NotFound("This invitation does not exist."))
     request.session[INVITATION_SESSION_KEY] = str(invitation.pk)
     return redirect("invitation-accept")

@@ -1,6 +1,7 @@
 """Console forms for organizations and projects.
 
-They check only the shape of the input; every rule (names unique among siblings, cycles, plan limits, permissions)
+They check only the shape of the input (edit forms also carry the version they were opened at: config.console);
+every rule (names unique among siblings, cycles, plan limits, permissions)
 lives in orgs.services, which the views call and whose refusals they show on these forms.
 """
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from django import forms
 
+from config.console import EditForm
 from orgs.models import Organization
 
 
@@ -18,7 +20,7 @@ class OrgForm(forms.Form):
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
-class OrgEditForm(OrgForm):
+class OrgEditForm(OrgForm, EditForm):
     access_inheritance = forms.ChoiceField(
         choices=Organization.AccessInheritance.choices,
         label="Access from parent organizations",
@@ -32,7 +34,7 @@ class OrgEditForm(OrgForm):
             del self.fields["access_inheritance"]
 
 
-class MoveForm(forms.Form):
+class MoveForm(EditForm):
     parent = forms.ModelChoiceField(queryset=Organization.objects.none(), label="New parent")
 
     def __init__(self, *args: Any, org: Organization, **kwargs: Any):
@@ -51,3 +53,7 @@ class MoveForm(forms.Form):
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ProjectEditForm(ProjectForm, EditForm):
+    """A project's edit form: ProjectForm with the version the project had when the form was opened."""

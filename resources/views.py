@@ -1,10 +1,11 @@
 """The console's shared-resource pages (/o/<org-uuid>/…): credentials, lookup tables, environment variables,
 components, the effective configuration, and the tasks and runs of projects.
 
-Like every console view: fetch and authorize through the policy (404 when the org or object is not visible, 403
-when it is visible but the capability is missing), write through resources.services only, and show a service's
-refusal on the page: a ValidationError as form errors with status 400, a Conflict as a message with status 409.
-A refused request changes nothing. Secret values are never rendered: secret inputs are empty, even on a re-display.
+Like every console view: fetch and authorize through config.console (404 when the org or object is not visible,
+403 when it is visible but the capability is missing), write through resources.services only with
+config.console.dispatch, which answers every refusal the same way (field errors 400, Conflict and Stale 409, …).
+Edit forms and delete buttons carry the version they were opened at. A refused request changes nothing.
+Secret values are never rendered: secret inputs are empty, even on a re-display.
 """
 
 from __future__ import annotations
@@ -12,27 +13,35 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, Subquery
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 
 from access import policy, selectors
 from config import hostile
-from config.errors import DomainError, Forbidden, NotFound
+from config.console import (
+    EditForm,
+    Write,
+    console_view,
+    dispatch,
+    fetch,
+    fetch_org,
+    fetch_project,
+    opened,
+    parse_uuid,
+    render_org_page,
+    require,
+)
+from config.errors import Forbidden, NotFound
 from orgs.models import Organization
-from orgs.views import _authorized, fetch_org, fetch_project, render_org_page
 from resources import services
 from resources.inheritance import effective
 from resources.models import (
@@ -42,6 +51,7 @@ from resources.models import (
     Hidden,
     LookupRow,
     LookupTable,
+    OrgSetting,
     Run,
     Task,
 )
@@ -50,7 +60,6 @@ from resources.services.resources import CREDENTIAL_KINDS
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
 
-DENIED = "You do not have permission to do this here."
 VIEW_CAPABILITY_OF_KIND = {
     kind: policy.VIEW_CAPABILITY[model._meta.label_lower] for kind, model in MODEL_OF_KIND.items()
 }
@@ -159,7 +168,7 @@ class CredentialForm(forms.Form):
     locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
 
 
-class CredentialEditForm(forms.Form):
+class CredentialEditForm(EditForm):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, max_length=2000, widget=_textarea())
     field_values = PairsField(label="Fields", help_text="Non-secret fields, one name=value per line.")
@@ -201,7 +210,11 @@ class LookupTableForm(forms.Form):
     locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
 
 
-class ImportForm(forms.Form):
+class LookupTableEditForm(LookupTableForm, EditForm):
+    """LookupTableForm with the version the table had when the form was opened."""
+
+
+class ImportForm(EditForm):
     file = forms.FileField(
         label="CSV file", help_text="Two columns, key and value; a first line key,value is a header."
     )
@@ -228,11 +241,19 @@ class EnvVarForm(forms.Form):
             del self.fields["locked"]
 
 
+class EnvVarEditForm(EnvVarForm, EditForm):
+    """EnvVarForm with the version the variable had when the form was opened."""
+
+
 class ComponentForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, max_length=2000, widget=_textarea())
     repository_url = forms.CharField(required=False, max_length=500, label="Repository URL")
     locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
+
+
+class ComponentEditForm(ComponentForm, EditForm):
+    """ComponentForm with the version the component had when the form was opened."""
 
 
 class UsernameForm(forms.Form):
@@ -250,6 +271,24 @@ class SettingForm(forms.Form):
         required=False, max_length=13_000, help_text="true/false, a number, a text, or domains separated by commas."
     )
     locked = forms.BooleanField(required=False, help_text="Organizations below may not change it.")
+    # The form sets any key, so it carries the version of every setting declared here when it was opened
+    # ("key:version,…"); a key missing from it was not set here (version 0 for the service): saving a key that was
+    # changed, set or reset meanwhile is refused as stale.
+    versions = forms.CharField(required=False, max_length=5000, widget=forms.HiddenInput)
+
+    @staticmethod
+    def versions_of(org: Organization) -> str:
+        return ",".join(f"{key}:{version}" for key, version in OrgSetting.objects.filter(org=org).values_list(
+            "key", "version"))  # fmt: skip
+
+    def clean_versions(self) -> dict[str, int]:
+        versions: dict[str, int] = {}
+        for item in filter(None, self.cleaned_data.get("versions", "").split(",")):
+            key, _, number = item.partition(":")
+            if not number.isdigit() or len(number) > 9:
+                raise forms.ValidationError("Reload the page: the versions it was opened at are unreadable.")
+            versions[key] = int(number)
+        return versions
 
 
 class HideForm(forms.Form):
@@ -271,6 +310,10 @@ class TaskForm(forms.Form):
     )
 
 
+class TaskEditForm(TaskForm, EditForm):
+    """TaskForm with the version the task had when the form was opened."""
+
+
 class ShareForm(forms.Form):
     username = forms.CharField(required=False, max_length=150, label="User (username)")
     team = forms.ModelChoiceField(queryset=selectors.Team.objects.none(), required=False)
@@ -287,69 +330,8 @@ class ShareForm(forms.Form):
         return data
 
 
-# -- the one way a page handles its actions ------------------------------------------------------------------------
-
-
-@dataclass
-class Action:
-    """A POST with ``action=<name>``: allowed when ``capability`` holds on ``obj`` (checked before anything else),
-    then ``form`` (if any) is validated and ``run`` calls the service."""
-
-    capability: str
-    obj: Any
-    run: Callable[[dict[str, Any]], Any]
-    done: str
-    success: Callable[[Any], str]
-    form: Callable[..., forms.Form] | None = None
-    form_key: str = ""
-    rename: dict[str, str] | None = None  # service error field → form field
-
-
-def _apply(form: forms.Form, exc: ValidationError, rename: dict[str, str] | None) -> None:
-    for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
-        field = (rename or {}).get(field, field)
-        form.add_error(field if field in form.fields else None, errors)
-
-
-def _handle(
-    request: HttpRequest,
-    actions: dict[str, Action],
-    show: Callable[[dict[str, Any]], HttpResponse],
-) -> HttpResponse:
-    """GET shows the page. POST runs one action; a refusal re-shows the page with the error and the status."""
-    if request.method != "POST":
-        return show({})
-    action = actions.get(request.POST.get("action", ""))
-    if action is None:
-        return HttpResponseBadRequest("Unknown action.")
-    if not policy.can(request.user, action.capability, action.obj):
-        raise PermissionDenied(DENIED)
-    form = action.form(request.POST, request.FILES) if action.form else None
-    error, status = "", 400
-    if form is None or form.is_valid():
-        try:
-            result = action.run(form.cleaned_data if form is not None else {})
-        except NotFound:
-            raise Http404 from None
-        except ValidationError as exc:
-            if form is not None:
-                _apply(form, exc, action.rename)
-            else:
-                error = " ".join(exc.messages)
-        except DomainError as exc:  # Conflict → 409, Forbidden (e.g. a setting turns a feature off) → 403
-            error, status = exc.detail, exc.status
-        else:
-            messages.success(request, action.done)
-            return redirect(action.success(result))
-    context: dict[str, Any] = {"error": error, "failed_action": request.POST.get("action")}
-    if form is not None and action.form_key:
-        context[action.form_key] = form
-    response = show(context)
-    response.status_code = status
-    return response
-
-
 def _page(request: HttpRequest, template: str, org: Organization, context: dict[str, Any], **defaults: Any) -> Any:
+    """An org page: the page's own forms (``defaults``) replaced by the bound ones a refusal shows again."""
     return render_org_page(request, template, org, **(defaults | context))
 
 
@@ -364,7 +346,7 @@ def _on_path(model: Any, org: Organization, queryset: Any = None) -> Any:
 def _fetch_item(
     request: HttpRequest, org: Organization, model: Any, item_id: UUID, capability: str, qs: Any = None
 ) -> Any:
-    return _authorized(request.user, capability, _on_path(model, org, qs), pk=item_id)
+    return fetch(request, capability, _on_path(model, org, qs), pk=item_id)
 
 
 def _overridden(model: Any, items: list[Any]) -> dict[Any, Any]:
@@ -386,23 +368,19 @@ def _effective_rows(request: HttpRequest, model: Any, org: Organization, capabil
 
 
 @sensitive_post_parameters("secret", "new_secret", "value")
-@login_required
+@console_view
 def credentials(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "credential.view")
     user = request.user
-    actions = {
-        "create": Action(
-            "credential.manage",
-            org,
-            lambda d: services.create_credential(
+    writes = {
+        "create": Write(
+            capability="credential.manage", on=org,
+            run=lambda d: services.create_credential(
                 actor=user, org=org, name=d["name"], kind=d["kind"], description=d["description"],
                 fields=d["field_values"], secret=d["secret"], locked=d["locked"],
             ),
-            "The credential was created.",
-            lambda c: reverse("credential", args=[org.pk, c.pk]),
-            form=CredentialForm,
-            form_key="form",
-            rename={"fields": "field_values"},
+            done="The credential was created.", then=lambda c: reverse("credential", args=[org.pk, c.pk]),
+            form=CredentialForm, form_key="form", rename={"fields": "field_values"},
         ),
     }  # fmt: skip
 
@@ -414,11 +392,11 @@ def credentials(request: HttpRequest, org_id: UUID) -> HttpResponse:
             form=CredentialForm(), kinds=CREDENTIAL_KINDS,
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
 @sensitive_post_parameters("secret", "new_secret", "value")
-@login_required
+@console_view
 def credential_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "credential.view")
     credential = _fetch_item(request, org, Credential, item_id, "credential.view")
@@ -427,34 +405,34 @@ def credential_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> Http
 
     bound: dict[str, CredentialEditForm] = {}
 
-    def edit_form(*args: Any, **kwargs: Any) -> CredentialEditForm:
-        bound["form"] = CredentialEditForm(*args, secret_names=credential.secret_names, **kwargs)
+    def edit_form(*args: Any) -> CredentialEditForm:
+        bound["form"] = CredentialEditForm(*args, secret_names=credential.secret_names)
         return bound["form"]
 
     def update(d: dict[str, Any]) -> Any:
         return services.update_credential(
             actor=user, credential=credential, secret=bound["form"].secret_changes(), name=d["name"],
-            description=d["description"], fields=d["field_values"], locked=d["locked"],
+            description=d["description"], fields=d["field_values"], locked=d["locked"], version=d["version"],
         )  # fmt: skip
 
-    actions = {
-        "edit": Action(
-            "credential.manage", credential, update, "Your changes were saved.",
-            lambda c: reverse("credential", args=[org.pk, c.pk]), form=edit_form, form_key="edit_form",
+    writes = {
+        "edit": Write(
+            capability="credential.manage", on=credential, run=update, done="Your changes were saved.",
+            then=lambda c: reverse("credential", args=[org.pk, c.pk]), form=edit_form, form_key="edit_form",
             rename={"fields": "field_values", "secret": "new_secret"},
         ),
-        "delete": Action(
-            "credential.manage", credential,
-            lambda d: services.delete_credential(actor=user, credential=credential),
-            f"Credential {credential.name} was deleted.", lambda r: back,
+        "delete": Write(
+            capability="credential.manage", on=credential,
+            run=lambda d: services.delete_credential(actor=user, credential=credential, version=d["version"]),
+            done=f"Credential {credential.name} was deleted.", then=lambda r: back,
         ),
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        initial = {
-            "name": credential.name, "description": credential.description,
-            "field_values": pairs_text(credential.fields), "locked": credential.locked,
-        }  # fmt: skip
+        initial = opened(
+            credential, name=credential.name, description=credential.description,
+            field_values=pairs_text(credential.fields), locked=credential.locked,
+        )  # fmt: skip
         return _page(
             request, "resources/credential.html", org, context,
             item=credential, inherited=credential.org_id != org.pk,
@@ -462,7 +440,7 @@ def credential_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> Http
             edit_form=CredentialEditForm(initial=initial, secret_names=credential.secret_names),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
 # -- lookup tables -------------------------------------------------------------------------------------------------
@@ -473,15 +451,15 @@ def _row_counts(qs: Any) -> Any:
     return qs.annotate(row_count=Subquery(count))
 
 
-@login_required
+@console_view
 def lookup_tables(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "lookup.view")
     user = request.user
-    actions = {
-        "create": Action(
-            "lookup.manage", org,
-            lambda d: services.create_lookup_table(actor=user, org=org, **d),
-            "The lookup table was created.", lambda t: reverse("lookup-table", args=[org.pk, t.pk]),
+    writes = {
+        "create": Write(
+            capability="lookup.manage", on=org,
+            run=lambda d: services.create_lookup_table(actor=user, org=org, **d),
+            done="The lookup table was created.", then=lambda t: reverse("lookup-table", args=[org.pk, t.pk]),
             form=LookupTableForm, form_key="form",
         ),
     }  # fmt: skip
@@ -493,7 +471,7 @@ def lookup_tables(request: HttpRequest, org_id: UUID) -> HttpResponse:
             can_manage=policy.can(user, "lookup.manage", org), form=LookupTableForm(),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
 def _table_edit(table: LookupTable, d: dict[str, Any]) -> dict[str, Any]:
@@ -503,48 +481,50 @@ def _table_edit(table: LookupTable, d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-@login_required
+@console_view
 def lookup_table_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "lookup.view")
     table = _fetch_item(request, org, LookupTable, item_id, "lookup.view")
     user = request.user
     here = reverse("lookup-table", args=[org.pk, table.pk])
-    actions = {
-        "edit": Action(
-            "lookup.manage", table,
-            lambda d: services.update_lookup_table(actor=user, table=table, **_table_edit(table, d)),
-            "Your changes were saved.", lambda t: here, form=LookupTableForm, form_key="edit_form",
+    writes = {
+        "edit": Write(
+            capability="lookup.manage", on=table,
+            run=lambda d: services.update_lookup_table(actor=user, table=table, **_table_edit(table, d)),
+            done="Your changes were saved.", then=lambda t: here, form=LookupTableEditForm, form_key="edit_form",
         ),
-        "import": Action(
-            "lookup.manage", table,
-            lambda d: services.import_lookup_csv(
-                actor=user, table=table, content=d["file"].read(), replace=d["mode"] == "replace"
+        "import": Write(
+            capability="lookup.manage", on=table,
+            run=lambda d: services.import_lookup_csv(
+                actor=user, table=table, content=d["file"].read(), replace=d["mode"] == "replace",
+                version=d["version"],
             ),
-            "The file was imported.", lambda n: here, form=ImportForm, form_key="import_form",
+            done="The file was imported.", then=lambda n: here, form=ImportForm, form_key="import_form",
         ),
-        "delete": Action(
-            "lookup.manage", table, lambda d: services.delete_lookup_table(actor=user, table=table),
-            f"Lookup table {table.name} was deleted.", lambda r: reverse("lookup-tables", args=[org.pk]),
+        "delete": Write(
+            capability="lookup.manage", on=table,
+            run=lambda d: services.delete_lookup_table(actor=user, table=table, version=d["version"]),
+            done=f"Lookup table {table.name} was deleted.", then=lambda r: reverse("lookup-tables", args=[org.pk]),
         ),
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
         total = table.rows.count()
-        initial = {
-            "name": table.name, "description": table.description, "locked": table.locked,
-            "rows": rows_text(table) if total <= MAX_ROWS_SHOWN else "",
-        }  # fmt: skip
+        initial = opened(
+            table, name=table.name, description=table.description, locked=table.locked,
+            rows=rows_text(table) if total <= MAX_ROWS_SHOWN else "",
+        )  # fmt: skip
         return _page(
             request, "resources/lookup_table.html", org, context,
             item=table, inherited=table.org_id != org.pk, table_rows=list(table.rows.all()[:MAX_ROWS_SHOWN]),
             total=total, max_shown=MAX_ROWS_SHOWN, can_manage=policy.can(user, "lookup.manage", table),
-            edit_form=LookupTableForm(initial=initial), import_form=ImportForm(),
+            edit_form=LookupTableEditForm(initial=initial), import_form=ImportForm(initial=opened(table)),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
-@login_required
+@console_view
 def lookup_table_export(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "lookup.view")
     table = _fetch_item(request, org, LookupTable, item_id, "lookup.view")
@@ -565,14 +545,15 @@ def _env_create(user: Any, org: Organization | None, component: Component | None
 
 
 @sensitive_post_parameters("secret", "new_secret", "value")
-@login_required
+@console_view
 def env_vars(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "envvar.view")
     user = request.user
-    actions = {
-        "create": Action(
-            "envvar.manage", org, lambda d: _env_create(user, org, None, d), "The variable was created.",
-            lambda v: reverse("env-vars", args=[org.pk]), form=EnvVarForm, form_key="form",
+    writes = {
+        "create": Write(
+            capability="envvar.manage", on=org, run=lambda d: _env_create(user, org, None, d),
+            done="The variable was created.", then=lambda v: reverse("env-vars", args=[org.pk]),
+            form=EnvVarForm, form_key="form",
         ),
     }  # fmt: skip
 
@@ -583,11 +564,11 @@ def env_vars(request: HttpRequest, org_id: UUID) -> HttpResponse:
             can_manage=policy.can(user, "envvar.manage", org), form=EnvVarForm(),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
 @sensitive_post_parameters("secret", "new_secret", "value")
-@login_required
+@console_view
 def env_var_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "envvar.view")
     variable = _fetch_item(request, org, EnvVar, item_id, "envvar.view", EnvVar.objects.select_related("component"))
@@ -605,44 +586,47 @@ def env_var_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpRes
             fields["locked"] = d["locked"]
         if d["value"] or not (variable.secret or d["secret"]):
             fields["value"] = d["value"]
-        return services.update_env_var(actor=user, variable=variable, **fields)
+        return services.update_env_var(actor=user, variable=variable, version=d["version"], **fields)
 
-    actions = {
-        "edit": Action(
-            "envvar.manage", variable.org, update, "Your changes were saved.",
-            lambda v: reverse("env-var", args=[org.pk, variable.pk]),
-            form=lambda *a: EnvVarForm(*a, stored_secret=variable.secret, component=component), form_key="edit_form",
+    writes = {
+        "edit": Write(
+            capability="envvar.manage", on=variable.org, run=update, done="Your changes were saved.",
+            then=lambda v: reverse("env-var", args=[org.pk, variable.pk]),
+            form=lambda *a: EnvVarEditForm(*a, stored_secret=variable.secret, component=component),
+            form_key="edit_form",
         ),
-        "delete": Action(
-            "envvar.manage", variable.org, lambda d: services.delete_env_var(actor=user, variable=variable),
-            f"Variable {variable.key} was deleted.", lambda r: back,
+        "delete": Write(
+            capability="envvar.manage", on=variable.org,
+            run=lambda d: services.delete_env_var(actor=user, variable=variable, version=d["version"]),
+            done=f"Variable {variable.key} was deleted.", then=lambda r: back,
         ),
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        initial = {"key": variable.key, "value": "" if variable.secret else variable.value,
-                   "secret": variable.secret, "locked": variable.locked}  # fmt: skip
+        initial = opened(variable, key=variable.key, value="" if variable.secret else variable.value,
+                         secret=variable.secret, locked=variable.locked)  # fmt: skip
         return _page(
             request, "resources/env_var.html", org, context,
             item=variable, inherited=variable.org_id != org.pk, back=back,
             can_manage=policy.can(user, "envvar.manage", variable.org),
-            edit_form=EnvVarForm(initial=initial, stored_secret=variable.secret, component=component),
+            edit_form=EnvVarEditForm(initial=initial, stored_secret=variable.secret, component=component),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
 # -- components ----------------------------------------------------------------------------------------------------
 
 
-@login_required
+@console_view
 def components(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "component.view")
     user = request.user
-    actions = {
-        "create": Action(
-            "component.manage", org, lambda d: services.create_component(actor=user, org=org, **d),
-            "The component was created.", lambda c: reverse("component", args=[org.pk, c.pk]),
+    writes = {
+        "create": Write(
+            capability="component.manage", on=org,
+            run=lambda d: services.create_component(actor=user, org=org, **d),
+            done="The component was created.", then=lambda c: reverse("component", args=[org.pk, c.pk]),
             form=ComponentForm, form_key="form",
         ),
     }  # fmt: skip
@@ -654,19 +638,19 @@ def components(request: HttpRequest, org_id: UUID) -> HttpResponse:
             can_manage=policy.can(user, "component.manage", org), form=ComponentForm(),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
 @sensitive_post_parameters("secret", "new_secret", "value")
-@login_required
+@console_view
 def component_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
     try:
         org = fetch_org(request, org_id, "component.view")
         component = _fetch_item(request, org, Component, item_id, "component.view")
-    except (Http404, PermissionDenied):
+    except (NotFound, Forbidden):
         # A development-team member without a role here (a contractor) opens their component under its own org.
-        component = _authorized(
-            request.user,
+        component = fetch(
+            request,
             "component.view",
             Component.objects.select_related("org__tenant").filter(org_id=org_id, org__deleted_at__isnull=True),
             pk=item_id,
@@ -680,44 +664,52 @@ def component_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpR
         return users.filter(username=d["username"]).first()
 
     def remove(d: dict[str, Any]) -> None:
-        member = component.members.filter(pk=request.POST.get("member")).select_related("user").first()
+        member = component.members.filter(pk=parse_uuid(request.POST.get("member"))).select_related("user").first()
         if member is None:
             raise NotFound()
         services.remove_component_member(actor=user, component=component, user=member.user)
 
-    actions = {
-        "edit": Action(
-            "component.manage", component, lambda d: services.update_component(actor=user, component=component, **d),
-            "Your changes were saved.", lambda c: here, form=ComponentForm, form_key="edit_form",
+    def update(d: dict[str, Any]) -> Component:
+        fields = {k: d[k] for k in ("name", "description", "repository_url", "locked")}
+        return services.update_component(actor=user, component=component, version=d["version"], **fields)
+
+    writes = {
+        "edit": Write(
+            capability="component.manage", on=component, run=update,
+            done="Your changes were saved.", then=lambda c: here, form=ComponentEditForm, form_key="edit_form",
         ),
-        "delete": Action(
-            "component.manage", component, lambda d: services.delete_component(actor=user, component=component),
-            f"Component {component.name} was deleted.", lambda r: reverse("components", args=[org.pk]),
+        "delete": Write(
+            capability="component.manage", on=component,
+            run=lambda d: services.delete_component(actor=user, component=component, version=d["version"]),
+            done=f"Component {component.name} was deleted.", then=lambda r: reverse("components", args=[org.pk]),
         ),
-        "add_member": Action(
-            "component.manage", component,
-            lambda d: services.add_component_member(actor=user, component=component, user=member_of(d)),
-            "Added to the development team.", lambda m: here, form=UsernameForm, form_key="member_form",
+        "add_member": Write(
+            capability="component.manage", on=component,
+            run=lambda d: services.add_component_member(actor=user, component=component, user=member_of(d)),
+            done="Added to the development team.", then=lambda m: here, form=UsernameForm, form_key="member_form",
             rename={"user": "username"},
         ),
-        "remove_member": Action(
-            "component.manage", component, remove, "Removed from the development team.", lambda r: here,
+        "remove_member": Write(
+            capability="component.manage", on=component, run=remove,
+            done="Removed from the development team.", then=lambda r: here,
         ),
-        "add_env": Action(
-            "envvar.manage", component.org, lambda d: _env_create(user, None, component, d),
-            "The variable was created.", lambda v: here,
+        "add_env": Write(
+            capability="envvar.manage", on=component.org, run=lambda d: _env_create(user, None, component, d),
+            done="The variable was created.", then=lambda v: here,
             form=lambda *a: EnvVarForm(*a, component=True), form_key="env_form",
         ),
-        "publish": Action(
-            policy.COMPONENT_PUSH, component,
-            lambda d: services.publish_version(actor=user, component=component, **d),
-            "The version was published.", lambda v: here, form=VersionForm, form_key="version_form",
+        "publish": Write(
+            capability=policy.COMPONENT_PUSH, on=component,
+            run=lambda d: services.publish_version(
+                actor=user, component=component, version=d["version"], source=d["source"]
+            ),
+            done="The version was published.", then=lambda v: here, form=VersionForm, form_key="version_form",
         ),
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        initial = {"name": component.name, "description": component.description,
-                   "repository_url": component.repository_url, "locked": component.locked}  # fmt: skip
+        initial = opened(component, name=component.name, description=component.description,
+                         repository_url=component.repository_url, locked=component.locked)  # fmt: skip
         return _page(
             request, "resources/component.html", org, context,
             item=component, inherited=component.org_id != org.pk,
@@ -727,11 +719,11 @@ def component_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpR
             can_manage=policy.can(user, "component.manage", component),
             can_manage_env=policy.can(user, "envvar.manage", component.org),
             can_publish=policy.can(user, policy.COMPONENT_PUSH, component),
-            edit_form=ComponentForm(initial=initial), member_form=UsernameForm(), version_form=VersionForm(),
+            edit_form=ComponentEditForm(initial=initial), member_form=UsernameForm(), version_form=VersionForm(),
             env_form=EnvVarForm(component=True),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
 # -- the effective configuration -----------------------------------------------------------------------------------
@@ -744,7 +736,7 @@ SECTIONS = [
 ]
 
 
-@login_required
+@console_view
 def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id)
     user = request.user
@@ -756,35 +748,40 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
     hide_cap = MANAGE_CAPABILITY.get(request.POST.get("type", ""), fallback)
 
     def unhide(d: dict[str, Any]) -> None:
-        hidden = Hidden.objects.filter(org=org, pk=_uuid(request.POST.get("hidden"))).select_related("org").first()
+        hidden = Hidden.objects.filter(org=org, pk=parse_uuid(request.POST.get("hidden"))).select_related("org").first()
         if hidden is None:
             raise NotFound()
-        if not policy.can(user, MANAGE_CAPABILITY[hidden.kind], org):
-            raise Forbidden(DENIED)
+        require(request, MANAGE_CAPABILITY[hidden.kind], org)
         services.unhide(actor=user, hidden=hidden)
 
-    actions = {
-        "set": Action(
-            "policy.manage", org,
-            lambda d: services.set_setting(actor=user, org=org, key=d["key"], value=d["value"], locked=d["locked"]),
-            "The setting was saved.", lambda s: here, form=SettingForm, form_key="setting_form",
+    def set_setting(d: dict[str, Any]) -> Any:
+        return services.set_setting(
+            actor=user, org=org, key=d["key"], value=d["value"], locked=d["locked"],
+            version=d["versions"].get(d["key"], 0),
+        )  # fmt: skip
+
+    writes = {
+        "set": Write(
+            capability="policy.manage", on=org, run=set_setting, done="The setting was saved.", then=lambda s: here,
+            form=SettingForm, form_key="setting_form",
         ),
-        "reset": Action(
-            "policy.manage", org,
-            lambda d: services.reset_setting(actor=user, org=org, key=request.POST.get("key", "")),
-            "The setting was reset: the inherited value applies.", lambda r: here,
+        "reset": Write(
+            capability="policy.manage", on=org,
+            run=lambda d: services.reset_setting(actor=user, org=org, key=request.POST.get("key", ""),
+                                                 version=d["version"]),
+            done="The setting was reset: the inherited value applies.", then=lambda r: here,
         ),
-        "hide": Action(
-            hide_cap, org, lambda d: services.hide(actor=user, org=org, kind=d["type"], name=d["name"]),
-            "The inherited item is hidden here.", lambda h: here,
+        "hide": Write(
+            capability=hide_cap, on=org,
+            run=lambda d: services.hide(actor=user, org=org, kind=d["type"], name=d["name"]),
+            done="The inherited item is hidden here.", then=lambda h: here,
             form=lambda *a: HideForm(*a, kinds=manages), form_key="hide_form",
         ),
-        "unhide": Action(
-            "org.view", org, unhide, "The item is inherited here again.", lambda r: here,
+        "unhide": Write(
+            capability=fallback, on=org, run=unhide,
+            done="The item is inherited here again.", then=lambda r: here,
         ),
     }  # fmt: skip
-    if request.method == "POST" and request.POST.get("action") == "unhide" and not manages:
-        raise PermissionDenied(DENIED)
 
     def show(context: dict[str, Any]) -> HttpResponse:
         sections = []
@@ -804,17 +801,11 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
             request, "resources/settings.html", org, context,
             settings_rows=effective_settings(org), sections=sections,
             can_manage=policy.can(user, "policy.manage", org), manages=manages,
-            setting_form=SettingForm(), hide_form=HideForm(kinds=manages),
+            setting_form=SettingForm(initial={"versions": SettingForm.versions_of(org)}),
+            hide_form=HideForm(kinds=manages),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
-
-
-def _uuid(value: Any) -> UUID | None:
-    try:
-        return UUID(str(value))
-    except (TypeError, ValueError):
-        return None
+    return dispatch(request, writes, show)
 
 
 # -- tasks and runs ------------------------------------------------------------------------------------------------
@@ -824,15 +815,15 @@ def _task_kwargs(d: dict[str, Any]) -> dict[str, Any]:
     return {"name": d["name"], "description": d["description"], "steps": d["steps"] if d["steps"] is not None else []}
 
 
-@login_required
+@console_view
 def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
     project = fetch_project(request, org_id, project_id, "task.view")
     user = request.user
-    actions = {
-        "create": Action(
-            "task.create", project,
-            lambda d: services.create_task(actor=user, project=project, **_task_kwargs(d)),
-            "The task was created.", lambda t: reverse("task", args=[org_id, t.pk]),
+    writes = {
+        "create": Write(
+            capability="task.create", on=project,
+            run=lambda d: services.create_task(actor=user, project=project, **_task_kwargs(d)),
+            done="The task was created.", then=lambda t: reverse("task", args=[org_id, t.pk]),
             form=TaskForm, form_key="form",
         ),
     }  # fmt: skip
@@ -845,21 +836,19 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
             can_create=policy.can(user, "task.create", project), form=TaskForm(),
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
 def _fetch_task(request: HttpRequest, org_id: UUID, task_id: UUID) -> Task:
     queryset = Task.objects.filter(project__org_id=org_id, project__org__deleted_at__isnull=True).select_related(
         "project__org__tenant", "created_by"
     )
-    return _authorized(request.user, "task.view", queryset, pk=task_id)
+    return fetch(request, "task.view", queryset, pk=task_id)
 
 
-@login_required
+@console_view
 def shared_with_me(request: HttpRequest) -> HttpResponse:
     """Tasks shared with the user or a team of theirs, wherever they live (one query for the list)."""
-    from django.shortcuts import render
-
     access = policy.access_for(request.user)
     shared = [task_id for task_id, caps in access.shares.items() if "task.view" in caps]
     tasks = (
@@ -876,7 +865,7 @@ def _share_level(capabilities: frozenset[str]) -> str:
     return "edit" if "task.edit" in capabilities else "run" if "task.run" in capabilities else "view"
 
 
-@login_required
+@console_view
 def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpResponse:
     task = _fetch_task(request, org_id, task_id)
     project, org, user = task.project, task.project.org, request.user
@@ -890,62 +879,61 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
                 raise ValidationError({"username": ["No such user in this tenant."]})
         return services.share_task(actor=user, task=task, permission=d["permission"], user=target, team=d.get("team"))
 
-    actions = {
-        "edit": Action(
-            "task.edit", task, lambda d: services.update_task(actor=user, task=task, **_task_kwargs(d)),
-            "Your changes were saved.", lambda t: here, form=TaskForm, form_key="edit_form",
+    writes = {
+        "edit": Write(
+            capability="task.edit", on=task,
+            run=lambda d: services.update_task(actor=user, task=task, version=d["version"], **_task_kwargs(d)),
+            done="Your changes were saved.", then=lambda t: here, form=TaskEditForm, form_key="edit_form",
         ),
-        "delete": Action(
-            "task.delete", task, lambda d: services.delete_task(actor=user, task=task),
-            f"Task {task.name} was deleted.", lambda r: reverse("tasks", args=[org.pk, project.pk]),
+        "delete": Write(
+            capability="task.delete", on=task,
+            run=lambda d: services.delete_task(actor=user, task=task, version=d["version"]),
+            done=f"Task {task.name} was deleted.", then=lambda r: reverse("tasks", args=[org.pk, project.pk]),
         ),
-        "run": Action(
-            "task.run", task, lambda d: services.run_task(actor=user, task=task),
-            "The run is queued.", lambda r: reverse("run", args=[org.pk, r.pk]),
+        "run": Write(
+            capability="task.run", on=task, run=lambda d: services.run_task(actor=user, task=task),
+            done="The run is queued.", then=lambda r: reverse("run", args=[org.pk, r.pk]),
         ),
-        "share": Action(
-            "task.share", task, share, "The task was shared.", lambda s: here,
+        "share": Write(
+            capability="task.share", on=task, run=share, done="The task was shared.", then=lambda s: here,
             form=lambda *a: ShareForm(*a, org=org, viewer=user), form_key="share_form", rename={"user": "username"},
         ),
-        "unshare": Action(
-            "task.share", task,
-            lambda d: services.unshare_task(actor=user, task=task, share_id=_uuid(request.POST.get("share"))),
-            "The share was removed.", lambda r: here,
+        "unshare": Write(
+            capability="task.share", on=task,
+            run=lambda d: services.unshare_task(actor=user, task=task, share_id=parse_uuid(request.POST.get("share"))),
+            done="The share was removed.", then=lambda r: here,
         ),
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
         caps = policy.capabilities(user, task)
-        initial = {"name": task.name, "description": task.description, "steps": task.steps}
+        initial = opened(task, name=task.name, description=task.description, steps=task.steps)
         return _page(
             request, "resources/task.html", org, context,
             task=task, project=project, task_caps=caps,
             steps_json=json.dumps(task.steps, indent=2),
             runs=list(task.runs.select_related("requested_by")[:50]),
             shares=services.shares_of(task) if "task.share" in caps else [],
-            edit_form=TaskForm(initial=initial), share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
+            edit_form=TaskEditForm(initial=initial), share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)
 
 
-@login_required
+@console_view
 def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse:
     queryset = Run.objects.filter(
         task__project__org_id=org_id, task__project__org__deleted_at__isnull=True
     ).select_related("task__project__org__tenant", "requested_by", "stopped_by")
-    run = _authorized(request.user, "task.view", queryset, pk=run_id)
+    run = fetch(request, "task.view", queryset, pk=run_id)
     org, user = run.task.project.org, request.user
     here = reverse("run", args=[org.pk, run.pk])
-    actions = {
-        "stop": Action(
-            "task.run",
-            run,
-            lambda d: services.stop_run(actor=user, run=run),
-            "The run was stopped.",
-            lambda r: here,
+    writes = {
+        "stop": Write(
+            capability="task.run", on=run, run=lambda d: services.stop_run(actor=user, run=run),
+            done="The run was stopped.", then=lambda r: here,
         ),
-    }
+    }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
         return _page(
@@ -954,4 +942,4 @@ def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse
             can_run=policy.can(user, "task.run", run), is_active=run.status in Run.ACTIVE,
         )  # fmt: skip
 
-    return _handle(request, actions, show)
+    return dispatch(request, writes, show)

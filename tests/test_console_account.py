@@ -48,7 +48,7 @@ def test_sign_up_with_a_taken_username(world, client):
     response = client.post(
         "/signup/", {"tenant_name": "Dup", "username": "alice", "email": "a@example.com", "password": PASSWORD}
     )
-    assert response.status_code == 400 and "taken" in response.content.decode()
+    assert response.status_code == 409 and "taken" in response.content.decode()  # a conflict, as in the API
     assert Tenant.objects.count() == tenants
 
 

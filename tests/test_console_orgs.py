@@ -149,7 +149,7 @@ def test_a_duplicate_sibling_name_is_shown_and_nothing_is_created(world, as_user
     client = as_user(world.tenant_admin)
     before = snapshot()
     response = client.post(url(world.root, "new/"), {"name": "marketing"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "already exists" in response.content.decode()
     assert snapshot() == before
 
@@ -215,7 +215,7 @@ def test_renaming_to_a_siblings_name_is_refused_and_nothing_changes(world, as_us
     response = as_user(world.tenant_admin).post(
         url(world.logistics, "edit/"), {"name": "MARKETING", "access_inheritance": "all"}
     )
-    assert response.status_code == 400 and "already exists" in response.content.decode()
+    assert response.status_code == 409 and "already exists" in response.content.decode()
     assert snapshot() == before
 
 
@@ -264,7 +264,7 @@ def test_a_move_next_to_a_namesake_shows_the_services_refusal_and_nothing_change
     make_org(world.logistics, "EMEA")
     before = snapshot()
     response = as_user(world.tenant_admin).post(url(world.emea, "move/"), {"parent": str(world.logistics.pk)})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "already exists in Logistics" in response.content.decode()
     assert snapshot() == before
 
@@ -375,9 +375,9 @@ def test_a_duplicate_project_name_is_refused_and_nothing_changes(world, as_user)
     client = as_user(world.tenant_admin)
     before = snapshot()
     response = client.post(url(world.marketing, "projects/new/"), {"name": "website"})
-    assert response.status_code == 400 and "already exists" in response.content.decode()
+    assert response.status_code == 409 and "already exists" in response.content.decode()
     response = client.post(url(world.marketing, f"p/{world.website.pk}/edit/"), {"name": "blog"})
-    assert response.status_code == 400 and "already exists" in response.content.decode()
+    assert response.status_code == 409 and "already exists" in response.content.decode()
     assert snapshot() == before
 
 

@@ -347,7 +347,7 @@ def test_nobody_adds_themselves_not_even_the_tenant_admin(world):
 def test_the_console_refuses_a_grant_above_the_actors_rights(world, member_manager, people, client):
     client.force_login(member_manager)
     response = client.post(f"/o/{world.marketing.pk}/members/", {"user": str(people["newcomer"].pk), "role": "admin"})
-    assert response.status_code == 400 and "cannot" in response.content.decode()
+    assert response.status_code == 403 and "cannot" in response.content.decode()
     assert not OrgUserGrant.objects.filter(user=people["newcomer"]).exists()
 
 

@@ -1,0 +1,290 @@
+"""The console's web plumbing, in one public place (issue #10 §2, §4): how a page fetches and authorizes what its
+URL names, how every write is dispatched, and how every refusal becomes an answer.
+
+- **Fetch and authorize**: ``fetch_org``, ``fetch_project`` and ``fetch`` ask ``access.policy`` (DESIGN.md §4.1):
+  not visible (or deleted) raises NotFound, visible without the capability raises Forbidden. A Forbidden remembers
+  the org it happened in, so the 403 page keeps the breadcrumb and the tabs.
+- **One dispatch style**: a page's writes are a mapping ``{action: Write}`` given to ``dispatch`` with the function
+  that shows the page. Forms and one-button actions alike: a one-button action's form is ``ActionForm``, which
+  carries only the version the row had when the page was opened.
+- **One error mapping** (``error_page`` outside a form, ``dispatch`` inside one):
+
+  ============== ==============================================================================================
+  NotFound       the 404 page (Http404 too): not visible and missing answer the same
+  Forbidden      the 403 page in org context, the reason shown (PermissionDenied too)
+  ValidationError the page again, the messages on the form's fields, 400
+  Conflict       the page again with the message, 409
+  Stale          the form again with what the user typed and the message naming who changed it and when, 409
+                 (not 412: the browser sent no precondition header; 409 is the console's "the state moved on")
+  Busy           the page again with the message, 503 and Retry-After
+  ============== ==============================================================================================
+
+Nothing is written by a refused request: services raise before writing, inside their transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+from uuid import UUID
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from access import policy
+from access.services import remember_org
+from config.errors import Busy, DomainError, Forbidden, NotFound, Stale
+from orgs import navigation
+from orgs.models import Organization, Project
+
+#: The status of a stale console form (see the module's docstring for why not 412).
+STALE_STATUS = 409
+DENIED = "You do not have permission to do this here."
+_ORG_ATTR = "console_org"
+
+# -- fetch and authorize -------------------------------------------------------------------------------------------
+
+
+def org_of(obj: Any) -> Organization | None:
+    """The organization a console object lives in (an org is its own), for framing its pages."""
+    while obj is not None and not isinstance(obj, Organization):
+        obj = next((getattr(obj, name) for name in ("org", "project", "task") if hasattr(obj, name)), None)
+    return obj
+
+
+def fetch(request: HttpRequest, capability: str, queryset: models.QuerySet, **lookup: Any) -> Any:
+    """The object ``lookup`` names in ``queryset`` if the user may see it (else NotFound) and holds ``capability``
+    on it (else Forbidden, remembering the object's org for the 403 page: a Forbidden means it is visible)."""
+    try:
+        obj = policy.get_for(request.user, capability, queryset, **lookup)
+    except Forbidden:
+        setattr(request, _ORG_ATTR, org_of(queryset.get(**lookup)))
+        raise
+    setattr(request, _ORG_ATTR, org_of(obj))  # a later refusal (a service's Forbidden) is framed by it too
+    return obj
+
+
+def fetch_org(request: HttpRequest, org_id: UUID, capability: str = "org.view") -> Organization:
+    """The live org ``org_id`` if the user may see it (else 404) and holds ``capability`` there (else 403)."""
+    return fetch(request, capability, Organization.objects.alive().select_related("tenant"), pk=org_id)
+
+
+def fetch_project(request: HttpRequest, org_id: UUID, project_id: UUID, capability: str = "project.view") -> Project:
+    """The project, only under its own org's URL and only while that org is alive."""
+    queryset = Project.objects.select_related("org__tenant").filter(org_id=org_id, org__deleted_at__isnull=True)
+    return fetch(request, capability, queryset, pk=project_id)
+
+
+def require(request: HttpRequest, capability: str, obj: Any) -> None:
+    """Forbidden (the 403 page in ``obj``'s org) unless the user holds ``capability`` on ``obj``, which they see."""
+    if not policy.can(request.user, capability, obj):
+        setattr(request, _ORG_ATTR, org_of(obj))
+        raise Forbidden(DENIED)
+
+
+def parse_uuid(value: Any) -> UUID | None:
+    """A posted id as a UUID, None when it is not one (a lookup with None finds nothing: 404)."""
+    try:
+        return UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+# -- rendering -----------------------------------------------------------------------------------------------------
+
+
+def render_org_page(
+    request: HttpRequest, template: str, org: Organization, *, status: int = 200, **context: Any
+) -> HttpResponse:
+    """An org page with the breadcrumb and the switcher; a page answered 200 is remembered for the landing page."""
+    if status == 200:
+        remember_org(user=request.user, org=org)
+    return render(request, template, navigation.context_for(request, org) | context, status=status)
+
+
+def error_page(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The answer to a refusal that has no form to show it on: the error's own page, framed by the org when the
+    user may see it (a Forbidden only happens on something visible)."""
+    if isinstance(exc, NotFound | Http404):
+        return render(request, "404.html", status=404)
+    if isinstance(exc, Forbidden | PermissionDenied):
+        reason = exc.detail if isinstance(exc, Forbidden) else (str(exc) or DENIED)
+        org = getattr(request, _ORG_ATTR, None)
+        if org is not None and request.user.is_authenticated:
+            return render_org_page(request, "403.html", org, status=403, reason=reason)
+        return render(request, "403.html", {"reason": reason}, status=403)
+    if isinstance(exc, ValidationError):
+        return render(request, "400.html", {"message": " ".join(exc.messages)}, status=400)
+    if isinstance(exc, Busy):
+        response = render(request, "503.html", {"message": exc.detail}, status=503)
+        for name, value in exc.headers().items():
+            response[name] = value
+        return response
+    if isinstance(exc, DomainError):  # Conflict, Stale and any other refusal of the state
+        status = STALE_STATUS if isinstance(exc, Stale) else exc.status
+        return render(request, "409.html", {"message": exc.detail}, status=status)
+    raise exc
+
+
+def console_view(view: Callable[..., HttpResponse] | None = None, *, login: bool = True) -> Any:
+    """Decorate every console view: sign-in required (unless ``login=False``), and any refusal raised while the
+    page fetches, authorizes or renders answered by ``error_page`` (a write's refusals are ``dispatch``'s)."""
+
+    def decorate(func: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(func)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                return func(request, *args, **kwargs)
+            except (DomainError, ValidationError, Http404, PermissionDenied) as exc:
+                return error_page(request, exc)
+
+        return login_required(wrapper) if login else wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+# -- forms ---------------------------------------------------------------------------------------------------------
+
+
+class EditForm(forms.Form):
+    """A form that changes an existing row: it carries, hidden, the version the row had when the form was opened
+    (put ``"version": obj.version`` in ``initial``), and the write passes it as ``version=`` to the service, which
+    refuses a stale save (``Stale``). Empty means "don't check" (as an absent If-Match in the API)."""
+
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+class ActionForm(EditForm):
+    """The form of a one-button action (delete, remove, run, …): nothing but the version of what it acts on."""
+
+
+def opened(obj: Any, **values: Any) -> dict[str, Any]:
+    """The ``initial`` of an edit form opened on ``obj``: ``values`` and the version ``obj`` has now."""
+    return {**values, "version": obj.version}
+
+
+def add_refusal(form: forms.Form, exc: ValidationError, rename: Mapping[str, str] | None = None) -> None:
+    """A service's ValidationError on the form: each message on its field (``rename`` maps a service's field name
+    to the form's), the rest on top."""
+    for name, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+        name = (rename or {}).get(name, name)
+        form.add_error(name if name in form.fields and name != "version" else None, errors)
+
+
+# -- the one dispatch ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write a page offers (a POST with ``action=<name>``, or the page's only write).
+
+    ``capability``/``on``: checked first (a denied user gets the 403 page, never a form's verdict); ``form``: the
+    form class or factory (called with POST and FILES), ``ActionForm`` for one button; ``run``: calls the service
+    with the cleaned data (``version`` among it); then ``done`` is flashed and the user is sent to ``then(result)``
+    (a URL, or a response of its own)."""
+
+    run: Callable[[dict[str, Any]], Any]
+    then: Callable[[Any], str | HttpResponse]
+    done: str | Callable[[Any], str] = ""
+    capability: str | None = None
+    on: Any = None
+    form: Callable[..., forms.Form] = ActionForm
+    form_key: str = ""  # the name the page's template shows this form under; empty for a one-button action
+    rename: Mapping[str, str] = field(default_factory=dict)
+
+
+Show = Callable[[dict[str, Any]], HttpResponse]
+
+
+def dispatch(request: HttpRequest, writes: Mapping[str, Write], show: Show) -> HttpResponse:
+    """GET (and HEAD) show the page. A POST runs one write; a refusal answers as the module's table says: the page
+    shown again by ``show(context)`` with the bound form under its ``form_key``, ``error`` (a message without a
+    field) and ``failed_action``, and the status, or the error's own page for NotFound and Forbidden."""
+    if request.method != "POST":
+        return show({})
+    name = request.POST.get("action", "")
+    write = writes.get(name) or (next(iter(writes.values())) if len(writes) == 1 else None)
+    if write is None:
+        return error_page(request, ValidationError("Unknown action."))
+    try:
+        if write.capability is not None:
+            require(request, write.capability, write.on)
+        form = write.form(request.POST, request.FILES)
+        if not form.is_valid():
+            return _again(request, show, write, form, None, 400)
+        result = write.run(form.cleaned_data)
+    except (NotFound, Http404, Forbidden, PermissionDenied) as exc:
+        return error_page(request, exc)
+    except ValidationError as exc:
+        add_refusal(form, exc, write.rename)
+        return _again(request, show, write, form, None, 400)
+    except DomainError as exc:
+        return _again(request, show, write, form, exc, STALE_STATUS if isinstance(exc, Stale) else exc.status)
+    done = write.done(result) if callable(write.done) else write.done
+    if done:
+        messages.success(request, done)
+    target = write.then(result)
+    return target if isinstance(target, HttpResponse) else redirect(target)
+
+
+def form_page(
+    request: HttpRequest,
+    org: Organization,
+    write: Write,
+    initial: forms.Form,
+    *,
+    title: str,
+    submit: str,
+    cancel: str | None = None,
+) -> HttpResponse:
+    """A page whose only content is one form (orgs/form.html): ``initial`` on GET, the bound form after a refusal."""
+
+    def show(context: dict[str, Any]) -> HttpResponse:
+        return render_org_page(
+            request,
+            "orgs/form.html",
+            org,
+            form=context.get(write.form_key, initial),
+            title=title,
+            submit=submit,
+            cancel=cancel or reverse("org", args=[org.pk]),
+            error=context.get("error"),
+        )
+
+    return dispatch(request, {"": write}, show)
+
+
+def _again(
+    request: HttpRequest, show: Show, write: Write, form: forms.Form, exc: DomainError | None, status: int
+) -> HttpResponse:
+    """The page shown again after a refusal, the user's input kept in the bound form."""
+    error = ""
+    if exc is not None:  # shown on top of the page (templates/_error.html), the form kept as the user filled it
+        error = exc.detail + (" What you typed is kept below." if isinstance(exc, Stale) and write.form_key else "")
+    elif not write.form_key:  # a one-button action's refusal: there is no form to show it on
+        error = " ".join(str(message) for errors in form.errors.values() for message in errors)
+    context: dict[str, Any] = {"error": error, "failed_action": request.POST.get("action", "")}
+    if write.form_key:
+        context[write.form_key] = form
+    response = show(context)
+    response.status_code = status
+    if exc is not None:
+        for header, value in exc.headers().items():
+            if header != "ETag":
+                response[header] = value
+    return response
+
+
+__all__ = [
+    "DENIED", "STALE_STATUS", "ActionForm", "EditForm", "Write", "add_refusal", "console_view",
+    "dispatch", "error_page", "fetch", "fetch_org", "fetch_project", "form_page", "opened", "org_of", "parse_uuid",
+    "render_org_page", "require",
+]  # fmt: skip
