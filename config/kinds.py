@@ -133,7 +133,11 @@ class Kind:
 
     @property
     def owner_attname(self) -> str:
-        return self.model._meta.get_field(self.owner).attname if self.owner else ""
+        if not self.owner:
+            return ""
+        field = self.model._meta.get_field(self.owner)
+        assert isinstance(field, models.Field), f"{self.key}.{self.owner} is a relation's reverse side"
+        return field.attname
 
     def inheritable_queryset(self, queryset: models.QuerySet | None = None) -> models.QuerySet:
         """``queryset`` (default: every row) narrowed to what takes part in org inheritance."""
@@ -174,16 +178,17 @@ class Registry:
         self._derive()
 
     def find(self, model_or_obj: type[models.Model] | models.Model) -> Kind | None:
-        model = model_or_obj if isinstance(model_or_obj, type) else model_or_obj.__class__
+        model: type[models.Model] = model_or_obj if isinstance(model_or_obj, type) else type(model_or_obj)
         kind = self.by_model.get(model)
-        if kind is None:
-            kind = self.by_model.get(model._meta.concrete_model)  # a proxy model decides like its concrete one
+        concrete = model._meta.concrete_model
+        if kind is None and concrete is not None:
+            kind = self.by_model.get(concrete)  # a proxy model decides like its concrete one
         return kind
 
     def of(self, model_or_obj: type[models.Model] | models.Model) -> Kind:
         """The entry of a model (or of an instance's model); TypeError when none is registered: the policy must
         never guess a rule."""
-        kind = self.by_model.get(model_or_obj.__class__)  # the policy's case, an instance: one dict get
+        kind = self.by_model.get(type(model_or_obj))  # type: ignore[arg-type]  # an instance: one dict get
         if kind is None:
             kind = self.find(model_or_obj)
         if kind is None:
@@ -215,7 +220,9 @@ class Registry:
     def parent(self, kind: Kind) -> Kind:
         """A CHILD kind's parent entry (the registered model its ``within`` field points at)."""
         related = kind.model._meta.get_field(kind.within).related_model
-        return self.of(related)  # type: ignore[arg-type]
+        if not isinstance(related, type):
+            raise TypeError(f"{kind.key}.{kind.within} does not point at a model.")
+        return self.of(related)
 
 
 registry = Registry()
