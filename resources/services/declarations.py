@@ -15,39 +15,49 @@ Rules enforced here, whatever face calls:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from access import audit, policy
 from access.models import AuditEvent
-from config.actors import user_or_none
+from config import kinds
+from config.actors import require_actor, user_or_none
 from config.concurrency import Versions, check_version, lock_for_update, save_changes
 from config.errors import Conflict, NotFound, Stale
 from orgs.locks import lock_tenant
 from orgs.models import Organization
 from resources import inheritance
-from resources.models import Component, Credential, Declaration, EnvVar, Hidden, LookupTable, OrgSetting
+from resources.models import Declaration, Hidden, OrgSetting
 from resources.settings_registry import REGISTRY, clean_value
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 NAME_HELP = "Use 1 to 100 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit."
 
-# What manages each kind of declaration at an org.
-MANAGE_CAPABILITY = {
-    Hidden.Kind.CREDENTIAL: "credential.manage",
-    Hidden.Kind.LOOKUP_TABLE: "lookup.manage",
-    Hidden.Kind.ENV_VAR: "envvar.manage",
-    Hidden.Kind.COMPONENT: "component.manage",
-}
-MODEL_OF_KIND: dict[str, type[Declaration]] = {
-    Hidden.Kind.CREDENTIAL: Credential,
-    Hidden.Kind.LOOKUP_TABLE: LookupTable,
-    Hidden.Kind.ENV_VAR: EnvVar,
-    Hidden.Kind.COMPONENT: Component,
-}
+
+class _ByHideKind(Mapping[str, Any]):
+    """A read-only view of the registry's hideable kinds, by ``Hidden.kind``, read at each lookup (kinds register at
+    start-up, after this module may have been imported): ``pick(kind)`` is what the mapping gives for a kind."""
+
+    def __init__(self, pick: Callable[[kinds.Kind], Any]) -> None:
+        self._pick = pick
+
+    def __getitem__(self, key: str) -> Any:
+        return self._pick(kinds.registry.hideable()[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(kinds.registry.hideable())
+
+    def __len__(self) -> int:
+        return len(kinds.registry.hideable())
+
+
+# What manages, and which model is, each hideable kind (``Hidden.kind``): read from the registry, so a new kind
+# needs no entry here. (Kept as mappings for the console, which reads them.)
+MANAGE_CAPABILITY: Mapping[str, str] = _ByHideKind(lambda kind: kind.manage)
+MODEL_OF_KIND: Mapping[str, type[Declaration]] = _ByHideKind(lambda kind: kind.model)
 
 
 def fresh_for_change(
@@ -71,10 +81,9 @@ def clean_name(value: Any, field: str = "name") -> str:
 
 
 def org_scope(model: type[Declaration]) -> Any:
-    """The declarations that take part in org inheritance (a component's own variables do not)."""
-    if model is EnvVar:
-        return EnvVar.objects.filter(component__isnull=True)
-    return model.objects.all()
+    """The declarations that take part in org inheritance (a component's own variables do not): the registry's
+    inheritable queryset of the kind."""
+    return kinds.of(model).inheritable_queryset()
 
 
 def check_declare(
@@ -104,6 +113,114 @@ def check_lockable(model: type[Declaration], org: Organization, name: str) -> No
             f"“{name}” is overridden or hidden below (in {', '.join(where)}): remove those before locking it.",
             code="overridden_below",
         )
+
+
+# -- the writes of a declared kind ------------------------------------------------------------------------------
+
+
+def apply_changes(item: Any, fields: dict[str, Any], *, also: tuple[str, ...] = ()) -> dict[str, list[Any]]:
+    """Apply ``fields`` to ``item`` (a row read under its lock; inheritance checks when the name or the lock
+    changes) and save only what changed, the version raised: the diff for the audit event. ``also`` names columns
+    the caller set beside them (secrets, which never appear in the diff)."""
+    name_field = item.NAME_FIELD
+    if name_field in fields and str(fields[name_field]).lower() != item.declared_name.lower():
+        check_declare(type(item), item.org, fields[name_field], fields.get("locked", item.locked), instance=item)
+    elif fields.get("locked") and not item.locked:
+        check_lockable(type(item), item.org, fields.get(name_field, item.declared_name))
+    return save_changes(item, fields, also=also)
+
+
+class DeclarationServices:
+    """The writes of a plain declared kind (config.kinds.KindServices): what a kind gets when its faces.py names no
+    services, and the base of the kinds whose writes are not plain (resources/services/resources.py).
+
+    Each write: the actor is required (SYSTEM may do everything, ``None`` is a programming error); the kind's manage
+    capability is decided by the policy (404 when the org or item is not visible, 403 without it); then, in one
+    transaction, the tenant's lock, the inheritance checks (a name once per org, nothing under a lock above, no lock
+    over overrides or hides below), the row re-read ``FOR UPDATE`` and refused when stale (``version``), only the
+    changed columns saved with the version raised, and an audit event ``<kind>.create|update|delete`` (``<kind>``:
+    the hide kind, e.g. ``runtime``, else the label with underscores) holding the diff. Hooks for subclasses:
+    ``clean`` (field values, raising ValidationError) and ``audited`` (what of the fields the audit log may hold)."""
+
+    model: ClassVar[type[Declaration] | None] = None
+
+    def __init__(self, model: type[Declaration] | None = None) -> None:
+        if model is not None:
+            self.model = model  # type: ignore[misc]  # an instance for one kind: the default services
+
+    @property
+    def kind(self) -> kinds.Kind:
+        assert self.model is not None, f"{type(self).__name__} names no model"
+        return kinds.of(self.model)
+
+    @property
+    def action(self) -> str:
+        """The prefix of the audit events: ``credential``, ``lookup_table``, ``runtime``."""
+        kind = self.kind
+        return kind.hidden_kind or kind.label.replace(" ", "_")
+
+    # -- hooks --
+
+    def clean(self, fields: dict[str, Any], *, org: Organization, item: Any = None) -> dict[str, Any]:
+        """The field values to write (``item`` is None on create): the name is checked like every declaration's."""
+        name_field = self.kind.name_field
+        if name_field in fields or item is None:
+            fields[name_field] = clean_name(fields.get(name_field), name_field)
+        return fields
+
+    def audited(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """What of the created fields the audit event holds (override to leave out anything sensitive)."""
+        return dict(fields)
+
+    # -- writes --
+
+    def create(self, *, actor: Any, org: Organization, **fields: Any) -> Any:
+        kind = self.kind
+        require_actor(actor)
+        policy.authorize(actor, kind.manage, org)
+        fields = self.clean(dict(fields), org=org)
+        with transaction.atomic():
+            lock_tenant(org.tenant_id)
+            check_declare(kind.model, org, fields[kind.name_field], bool(fields.get("locked", False)))
+            item = kind.model._default_manager.create(org=org, created_by=user_or_none(actor), **fields)
+            audit.record(
+                actor=actor, action=f"{self.action}.create", tenant=org.tenant_id, org=org, target=item,
+                changes=self.audited(fields),
+            )  # fmt: skip
+        return item
+
+    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> Any:
+        kind = self.kind
+        require_actor(actor)
+        policy.authorize(actor, kind.manage, item)
+        fields = self.clean(dict(fields), org=item.org, item=item)
+        with transaction.atomic():
+            lock_tenant(item.org.tenant_id)
+            item = fresh_for_change(item, actor=actor, capability=kind.manage, version=version)
+            changes = apply_changes(item, fields)
+            audit.record(
+                actor=actor, action=f"{self.action}.update", tenant=item.org.tenant_id, org=item.org, target=item,
+                changes=changes,
+            )  # fmt: skip
+        return item
+
+    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
+        kind = self.kind
+        require_actor(actor)
+        policy.authorize(actor, kind.manage, item)
+        with transaction.atomic():
+            lock_tenant(item.org.tenant_id)
+            item = fresh_for_change(item, actor=actor, capability=kind.manage, version=version)
+            audit.record(
+                actor=actor, action=f"{self.action}.delete", tenant=item.org.tenant_id, org=item.org, target=item,
+                changes={kind.name_field: item.declared_name},
+            )  # fmt: skip
+            item.delete()
+
+
+def services_for(model: type[models.Model]) -> Any:
+    """The writes of ``model``'s kind: its registered services (config.kinds.kind_services), else the defaults."""
+    return kinds.faces_of(model).services or DeclarationServices(model)  # type: ignore[arg-type]
 
 
 # -- hides ---------------------------------------------------------------------------------------------------------

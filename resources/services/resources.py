@@ -23,7 +23,7 @@ from django.db import transaction
 
 from access import audit, policy
 from access.models import TenantMembership
-from config import hostile
+from config import hostile, kinds
 from config.concurrency import Versions, save_changes
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.locks import lock_tenant
@@ -39,7 +39,14 @@ from resources.models import (
     LookupRow,
     LookupTable,
 )
-from resources.services.declarations import _user, check_declare, check_lockable, clean_name, fresh_for_change
+from resources.services.declarations import (
+    DeclarationServices,
+    _user,
+    apply_changes,
+    check_declare,
+    clean_name,
+    fresh_for_change,
+)
 from resources.settings_registry import setting_value
 
 # -- generic declaration writes ------------------------------------------------------------------------------------
@@ -59,18 +66,6 @@ def _locked(item: Any, *, actor: Any, capability: str, version: Versions, on: An
     not): what every change and delete of a declaration starts with, inside its transaction."""
     lock_tenant(item.org.tenant_id)
     return fresh_for_change(item, actor=actor, capability=capability, version=version, on=on)
-
-
-def _apply(item: Any, fields: dict[str, Any], *, also: tuple[str, ...] = ()) -> dict[str, list[Any]]:
-    """Apply ``fields`` to ``item`` (a row returned by ``_locked``; inheritance checks when the name or the lock
-    changes) and save only what changed, the version raised: the diff for the audit event. ``also`` names columns
-    the caller set beside them (secrets, which never appear in the diff)."""
-    name_field = item.NAME_FIELD
-    if name_field in fields and fields[name_field].lower() != item.declared_name.lower():
-        check_declare(type(item), item.org, fields[name_field], fields.get("locked", item.locked), instance=item)
-    elif fields.get("locked") and not item.locked:
-        check_lockable(type(item), item.org, fields.get(name_field, item.declared_name))
-    return save_changes(item, fields, also=also)
 
 
 def _delete(item: Any, *, actor: Any, capability: str, action: str, version: Versions, on: Any = None) -> None:
@@ -196,7 +191,7 @@ def update_credential(
             _clean_credential(
                 credential.kind, fields.get("fields", credential.fields), {}, stored_secret=credential.secret_names
             )
-        changes = _apply(credential, fields, also=also)
+        changes = apply_changes(credential, fields, also=also)
         if "fields" in changes:  # names only: a non-secret value may still be sensitive
             changes["fields"] = [sorted(changes["fields"][0]), sorted(changes["fields"][1])]
         if secret is not None:
@@ -319,7 +314,7 @@ def _write_table(
             merged.update((str(r["key"]).strip(), r["value"]) for r in merge)
             rows = _clean_rows([{"key": k, "value": v} for k, v in merged.items()], table.org)
         replace = rows is not None and sorted(rows) != sorted(table.rows.values_list("key", "value"))
-        changes = _apply(table, fields, also=("updated_at",) if replace else ())
+        changes = apply_changes(table, fields, also=("updated_at",) if replace else ())
         if rows is not None:
             if replace:
                 _replace_rows(table, rows)
@@ -498,7 +493,7 @@ def update_env_var(*, actor: Any, variable: EnvVar, version: Versions = None, **
         if variable.component_id is not None:
             changes = save_changes(variable, fields, also=also)
         else:
-            changes = _apply(variable, fields, also=also)
+            changes = apply_changes(variable, fields, also=also)
         if variable.secret:  # only the words "(secret value set)", never a value
             changes.pop("value", None)
         changes.update(secret_changes)
@@ -567,7 +562,7 @@ def update_component(*, actor: Any, component: Component, version: Versions = No
         fields["repository_url"] = _clean_url(fields["repository_url"])
     with transaction.atomic():
         component = _locked(component, actor=actor, capability="component.manage", version=version)
-        changes = _apply(component, fields)
+        changes = apply_changes(component, fields)
         audit.record(
             actor=actor, action="component.update", tenant=component.org.tenant_id, org=component.org,
             target=component, changes=changes,
@@ -653,3 +648,72 @@ def publish_version(*, actor: Any, component: Component, version: str, source: s
             target=component, changes={"version": version, "source_bytes": len(source.encode())},
         )  # fmt: skip
     return published
+
+
+# -- the kinds' services, as the generic faces call them (config.kinds.KindServices) ----------------------------
+# Each kind's writes are not plain (secrets, rows, a component's variables, repository URLs), so each names its own
+# over the functions above, which keep their keyword (``credential=``, ``table=``, …) for the callers that name it.
+
+
+@kinds.kind_services(Credential)
+class CredentialServices(DeclarationServices):
+    """Secret fields are merged under the lock and never audited (update_credential)."""
+
+    model = Credential
+
+    def create(self, *, actor: Any, org: Organization, **fields: Any) -> Credential:
+        return create_credential(actor=actor, org=org, **fields)
+
+    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> Credential:
+        return update_credential(actor=actor, credential=item, version=version, **fields)
+
+    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
+        delete_credential(actor=actor, credential=item, version=version)
+
+
+@kinds.kind_services(LookupTable)
+class LookupTableServices(DeclarationServices):
+    """The rows are part of the table: replaced under the table's lock (update_lookup_table)."""
+
+    model = LookupTable
+
+    def create(self, *, actor: Any, org: Organization, **fields: Any) -> LookupTable:
+        return create_lookup_table(actor=actor, org=org, **fields)
+
+    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> LookupTable:
+        return update_lookup_table(actor=actor, table=item, version=version, **fields)
+
+    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
+        delete_lookup_table(actor=actor, table=item, version=version)
+
+
+@kinds.kind_services(EnvVar)
+class EnvVarServices(DeclarationServices):
+    """Secret values are encrypted and a component's own variables are decided on its org (update_env_var)."""
+
+    model = EnvVar
+
+    def create(self, *, actor: Any, org: Organization, **fields: Any) -> EnvVar:
+        return create_env_var(actor=actor, org=org, **fields)
+
+    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> EnvVar:
+        return update_env_var(actor=actor, variable=item, version=version, **fields)
+
+    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
+        delete_env_var(actor=actor, variable=item, version=version)
+
+
+@kinds.kind_services(Component)
+class ComponentServices(DeclarationServices):
+    """A repository URL is checked; the development team and versions have their own services above."""
+
+    model = Component
+
+    def create(self, *, actor: Any, org: Organization, **fields: Any) -> Component:
+        return create_component(actor=actor, org=org, **fields)
+
+    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> Component:
+        return update_component(actor=actor, component=item, version=version, **fields)
+
+    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
+        delete_component(actor=actor, component=item, version=version)
