@@ -7,10 +7,8 @@ Every view asks the policy: invisible â†’ 404, visible without the capability â†
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.db.models import Count
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -21,7 +19,7 @@ from rest_framework.views import APIView
 
 from access import policy
 from access.api_members import TeamRefSerializer, tenant_team, tenant_user
-from config import hostile
+from config import hostile, kinds
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
 from config.schema import StaleSerializer
@@ -31,7 +29,6 @@ from resources import inheritance, services
 from resources.models import (
     Component,
     ComponentVersion,
-    Credential,
     EnvVar,
     Hidden,
     LookupTable,
@@ -39,42 +36,24 @@ from resources.models import (
     RunLogLine,
     Task,
 )
-from resources.services.declarations import org_scope
+from resources.serializers import (
+    ComponentSerializer,
+    EnvVarSerializer,
+    EnvVarWriteSerializer,
+    LookupRowSerializer,
+    LookupTableSerializer,
+)
+from resources.services.declarations import services_for
 from resources.settings_registry import REGISTRY, effective_settings
 
 # -- shared pieces -------------------------------------------------------------------------------------------------
 
 
-class SourceFields(serializers.Serializer):
-    """Where an item of an effective list comes from."""
-
-    org = serializers.SerializerMethodField()
-    inherited = serializers.SerializerMethodField()
-    locked = serializers.BooleanField(read_only=True)
-    overrides = serializers.SerializerMethodField()
-
-    @extend_schema(responses=OrgRefSerializer)
-    def get_org(self, item: Any) -> dict[str, Any]:
-        return {"id": item.org_id, "name": item.org.name}
-
-    def _effective(self, item: Any) -> inheritance.Effective | None:
-        return self.context.get("effective", {}).get(item.pk)
-
-    def get_inherited(self, item: Any) -> bool:
-        effective = self._effective(item)
-        return bool(effective and effective.inherited)
-
-    @extend_schema(responses=OpenApiTypes.UUID)
-    def get_overrides(self, item: Any) -> Any:
-        effective = self._effective(item)
-        return effective.overrides if effective else None
-
-
 def effective_page(
-    view: generics.GenericAPIView, serializer: type[serializers.Serializer], items: list[Any]
+    view: generics.GenericAPIView, serializer: type[serializers.Serializer], items: list[Any], **context: Any
 ) -> Response:
     page = view.paginate_queryset([e.item for e in items])
-    context = {"effective": {e.item.pk: e for e in items}, "request": view.request}
+    context = {"effective": {e.item.pk: e for e in items}, "request": view.request, **context}
     return view.get_paginated_response(serializer(page, many=True, context=context).data)
 
 
@@ -99,240 +78,140 @@ def _alive(queryset: Any) -> Any:
     return queryset.select_related("org").filter(org__deleted_at__isnull=True)
 
 
-def create_in_org(
-    request: Request,
-    org_id: Any,
-    capability: str,
-    write_serializer: type[serializers.Serializer],
-    create: Callable[..., Any],
-    out_serializer: type[serializers.Serializer],
-) -> Response:
-    """POST of a new declaration in the org of the URL: validate, create through the service, answer 201."""
-    org = get_org(request, capability, org_id)
-    data = write_serializer(data=request.data)
-    data.is_valid(raise_exception=True)
-    item = create(actor=request.user, org=org, **data.validated_data)
-    return Response(out_serializer(item, context={"request": request}).data, status=status.HTTP_201_CREATED)
+# -- every declared kind: generic list, create and detail, driven by the registry -----------------------------------
 
 
-class DeclarationDetailView(APIView):
-    """GET, PATCH and DELETE of one declaration: its view capability to read, its manage capability to change.
-    Subclasses are made by ``detail_view`` and name the queryset, serializers and services.
+def effective_items(kind: kinds.Kind, org: Organization) -> list[inheritance.Effective]:
+    """The effective list of ``kind`` at ``org``, through its read serializer's ``list_queryset`` if it has one."""
+    serializer = kinds.faces_of(kind.model).serializer
+    narrow = getattr(serializer, "list_queryset", None)
+    return inheritance.effective(kind.model, org, narrow(kind.model._default_manager.all()) if narrow else None)
+
+
+def list_context(kind: kinds.Kind) -> dict[str, Any]:
+    return dict(getattr(kinds.faces_of(kind.model).serializer, "list_context", {}))
+
+
+class DeclaredListView(generics.GenericAPIView):
+    """The effective list of a declared kind at an org (declared here and inherited, hidden ones left out), and the
+    creation of one there: its view capability to list, its manage capability to create (through the kind's
+    services). One class per kind, made by ``declared_views`` from the registry entry and the kind's Faces."""
+
+    kind: kinds.Kind
+
+    def get(self, request: Request, id: Any) -> Response:
+        org = get_org(request, self.kind.view, id)
+        serializer = kinds.faces_of(self.kind.model).serializer
+        assert serializer is not None
+        return effective_page(self, serializer, effective_items(self.kind, org), **list_context(self.kind))
+
+    def post(self, request: Request, id: Any) -> Response:
+        faces = kinds.faces_of(self.kind.model)
+        assert faces.serializer is not None and faces.write_serializer is not None
+        org = get_org(request, self.kind.manage, id)
+        data = faces.write_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services_for(self.kind.model).create(actor=request.user, org=org, **data.validated_data)
+        return Response(faces.serializer(item, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class DeclaredDetailView(APIView):
+    """GET, PATCH and DELETE of one declaration: its view capability to read, its manage capability to change
+    (through the kind's services). One class per kind, made by ``declared_views``.
 
     Optimistic concurrency: GET and PATCH answer the object's ``ETag``; PATCH and DELETE pass ``If-Match`` to the
     service, which answers 412 (with the current ETag) when the object changed since the caller read it."""
 
     versioned = True
-
-    serializer: type[serializers.Serializer]
-    update_serializer: type[serializers.Serializer]
-    view_capability = ""
-    manage_capability = ""
-    object_kw = ""  # the keyword the services take the object by
-
-    @staticmethod
-    def base_queryset() -> Any:
-        raise NotImplementedError
-
-    @staticmethod
-    def update(**kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    @staticmethod
-    def remove(**kwargs: Any) -> None:
-        raise NotImplementedError
+    kind: kinds.Kind
 
     def _get(self, capability: str, id: Any) -> Any:
-        return get_object(self.request, capability, self.base_queryset(), id)
+        related = getattr(kinds.faces_of(self.kind.model).serializer, "detail_related", ())
+        queryset = _alive(self.kind.model._default_manager.select_related(*related))
+        return get_object(self.request, capability, queryset, id)
 
     def _out(self, item: Any) -> Response:
-        return with_etag(Response(self.serializer(item, context={"request": self.request}).data), item)
+        serializer = kinds.faces_of(self.kind.model).serializer
+        assert serializer is not None
+        return with_etag(Response(serializer(item, context={"request": self.request}).data), item)
 
     def get(self, request: Request, id: Any) -> Response:
-        return self._out(self._get(self.view_capability, id))
+        return self._out(self._get(self.kind.view, id))
 
     def patch(self, request: Request, id: Any) -> Response:
-        item = self._get(self.manage_capability, id)
-        data = self.update_serializer(data=request.data, partial=True)
+        faces = kinds.faces_of(self.kind.model)
+        item = self._get(self.kind.manage, id)
+        body = faces.update_serializer or faces.write_serializer
+        assert body is not None
+        data = body(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        fields = {self.object_kw: item, **data.validated_data}
-        return self._out(self.update(actor=request.user, version=if_match(request), **fields))
+        services = services_for(self.kind.model)
+        return self._out(
+            services.update(actor=request.user, item=item, version=if_match(request), **data.validated_data)
+        )
 
     def delete(self, request: Request, id: Any) -> Response:
-        item = self._get(self.manage_capability, id)
-        self.remove(actor=request.user, version=if_match(request), **{self.object_kw: item})
+        item = self._get(self.kind.manage, id)
+        services_for(self.kind.model).delete(actor=request.user, item=item, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def detail_view(
-    name: str,
-    *,
-    queryset: Callable[[], Any],
-    serializer: type[serializers.Serializer],
-    update_serializer: type[serializers.Serializer],
-    view: str,
-    manage: str,
-    object_kw: str,
-    update: Callable[..., Any],
-    remove: Callable[..., None],
-) -> type[DeclarationDetailView]:
-    view_class = type(
-        name,
-        (DeclarationDetailView,),
+def declared_kinds() -> list[kinds.Kind]:
+    """The declared kinds served by the generic views: those with API URL names and a read serializer."""
+    return [
+        kind
+        for kind in kinds.registry.declared()
+        if kind.api_list and kind.api_detail and kinds.faces_of(kind.model).serializer is not None
+    ]
+
+
+def api_segment(kind: kinds.Kind) -> str:
+    """The path segment of a declared kind's API: its list's URL name without ``api-org-`` (``lookup-tables``)."""
+    return kind.api_list.removeprefix("api-org-")
+
+
+def declared_views(kind: kinds.Kind) -> tuple[type[DeclaredListView], type[DeclaredDetailView]]:
+    """The list and detail view classes of ``kind``, documented in the OpenAPI schema with its Faces serializers."""
+    faces = kinds.faces_of(kind.model)
+    read, write = faces.serializer, faces.write_serializer
+    update = faces.update_serializer or write
+    assert read is not None and write is not None and update is not None
+    name = kind.model.__name__
+    list_view = type(
+        f"Org{name}ListView",
+        (DeclaredListView,),
         {
-            "serializer": serializer,
-            "update_serializer": update_serializer,
-            "view_capability": view,
-            "manage_capability": manage,
-            "object_kw": object_kw,
-            "base_queryset": staticmethod(queryset),
-            "update": staticmethod(update),
-            "remove": staticmethod(remove),
+            "kind": kind,
+            "serializer_class": read,
+            "queryset": kind.model._default_manager.none(),
             "__module__": __name__,
+            "__doc__": f"The effective {kind.label_plural} of an org: declared here and inherited (hidden ones left "
+            f"out). Listing needs {kind.view}, creating {kind.manage}.",
         },
     )
-    return extend_schema_view(
-        get=extend_schema(responses=serializer),
-        patch=extend_schema(request=update_serializer, responses=serializer),
-        delete=extend_schema(responses={204: None}),
-    )(view_class)
-
-
-# -- credentials ---------------------------------------------------------------------------------------------------
-
-
-class CredentialSerializer(SourceFields, serializers.ModelSerializer):
-    secret_fields = serializers.ListField(source="secret_names", child=serializers.CharField(), read_only=True)
-
-    class Meta:
-        model = Credential
-        fields = ["id", "name", "description", "kind", "fields", "secret_fields", "org", "inherited", "locked",
-                  "overrides", "created_at", "updated_at"]  # fmt: skip
-        read_only_fields = fields
-
-
-class CredentialWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    kind = serializers.ChoiceField(choices=Credential.Kind.choices)
-    fields = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
-    secret = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, allow_null=True, trim_whitespace=False),
-        required=False,
-        write_only=True,
-        help_text="Secret fields: write-only, stored encrypted, never returned. A null value removes a field.",
+    detail_view = type(
+        f"{name}DetailView",
+        (DeclaredDetailView,),
+        {
+            "kind": kind,
+            "__module__": __name__,
+            "__doc__": f"One {kind.label}: {kind.view} to read, {kind.manage} to change or delete. GET and PATCH "
+            "answer its ETag; PATCH and DELETE honour If-Match (412 when it changed since).",
+        },
     )
-    locked = serializers.BooleanField(required=False, default=False)
-
-
-class CredentialUpdateSerializer(CredentialWriteSerializer):
-    name = serializers.CharField(max_length=100, required=False)
-    kind = serializers.ChoiceField(choices=Credential.Kind.choices, required=False)
-    locked = serializers.BooleanField(required=False)
-
-
-class OrgCredentialsView(generics.GenericAPIView):
-    """The effective credentials of an org: declared here and inherited (hidden ones left out)."""
-
-    serializer_class = CredentialSerializer
-    queryset = Credential.objects.none()
-
-    @extend_schema(responses=CredentialSerializer(many=True))
-    def get(self, request: Request, id: Any) -> Response:
-        org = get_org(request, "credential.view", id)
-        return effective_page(self, CredentialSerializer, inheritance.effective(Credential, org))
-
-    @extend_schema(request=CredentialWriteSerializer, responses={201: CredentialSerializer})
-    def post(self, request: Request, id: Any) -> Response:
-        return create_in_org(
-            request,
-            id,
-            "credential.manage",
-            CredentialWriteSerializer,
-            services.create_credential,
-            CredentialSerializer,
-        )
-
-
-CredentialDetailView = detail_view(
-    "CredentialDetailView", queryset=lambda: _alive(Credential.objects), serializer=CredentialSerializer,
-    update_serializer=CredentialUpdateSerializer, view="credential.view", manage="credential.manage",
-    object_kw="credential", update=services.update_credential, remove=services.delete_credential,
-)  # fmt: skip
+    list_view = extend_schema_view(
+        get=extend_schema(responses=read(many=True)),
+        post=extend_schema(request=write, responses={201: read}),
+    )(list_view)
+    detail_view = extend_schema_view(
+        get=extend_schema(responses=read),
+        patch=extend_schema(request=update, responses=read),
+        delete=extend_schema(responses={204: None}),
+    )(detail_view)
+    return list_view, detail_view
 
 
 # -- lookup tables -------------------------------------------------------------------------------------------------
-
-
-class LookupRowSerializer(serializers.Serializer):
-    key = serializers.CharField(max_length=255, trim_whitespace=False)
-    value = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=4096)
-
-
-class LookupTableSerializer(SourceFields, serializers.ModelSerializer):
-    rows = serializers.SerializerMethodField()
-    row_count = serializers.SerializerMethodField()
-
-    class Meta:
-        model = LookupTable
-        fields = ["id", "name", "description", "rows", "row_count", "org", "inherited", "locked", "overrides",
-                  "created_at", "updated_at"]  # fmt: skip
-        read_only_fields = fields
-
-    @extend_schema(responses=LookupRowSerializer(many=True))
-    def get_rows(self, table: LookupTable) -> list[dict[str, str]] | None:
-        if not self.context.get("with_rows", True):
-            return None  # lists give the count; the detail gives the rows
-        return [{"key": k, "value": v} for k, v in table.rows.values_list("key", "value")]
-
-    def get_row_count(self, table: LookupTable) -> int:
-        counted = getattr(table, "row_total", None)
-        return counted if counted is not None else table.rows.count()
-
-
-class LookupTableWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    rows = serializers.ListField(child=serializers.DictField(), required=False)
-    locked = serializers.BooleanField(required=False, default=False)
-
-
-class LookupTableUpdateSerializer(LookupTableWriteSerializer):
-    name = serializers.CharField(max_length=100, required=False)
-    locked = serializers.BooleanField(required=False)
-
-
-class OrgLookupTablesView(generics.GenericAPIView):
-    """The effective lookup tables of an org (rows: use the detail; lists give ``row_count``)."""
-
-    serializer_class = LookupTableSerializer
-    queryset = LookupTable.objects.none()
-
-    @extend_schema(responses=LookupTableSerializer(many=True))
-    def get(self, request: Request, id: Any) -> Response:
-        org = get_org(request, "lookup.view", id)
-        items = inheritance.effective(LookupTable, org, LookupTable.objects.annotate(row_total=Count("rows")))
-        page = self.paginate_queryset([e.item for e in items])
-        context = {"effective": {e.item.pk: e for e in items}, "with_rows": False}
-        return self.get_paginated_response(LookupTableSerializer(page, many=True, context=context).data)
-
-    @extend_schema(request=LookupTableWriteSerializer, responses={201: LookupTableSerializer})
-    def post(self, request: Request, id: Any) -> Response:
-        return create_in_org(
-            request,
-            id,
-            "lookup.manage",
-            LookupTableWriteSerializer,
-            services.create_lookup_table,
-            LookupTableSerializer,
-        )
-
-
-LookupTableDetailView = detail_view(
-    "LookupTableDetailView", queryset=lambda: _alive(LookupTable.objects), serializer=LookupTableSerializer,
-    update_serializer=LookupTableUpdateSerializer, view="lookup.view", manage="lookup.manage",
-    object_kw="table", update=services.update_lookup_table, remove=services.delete_lookup_table,
-)  # fmt: skip
 
 
 class LookupTableRowsView(generics.ListAPIView):
@@ -397,89 +276,7 @@ class LookupTableImportView(APIView):
         return with_etag(Response(LookupTableSerializer(table).data), table)
 
 
-# -- environment variables -----------------------------------------------------------------------------------------
-
-
-class EnvVarSerializer(SourceFields, serializers.ModelSerializer):
-    value = serializers.SerializerMethodField(help_text="null for a secret variable: its value is write-only.")
-    component = serializers.UUIDField(source="component_id", read_only=True, allow_null=True)
-
-    class Meta:
-        model = EnvVar
-        fields = ["id", "key", "value", "secret", "component", "org", "inherited", "locked", "overrides",
-                  "created_at", "updated_at"]  # fmt: skip
-        read_only_fields = fields
-
-    def get_value(self, variable: EnvVar) -> str | None:
-        return None if variable.secret else variable.value
-
-
-class EnvVarWriteSerializer(serializers.Serializer):
-    key = serializers.CharField(max_length=100)
-    value = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=10_000, required=False)
-    secret = serializers.BooleanField(required=False, default=False)
-    locked = serializers.BooleanField(required=False, default=False)
-
-
-class EnvVarUpdateSerializer(EnvVarWriteSerializer):
-    key = serializers.CharField(max_length=100, required=False)
-    secret = serializers.BooleanField(required=False)
-    locked = serializers.BooleanField(required=False)
-
-
-class OrgEnvVarsView(generics.GenericAPIView):
-    """The effective environment variables of an org. Admins manage; Integrators read non-secret values."""
-
-    serializer_class = EnvVarSerializer
-    queryset = EnvVar.objects.none()
-
-    @extend_schema(responses=EnvVarSerializer(many=True))
-    def get(self, request: Request, id: Any) -> Response:
-        org = get_org(request, "envvar.view", id)
-        return effective_page(self, EnvVarSerializer, inheritance.effective(EnvVar, org, org_scope(EnvVar)))
-
-    @extend_schema(request=EnvVarWriteSerializer, responses={201: EnvVarSerializer})
-    def post(self, request: Request, id: Any) -> Response:
-        return create_in_org(
-            request, id, "envvar.manage", EnvVarWriteSerializer, services.create_env_var, EnvVarSerializer
-        )
-
-
-EnvVarDetailView = detail_view(
-    "EnvVarDetailView", queryset=lambda: _alive(EnvVar.objects.select_related("component__org")),
-    serializer=EnvVarSerializer, update_serializer=EnvVarUpdateSerializer, view="envvar.view",
-    manage="envvar.manage", object_kw="variable", update=services.update_env_var, remove=services.delete_env_var,
-)  # fmt: skip
-
-
 # -- components ----------------------------------------------------------------------------------------------------
-
-
-class ComponentSerializer(SourceFields, serializers.ModelSerializer):
-    repository_url = serializers.CharField(read_only=True, help_text="Empty when none was given.")
-    can_publish = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Component
-        fields = ["id", "name", "description", "repository_url", "org", "inherited", "locked", "overrides",
-                  "can_publish", "created_at", "updated_at"]  # fmt: skip
-        read_only_fields = fields
-
-    def get_can_publish(self, component: Component) -> bool:
-        request = self.context.get("request")
-        return bool(request and policy.can(request.user, policy.COMPONENT_PUSH, component))
-
-
-class ComponentWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    repository_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    locked = serializers.BooleanField(required=False, default=False)
-
-
-class ComponentUpdateSerializer(ComponentWriteSerializer):
-    name = serializers.CharField(max_length=100, required=False)
-    locked = serializers.BooleanField(required=False)
 
 
 class TeamMemberRefSerializer(serializers.Serializer):
@@ -509,22 +306,6 @@ class VersionWriteSerializer(serializers.Serializer):
     source = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False)
 
 
-class OrgComponentsView(generics.GenericAPIView):
-    serializer_class = ComponentSerializer
-    queryset = Component.objects.none()
-
-    @extend_schema(responses=ComponentSerializer(many=True))
-    def get(self, request: Request, id: Any) -> Response:
-        org = get_org(request, "component.view", id)
-        return effective_page(self, ComponentSerializer, inheritance.effective(Component, org))
-
-    @extend_schema(request=ComponentWriteSerializer, responses={201: ComponentSerializer})
-    def post(self, request: Request, id: Any) -> Response:
-        return create_in_org(
-            request, id, "component.manage", ComponentWriteSerializer, services.create_component, ComponentSerializer
-        )
-
-
 class MyComponentsView(generics.ListAPIView):
     """Every component the caller may see: through an org role, or as a development-team member (contractors)."""
 
@@ -537,13 +318,6 @@ class MyComponentsView(generics.ListAPIView):
 
 def _component(request: Request, capability: str, id: Any) -> Component:
     return get_object(request, capability, _alive(Component.objects), id)
-
-
-ComponentDetailView = detail_view(
-    "ComponentDetailView", queryset=lambda: _alive(Component.objects), serializer=ComponentSerializer,
-    update_serializer=ComponentUpdateSerializer, view="component.view", manage="component.manage",
-    object_kw="component", update=services.update_component, remove=services.delete_component,
-)  # fmt: skip
 
 
 class ComponentTeamView(generics.GenericAPIView):
@@ -753,19 +527,16 @@ class EffectiveConfigView(APIView):
     def get(self, request: Request, id: Any) -> Response:
         org = get_org(request, "org.view", id)
         result: dict[str, Any] = {"settings": SettingSerializer(effective_settings(org), many=True).data}
-        for key, model, capability, serializer, scope in (
-            ("credentials", Credential, "credential.view", CredentialSerializer, None),
-            ("lookup_tables", LookupTable, "lookup.view", LookupTableSerializer, None),
-            ("env_vars", EnvVar, "envvar.view", EnvVarSerializer, org_scope(EnvVar)),
-            ("components", Component, "component.view", ComponentSerializer, None),
-        ):
-            if not policy.can(request.user, capability, org):
+        for kind in declared_kinds():
+            if not policy.can(request.user, kind.view, org):
                 continue
-            if model is LookupTable:
-                scope = LookupTable.objects.annotate(row_total=Count("rows"))
-            items = inheritance.effective(model, org, scope)
-            context = {"effective": {e.item.pk: e for e in items}, "with_rows": False, "request": request}
-            result[key] = serializer([e.item for e in items], many=True, context=context).data
+            items = effective_items(kind, org)
+            context = {"effective": {e.item.pk: e for e in items}, "request": request, **list_context(kind)}
+            serializer = kinds.faces_of(kind.model).serializer
+            assert serializer is not None
+            result[api_segment(kind).replace("-", "_")] = serializer(
+                [e.item for e in items], many=True, context=context
+            ).data
         result["hidden"] = HiddenSerializer(services.hidden_here(org), many=True).data
         return Response(result)
 

@@ -1,20 +1,33 @@
-from django.urls import path
+"""/api/v1/ routes of the resources app. Every declared kind with API URL names and a read serializer in the registry
+(config.kinds, resources.api.declared_kinds) gets its list/create and detail routes here, generated: a new kind
+needs no line in this file. The routes below them are the kinds' extras (rows and CSV, teams and versions,
+component variables), hides, settings, tasks and runs."""
+
+from django.urls import URLPattern, path
 
 from resources import api
 
+
+def declared_kind_patterns() -> list[URLPattern]:
+    """``orgs/<id>/<segment>`` (list, create) and ``<segment>/<id>`` (detail) of every declared kind, named by its
+    registry entry (``api_list``, ``api_detail``); the segment is the list name without ``api-org-``."""
+    patterns = []
+    for kind in api.declared_kinds():
+        list_view, detail_view = api.declared_views(kind)
+        segment = api.api_segment(kind)
+        patterns += [
+            path(f"orgs/<str:id>/{segment}", list_view.as_view(), name=kind.api_list),
+            path(f"{segment}/<str:id>", detail_view.as_view(), name=kind.api_detail),
+        ]
+    return patterns
+
+
 urlpatterns = [
-    path("orgs/<str:id>/credentials", api.OrgCredentialsView.as_view(), name="api-org-credentials"),
-    path("credentials/<str:id>", api.CredentialDetailView.as_view(), name="api-credential"),
-    path("orgs/<str:id>/lookup-tables", api.OrgLookupTablesView.as_view(), name="api-org-lookup-tables"),
-    path("lookup-tables/<str:id>", api.LookupTableDetailView.as_view(), name="api-lookup-table"),
+    *declared_kind_patterns(),
     path("lookup-tables/<str:id>/rows", api.LookupTableRowsView.as_view(), name="api-lookup-table-rows"),
     path("lookup-tables/<str:id>/export", api.LookupTableExportView.as_view(), name="api-lookup-table-export"),
     path("lookup-tables/<str:id>/import", api.LookupTableImportView.as_view(), name="api-lookup-table-import"),
-    path("orgs/<str:id>/env-vars", api.OrgEnvVarsView.as_view(), name="api-org-env-vars"),
-    path("env-vars/<str:id>", api.EnvVarDetailView.as_view(), name="api-env-var"),
-    path("orgs/<str:id>/components", api.OrgComponentsView.as_view(), name="api-org-components"),
     path("components", api.MyComponentsView.as_view(), name="api-components"),
-    path("components/<str:id>", api.ComponentDetailView.as_view(), name="api-component"),
     path("components/<str:id>/team", api.ComponentTeamView.as_view(), name="api-component-team"),
     path("components/<str:id>/versions", api.ComponentVersionsView.as_view(), name="api-component-versions"),
     path("components/<str:id>/env-vars", api.ComponentEnvVarsView.as_view(), name="api-component-env-vars"),
