@@ -412,11 +412,21 @@ class HiddenSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
+def hide_choices() -> list[tuple[str, str]]:
+    """Every hideable kind of the registry: this app's, in their usual order, then any other app's (a runtime)."""
+    known = list(Hidden.Kind.choices)
+    return known + [(key, kind.label) for key, kind in kinds.registry.hideable().items() if key not in Hidden.Kind]
+
+
 class HideSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(
-        choices=Hidden.Kind.choices, error_messages={"invalid_choice": f"Give one of: {', '.join(Hidden.Kind.values)}."}
-    )
+    type = serializers.ChoiceField(choices=Hidden.Kind.choices)
     name = serializers.CharField(max_length=100, error_messages={"blank": "This field is required."})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = hide_choices()  # read when used: kinds register at start-up, a test's throwaway kind later
+        self.fields["type"].choices = choices
+        self.fields["type"].error_messages["invalid_choice"] = f"Give one of: {', '.join(k for k, _ in choices)}."
 
 
 class OrgHiddenView(generics.GenericAPIView):
