@@ -6,6 +6,10 @@ through the base's changeform, and nothing is saved. Secrets are write-only here
 a secret variable's value are typed into never-prefilled password inputs and never shown, listed or logged.
 Another tenant's object by URL answers 404.
 
+A declared kind's admin subclasses ``DeclarationAdmin`` with only its fields (``kind_fields``): the tenant scope, the
+stale-form version and the writes through the kind's services come with it; credentials, lookup tables, env vars and
+components add their secrets, rows and teams on top.
+
 No lost updates (DESIGN.md §4.9): every change form carries, in a hidden field, the version of the object it was
 opened at (``VersionedForm``) and passes it to the service; a save from a form opened before someone else's change
 is refused with a message naming who changed it and when, and the page reloads with the current values instead of
@@ -138,6 +142,67 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class DeclarationAdmin(ResourceAdmin):
+    """Base of a declared kind's admin: scoped to the admin's tenants (ResourceAdmin), the change form carrying the
+    version it was opened at (VersionedForm: a save over a newer change is refused, naming who made it and when),
+    every write through the kind's services (config.kinds.kind_services, else the default declaration services:
+    policy, inheritance rules, audit). A kind's registration names only its own fields::
+
+        @admin.register(Runtime)
+        class RuntimeAdmin(DeclarationAdmin):
+            kind_fields = ("name", "description", "region")
+
+    The list shows the name, org, lock and last change, searchable by name and org; the org is fixed once created.
+    Kinds whose writes take more (secrets, rows, a team) override ``write`` or ``save_model`` around it."""
+
+    form = VersionedForm
+    kind_fields: tuple[str, ...] = ("name", "description")  # the editable fields besides org and lock
+    meta_fields: tuple[str, ...] = ("created_by", "created_at", "updated_at")
+
+    def __init__(self, model: type[models.Model], admin_site: Any) -> None:
+        super().__init__(model, admin_site)
+        name = str(getattr(model, "NAME_FIELD", "name"))  # the registry fills later (admin autodiscovers first)
+        if tuple(self.list_display) == ("__str__",):
+            self.list_display = [name, "org", "locked", "updated_at"]
+        if not self.list_filter:
+            self.list_filter = ["locked"]
+        if not self.search_fields:
+            self.search_fields = [name, "org__name"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        extra = [f for f in self.get_form_class_fields() if f not in ("opened_version", *self.kind_fields)]
+        if obj is None:
+            return ["org", *self.kind_fields, *extra, "locked"]
+        return ["org", *self.kind_fields, *extra, "locked", *self.meta_fields, "opened_version"]
+
+    def get_form_class_fields(self) -> list[str]:
+        """The form's own (non-model) fields, shown after the kind's fields (e.g. a component's team)."""
+        return [name for name in self.form.declared_fields if name not in ("org", "locked")]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["org", *self.meta_fields] if obj is not None else []
+
+    def write(self, request: HttpRequest, obj: Any, form: forms.Form, change: bool) -> Any:
+        """Create, or change what the form changed, through the kind's services; the saved (fresh) row."""
+        writes = services.services_for(self.model)
+        data = form.cleaned_data
+        if change:
+            item = self.model._default_manager.select_related("org").get(pk=obj.pk)
+            if fields := self.changed(form, *self.kind_fields, "locked"):
+                item = writes.update(actor=request.user, item=item, version=form.version(), **fields)
+            return item
+        given = {name: data[name] for name in (*self.kind_fields, "locked") if name in data}
+        item = writes.create(actor=request.user, org=data["org"], **given)
+        obj.pk = item.pk
+        return item
+
+    def save_model(self, request: HttpRequest, obj: Any, form: forms.Form, change: bool) -> None:
+        self.write(request, obj, form, change)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.services_for(self.model).delete(actor=request.user, item=obj)
+
+
 # -- credentials ---------------------------------------------------------------------------------------------------
 
 
@@ -170,7 +235,7 @@ class CredentialForm(VersionedForm):
 
 
 @admin.register(Credential)
-class CredentialAdmin(ResourceAdmin):
+class CredentialAdmin(DeclarationAdmin):
     form = CredentialForm
 
     @method_decorator(sensitive_post_parameters("set_secret"))
@@ -213,9 +278,6 @@ class CredentialAdmin(ResourceAdmin):
         )  # fmt: skip
         obj.pk = created.pk
 
-    def delete_model(self, request: HttpRequest, obj: Credential) -> None:
-        services.delete_credential(actor=request.user, credential=obj)
-
 
 # -- lookup tables -------------------------------------------------------------------------------------------------
 
@@ -240,35 +302,19 @@ class LookupTableForm(VersionedForm):
 
 
 @admin.register(LookupTable)
-class LookupTableAdmin(ResourceAdmin):
+class LookupTableAdmin(DeclarationAdmin):
     form = LookupTableForm
     inlines = [LookupRowInline]
-    list_display = ["name", "org", "locked", "updated_at"]
-    list_filter = ["locked"]
-    search_fields = ["name", "org__name"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["org"] if obj is not None else []
+    meta_fields = ()
 
     def save_model(self, request: HttpRequest, obj: LookupTable, form: forms.Form, change: bool) -> None:
-        data = form.cleaned_data
         version = form.version()
-        if change:
-            table = LookupTable.objects.select_related("org").get(pk=obj.pk)
-            if fields := self.changed(form, "name", "description", "locked"):
-                table = services.update_lookup_table(actor=request.user, table=table, version=version, **fields)
-                version = table.version  # the rows below follow this form's own change
-        else:
-            table = services.create_lookup_table(
-                actor=request.user, org=data["org"], name=data["name"], description=data.get("description", ""),
-                locked=data.get("locked", False),
-            )  # fmt: skip
-            obj.pk = table.pk
-        if data.get("replace_rows", "").strip():
-            services.import_lookup_csv(actor=request.user, table=table, content=data["replace_rows"], version=version)
-
-    def delete_model(self, request: HttpRequest, obj: LookupTable) -> None:
-        services.delete_lookup_table(actor=request.user, table=obj)
+        table = self.write(request, obj, form, change)
+        if version is not None and self.changed(form, *self.kind_fields, "locked"):
+            version = table.version  # the rows below follow this form's own change
+        if form.cleaned_data.get("replace_rows", "").strip():
+            content = form.cleaned_data["replace_rows"]
+            services.import_lookup_csv(actor=request.user, table=table, content=content, version=version)
 
 
 # -- environment variables -----------------------------------------------------------------------------------------
@@ -299,7 +345,7 @@ class EnvVarForm(VersionedForm):
 
 
 @admin.register(EnvVar)
-class EnvVarAdmin(ResourceAdmin):
+class EnvVarAdmin(DeclarationAdmin):
     form = EnvVarForm
 
     @method_decorator(sensitive_post_parameters("new_value"))
@@ -355,9 +401,6 @@ class EnvVarAdmin(ResourceAdmin):
         )  # fmt: skip
         obj.pk = created.pk
 
-    def delete_model(self, request: HttpRequest, obj: EnvVar) -> None:
-        services.delete_env_var(actor=request.user, variable=obj)
-
 
 # -- private components --------------------------------------------------------------------------------------------
 
@@ -394,15 +437,11 @@ class ComponentForm(VersionedForm):
 
 
 @admin.register(Component)
-class ComponentAdmin(ResourceAdmin):
+class ComponentAdmin(DeclarationAdmin):
     form = ComponentForm
+    kind_fields = ("name", "description", "repository_url")
     inlines = [ComponentMemberInline, ComponentVersionInline]
     list_display = ["name", "org", "repository_url", "locked", "updated_at"]
-    list_filter = ["locked"]
-    search_fields = ["name", "org__name"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["org"] if obj is not None else []
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
@@ -417,19 +456,9 @@ class ComponentAdmin(ResourceAdmin):
     def save_model(self, request: HttpRequest, obj: Component, form: forms.Form, change: bool) -> None:
         data = form.cleaned_data
         version = form.version()
-        if change:
-            component = Component.objects.select_related("org").get(pk=obj.pk)
-            if fields := self.changed(form, "name", "description", "repository_url", "locked"):
-                component = services.update_component(
-                    actor=request.user, component=component, version=version, **fields
-                )
-                version = component.version if version is not None else None  # the team follows this change
-        else:
-            component = services.create_component(
-                actor=request.user, org=data["org"], name=data["name"], description=data.get("description", ""),
-                repository_url=data.get("repository_url", ""), locked=data.get("locked", False),
-            )  # fmt: skip
-            obj.pk = component.pk
+        component = self.write(request, obj, form, change)
+        if version is not None and self.changed(form, *self.kind_fields, "locked"):
+            version = component.version  # the team follows this form's own change
         # The team is part of the component: each change checks the version this form's previous step left (the
         # opened one first), so a team edited by someone else since the form was opened is refused, not undone.
         # (The admin's change view is one transaction: a refusal at any step leaves nothing saved.)
@@ -444,9 +473,6 @@ class ComponentAdmin(ResourceAdmin):
                 actor=request.user, component=component, user=user, version=version
             )
             version = component.version if version is not None else None
-
-    def delete_model(self, request: HttpRequest, obj: Component) -> None:
-        services.delete_component(actor=request.user, component=obj)
 
 
 # -- settings and hides --------------------------------------------------------------------------------------------
