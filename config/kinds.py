@@ -32,14 +32,15 @@ overridable, lockable, hideable, audited). Four places, all in the new app:
 The capabilities ``runtime.view``/``runtime.manage`` are in the vocabulary (access/roles.py) already.
 
 Measured today, 2026-11-30, the four hold for everything this module feeds (policy, inheritance, hides, role-table
-tests). They do not hold yet for the faces and the writes, which are per kind in files other engineers own:
-resources/services (create/update/delete per kind over shared _create/_update/_delete, each recording its audit
-event), resources/services/declarations.py (MODEL_OF_KIND, MANAGE_CAPABILITY: the hide service), resources/views.py
-(a list and detail view per kind, the hide form's kinds), resources/api.py (list and detail views per kind, the
-effective-config list), resources/urls.py and api_urls.py, resources/admin.py. So a Runtime also needs its three
-services, two views, two API views, four URL lines and two table entries there: about 8 files. Each of those can read
-this registry (``label``, ``label_plural``, the URL names, ``view``/``manage``, ``hidden_kind``, ``name_field``,
-``inheritable_queryset``) to become generic; then places 3 and 4 above are the whole of it.
+tests), and for the writes, the API and the admin: resources.services.declarations.DeclarationServices are the
+default writes of a declared kind (authorize, tenant lock, inheritance checks, lock_for_update + save_changes,
+audit events ``<kind>.create|update|delete``), ``services_for(model)`` picks a kind's registered services or those;
+the hide service reads ``hideable()``; resources/api.py serves every declared kind that has ``api_list``,
+``api_detail`` and a Faces serializer with one generic list/create and detail view (ETag, If-Match), whose URL
+patterns resources/api_urls.py generates (path segment: ``api_list`` without ``api-org-``); the admin
+registration subclasses resources.admin.DeclarationAdmin with only its fields. tests/test_generic_kind_api.py and
+tests/test_generic_kind_admin.py register a throwaway kind with only an entry, serializers or an admin subclass and
+drive it end to end. The console (resources/views.py, urls.py, forms, templates) is measured by its own tests.
 """
 
 from __future__ import annotations

@@ -52,10 +52,14 @@ class SourceFields(serializers.Serializer):
 
 
 class CredentialWriteSerializer(serializers.Serializer):
+    """The body field ``fields`` cannot be a class attribute (it would shadow ``Serializer.fields``, the bound
+    fields): ``get_fields`` adds it, in its place."""
+
+    ORDER = ("name", "description", "kind", "fields", "secret", "locked")
+
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=Credential.Kind.choices)
-    fields = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
     secret = serializers.DictField(
         child=serializers.CharField(allow_blank=True, allow_null=True, trim_whitespace=False),
         required=False,
@@ -63,6 +67,11 @@ class CredentialWriteSerializer(serializers.Serializer):
         help_text="Secret fields: write-only, stored encrypted, never returned. A null value removes a field.",
     )
     locked = serializers.BooleanField(required=False, default=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        declared = dict(super().get_fields())
+        declared["fields"] = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+        return {name: declared[name] for name in self.ORDER}
 
 
 class CredentialUpdateSerializer(CredentialWriteSerializer):
@@ -149,7 +158,10 @@ class EnvVarUpdateSerializer(EnvVarWriteSerializer):
 
 @kinds.api_serializers(EnvVar, write=EnvVarWriteSerializer, update=EnvVarUpdateSerializer)
 class EnvVarSerializer(SourceFields, serializers.ModelSerializer):
-    value = serializers.SerializerMethodField(help_text="null for a secret variable: its value is write-only.")
+    # Not get_value: that is the method a serializer reads its input with when nested in another.
+    value = serializers.SerializerMethodField(
+        method_name="shown_value", help_text="null for a secret variable: its value is write-only."
+    )
     component = serializers.UUIDField(source="component_id", read_only=True, allow_null=True)
 
     class Meta:
@@ -160,7 +172,7 @@ class EnvVarSerializer(SourceFields, serializers.ModelSerializer):
 
     detail_related: ClassVar[tuple[str, ...]] = ("component__org",)  # a component's variable is decided on its org
 
-    def get_value(self, variable: EnvVar) -> str | None:
+    def shown_value(self, variable: EnvVar) -> str | None:
         return None if variable.secret else variable.value
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -142,11 +142,11 @@ class DeclarationServices:
     the hide kind, e.g. ``runtime``, else the label with underscores) holding the diff. Hooks for subclasses:
     ``clean`` (field values, raising ValidationError) and ``audited`` (what of the fields the audit log may hold)."""
 
-    model: ClassVar[type[Declaration] | None] = None
+    model: type[models.Model] | None = None  # a subclass names its kind's model; the defaults get it per instance
 
-    def __init__(self, model: type[Declaration] | None = None) -> None:
+    def __init__(self, model: type[models.Model] | None = None) -> None:
         if model is not None:
-            self.model = model  # type: ignore[misc]  # an instance for one kind: the default services
+            self.model = model
 
     @property
     def kind(self) -> kinds.Kind:
@@ -220,7 +220,7 @@ class DeclarationServices:
 
 def services_for(model: type[models.Model]) -> Any:
     """The writes of ``model``'s kind: its registered services (config.kinds.kind_services), else the defaults."""
-    return kinds.faces_of(model).services or DeclarationServices(model)  # type: ignore[arg-type]
+    return kinds.faces_of(model).services or DeclarationServices(model)
 
 
 # -- hides ---------------------------------------------------------------------------------------------------------
