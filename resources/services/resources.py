@@ -527,18 +527,9 @@ def create_component(
     repository_url: str = "",
     locked: bool = False,
 ) -> Component:
-    name = clean_name(name)
-    repository_url = _clean_url(repository_url)
-    with transaction.atomic():
-        component = _create(
-            Component, actor=actor, org=org, capability="component.manage", name=name, description=description,
-            repository_url=repository_url, locked=locked,
-        )  # fmt: skip
-        audit.record(
-            actor=actor, action="component.create", tenant=org.tenant_id, org=org, target=component,
-            changes={"name": name, "repository_url": repository_url, "locked": locked},
-        )  # fmt: skip
-    return component
+    return COMPONENTS.create(
+        actor=actor, org=org, name=name, description=description, repository_url=repository_url, locked=locked
+    )
 
 
 def _clean_url(url: Any) -> str:
@@ -555,23 +546,11 @@ def _clean_url(url: Any) -> str:
 
 def update_component(*, actor: Any, component: Component, version: Versions = None, **fields: Any) -> Component:
     """Change name, description, repository URL or lock. Returns the fresh component."""
-    policy.authorize(actor, "component.manage", component)
-    if "name" in fields:
-        fields["name"] = clean_name(fields["name"])
-    if "repository_url" in fields:
-        fields["repository_url"] = _clean_url(fields["repository_url"])
-    with transaction.atomic():
-        component = _locked(component, actor=actor, capability="component.manage", version=version)
-        changes = apply_changes(component, fields)
-        audit.record(
-            actor=actor, action="component.update", tenant=component.org.tenant_id, org=component.org,
-            target=component, changes=changes,
-        )  # fmt: skip
-    return component
+    return COMPONENTS.update(actor=actor, item=component, version=version, **fields)
 
 
 def delete_component(*, actor: Any, component: Component, version: Versions = None) -> None:
-    _delete(component, actor=actor, capability="component.manage", action="component.delete", version=version)
+    COMPONENTS.delete(actor=actor, item=component, version=version)
 
 
 def add_component_member(*, actor: Any, component: Component, user: Any, version: Versions = None) -> ComponentMember:
@@ -705,15 +684,23 @@ class EnvVarServices(DeclarationServices):
 
 @kinds.kind_services(Component)
 class ComponentServices(DeclarationServices):
-    """A repository URL is checked; the development team and versions have their own services above."""
+    """The default declaration writes plus a checked repository URL (the development team and versions have their
+    own services above). The audit event of a creation names the repository, not the description."""
 
     model = Component
 
-    def create(self, *, actor: Any, org: Organization, **fields: Any) -> Component:
-        return create_component(actor=actor, org=org, **fields)
+    def clean(self, fields: dict[str, Any], *, org: Organization, item: Any = None) -> dict[str, Any]:
+        fields = super().clean(fields, org=org, item=item)
+        if "repository_url" in fields or item is None:
+            fields["repository_url"] = _clean_url(fields.get("repository_url"))
+        return fields
 
-    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> Component:
-        return update_component(actor=actor, component=item, version=version, **fields)
+    def audited(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": fields["name"],
+            "repository_url": fields["repository_url"],
+            "locked": fields.get("locked", False),
+        }
 
-    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
-        delete_component(actor=actor, component=item, version=version)
+
+COMPONENTS = ComponentServices()
