@@ -3,6 +3,12 @@
 Lists of declarations are effective lists (declared here plus inherited), each item saying where it comes from:
 ``org``, ``inherited``, ``locked``, ``overrides``. Secrets are write-only: no response carries one.
 Every view asks the policy: invisible → 404, visible without the capability → 403.
+
+Every declared kind with API URL names and a read serializer (its Faces: resources/serializers.py, or its app's
+faces.py) is served by the same two views, ``DeclaredListView`` and ``DeclaredDetailView``, one subclass per kind
+made by ``declared_views`` (resources/api_urls.py routes them); writes go through the kind's services
+(resources.services.declarations.services_for). What follows them are the kinds' extras: rows and CSV, teams,
+versions and a component's own variables, hides, settings, tasks and runs.
 """
 
 from __future__ import annotations
