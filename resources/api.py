@@ -49,7 +49,7 @@ from resources.serializers import (
     LookupRowSerializer,
     LookupTableSerializer,
 )
-from resources.services.declarations import services_for
+from resources.services.declarations import declaration_model, services_for
 from resources.settings_registry import REGISTRY, effective_settings
 
 # -- shared pieces -------------------------------------------------------------------------------------------------
@@ -91,7 +91,8 @@ def effective_items(kind: kinds.Kind, org: Organization) -> list[inheritance.Eff
     """The effective list of ``kind`` at ``org``, through its read serializer's ``list_queryset`` if it has one."""
     serializer = kinds.faces_of(kind.model).serializer
     narrow = getattr(serializer, "list_queryset", None)
-    return inheritance.effective(kind.model, org, narrow(kind.model._default_manager.all()) if narrow else None)
+    model = declaration_model(kind.model)
+    return inheritance.effective(model, org, narrow(model._default_manager.all()) if narrow else None)
 
 
 def list_context(kind: kinds.Kind) -> dict[str, Any]:
@@ -431,8 +432,10 @@ class HideSerializer(serializers.Serializer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = hide_choices()  # read when used: kinds register at start-up, a test's throwaway kind later
-        self.fields["type"].choices = choices
-        self.fields["type"].error_messages["invalid_choice"] = f"Give one of: {', '.join(k for k, _ in choices)}."
+        field = self.fields["type"]
+        assert isinstance(field, serializers.ChoiceField)
+        field.choices = choices
+        field.error_messages["invalid_choice"] = f"Give one of: {', '.join(k for k, _ in choices)}."
 
 
 class OrgHiddenView(generics.GenericAPIView):

@@ -130,6 +130,13 @@ def apply_changes(item: Any, fields: dict[str, Any], *, also: tuple[str, ...] = 
     return save_changes(item, fields, also=also)
 
 
+def declaration_model(model: type[models.Model]) -> type[Declaration]:
+    """``model`` as a declaration (TypeError if it is not one: only declarations take part in org inheritance)."""
+    if not issubclass(model, Declaration):
+        raise TypeError(f"{model._meta.label} is not a declaration.")
+    return model
+
+
 class DeclarationServices:
     """The writes of a plain declared kind (config.kinds.KindServices): what a kind gets when its faces.py names no
     services, and the base of the kinds whose writes are not plain (resources/services/resources.py).
@@ -142,16 +149,20 @@ class DeclarationServices:
     the hide kind, e.g. ``runtime``, else the label with underscores) holding the diff. Hooks for subclasses:
     ``clean`` (field values, raising ValidationError) and ``audited`` (what of the fields the audit log may hold)."""
 
-    model: type[models.Model] | None = None  # a subclass names its kind's model; the defaults get it per instance
+    model: type[Declaration] | None = None  # a subclass names its kind's model; the defaults get it per instance
 
     def __init__(self, model: type[models.Model] | None = None) -> None:
         if model is not None:
-            self.model = model
+            self.model = declaration_model(model)
+
+    @property
+    def declared(self) -> type[Declaration]:
+        assert self.model is not None, f"{type(self).__name__} names no model"
+        return self.model
 
     @property
     def kind(self) -> kinds.Kind:
-        assert self.model is not None, f"{type(self).__name__} names no model"
-        return kinds.of(self.model)
+        return kinds.of(self.declared)
 
     @property
     def action(self) -> str:
@@ -181,8 +192,8 @@ class DeclarationServices:
         fields = self.clean(dict(fields), org=org)
         with transaction.atomic():
             lock_tenant(org.tenant_id)
-            check_declare(kind.model, org, fields[kind.name_field], bool(fields.get("locked", False)))
-            item = kind.model._default_manager.create(org=org, created_by=user_or_none(actor), **fields)
+            check_declare(self.declared, org, fields[kind.name_field], bool(fields.get("locked", False)))
+            item = self.declared._default_manager.create(org=org, created_by=user_or_none(actor), **fields)
             audit.record(
                 actor=actor, action=f"{self.action}.create", tenant=org.tenant_id, org=org, target=item,
                 changes=self.audited(fields),

@@ -57,7 +57,7 @@ def _create(model: type[Declaration], *, actor: Any, org: Organization, capabili
     with transaction.atomic():
         lock_tenant(org.tenant_id)
         check_declare(model, org, fields[model.NAME_FIELD], fields.get("locked", False))
-        item = model.objects.create(org=org, created_by=_user(actor), **fields)
+        item = model._default_manager.create(org=org, created_by=_user(actor), **fields)
         return item
 
 
@@ -314,7 +314,7 @@ def _write_table(
             merged.update((str(r["key"]).strip(), r["value"]) for r in merge)
             rows = _clean_rows([{"key": k, "value": v} for k, v in merged.items()], table.org)
         replace = rows is not None and sorted(rows) != sorted(table.rows.values_list("key", "value"))
-        changes = apply_changes(table, fields, also=("updated_at",) if replace else ())
+        changes: dict[str, Any] = apply_changes(table, fields, also=("updated_at",) if replace else ())
         if rows is not None:
             if replace:
                 _replace_rows(table, rows)
