@@ -16,6 +16,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase as GuardianGroupPermission
 from guardian.models import UserObjectPermissionBase as GuardianUserPermission
 
+from access.roles import role_capabilities
 from config.concurrency import Versioned
 
 
@@ -215,8 +216,6 @@ class Role(Versioned):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        from access.roles import role_capabilities
-
         return role_capabilities(self.key, self.is_builtin, self.custom_capabilities)
 
     @property

@@ -10,6 +10,10 @@ Capabilities are the role vocabulary in access.roles, plus two tenant-level ones
 ``tenant.admin`` (tenant administrators: create, move, delete and restore organizations, manage the tenant) and
 ``tenant.plan`` (superusers: change a tenant's plan).
 
+Which rule decides an object is its kind's registry entry (config/kinds.py, filled by each app's kinds.py): a rule
+family per model family (tenant, org, project, declared in an org, task, child of another kind), so this module
+names no model of another app and a new kind is a registration, not a new branch here.
+
 Each user gets one ``Access`` object per request (cached on the user instance that the request carries), which
 loads what it needs once, so repeated checks in a request cost no query; a change is seen by the next request.
 """
@@ -17,55 +21,65 @@ loads what it needs once, so repeated checks in a request cost no query; a chang
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from access import resolver
-from access.roles import ALL_CAPABILITIES
+from access.roles import ALL_CAPABILITIES, SHARE_LEVELS
+from access.roles import COMPONENT_PUSH as COMPONENT_PUSH  # re-exported: callers ask policy.COMPONENT_PUSH
+from access.roles import TENANT_ADMIN as TENANT_ADMIN
+from access.roles import TENANT_PLAN as TENANT_PLAN
+from config import kinds
 from config.actors import SYSTEM, require_actor
 from config.errors import Forbidden, NotFound
+from config.kinds import Kind, Rule
 
 if TYPE_CHECKING:
     from orgs.models import Organization, Project
 
-TENANT_ADMIN = "tenant.admin"
-TENANT_PLAN = "tenant.plan"
 _EVERYTHING = ALL_CAPABILITIES | {TENANT_ADMIN}
+_KINDS = kinds.registry
+_TEAM_ONLY = _KINDS.by_exclusive  # capability only a development team holds -> its kind (kept current by register)
+# What a share of a task can give at most: when the roles give all of it already, no share is looked up.
+_SHAREABLE = frozenset().union(*SHARE_LEVELS.values())
 
-# The capability that makes an object of each model visible at all: without it the object answers 404.
-VIEW_CAPABILITY = {
-    "orgs.tenant": TENANT_ADMIN,
-    "orgs.organization": "org.view",
-    "orgs.project": "project.view",
-    "resources.task": "task.view",
-    "resources.run": "task.view",
-    "resources.credential": "credential.view",
-    "resources.lookuptable": "lookup.view",
-    "resources.envvar": "envvar.view",
-    "resources.component": "component.view",
-    "resources.orgsetting": "org.view",
-}
 
-# Publishing a component version: held by the component's development team only, never through a role.
-COMPONENT_PUSH = "component.push"
-# Declarations (credentials, lookup tables, …) are seen in their org's whole subtree: whoever holds the view
-# capability anywhere below the declaring org sees them, though managing them needs the capability at that org.
-_DECLARED = {
-    "resources.credential",
-    "resources.lookuptable",
-    "resources.envvar",
-    "resources.component",
-    "resources.orgsetting",
-}
-_VIEW_BELOW = frozenset({"credential.view", "lookup.view", "envvar.view", "component.view", "org.view"})
+def view_capability(model: type[models.Model]) -> str:
+    """The capability that makes an object of ``model`` visible at all: without it the object answers 404."""
+    return _KINDS.of(model).view
+
+
+class _ViewCapabilities(Mapping[str, str]):
+    """``VIEW_CAPABILITY[label]``, read from the kind registry at each use (kept for callers that index it by model
+    label; new code asks ``view_capability(model)`` or ``config.kinds.of(model).view``)."""
+
+    def _table(self) -> dict[str, str]:
+        return {kind.key: kind.view for kind in _KINDS.all()}
+
+    def __getitem__(self, label: str) -> str:
+        return self._table()[label]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+VIEW_CAPABILITY: Mapping[str, str] = _ViewCapabilities()
 
 
 class Access:
-    """What one user may do. Lazy: each fact is loaded on first use, then kept for the object's life."""
+    """What one user may do. Lazy: each fact is loaded on first use, then kept for the object's life.
+
+    Which rule decides an object is its kind's (config/kinds.py): the family methods below (org, project,
+    declared, task, child) are the policies per model family, asked through ``can``/``visible``/``explain``."""
 
     def __init__(self, user: Any):
         self.user = user
@@ -75,7 +89,7 @@ class Access:
         self._org_rows: dict[tuple[UUID, UUID | None], list[resolver.Row]] = {}
         self._caps: dict[tuple[UUID, UUID | None], frozenset[str]] = {}
         self._shares: dict[UUID, frozenset[str]] | None = None
-        self._component_ids: frozenset[UUID] | None = None
+        self._team_ids: dict[type[models.Model], frozenset[Any]] = {}
 
     # -- tenant facts --------------------------------------------------------------------------------------------
     @property
@@ -159,29 +173,29 @@ class Access:
         return frozenset(capabilities)
 
     def capabilities(self, obj: models.Model) -> frozenset[str]:
-        label = obj._meta.label_lower
-        if label == "orgs.organization":
+        kind = _KINDS.of(obj)
+        rule = kind.rule
+        if rule is Rule.ORG:
             return self.org_capabilities(obj)  # type: ignore[arg-type]
-        if label == "orgs.project":
+        if rule is Rule.PROJECT:
             return self.project_capabilities(obj)  # type: ignore[arg-type]
-        if label == "orgs.tenant":
+        if rule is Rule.TENANT:
             if self.is_tenant_admin(obj.pk):
                 return frozenset({TENANT_ADMIN} | ({TENANT_PLAN} if self.is_superuser else set()))
             return frozenset()
-        if label == "resources.task":
-            return self.task_capabilities(obj)
-        if label == "resources.run":
-            return self.task_capabilities(obj.task)  # type: ignore[attr-defined]
-        if label in _DECLARED:
-            return self.declared_capabilities(obj)
-        raise TypeError(f"The policy knows no rule for {label}.")
+        if rule is Rule.TASK:
+            return self.task_capabilities(obj, kind)
+        if rule is Rule.CHILD:
+            return self.capabilities(getattr(obj, kind.within))
+        return self.declared_capabilities(obj, kind)
 
     # -- tasks: the project's roles, plus shares of the task itself ----------------------------------------------
-    def task_capabilities(self, task: Any) -> frozenset[str]:
-        capabilities = self.project_capabilities(task.project)
-        if not self.is_authenticated or task.project.org.deleted_at is not None:
+    def task_capabilities(self, task: Any, kind: Kind | None = None) -> frozenset[str]:
+        project = getattr(task, (kind or _KINDS.of(task)).within)
+        capabilities = self.project_capabilities(project)
+        if not self.is_authenticated or project.org.deleted_at is not None:
             return capabilities
-        if {"task.view", "task.run", "task.edit"} <= capabilities:
+        if capabilities >= _SHAREABLE:
             return capabilities  # a share could add nothing: no query for it
         return capabilities | self.shares.get(task.pk, frozenset())
 
@@ -198,22 +212,25 @@ class Access:
         return self._shares
 
     # -- declarations: the declaring org's roles, seen from below, and development teams -------------------------
-    def declared_capabilities(self, obj: Any) -> frozenset[str]:
-        label = obj._meta.label_lower
-        if label == "resources.envvar" and obj.component_id is not None:
-            # A component's variable goes with the component: its team reads the non-secret values.
-            capabilities = self.declared_capabilities(obj.component)
-            if COMPONENT_PUSH in capabilities:
-                capabilities |= {"envvar.view"}
+    def declared_capabilities(self, obj: Any, kind: Kind | None = None) -> frozenset[str]:
+        kind = kind or _KINDS.of(obj)
+        if kind.owner and getattr(obj, kind.owner_attname) is not None:
+            # It goes with its owner (a component's variable): the owner's team reads it too.
+            owner = getattr(obj, kind.owner)
+            capabilities = self.declared_capabilities(owner)
+            team = _KINDS.of(owner).team
+            if team is not None and team.exclusive in capabilities:
+                capabilities |= kind.owner_team_grants
             return capabilities
-        capabilities = set(self.org_capabilities(obj.org))
-        if not self.is_authenticated or obj.org.deleted_at is not None:
+        org = getattr(obj, kind.within)
+        capabilities = set(self.org_capabilities(org))
+        if not self.is_authenticated or org.deleted_at is not None:
             return frozenset(capabilities)
-        for capability in _VIEW_BELOW - capabilities:
-            if self._holds_below(capability, obj.org):
+        for capability in _KINDS.view_below - capabilities:
+            if self._holds_below(capability, org):
                 capabilities.add(capability)
-        if label == "resources.component" and obj.pk in self.component_ids:
-            capabilities |= {"component.view", COMPONENT_PUSH}
+        if kind.team is not None and obj.pk in self.team_ids(kind):
+            capabilities |= kind.team.grants
         return frozenset(capabilities)
 
     def _holds_below(self, capability: str, org: Organization) -> bool:
@@ -225,28 +242,25 @@ class Access:
             for r in self.subtree_rows
         )
 
-    @property
-    def component_ids(self) -> frozenset[UUID]:
-        """Components whose development team the user is on (one query, on first use)."""
-        if self._component_ids is None:
-            from resources.models import ComponentMember
-
-            self._component_ids = (
-                frozenset(ComponentMember.objects.filter(user=self.user).values_list("component_id", flat=True))
-                if self.is_authenticated
-                else frozenset()
-            )
-        return self._component_ids
+    def team_ids(self, kind: Kind) -> frozenset[Any]:
+        """The objects of ``kind`` whose development team the user is on (one query, on first use)."""
+        ids = self._team_ids.get(kind.model)
+        if ids is None:
+            team = kind.team
+            ids = frozenset(team.object_ids(self.user)) if team is not None and self.is_authenticated else frozenset()
+            self._team_ids[kind.model] = ids
+        return ids
 
     def can(self, capability: str, obj: models.Model) -> bool:
         if capability == TENANT_PLAN:
             return self.is_superuser
-        if capability == COMPONENT_PUSH:
+        team_kind = _TEAM_ONLY.get(capability)
+        if team_kind is not None:
             # Team membership alone decides, so no org role is loaded for it.
             return (
-                obj._meta.label_lower == "resources.component"
-                and obj.org.deleted_at is None  # type: ignore[attr-defined]
-                and obj.pk in self.component_ids
+                _KINDS.find(obj) is team_kind
+                and getattr(obj, team_kind.within).deleted_at is None
+                and obj.pk in self.team_ids(team_kind)
             )
         return capability in self.capabilities(obj)
 
@@ -256,64 +270,73 @@ class Access:
         user's grants, loaded once per request, become tree-range conditions)."""
         if not self.is_authenticated:
             return queryset.none()
-        if self.is_superuser and capability != COMPONENT_PUSH:
+        team_kind = _TEAM_ONLY.get(capability)
+        if self.is_superuser and team_kind is None:
             return queryset
-        label = queryset.model._meta.label_lower
-        if label == "orgs.tenant":
+        kind = _KINDS.of(queryset.model)
+        rule = kind.rule
+        if rule is Rule.TENANT:
             ids = self.admin_tenant_ids if capability == TENANT_ADMIN else self.member_tenant_ids
             return queryset.filter(pk__in=ids)
-        if label == "orgs.organization":
+        if rule is Rule.ORG:
             return queryset.filter(self._org_filter(capability, prefix=""))
-        if label == "orgs.project":
-            project_ids = [
-                r.object_id
-                for r in self.subtree_rows
-                if r.kind in ("project_user", "project_team") and capability in r.capabilities
-            ]
-            return queryset.filter(self._org_filter(capability, prefix="org__") | Q(pk__in=project_ids))
-        if label in ("resources.task", "resources.run"):
-            from resources.models import Task
-
-            project_ids = [
-                r.object_id
-                for r in self.subtree_rows
-                if r.kind in ("project_user", "project_team") and capability in r.capabilities
-            ]
-            shared = [r.object_id for r in self.subtree_rows if r.kind == "share" and capability in r.capabilities]
-            by_role = self._org_filter(capability, prefix="project__org__") | Q(project_id__in=project_ids)
-            alive = Q(project__org__deleted_at__isnull=True)
-            if shared:
-                # A union inside IN keeps both halves index-driven; an OR across the joined tables would make
-                # PostgreSQL scan every task of every tenant (60 ms at 100k orgs instead of 2).
-                tasks = (
-                    Task.objects.filter(alive & by_role)
-                    .values("pk")
-                    .union(Task.objects.filter(alive, pk__in=shared).values("pk"))
-                )
-                condition = Q(pk__in=tasks)
-            else:
-                condition = alive & by_role
-            if label == "resources.task":
-                return queryset.filter(condition)
-            return queryset.filter(task__in=Task.objects.filter(condition).values("pk"))
-        if label in _DECLARED:
-            condition = self._org_filter(capability, prefix="org__")
-            if capability in _VIEW_BELOW:
-                for r in self.subtree_rows:
-                    if r.kind in ("user", "team") and capability in r.capabilities:
-                        condition |= Q(org__tree_id=r.tree_id, org__lft__lte=r.lft, org__rght__gte=r.rght)
-            # A development team sees its component and the component's variables (as declared_capabilities says).
-            on_team = (label == "resources.component" and capability in ("component.view", COMPONENT_PUSH)) or (
-                label == "resources.envvar" and capability == "envvar.view"
+        if rule is Rule.PROJECT:
+            return queryset.filter(
+                self._org_filter(capability, prefix=f"{kind.within}__") | Q(pk__in=self._project_ids(capability))
             )
-            if on_team:
-                from resources.models import ComponentMember
+        if rule is Rule.CHILD:
+            parent = _KINDS.parent(kind)
+            return queryset.filter(
+                **{f"{kind.within}__in": self.visible(capability, parent.model._default_manager.all()).values("pk")}
+            )
+        if rule is Rule.TASK:
+            return queryset.filter(self._task_condition(kind, capability))
+        return queryset.filter(self._declared_condition(kind, capability, team_kind))
 
-                mine = ComponentMember.objects.filter(user=self.user).values("component_id")
-                team = Q(pk__in=mine) if label == "resources.component" else Q(component_id__in=mine)
-                condition = team if capability == COMPONENT_PUSH else condition | team
-            return queryset.filter(Q(org__deleted_at__isnull=True) & condition)
-        raise TypeError(f"The policy knows no rule for {label}.")
+    def _project_ids(self, capability: str) -> list[Any]:
+        return [
+            r.object_id
+            for r in self.subtree_rows
+            if r.kind in ("project_user", "project_team") and capability in r.capabilities
+        ]
+
+    def _task_condition(self, kind: Kind, capability: str) -> Q:
+        project = kind.within
+        shared = [r.object_id for r in self.subtree_rows if r.kind == "share" and capability in r.capabilities]
+        by_role = self._org_filter(capability, prefix=f"{project}__org__") | Q(
+            **{f"{project}_id__in": self._project_ids(capability)}
+        )
+        alive = Q(**{f"{project}__org__deleted_at__isnull": True})
+        if not shared:
+            return alive & by_role
+        # A union inside IN keeps both halves index-driven; an OR across the joined tables would make PostgreSQL
+        # scan every task of every tenant (60 ms at 100k orgs instead of 2).
+        manager = kind.model._default_manager
+        tasks = manager.filter(alive & by_role).values("pk").union(manager.filter(alive, pk__in=shared).values("pk"))
+        return Q(pk__in=tasks)
+
+    def _declared_condition(self, kind: Kind, capability: str, team_kind: Kind | None) -> Q:
+        org = kind.within
+        condition = self._org_filter(capability, prefix=f"{org}__")
+        if capability in _KINDS.view_below:
+            for r in self.subtree_rows:
+                if r.kind in ("user", "team") and capability in r.capabilities:
+                    condition |= Q(
+                        **{f"{org}__tree_id": r.tree_id, f"{org}__lft__lte": r.lft, f"{org}__rght__gte": r.rght}
+                    )
+        # A development team sees its objects and what goes with them (as declared_capabilities says).
+        team = None
+        if kind.team is not None and capability in kind.team.grants:
+            team = Q(pk__in=kind.team.object_ids(self.user))
+        elif kind.owner and capability in kind.owner_team_grants:
+            owner_team = _KINDS.of(kind.model._meta.get_field(kind.owner).related_model).team  # type: ignore[arg-type]
+            if owner_team is not None:
+                team = Q(**{f"{kind.owner_attname}__in": owner_team.object_ids(self.user)})
+        if team is not None:
+            condition = team if team_kind is not None else condition | team
+        elif team_kind is not None:
+            condition = Q(pk__in=[])  # only a team gives a team's capability, and this kind has none
+        return Q(**{f"{org}__deleted_at__isnull": True}) & condition
 
     def _org_filter(self, capability: str, prefix: str) -> Q:
         """Orgs where ``capability`` holds: the admin tenants whole, plus each granting subtree minus the
@@ -341,10 +364,10 @@ class Access:
 
     # -- explanations ------------------------------------------------------------------------------------------
     def explain(self, capability: str, obj: models.Model) -> Explanation:
-        label = obj._meta.label_lower
-        if label in ("orgs.organization", "orgs.project"):
-            org = obj if label == "orgs.organization" else obj.org  # type: ignore[attr-defined]
-            project = obj if label == "orgs.project" else None
+        kind = _KINDS.of(obj)
+        if kind.rule in (Rule.ORG, Rule.PROJECT):
+            org = obj if kind.rule is Rule.ORG else getattr(obj, kind.within)
+            project = obj if kind.rule is Rule.PROJECT else None
             if not self.is_authenticated:
                 return Explanation(False, capability, ["Not signed in."], [])
             if org.deleted_at is not None:
@@ -359,23 +382,26 @@ class Access:
                 text.insert(0, "Tenant administrator: holds every capability in the tenant.")
             return Explanation(allowed, capability, text, [r.as_dict() for r in decision.reasons])
         allowed = self.can(capability, obj)
-        if label == "orgs.tenant":
+        if kind.rule is Rule.TENANT:
             return Explanation(allowed, capability, ["Allowed." if allowed else "Tenant administrators only."], [])
         # A task, run or declaration: the roles where it lives, plus what only the object itself gives.
-        if capability == COMPONENT_PUSH:
-            text = ["On the component's development team." if allowed else
-                    "Only the component's development team publishes versions; no role gives it."]  # fmt: skip
+        team_kind = _TEAM_ONLY.get(capability)
+        if team_kind is not None and team_kind.team is not None:
+            text = [team_kind.team.exclusive_reason if allowed else team_kind.team.refusal]
             return Explanation(allowed, capability, text, [])
-        task = obj.task if label == "resources.run" else obj if label == "resources.task" else None  # type: ignore[attr-defined]
-        where = task.project if task is not None else obj.org  # type: ignore[attr-defined]
+        while kind.rule is Rule.CHILD:
+            obj = getattr(obj, kind.within)
+            kind = _KINDS.of(obj)
+        task = obj if kind.rule is Rule.TASK else None
+        where = getattr(obj, kind.within)
         base = self.explain(capability, where)
         reasons = list(base.reasons)
         if task is not None and capability in self.shares.get(task.pk, frozenset()):
-            reasons.append(f"The task {task.name} is shared with you (or a team of yours) at a level that gives it.")
-        if label in _DECLARED and not base.allowed and allowed:
-            reasons.append(f"You hold {capability} in an organization below {obj.org.name}, where it applies.")  # type: ignore[attr-defined]
-        if label == "resources.component" and obj.pk in self.component_ids:
-            reasons.append("You are on the component's development team.")
+            reasons.append(f"The task {task.name} is shared with you (or a team of yours) at a level that gives it.")  # type: ignore[attr-defined]
+        if kind.rule is Rule.DECLARED and not base.allowed and allowed:
+            reasons.append(f"You hold {capability} in an organization below {where.name}, where it applies.")
+        if kind.team is not None and obj.pk in self.team_ids(kind):
+            reasons.append(kind.team.member_reason)
         return Explanation(allowed, capability, reasons, base.grants)
 
 
@@ -393,7 +419,7 @@ class SystemAccess(Access):
         return True
 
     def capabilities(self, obj: models.Model) -> frozenset[str]:
-        return _EVERYTHING | {TENANT_PLAN, COMPONENT_PUSH}
+        return _EVERYTHING | {TENANT_PLAN} | {k.team.exclusive for k in _KINDS.all() if k.team is not None}
 
     def can(self, capability: str, obj: models.Model) -> bool:
         return True
@@ -489,17 +515,6 @@ def _decide(rows: list[resolver.Row], org: Organization) -> _Decision:
     return _Decision(frozenset(capabilities), tenant_admin, reasons)
 
 
-def _tenant_id_of(obj: models.Model) -> UUID | None:
-    label = obj._meta.label_lower
-    if label == "orgs.tenant":
-        return obj.pk
-    if label == "orgs.organization":
-        return obj.tenant_id  # type: ignore[attr-defined]
-    if label == "orgs.project":
-        return obj.org.tenant_id  # type: ignore[attr-defined]
-    return None
-
-
 _CACHE_ATTR = "_canopy_access"
 
 
@@ -582,8 +597,8 @@ def authorize_delegation(
 def authorize(user: Any, capability: str, obj: models.Model) -> None:
     """Raise NotFound if the user may not see ``obj`` at all, Forbidden if they see it but lack ``capability``."""
     access = access_for(user)
-    view = VIEW_CAPABILITY.get(obj._meta.label_lower)
-    if view is not None and not access.can(view, obj):
+    kind = _KINDS.find(obj)
+    if kind is not None and not access.can(kind.view, obj):
         raise NotFound()
     if not access.can(capability, obj):
         raise Forbidden("You do not have permission to do this here.", code="permission_denied")
@@ -595,11 +610,7 @@ def get_for(user: Any, capability: str, queryset: models.QuerySet, **lookup: Any
         obj = queryset.get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, models.ObjectDoesNotExist):
         raise NotFound() from None
-    except Exception as exc:  # a malformed UUID raises ValidationError on some backends
-        from django.core.exceptions import ValidationError
-
-        if isinstance(exc, ValidationError):
-            raise NotFound() from None
-        raise
+    except ValidationError:  # a malformed UUID raises ValidationError on some backends
+        raise NotFound() from None
     authorize(user, capability, obj)
     return obj

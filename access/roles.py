@@ -29,6 +29,14 @@ CAPABILITIES: tuple[str, ...] = (
 )
 ALL_CAPABILITIES: frozenset[str] = frozenset(CAPABILITIES)
 
+# Tenant-level capabilities that no role can hold: tenant administrators (create, move, delete and restore
+# organizations, manage the tenant) and superusers (change a tenant's plan).
+TENANT_ADMIN = "tenant.admin"
+TENANT_PLAN = "tenant.plan"
+# Publishing a component version: held by the component's development team only, never through a role
+# (config.kinds.DevelopmentTeam.exclusive).
+COMPONENT_PUSH = "component.push"
+
 _GUEST = frozenset({"org.view", "member.view", "project.view", "task.view", "component.view", "runtime.view"})
 _INTEGRATOR = _GUEST | {
     "task.create",

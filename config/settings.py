@@ -4,6 +4,7 @@ Every variable is documented in README.md. Production secrets have no silent def
 a missing SECRET_KEY stops the process at start-up.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -68,6 +69,12 @@ INSTALLED_APPS = [
     "resources",
     "runtimes",
 ]
+# Development tools (manage.py benchmark, seed_scale: devtools/apps.py) are no part of production: installed with
+# DEBUG, under the test runner (pytest imports before the settings), or with DEVTOOLS=True (the load test's
+# preparation runs with DEBUG off). Production does not import them, nor needs their dev requirements.
+DEVTOOLS = env.bool("DEVTOOLS", default=DEBUG or "pytest" in sys.modules)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -5,11 +5,12 @@ Writes go through orgs.services (locking, plan rules, audit); reads that need ac
 
 import uuid
 
-from django.db import models
+from django.db import connection, models
 from django.db.models.functions import Lower
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
 
+from config import hotpath
 from config.concurrency import Versioned
 from orgs.tree import OrgTreeManager
 
@@ -47,10 +48,6 @@ class OrganizationManager(models.Manager.from_queryset(OrganizationQuerySet)):
     def alive_by_pk(self, pk: uuid.UUID) -> "Organization | None":
         """``alive().filter(pk=pk).first()`` as hand-written SQL: every API request on an org starts here, and the
         ORM's compilation of that queryset cost more CPU than the query."""
-        from django.db import connection
-
-        from config import hotpath
-
         table = connection.ops.quote_name(self.model._meta.db_table)
         sql = f"SELECT {hotpath.select_list(self.model, 'o')} FROM {table} o WHERE o.id = %s AND o.deleted_at IS NULL"  # noqa: S608
         param = self.model._meta.pk.get_db_prep_value(pk, connection)
@@ -161,8 +158,6 @@ class Organization(MPTTModel, Versioned):
     def path_refs(self) -> list[dict[str, object]]:
         """``path()`` as ids and names only: a deep org's API detail would otherwise build a model per ancestor
         (a third of the request's time at depth 50)."""
-        from django.db import connection
-
         table = connection.ops.quote_name(Organization._meta.db_table)
         with connection.cursor() as cursor:
             # Hand-written: compiling the equivalent queryset cost more CPU than running it.
@@ -175,8 +170,6 @@ class Organization(MPTTModel, Versioned):
 
 def ancestors_of(orgs: list[Organization]) -> list[Organization]:
     """Every proper ancestor of the given orgs, in one recursive query (portable to SQLite and PostgreSQL)."""
-    from django.db import connection
-
     parents = {org.parent_id for org in orgs if org.parent_id is not None}
     if not parents:
         return []

@@ -8,4 +8,6 @@ class ResourcesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from resources import checks, receivers  # noqa: F401 - registers the system check and signal receivers
+        # Django's registration hook: these modules need the models, which are not loaded when apps.py is imported.
+        # (resources/kinds.py is found by access's autodiscovery, like admin.py.)
+        from resources import checks, receivers  # noqa: F401 - the system check and the signal receivers

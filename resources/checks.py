@@ -5,11 +5,11 @@ from typing import Any
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
+from resources import crypto
+
 
 @register()
 def encryption_keys_usable(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    from resources import crypto
-
     try:
         crypto.fernet()
     except ImproperlyConfigured as exc:

@@ -7,6 +7,11 @@ The effective list of a kind for org X is what X and its ancestors declare, by n
 
 ``effective()`` costs ONE query whatever the depth: the declarations on X's path (a range condition on the tree),
 each annotated with whether a hide below it on the path exists.
+
+Which rows of a model take part, which ``Hidden.kind`` hides them and which field names them come from the kind's
+registry entry (config/kinds.py, filled by resources/kinds.py): every function here narrows whatever queryset it is
+given to the entry's inheritable rows, so a component's own environment variables can never leak into an org's
+effective list, whichever caller forgets to filter them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.functions import Lower
 
+from config import kinds
 from orgs.models import Organization
 from resources.models import Declaration, Hidden
 
@@ -44,21 +50,21 @@ class Effective:
 def path_declarations(model: type[Declaration], org: Organization, queryset: QuerySet | None = None) -> QuerySet:
     """Every declaration of ``model`` on ``org``'s path (root first), marked ``hidden_below`` when a hide of its
     name exists below its org on the path: one query when evaluated."""
-    qs = queryset if queryset is not None else model.objects.all()
-    qs = qs.filter(
+    kind = kinds.of(model)
+    qs = kind.inheritable_queryset(queryset).filter(
         org__tree_id=org.tree_id, org__lft__lte=org.lft, org__rght__gte=org.rght, org__deleted_at__isnull=True
     )
-    if model.KIND:
+    if kind.hidden_kind:
         hides = Hidden.objects.filter(
-            kind=model.KIND,
-            name=Lower(OuterRef(model.NAME_FIELD)),
+            kind=kind.hidden_kind,
+            name=Lower(OuterRef(kind.name_field)),
             org__tree_id=org.tree_id,
             org__lft__gt=OuterRef("org__lft"),
             org__lft__lte=org.lft,
             org__rght__gte=org.rght,
         )
         qs = qs.annotate(hidden_below=Exists(hides))
-    return qs.select_related("org").order_by("org__lft", model.NAME_FIELD)
+    return qs.select_related("org").order_by("org__lft", kind.name_field)
 
 
 def resolve(declarations: list[Any], org: Organization) -> list[Effective]:
@@ -89,19 +95,25 @@ def resolve(declarations: list[Any], org: Organization) -> list[Effective]:
 
 
 def effective(model: type[Declaration], org: Organization, queryset: QuerySet | None = None) -> list[Effective]:
+    """What ``org`` sees of ``model`` (``queryset``, e.g. a policy.visible one, narrows it further): one query."""
     return resolve(list(path_declarations(model, org, queryset)), org)
+
+
+def _scope(model: type[Declaration], queryset: QuerySet | None) -> tuple[QuerySet, str]:
+    kind = kinds.of(model)
+    return kind.inheritable_queryset(queryset), kind.name_field
 
 
 def locked_above(model: type[Declaration], org: Organization, name: str, queryset: QuerySet | None = None) -> Any:
     """The locked declaration of ``name`` at a proper ancestor of ``org``, if any."""
-    qs = queryset if queryset is not None else model.objects.all()
+    qs, name_field = _scope(model, queryset)
     return (
         qs.filter(
             org__tree_id=org.tree_id,
             org__lft__lt=org.lft,
             org__rght__gt=org.rght,
             locked=True,
-            **{f"{model.NAME_FIELD}__iexact": name},
+            **{f"{name_field}__iexact": name},
         )
         .select_related("org")
         .order_by("org__lft")
@@ -110,25 +122,25 @@ def locked_above(model: type[Declaration], org: Organization, name: str, queryse
 
 
 def declared_above(model: type[Declaration], org: Organization, name: str, queryset: QuerySet | None = None) -> bool:
-    qs = queryset if queryset is not None else model.objects.all()
+    qs, name_field = _scope(model, queryset)
     return qs.filter(
         org__tree_id=org.tree_id,
         org__lft__lt=org.lft,
         org__rght__gt=org.rght,
         org__deleted_at__isnull=True,
-        **{f"{model.NAME_FIELD}__iexact": name},
+        **{f"{name_field}__iexact": name},
     ).exists()
 
 
 def below(model: type[Declaration], org: Organization, name: str, queryset: QuerySet | None = None) -> list[Any]:
     """Declarations of ``name`` in ``org``'s proper descendants: what a lock at ``org`` would contradict."""
-    qs = queryset if queryset is not None else model.objects.all()
+    qs, name_field = _scope(model, queryset)
     return list(
         qs.filter(
             org__tree_id=org.tree_id,
             org__lft__gt=org.lft,
             org__rght__lt=org.rght,
-            **{f"{model.NAME_FIELD}__iexact": name},
+            **{f"{name_field}__iexact": name},
         ).select_related("org")
     )
 

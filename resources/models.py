@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from access.models import TeamShare, UserShare
+from config import kinds
 from config.concurrency import Versioned
 
 
@@ -48,10 +49,18 @@ class Declaration(Versioned):
         return self.org.tenant_id
 
 
+def hideable_kinds() -> list[tuple[str, str]]:
+    """The choices of ``Hidden.kind``: every registered declared kind with a ``KIND`` (config/kinds.py), read when
+    validating, so a new hideable kind (a runtime) needs no change here and no migration of this app."""
+    return [(key, kind.label) for key, kind in kinds.registry.hideable().items()]
+
+
 class Hidden(models.Model):
     """Org ``org`` hides the inherited declaration ``name`` of kind ``kind`` from itself and its subtree."""
 
     class Kind(models.TextChoices):
+        """The hide kinds of this app's declarations, as constants (the field's choices come from the registry)."""
+
         CREDENTIAL = "credential", "credential"
         LOOKUP_TABLE = "lookup_table", "lookup table"
         ENV_VAR = "env_var", "environment variable"
@@ -59,7 +68,7 @@ class Hidden(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=hideable_kinds)
     name = models.CharField(max_length=100)  # stored lower-case: matching is case-insensitive
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

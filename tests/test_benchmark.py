@@ -10,12 +10,15 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
-from access import bench, policy
+from access import policy
 from access.roles import CAPABILITIES
-from orgs.management.commands.seed_scale import build_scale_tenant
+from devtools import bench, bench_tree
+from devtools.scale import build_scale_tenant
+from orgs.integrity import tree_problems
 from orgs.models import Organization
 
 
@@ -25,8 +28,6 @@ def scale(db):
 
 
 def test_every_peer_agrees_with_canopy_on_every_org_and_capability(scale):
-    from django.contrib.auth import get_user_model
-
     users = list(get_user_model().objects.filter(username__startswith="peers-"))
     orgs = list(Organization.objects.filter(tenant=scale))
     peers = [bench.NaiveGuardian(), bench.CedarPeer(scale), bench.CasbinPeer(scale, max_depth=30)]
@@ -39,8 +40,6 @@ def test_every_peer_agrees_with_canopy_on_every_org_and_capability(scale):
 
 
 def test_casbin_would_silently_deny_deep_paths_with_its_default_hierarchy_limit(scale):
-    from django.contrib.auth import get_user_model
-
     bench_user = get_user_model().objects.get(username="peers-bench")
     deep = Organization.objects.get(tenant=scale, name="chain-30")
     assert policy.can(bench_user, "task.run", deep)
@@ -80,14 +79,10 @@ def test_the_quick_benchmark_measures_tree_writes_at_random_positions(db, tmp_pa
         assert 0 < row["p50_us"] <= row["p95_us"]
     assert "skipped" in tree_writes["concurrent"]  # inside the test's transaction the writers could see nothing
     assert Organization.objects.filter(name__startswith="bench-new-").count() == 0  # what it created is gone
-    from orgs.integrity import tree_problems
-
     assert tree_problems() == []
 
 
 def test_a_create_in_the_middle_of_the_tree_counts_every_row_it_renumbers(scale):
-    from access import bench_tree
-
     writer = bench_tree.TreeWriter(scale, seed=1)
     middle = sorted(writer.state.nodes, key=lambda n: n.lft)[len(writer.state.nodes) // 2]
     parent = Organization.objects.get(pk=middle.pk)
@@ -99,8 +94,6 @@ def test_a_create_in_the_middle_of_the_tree_counts_every_row_it_renumbers(scale)
     assert sample.rows_rewritten == expected  # PostgreSQL: row versions counted by the server; SQLite: the same
     assert 0 < sample.position < 1
     writer.cleanup()
-    from orgs.integrity import tree_problems
-
     assert tree_problems(scale) == []
 
 
@@ -110,7 +103,7 @@ def test_a_create_in_the_middle_of_the_tree_counts_every_row_it_renumbers(scale)
 RUN_CONCURRENT = """
 import json, django
 django.setup()
-from access import bench_tree
+from devtools import bench_tree
 from orgs.models import Tenant
 measured = Tenant.objects.get(name="Measured")
 others = [Tenant.objects.get(name=f"Other-{i}") for i in range(2)]
@@ -139,7 +132,5 @@ def test_writers_in_other_tenants_run_alone_and_beside_a_busy_tenant(postgres_on
         assert result[f"others_{kind}"]["with_busy_tenant"]["samples"] > 0
         assert result[f"measured_{kind}"]["samples"] > 0
         assert result[f"measured_{kind}"]["rows_rewritten"]["p50"] > 0
-    from orgs.integrity import tree_problems
-
     assert tree_problems() == []  # every writer's orgs were removed and every moved subtree is home
     assert Organization.objects.filter(name__startswith="bench-new-").count() == 0

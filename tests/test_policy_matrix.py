@@ -21,7 +21,9 @@ from access import policy
 from access.roles import CAPABILITIES
 from access.services.grants import grant_role
 from access.services.teams import add_team_member, create_team
+from config import kinds
 from config.actors import SYSTEM
+from config.errors import Forbidden, NotFound
 from orgs.models import Organization, Project
 from orgs.services import update_org
 from tests.factories import UserFactory, add_to_tenant, build_world, make_org, make_project
@@ -164,8 +166,6 @@ def test_a_project_grant_gives_that_project_only(role: str) -> None:
 @pytest.mark.parametrize("holder", ["user", "team", "project"])
 @pytest.mark.parametrize("role", ["guest", "integrator", "admin"])
 def test_what_is_invisible_answers_not_found(role: str, holder: str) -> None:
-    from config.errors import NotFound
-
     setup = _setup(role, holder)
     for position in ("sibling", "other tenant", "inheritance none", "above"):
         with pytest.raises(NotFound):
@@ -188,3 +188,50 @@ def test_visible_lists_exactly_the_orgs_where_the_grant_reaches(role: str, holde
     # EMEA's own descendant (Campaigns) is reached too.
     expected |= set(Organization.objects.filter(setup.orgs["descendant"].descendants_q()))
     assert visible == expected
+
+
+# -- every declared kind of the registry (config/kinds.py): a new kind is covered by registering it -----------------
+# Where each declaration sits, for a grant on Marketing: can the role see it (view), and manage it?
+DECLARED_POSITIONS = {
+    # position: (view reaches, manage reaches)
+    "itself": (True, True),
+    "descendant": (True, True),
+    "above": (True, False),  # declared above the grant: seen from below, managed only where declared
+    "sibling": (False, False),
+    "other tenant": (False, False),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["guest", "integrator", "admin"])
+@pytest.mark.parametrize("kind", kinds.registry.declared(), ids=lambda k: k.key)
+def test_every_declared_kind_follows_the_role_table_where_it_is_declared_above_and_below(
+    kind: kinds.Kind, role: str
+) -> None:
+    setup = _setup(role, "user")
+    declared = {
+        position: kind.model._default_manager.create(
+            org=setup.orgs[position], **{kind.name_field: f"{kind.label[:30]} in {position}"}
+        )
+        for position in DECLARED_POSITIONS
+    }
+    wrong = []
+    for position, (view_reaches, manage_reaches) in DECLARED_POSITIONS.items():
+        item = declared[position]
+        sees = view_reaches and _expected(role, kind.view)
+        if policy.can(setup.user, kind.view, item) != sees:
+            wrong.append((position, kind.view, sees))
+        manages = manage_reaches and _expected(role, kind.manage)
+        if policy.can(setup.user, kind.manage, item) != manages:
+            wrong.append((position, kind.manage, manages))
+        expected_error = None if manages else Forbidden if sees else NotFound
+        try:
+            policy.authorize(setup.user, kind.manage, item)
+            raised = None
+        except (Forbidden, NotFound) as exc:
+            raised = type(exc)
+        if raised is not expected_error:
+            wrong.append((position, "authorize", expected_error))
+    assert wrong == []
+    listed = set(policy.visible(setup.user, kind.view, kind.model._default_manager.all()))
+    assert listed == {item for item in declared.values() if policy.can(setup.user, kind.view, item)}

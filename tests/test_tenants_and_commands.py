@@ -13,13 +13,16 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import IntegrityError, transaction
 
-from access import audit
+from access import audit, policy
 from access.models import OrgUserGrant, TenantMembership
 from config.errors import Conflict, Forbidden
 from orgs import services
 from orgs.integrity import tree_problems
 from orgs.models import Organization, Tenant
+from resources import inheritance
+from resources.models import Component, Credential, LookupTable, Run, Task
 from tests.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +101,6 @@ def test_check_org_tree_catches_a_parent_link_that_disagrees(world):
 
 
 def test_the_database_refuses_two_roots_in_one_tree(world):
-    from django.db import IntegrityError, transaction
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Organization.objects.filter(pk=world.globex_root.pk).update(tree_id=world.root.tree_id)
@@ -132,8 +134,6 @@ def test_seed_demo_is_idempotent_and_deep(db, settings):
 
 
 def test_seed_demo_shows_inheritance_at_work(db, settings):
-    from resources import inheritance
-    from resources.models import Component, Credential, LookupTable, Run, Task
 
     settings.DEBUG = True
     call_command("seed_demo", stdout=StringIO())
@@ -193,7 +193,6 @@ def test_a_new_tenant_never_renumbers_another_tenants_tree(world):
 
 
 def test_seed_scale_builds_a_sound_tenant_with_a_chain_and_a_bench_user(db):
-    from access import policy
 
     out = StringIO()
     call_command("seed_scale", "--orgs", "300", "--depth", "40", "--users", "30", "--tasks", "50", "--quiet",

@@ -16,6 +16,8 @@ from access.services.grants import add_tenant_member, grant_role
 from config.actors import SYSTEM
 from orgs import services
 from orgs.models import Organization, Project, Tenant
+from resources import services as rs
+from resources.models import Credential, Hidden
 
 PASSWORD = "canopy-demo-2026"
 
@@ -83,9 +85,6 @@ class Command(BaseCommand):
 
     def _resources(self, orgs: dict[str, Organization], users: dict[str, Any]) -> None:
         """Shared resources that show inheritance at work: declared at the root, overridden, hidden, locked."""
-        from resources import services as rs
-        from resources.models import Credential, Hidden
-
         admin, root = users["acme-admin"], orgs[""]
         if Credential.objects.filter(org=root, name="CRM").exists():
             return  # seeded already

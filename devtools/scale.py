@@ -1,74 +1,26 @@
-"""A synthetic enterprise tenant for the benchmark: N orgs (a chain D deep plus a broad tree), U users with one grant
-each, T work items. Bulk inserts with the nested set computed in one pass (no per-node mptt save), then verified."""
+"""A synthetic enterprise tenant for the benchmark and the load test: N orgs (a chain D deep plus a broad tree), U users
+with one grant each, T work items. Bulk inserts with the nested set computed in one pass (no per-node mptt save).
+
+Development only (the devtools app): ``manage.py seed_scale`` and ``manage.py benchmark`` build it.
+"""
 
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.db.models import Max
 
 from access.models import OrgUserGrant, TenantMembership
 from access.services.grants import hold_role_permission_id, resolve_role
-from orgs.integrity import tree_problems
 from orgs.models import Organization, Project, Tenant
+from resources.models import Task
 
 BATCH = 5000
-
-
-class Command(BaseCommand):
-    help = (
-        "Build a synthetic tenant: --orgs N (including a chain --depth D under the root), --users U with one grant "
-        "each, --tasks T integration tasks (in one project per 10 tasks). Prints its name and timings."
-    )
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--orgs", type=int, default=10_000)
-        parser.add_argument("--depth", type=int, default=100, help="Length of the chain under the root.")
-        parser.add_argument("--users", type=int, default=1_000)
-        parser.add_argument("--tasks", type=int, default=10_000)
-        parser.add_argument("--branching", type=int, default=10, help="Children per node in the broad tree.")
-        parser.add_argument("--name", default="", help="Tenant name (default: Scale-<orgs>).")
-        parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--quiet", action="store_true")
-
-    def handle(self, *args: Any, **opts: Any) -> None:
-        if opts["orgs"] < opts["depth"] + 1:
-            raise CommandError("--orgs must exceed --depth (the chain lives inside the tenant).")
-        started = time.perf_counter()
-        tenant = build_scale_tenant(
-            name=opts["name"] or f"Scale-{opts['orgs']}",
-            orgs=opts["orgs"],
-            depth=opts["depth"],
-            users=opts["users"],
-            tasks=opts["tasks"],
-            branching=opts["branching"],
-            seed=opts["seed"],
-            progress=None if opts["quiet"] else self._progress,
-        )
-        problems = tree_problems(tenant)
-        if problems:
-            raise CommandError("The built tree is inconsistent:\n" + "\n".join(problems[:10]))
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Tenant {tenant.name} ({tenant.pk}): {opts['orgs']} orgs, chain depth {opts['depth']}, "
-                f"{opts['users']} users, {opts['tasks']} tasks in {time.perf_counter() - started:.1f} s."
-            )
-        )
-
-    def _progress(self, label: str, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        self.stdout.write(f"\r  {label:<14} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending="")
-        if done >= total:
-            self.stdout.write("")
-        self.stdout.flush()
 
 
 def build_scale_tenant(
@@ -177,8 +129,6 @@ def _people(tenant: Tenant, name: str, count: int, nodes: list[Organization], rn
 
 def _work_items(nodes: list[Organization], count: int, rng: random.Random, progress: Any) -> None:
     """``count`` integration tasks, ten per project, the projects on random orgs."""
-    from resources.models import Task
-
     projects = [
         Project(id=uuid.uuid4(), org=rng.choice(nodes), name=f"project-{i}") for i in range(max(1, count // 10))
     ]

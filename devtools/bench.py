@@ -1,4 +1,5 @@
 """Peers for the benchmark: the same authorization decisions answered by other engines on the same data.
+Development only (the devtools app; cedarpy and pycasbin are dev requirements).
 
 - ``NaiveGuardian`` walks the ancestors one by one with guardian's ObjectPermissionChecker (what a straightforward
   django-guardian app does): a query per level.
@@ -14,11 +15,19 @@ data has none of those, and every peer's answers are checked against Canopy's be
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from typing import Any
 
+import casbin
+import cedarpy
+from casbin.model import Model
+from guardian.core import ObjectPermissionChecker
+
+from access.models import OrgUserGrant
 from access.roles import BUILTIN_ROLES
+from orgs.models import Organization
 
 
 def rss_mb() -> float:
@@ -32,9 +41,6 @@ def rss_mb() -> float:
 
 def tenant_facts(tenant: Any) -> tuple[list[tuple[str, str | None]], list[tuple[str, str, str]]]:
     """(org id, parent id) for every org and (user id, org id, role key) for every built-in grant in the tenant."""
-    from access.models import OrgUserGrant
-    from orgs.models import Organization
-
     orgs = [(str(o), str(p) if p else None) for o, p in Organization.objects.filter(tenant=tenant).values_list(
         "pk", "parent_id")]  # fmt: skip
     grants = [
@@ -54,10 +60,6 @@ class NaiveGuardian:
         self.memory_mb = 0.0
 
     def can(self, user: Any, capability: str, org: Any) -> bool:
-        from guardian.core import ObjectPermissionChecker
-
-        from access.models import OrgUserGrant
-
         checker = ObjectPermissionChecker(user)
         node = org
         while node is not None:
@@ -73,8 +75,6 @@ class CedarPeer:
     name = "cedarpy"
 
     def __init__(self, tenant: Any) -> None:
-        import cedarpy
-
         before, started = rss_mb(), time.perf_counter()
         orgs, grants = tenant_facts(tenant)
         held: dict[str, dict[str, list[dict[str, str]]]] = {}
@@ -102,8 +102,6 @@ class CedarPeer:
         self.memory_mb = rss_mb() - before
 
     def can(self, user: Any, capability: str, org: Any) -> bool:
-        import cedarpy
-
         if str(user.pk) not in self.known_users:
             return False
         request = {
@@ -137,11 +135,6 @@ class CasbinPeer:
     name = "pycasbin"
 
     def __init__(self, tenant: Any, max_depth: int) -> None:
-        import logging
-
-        import casbin
-        from casbin.model import Model
-
         logging.getLogger("casbin").setLevel(logging.WARNING)  # it prints its whole model at INFO
 
         before, started = rss_mb(), time.perf_counter()

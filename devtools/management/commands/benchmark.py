@@ -11,6 +11,7 @@ use and kept; what the tree writes create is removed again.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
 import time
@@ -24,9 +25,10 @@ from django.db import connection, reset_queries
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from access import bench, bench_tree, policy
+from access import policy
 from access.services import issue_token
-from orgs.management.commands.seed_scale import build_scale_tenant
+from devtools import bench, bench_tree
+from devtools.scale import build_scale_tenant
 from orgs.models import Organization, Tenant
 from resources.models import Task
 
@@ -372,6 +374,4 @@ def _label(tenant: Tenant) -> str:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 0

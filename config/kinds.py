@@ -1,0 +1,224 @@
+"""The kind registry: one entry per kind of object the policy decides on, filled by the app that owns the model.
+
+Why: the policy (access/policy.py) used to switch on model labels of other apps ("resources.credential", …) in
+~28 places, so every new kind meant edits in the policy, the inheritance engine, the views, the API and the tests.
+Now each app registers its kinds in its kinds.py (orgs/kinds.py, resources/kinds.py; access's AppConfig.ready
+autodiscovers them, as the admin does admin.py) and every generic part reads the entry: the policy asks
+``kinds.of(obj).rule`` instead of a label, the inheritance engine takes the inheritable queryset and the hide kind
+from it, the role-table tests iterate over it. Like wagtail's permission
+policies, a *rule* is a policy per model family (tenant, org, project, declared-in-org, task, child-of-another-kind),
+asked through the fixed vocabulary of access.policy (``can``, ``visible``, ``explain``); a kind picks its family and
+supplies the facts that family needs (where it lives, its view and manage capabilities, a development team …).
+
+What a new declared kind needs (measured for the runtimes issue's ``Runtime``: declared at an org, inherited,
+overridable, lockable, hideable, audited). Four places, all in the new app:
+
+1. the model and its migration: ``class Runtime(NamedDeclaration)`` in runtimes/models.py with ``KIND = "runtime"``
+   (the abstract Declaration gives org, lock, name, created_by, version; ``Hidden.kind`` takes its choices from this
+   registry, so resources/ needs no edit and no migration);
+2. its registry entry, runtimes/kinds.py (autodiscovered: no AppConfig edit)::
+
+       kinds.register(Kind(model=Runtime, rule=Rule.DECLARED, view="runtime.view", manage="runtime.manage",
+                           within="org", label="runtime", label_plural="runtimes", console_list="runtimes",
+                           console_detail="runtime", api_list="api-org-runtimes", api_detail="api-runtime"))
+
+   With it the policy decides it (404 without ``runtime.view`` where it is declared or below, 403 without
+   ``runtime.manage``, explain), the inheritance engine resolves it (nearest wins, locks, hides; one query at any
+   depth) and the registry tests check it (capabilities of the vocabulary, URL names that reverse, the role table
+   where it is declared, above and below). tests/test_kinds_registry.py registers such a kind and shows all this;
+3. its fields for the faces: a serializer and a form with the kind-specific fields only;
+4. its admin registration.
+
+The capabilities ``runtime.view``/``runtime.manage`` are in the vocabulary (access/roles.py) already.
+
+Measured today, 2026-11-30, the four hold for everything this module feeds (policy, inheritance, hides, role-table
+tests). They do not hold yet for the faces and the writes, which are per kind in files other engineers own:
+resources/services (create/update/delete per kind over shared _create/_update/_delete, each recording its audit
+event), resources/services/declarations.py (MODEL_OF_KIND, MANAGE_CAPABILITY: the hide service), resources/views.py
+(a list and detail view per kind, the hide form's kinds), resources/api.py (list and detail views per kind, the
+effective-config list), resources/urls.py and api_urls.py, resources/admin.py. So a Runtime also needs its three
+services, two views, two API views, four URL lines and two table entries there: about 8 files. Each of those can read
+this registry (``label``, ``label_plural``, the URL names, ``view``/``manage``, ``hidden_kind``, ``name_field``,
+``inheritable_queryset``) to become generic; then places 3 and 4 above are the whole of it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+
+
+class Rule(enum.Enum):
+    """The model families the policy knows, each with its own way of deriving capabilities on an object."""
+
+    TENANT = "tenant"  # tenant administrators only (and superusers)
+    ORG = "org"  # the roles granted on the org and its ancestors, minus inheritance cuts
+    PROJECT = "project"  # the org's roles plus the grants on the project itself
+    DECLARED = "declared"  # declared at an org: its roles, plus the view capability held anywhere below it
+    TASK = "task"  # lives in a project: the project's roles plus per-object shares
+    CHILD = "child"  # goes with another registered object (``within``), e.g. a run with its task
+
+
+@dataclass(frozen=True)
+class DevelopmentTeam:
+    """Capabilities that come from being on the object's own team, never from a role (a component's developers).
+
+    ``object_ids(user)`` is a flat values_list query of the objects whose team ``user`` is on: evaluated once per
+    request for checks, and used as a subquery in lists (so a list stays one query)."""
+
+    object_ids: Callable[[Any], models.QuerySet]
+    grants: frozenset[str]  # what being on the team gives on the object
+    exclusive: str  # the capability that only the team holds (no role gives it), e.g. component.push
+    member_reason: str  # explain(): what membership adds to the object's other capabilities
+    exclusive_reason: str  # explain(): why a member holds ``exclusive``
+    refusal: str  # explain(): why a non-member does not hold ``exclusive``
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One registered kind. ``within`` is the field leading to where its rules apply: ``org`` for a declaration,
+    ``project`` for a task, the parent for a CHILD (``task`` for a run), ``org`` for a project, "" otherwise."""
+
+    model: type[models.Model]
+    rule: Rule
+    view: str  # the capability without which the object does not exist for the caller (404)
+    manage: str = ""  # the capability that creates, changes and deletes it ("" when no single one does)
+    within: str = ""
+    label: str = ""  # singular, lower case ("credential"); default: the model's verbose_name
+    label_plural: str = ""
+    # URL names (""= none): console list (org_id) and detail (org_id, item_id); API list (id of the org) and detail
+    console_list: str = ""
+    console_detail: str = ""
+    api_list: str = ""
+    api_detail: str = ""
+    # DECLARED: narrows any queryset of the model to what takes part in org inheritance (effective lists, overrides,
+    # locks, hides). None: the whole model does.
+    inheritable: Callable[[models.QuerySet], models.QuerySet] | None = None
+    team: DevelopmentTeam | None = None
+    # DECLARED: a field to another registered object; when set on an instance, the instance goes with that object
+    # (a component's environment variable) and ``owner_team_grants`` is what the owner's team gets on it.
+    owner: str = ""
+    owner_team_grants: frozenset[str] = field(default_factory=frozenset)
+    # TASK: the per-object share tables (a user share model, a team share model: access.models.UserShare and
+    # TeamShare subclasses) whose rows the resolver reads as "share" facts. Empty: the kind cannot be shared.
+    shares: tuple[type[models.Model], ...] = ()
+
+    def __post_init__(self) -> None:
+        meta = self.model._meta
+        if not self.label:
+            object.__setattr__(self, "label", str(meta.verbose_name))
+        if not self.label_plural:
+            object.__setattr__(self, "label_plural", str(meta.verbose_name_plural))
+        if self.rule in (Rule.DECLARED, Rule.TASK, Rule.CHILD, Rule.PROJECT) and not self.within:
+            raise ValueError(f"{meta.label}: a {self.rule.value} kind says where it lives (within=…).")
+
+    @property
+    def key(self) -> str:
+        """The model's label (``app.model``): how the audit log names targets."""
+        return self.model._meta.label_lower
+
+    @property
+    def hidden_kind(self) -> str:
+        """The ``Hidden.kind`` that hides it ("" when it cannot be hidden): declared once, on the model (KIND)."""
+        return str(getattr(self.model, "KIND", "") or "")
+
+    @property
+    def name_field(self) -> str:
+        """The field overriding matches on, case-insensitively (NAME_FIELD on the model)."""
+        return str(getattr(self.model, "NAME_FIELD", "name"))
+
+    @property
+    def owner_attname(self) -> str:
+        return self.model._meta.get_field(self.owner).attname if self.owner else ""
+
+    def inheritable_queryset(self, queryset: models.QuerySet | None = None) -> models.QuerySet:
+        """``queryset`` (default: every row) narrowed to what takes part in org inheritance."""
+        qs = queryset if queryset is not None else self.model._default_manager.all()
+        return self.inheritable(qs) if self.inheritable is not None else qs
+
+
+class Registry:
+    """Kinds by model. Filled at start-up (AppConfig.ready), read on every policy call: the lookups the policy makes
+    per check (``of``, ``exclusive``, ``view_below``) are a dict get or an attribute, kept current by ``register``
+    (a cached check costs about a microsecond, so a method call more per check would show in the benchmark)."""
+
+    def __init__(self) -> None:
+        self.by_model: dict[type[models.Model], Kind] = {}
+        # capability only a development team holds -> its kind (updated in place: the policy keeps a reference)
+        self.by_exclusive: dict[str, Kind] = {}
+        self.view_below: frozenset[str] = frozenset()
+
+    def register(self, kind: Kind) -> Kind:
+        """Add (or, when an app is made ready again in tests, replace) the entry of ``kind.model``."""
+        self.by_model[kind.model] = kind
+        self._derive()
+        return kind
+
+    def _derive(self) -> None:
+        self.by_exclusive.clear()
+        self.by_exclusive.update({k.team.exclusive: k for k in self.by_model.values() if k.team is not None})
+        # The view capabilities of the declared kinds: held anywhere below a declaring org, they see upward.
+        self.view_below = frozenset(k.view for k in self.declared())
+
+    def register_all(self, kinds: Iterable[Kind]) -> None:
+        for kind in kinds:
+            self.register(kind)
+
+    def unregister(self, model: type[models.Model]) -> None:
+        """Remove ``model``'s entry (tests that register a throwaway kind)."""
+        del self.by_model[model]
+        self._derive()
+
+    def find(self, model_or_obj: type[models.Model] | models.Model) -> Kind | None:
+        model = model_or_obj if isinstance(model_or_obj, type) else model_or_obj.__class__
+        kind = self.by_model.get(model)
+        if kind is None:
+            kind = self.by_model.get(model._meta.concrete_model)  # a proxy model decides like its concrete one
+        return kind
+
+    def of(self, model_or_obj: type[models.Model] | models.Model) -> Kind:
+        """The entry of a model (or of an instance's model); TypeError when none is registered: the policy must
+        never guess a rule."""
+        kind = self.by_model.get(model_or_obj.__class__)  # the policy's case, an instance: one dict get
+        if kind is None:
+            kind = self.find(model_or_obj)
+        if kind is None:
+            model = model_or_obj if isinstance(model_or_obj, type) else type(model_or_obj)
+            raise TypeError(f"The policy knows no rule for {model._meta.label_lower}.")
+        return kind
+
+    def exclusive(self, capability: str) -> Kind | None:
+        """The kind whose development team alone holds ``capability`` (no role gives it), if any."""
+        return self.by_exclusive.get(capability)
+
+    def all(self) -> tuple[Kind, ...]:
+        return tuple(self.by_model.values())
+
+    def with_rule(self, rule: Rule) -> tuple[Kind, ...]:
+        return tuple(k for k in self.by_model.values() if k.rule is rule)
+
+    def declared(self) -> tuple[Kind, ...]:
+        return self.with_rule(Rule.DECLARED)
+
+    def shareable(self) -> tuple[Kind, ...]:
+        """Kinds shared per object (their share tables feed the resolver's "share" rows)."""
+        return tuple(k for k in self.by_model.values() if k.shares)
+
+    def hideable(self) -> dict[str, Kind]:
+        """Declared kinds that can be hidden, by their ``Hidden.kind``."""
+        return {k.hidden_kind: k for k in self.declared() if k.hidden_kind}
+
+    def parent(self, kind: Kind) -> Kind:
+        """A CHILD kind's parent entry (the registered model its ``within`` field points at)."""
+        related = kind.model._meta.get_field(kind.within).related_model
+        return self.of(related)  # type: ignore[arg-type]
+
+
+registry = Registry()
+register = registry.register
+of = registry.of
+find = registry.find

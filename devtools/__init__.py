@@ -1,0 +1,1 @@
+"""Development-only tools (benchmark, synthetic tenants): see devtools/apps.py."""
