@@ -31,8 +31,12 @@ run: install
 test: install-dev
 	$(BIN)/pytest $(ARGS)
 
+# The static checks CI runs before the tests: lint, formatting, types and the '# type: ignore' ratchet.
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=True $(BIN)/mypy
+	$(BIN)/python scripts/type_ignores
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -14,3 +14,5 @@ class AccessConfig(AppConfig):
         # Every installed app's kinds.py registers the kinds the policy decides on (config/kinds.py), as admin.py
         # registers admin classes: a new app with a new kind adds that one module, and no line here or elsewhere.
         autodiscover_modules("kinds")
+        # ... and its faces.py attaches the kind's own form, serializers and services to the generic faces.
+        autodiscover_modules("faces")

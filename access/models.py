@@ -262,10 +262,6 @@ class GrantFields(Versioned):
         holder = getattr(self, "user", None) or getattr(self, "group", None)
         return f"{holder} is {self.role} on {self.content_object}"
 
-    @property
-    def is_expired(self) -> bool:
-        return self.expires_at is not None and self.expires_at <= timezone.now()
-
 
 class ShareFields(models.Model):
     """What every per-object share row carries beside guardian's (holder, permission, object)."""

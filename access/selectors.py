@@ -155,10 +155,6 @@ def teams_in(org: Organization, *, viewer: Any) -> QuerySet[Team]:
     )
 
 
-def team_members(team: Team) -> QuerySet[Any]:
-    return team.group.user_set.order_by("username")
-
-
 def custom_roles_in(org: Organization) -> QuerySet[Role]:
     """Custom roles defined at ``org`` or above it (usable here)."""
     return Role.objects.filter(

@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from typing import Any, TypeVar
 
 from django.apps import apps
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
 from config.errors import NotFound, Stale
@@ -35,6 +36,13 @@ class Versioned(models.Model):
 
     class Meta:
         abstract = True
+
+
+def _version(obj: models.Model) -> int:
+    """The row's version; TypeError for a model that is not Versioned (its writes cannot take ``version=``)."""
+    if not isinstance(obj, Versioned):
+        raise TypeError(f"{obj._meta.label} has no version column: pass version=None.")
+    return obj.version
 
 
 def _expected(version: Versions) -> frozenset[int] | None:
@@ -59,7 +67,7 @@ def last_change(obj: models.Model) -> tuple[str | None, Any]:
 
 def stale(obj: models.Model) -> Stale:
     changed_by, changed_at = last_change(obj)
-    return Stale(version=obj.version, changed_by=changed_by, changed_at=changed_at)  # type: ignore[attr-defined]
+    return Stale(version=_version(obj), changed_by=changed_by, changed_at=changed_at)
 
 
 def lock_for_update(obj: M, version: Versions = None) -> M:
@@ -70,15 +78,15 @@ def lock_for_update(obj: M, version: Versions = None) -> M:
     model = type(obj)
     try:
         fresh = model._base_manager.select_for_update().get(pk=obj.pk)
-    except model.DoesNotExist:
+    except ObjectDoesNotExist:
         raise NotFound() from None
     for name, related in obj._state.fields_cache.items():
         field = model._meta.get_field(name)
-        same_row = getattr(fresh, field.attname, None) == getattr(obj, field.attname, None)
-        if (field.many_to_one or field.one_to_one) and same_row:
+        # a many-to-one or one-to-one (a ForeignKey: a column on this row) that still points at the same row
+        if isinstance(field, models.ForeignKey) and getattr(fresh, field.attname) == getattr(obj, field.attname):
             fresh._state.fields_cache[name] = related
     expected = _expected(version)
-    if expected is not None and fresh.version not in expected:  # type: ignore[attr-defined]
+    if expected is not None and _version(fresh) not in expected:
         raise stale(fresh)
     return fresh
 
@@ -86,7 +94,7 @@ def lock_for_update(obj: M, version: Versions = None) -> M:
 def check_version(obj: models.Model, version: Versions) -> None:
     """Stale unless ``obj`` (a row the caller just locked) is at one of ``version``; nothing to check for None."""
     expected = _expected(version)
-    if expected is not None and obj.version not in expected:  # type: ignore[attr-defined]
+    if expected is not None and _version(obj) not in expected:
         raise stale(obj)
 
 
@@ -116,7 +124,7 @@ def save_changes(obj: models.Model, fields: dict[str, Any], *, also: Iterable[st
 
 
 def etag(obj: models.Model) -> str:
-    return f'"{obj.version}"'  # type: ignore[attr-defined]
+    return f'"{_version(obj)}"'
 
 
 def parse_if_match(header: str | None) -> frozenset[int] | None:

@@ -47,7 +47,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import models
 
@@ -133,12 +133,40 @@ class Kind:
 
     @property
     def owner_attname(self) -> str:
-        return self.model._meta.get_field(self.owner).attname if self.owner else ""
+        if not self.owner:
+            return ""
+        field = self.model._meta.get_field(self.owner)
+        assert isinstance(field, models.Field), f"{self.key}.{self.owner} is a relation's reverse side"
+        return field.attname
 
     def inheritable_queryset(self, queryset: models.QuerySet | None = None) -> models.QuerySet:
         """``queryset`` (default: every row) narrowed to what takes part in org inheritance."""
         qs = queryset if queryset is not None else self.model._default_manager.all()
         return self.inheritable(qs) if self.inheritable is not None else qs
+
+
+class KindServices(Protocol):
+    """The writes of a declared kind, as the generic faces call them (resources.services.declarations gives a default
+    for kinds whose writes are plain: authorize, lock, inheritance checks, save, audit)."""
+
+    def create(self, *, actor: Any, org: Any, **fields: Any) -> Any: ...
+
+    def update(self, *, actor: Any, item: Any, version: Any = None, **fields: Any) -> Any: ...
+
+    def delete(self, *, actor: Any, item: Any, version: Any = None) -> None: ...
+
+
+@dataclass
+class Faces:
+    """What a kind adds to the generic console, API and admin: only its own fields and, when its writes are not
+    plain, its services. Filled by the decorators below from the module that defines each class (a kind's
+    ``faces.py``, autodiscovered like ``kinds.py``), read by the generic views, API views and URL patterns."""
+
+    form: type | None = None  # console: a Django form of the kind-specific fields (create and edit)
+    serializer: type | None = None  # API: the read representation's kind-specific fields
+    write_serializer: type | None = None  # API: the create body
+    update_serializer: type | None = None  # API: the PATCH body (default: write_serializer, every field optional)
+    services: KindServices | None = None  # None: the default declaration services
 
 
 class Registry:
@@ -151,6 +179,7 @@ class Registry:
         # capability only a development team holds -> its kind (updated in place: the policy keeps a reference)
         self.by_exclusive: dict[str, Kind] = {}
         self.view_below: frozenset[str] = frozenset()
+        self.faces: dict[type[models.Model], Faces] = {}
 
     def register(self, kind: Kind) -> Kind:
         """Add (or, when an app is made ready again in tests, replace) the entry of ``kind.model``."""
@@ -174,16 +203,17 @@ class Registry:
         self._derive()
 
     def find(self, model_or_obj: type[models.Model] | models.Model) -> Kind | None:
-        model = model_or_obj if isinstance(model_or_obj, type) else model_or_obj.__class__
+        model: type[models.Model] = model_or_obj if isinstance(model_or_obj, type) else type(model_or_obj)
         kind = self.by_model.get(model)
-        if kind is None:
-            kind = self.by_model.get(model._meta.concrete_model)  # a proxy model decides like its concrete one
+        concrete = model._meta.concrete_model
+        if kind is None and concrete is not None:
+            kind = self.by_model.get(concrete)  # a proxy model decides like its concrete one
         return kind
 
     def of(self, model_or_obj: type[models.Model] | models.Model) -> Kind:
         """The entry of a model (or of an instance's model); TypeError when none is registered: the policy must
         never guess a rule."""
-        kind = self.by_model.get(model_or_obj.__class__)  # the policy's case, an instance: one dict get
+        kind = self.by_model.get(type(model_or_obj))  # type: ignore[arg-type]  # an instance: one dict get
         if kind is None:
             kind = self.find(model_or_obj)
         if kind is None:
@@ -212,13 +242,53 @@ class Registry:
         """Declared kinds that can be hidden, by their ``Hidden.kind``."""
         return {k.hidden_kind: k for k in self.declared() if k.hidden_kind}
 
+    def faces_of(self, model: type[models.Model]) -> Faces:
+        """The faces registered for ``model`` (an empty Faces, kept, when none are yet)."""
+        return self.faces.setdefault(model, Faces())
+
+    def console_form(self, model: type[models.Model]) -> Callable[[type], type]:
+        """Class decorator: ``form`` is the console form of ``model``'s kind."""
+
+        def attach(form: type) -> type:
+            self.faces_of(model).form = form
+            return form
+
+        return attach
+
+    def api_serializers(
+        self, model: type[models.Model], *, write: type | None = None, update: type | None = None
+    ) -> Callable[[type], type]:
+        """Class decorator on the read serializer of ``model``'s kind, naming its create and PATCH bodies."""
+
+        def attach(serializer: type) -> type:
+            faces = self.faces_of(model)
+            faces.serializer, faces.write_serializer, faces.update_serializer = serializer, write, update
+            return serializer
+
+        return attach
+
+    def kind_services(self, model: type[models.Model]) -> Callable[[Any], Any]:
+        """Decorator (on a class, instantiated once, or an object): the writes of ``model``'s kind."""
+
+        def attach(services: Any) -> Any:
+            self.faces_of(model).services = services() if isinstance(services, type) else services
+            return services
+
+        return attach
+
     def parent(self, kind: Kind) -> Kind:
         """A CHILD kind's parent entry (the registered model its ``within`` field points at)."""
         related = kind.model._meta.get_field(kind.within).related_model
-        return self.of(related)  # type: ignore[arg-type]
+        if not isinstance(related, type):
+            raise TypeError(f"{kind.key}.{kind.within} does not point at a model.")
+        return self.of(related)
 
 
 registry = Registry()
 register = registry.register
 of = registry.of
 find = registry.find
+faces_of = registry.faces_of
+console_form = registry.console_form
+api_serializers = registry.api_serializers
+kind_services = registry.kind_services

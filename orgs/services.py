@@ -17,7 +17,6 @@ corrupt the tree. New roots take mptt's max(tree_id) + 1, so root creation is se
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,25 +73,6 @@ def _clean_description(value: Any) -> str:
     if len(value) > 2000:
         raise ValidationError({"description": ["Ensure this field has no more than 2000 characters."]})
     return value.strip()
-
-
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-def clean_domains(value: Any) -> list[str]:
-    """Invitation e-mail domains: lower-case host names, no duplicates; an empty list allows any domain."""
-    if isinstance(value, str):
-        value = [part for part in re.split(r"[\s,]+", value) if part]
-    if not isinstance(value, list | tuple) or len(value) > 50:
-        raise ValidationError({"value": ["Give a list of at most 50 domains."]})
-    domains = []
-    for item in value:
-        domain = str(item).strip().lower().lstrip("@")
-        if not _DOMAIN.match(domain):
-            raise ValidationError({"value": [f"“{item}” is not a domain name."]})
-        if domain not in domains:
-            domains.append(domain)
-    return domains
 
 
 def _serialize_root_creation() -> None:
@@ -382,7 +362,7 @@ def restore_org(*, actor: Any, org: Organization, version: Versions = None) -> O
                 "This organization was deleted with a parent organization: restore that one instead.",
                 code="deleted_with_parent",
             )
-        if node.deleted_at < timezone.now() - settings.ORG_RESTORE_WINDOW:
+        if node.deleted_at is not None and node.deleted_at < timezone.now() - settings.ORG_RESTORE_WINDOW:
             raise Conflict("The restore window for this organization has passed.", code="restore_window")
         parent = node.parent
         if parent is not None and parent.is_deleted:

@@ -6,6 +6,7 @@ below. ``effective_settings(org)`` gives every key with its value and source in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from orgs.models import Organization
+from resources.inheritance import effective
+from resources.models import OrgSetting
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,26 @@ def _int_between(low: int, high: int) -> Callable[[Any], int]:
     return clean
 
 
-def _domains(value: Any) -> list[str]:
-    from orgs.services import clean_domains
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
+
+def clean_domains(value: Any) -> list[str]:
+    """Invitation e-mail domains: lower-case host names, no duplicates; an empty list allows any domain."""
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[\s,]+", value) if part]
+    if not isinstance(value, list | tuple) or len(value) > 50:
+        raise ValidationError({"value": ["Give a list of at most 50 domains."]})
+    domains = []
+    for item in value:
+        domain = str(item).strip().lower().lstrip("@")
+        if not _DOMAIN.match(domain):
+            raise ValidationError({"value": [f"“{item}” is not a domain name."]})
+        if domain not in domains:
+            domains.append(domain)
+    return domains
+
+
+def _domains(value: Any) -> list[str]:
     return clean_domains(value)
 
 
@@ -145,8 +165,6 @@ class EffectiveSetting:
 
 def effective_settings(org: Organization) -> list[EffectiveSetting]:
     """Every registered setting at ``org``: nearest value wins, a lock above wins over anything below. One query."""
-    from resources.inheritance import effective
-    from resources.models import OrgSetting
 
     decided = {e.item.key: e.item for e in effective(OrgSetting, org)}
     return [

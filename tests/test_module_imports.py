@@ -23,14 +23,7 @@ STANDALONE = {"loadtest.locustfile"}
 
 # Function-level imports of project modules that remain, in files owned by others at the time of writing: each is a
 # cycle dodge or a habit to remove by its owner (issue #10 §4). (path, function, imported module): owner.
-ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str, str], str] = {
-    ("access/resolver.py", "_tables", "access.models"): "resolver (h5): tables from _meta at module level",
-    ("access/resolver.py", "_tables", "orgs.models"): "resolver (h5)",
-    ("access/resolver.py", "_tables", "resources.models"): "resolver (h5): the share tables from config.kinds",
-    ("resources/settings_registry.py", "_domains", "orgs.services"): "resources services (h2)",
-    ("resources/settings_registry.py", "effective_settings", "resources.inheritance"): "resources services (h2)",
-    ("resources/settings_registry.py", "effective_settings", "resources.models"): "resources services (h2)",
-}
+ALLOWED_FUNCTION_IMPORTS: dict[tuple[str, str, str], str] = {}
 
 # Runs in a fresh interpreter: configures Django once (what `manage.py` and every entry point do), then imports each
 # module in a forked child of that state, so each import starts exactly where `python -c "import django;

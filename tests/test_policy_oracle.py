@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -44,11 +44,6 @@ from tests.factories import UserFactory, add_to_tenant, make_tenant, root_of
 IN_CI = os.environ.get("CI") == "true"
 # How many worlds: 200 in CI (derandomized), 40 locally; ORACLE_EXAMPLES=1000 for a long hunt.
 MAX_EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", "200" if IN_CI else "40"))
-# A known bug the oracle found (access/policy.py, reported for its owner): on SQLite, visible() over tasks or runs
-# raises DatabaseError for a user with a shared task (the union of two Task querysets keeps Task's default ORDER BY).
-# Until it is fixed the oracle skips those two lists on SQLite when a share exists; the strict xfail in
-# tests/test_visibility_coverage.py turns red the day it is fixed, and this flag goes with it.
-SHARED_TASKS_LIST_FAILS = connection.vendor == "sqlite"
 EXAMPLES = DirectoryBasedExampleDatabase(Path(__file__).parent / "oracle" / "examples")
 EVERYTHING = ALL_CAPABILITIES | {policy.TENANT_ADMIN}
 # visible() is compared for these: one per role level, the custom role's kind, and what shares give.
@@ -263,12 +258,11 @@ def check(world: World) -> None:
         assert set(policy.visible(lister, capability, in_tenant).values_list("pk", flat=True)) == {
             p.pk for p in projects if capability in naive.project(p)
         }, capability
-        if not (SHARED_TASKS_LIST_FAILS and naive.shares):
-            task_ids = {t.pk for t in tasks if capability in naive.task(t)}
-            visible_tasks = policy.visible(lister, capability, Task.objects.filter(project__in=projects))
-            assert set(visible_tasks.values_list("pk", flat=True)) == task_ids, capability
-            visible_runs = policy.visible(lister, capability, Run.objects.filter(task__in=tasks))
-            assert set(visible_runs.values_list("task_id", flat=True)) == task_ids, capability
+        task_ids = {t.pk for t in tasks if capability in naive.task(t)}
+        visible_tasks = policy.visible(lister, capability, Task.objects.filter(project__in=projects))
+        assert set(visible_tasks.values_list("pk", flat=True)) == task_ids, capability
+        visible_runs = policy.visible(lister, capability, Run.objects.filter(task__in=tasks))
+        assert set(visible_runs.values_list("task_id", flat=True)) == task_ids, capability
         for org in world.orgs:
             assert policy.can(lister, capability, org) == (capability in expected_orgs[org.pk])
             assert policy.explain(per_object, capability, org).allowed == (capability in expected_orgs[org.pk])

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import FieldError, ValidationError
-from django.db import DatabaseError, connection
 
 from access import policy, selectors
 from access.models import AuditEvent, OrgTeamGrant, ProjectTeamGrant
@@ -31,13 +30,9 @@ from resources.services.resources import (
 from resources.services.tasks import create_task, share_task
 from tests.factories import UserFactory, add_to_tenant, make_project
 
-# Found by the oracle (tests/test_policy_oracle.py): on SQLite, visible() over tasks or runs raises for a user with a
-# shared task ("ORDER BY not allowed in subqueries of compound statements": the union in access/policy.py keeps
-# Task's default ordering; .order_by() on both halves fixes it). Strict: the day it is fixed these turn red, and the
-# marker (and SHARED_TASKS_LIST_FAILS in the oracle) go.
-shared_task_lists_fail_on_sqlite = pytest.mark.xfail(
-    connection.vendor == "sqlite", raises=DatabaseError, strict=True, reason="policy.visible's task union on SQLite"
-)
+# The oracle (tests/test_policy_oracle.py) found that on SQLite visible() over tasks or runs raised for a user with a
+# shared task (the union in access/policy.py kept Task's default ordering): the tests below ran as strict xfails
+# until the fix, and now guard it on both backends.
 
 
 def fresh(user: Any) -> Any:
@@ -66,7 +61,6 @@ def colleague(world: Any) -> Any:
 # -- tasks shared with a user or a team, in lists ------------------------------------------------------------------
 
 
-@shared_task_lists_fail_on_sqlite
 @pytest.mark.parametrize(
     ("level", "listed_for"),
     [("view", {"task.view"}), ("run", {"task.view", "task.run"}), ("edit", {"task.view", "task.run", "task.edit"})],
@@ -82,7 +76,6 @@ def test_a_task_shared_with_a_user_is_listed_for_what_its_level_gives(
         assert other.pk not in listed
 
 
-@shared_task_lists_fail_on_sqlite
 def test_a_task_shared_with_a_team_is_listed_for_its_members_only(world: Any, nightly: Task, colleague: Any) -> None:
     team = create_team(actor=SYSTEM, org=world.root, name="Night shift")
     add_team_member(actor=SYSTEM, team=team, user=colleague)
@@ -92,7 +85,6 @@ def test_a_task_shared_with_a_team_is_listed_for_its_members_only(world: Any, ni
     assert ids(policy.visible(fresh(world.member), "task.view", Task.objects.all())) == set()  # bob is not in it
 
 
-@shared_task_lists_fail_on_sqlite
 def test_runs_of_a_shared_task_are_listed_with_it(world: Any, nightly: Task, colleague: Any) -> None:
     run = Run.objects.create(task=nightly)
     Run.objects.create(task=create_task(actor=SYSTEM, project=world.website, name="Unshared"))

@@ -126,10 +126,6 @@ def _grant_model(target: Organization | Project, *, team: bool) -> type[Grant]:
     return OrgTeamGrant if team else OrgUserGrant
 
 
-def _audit_target_org(target: Organization | Project) -> Organization:
-    return _org_of(target)
-
-
 def grant_role(
     *,
     actor: Any,
