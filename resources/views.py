@@ -68,15 +68,13 @@ from resources.models import (
     OrgSetting,
     Run,
     Task,
+    hideable_kinds,
 )
-from resources.services.declarations import MANAGE_CAPABILITY, MODEL_OF_KIND, clean_name
+from resources.services.declarations import clean_name
 from resources.services.resources import CREDENTIAL_KINDS, _apply, _create, _delete, _locked
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
 
-VIEW_CAPABILITY_OF_KIND = {
-    kind: policy.VIEW_CAPABILITY[model._meta.label_lower] for kind, model in MODEL_OF_KIND.items()
-}
 MAX_ROWS_SHOWN = 1000
 
 # -- forms of the pages that are not declared kinds -------------------------------------------------------------
@@ -114,7 +112,8 @@ class HideForm(forms.Form):
 
     def __init__(self, *args: Any, kinds: list[str], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = [(k, label) for k, label in Hidden.Kind.choices if k in kinds]
+        labels = dict(hideable_kinds())  # every registered hideable kind, not only this app's
+        self.fields["type"].choices = [(k, labels[k]) for k in kinds if k in labels]
 
 
 class TaskForm(forms.Form):
@@ -644,12 +643,13 @@ components, component_detail = declared_views(kinds.of(Component))
 
 # -- the effective configuration -----------------------------------------------------------------------------------
 
-SECTIONS = [
-    (Hidden.Kind.CREDENTIAL, Credential, "Credentials", "credential"),
-    (Hidden.Kind.LOOKUP_TABLE, LookupTable, "Lookup tables", "lookup-table"),
-    (Hidden.Kind.ENV_VAR, EnvVar, "Environment variables", "env-var"),
-    (Hidden.Kind.COMPONENT, Component, "Components", "component"),
-]
+
+def hide_sections() -> list[Kind]:
+    """The declared kinds the configuration page shows and hides: those with console pages and a hide kind, this
+    app's in the order of ``Hidden.Kind`` (the page's order before the registry), then any other as registered."""
+    order = {value: position for position, value in enumerate(Hidden.Kind.values)}
+    hideable = [kind for kind in console_kinds() if kind.hidden_kind]
+    return sorted(hideable, key=lambda kind: order.get(kind.hidden_kind, len(order)))
 
 
 @console_view
@@ -657,17 +657,19 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id)
     user = request.user
     here = reverse("org-settings", args=[org.pk])
-    manages = [kind for kind, cap in MANAGE_CAPABILITY.items() if policy.can(user, cap, org)]
+    sections = hide_sections()
+    manage_capability = {kind.hidden_kind: kind.manage for kind in sections}
+    manages = [key for key, capability in manage_capability.items() if policy.can(user, capability, org)]
     # Hides: checked per kind (the policy's capability for that kind).
     # (a type the form will refuse: checked with one the user holds, so the refusal is the form's 400)
-    fallback = MANAGE_CAPABILITY[manages[0]] if manages else "policy.manage"
-    hide_cap = MANAGE_CAPABILITY.get(request.POST.get("type", ""), fallback)
+    fallback = manage_capability[manages[0]] if manages else "policy.manage"
+    hide_cap = manage_capability.get(request.POST.get("type", ""), fallback)
 
     def unhide(d: dict[str, Any]) -> None:
         hidden = Hidden.objects.filter(org=org, pk=parse_uuid(request.POST.get("hidden"))).select_related("org").first()
         if hidden is None:
             raise NotFound()
-        require(request, MANAGE_CAPABILITY[hidden.kind], org)
+        require(request, manage_capability.get(hidden.kind, "policy.manage"), org)
         services.unhide(actor=user, hidden=hidden)
 
     def set_setting(d: dict[str, Any]) -> Any:
@@ -700,22 +702,20 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        sections = []
+        shown = []
         hidden = services.hidden_here(org)
-        for kind, model, title, url_name in SECTIONS:
-            view_cap = VIEW_CAPABILITY_OF_KIND[kind]
-            if not policy.can(user, view_cap, org):
+        for kind in sections:
+            if not policy.can(user, kind.view, org):
                 continue
-            qs = model.objects.filter(component__isnull=True) if model is EnvVar else None
-            sections.append({
-                "kind": kind, "title": title, "url_name": url_name,
-                "rows": _effective_rows(request, model, org, view_cap, qs),
-                "hidden": [h for h in hidden if h.kind == kind],
-                "can_manage": kind in manages,
+            shown.append({
+                "kind": kind.hidden_kind, "title": kind.label_plural.capitalize(), "url_name": kind.console_detail,
+                "rows": _effective_rows(request, kind.model, org, kind.view, kind.inheritable_queryset()),
+                "hidden": [h for h in hidden if h.kind == kind.hidden_kind],
+                "can_manage": kind.hidden_kind in manages,
             })  # fmt: skip
         return _page(
             request, "resources/settings.html", org, context,
-            settings_rows=effective_settings(org), sections=sections,
+            settings_rows=effective_settings(org), sections=shown,
             can_manage=policy.can(user, "policy.manage", org), manages=manages,
             setting_form=SettingForm(initial={"versions": SettingForm.versions_of(org)}),
             hide_form=HideForm(kinds=manages),

@@ -166,3 +166,23 @@ def test_who_may_not_manage_gets_403_and_who_may_not_see_gets_404_and_nothing_ch
     assert (item.name, item.description, item.version) == ("jvm-21", "mine", 1)
     assert (above.name, above.version) == ("py-3.13", 1)
     assert Runtime.objects.count() == 2
+
+
+def test_the_configuration_page_shows_the_kind_and_offers_to_hide_it_to_its_managers(
+    world, people, as_user, runtime_kind
+):
+    Runtime = runtime_kind.model
+    Runtime.objects.create(org=world.root, name="eu-west")
+    url = reverse("org-settings", args=[world.marketing.pk])
+    boss = as_user(people["admin"]).get(url)
+    assert boss.status_code == 200
+    (section,) = [s for s in boss.context["sections"] if s["kind"] == "runtime"]
+    assert section["title"] == "Runtimes" and [r["item"].name for r in section["rows"]] == ["eu-west"]
+    assert section["can_manage"] and ("runtime", "runtime") in boss.context["hide_form"].fields["type"].choices
+    # The existing kinds keep their order, the new one comes after them.
+    assert [s["kind"] for s in boss.context["sections"]][-1] == "runtime"
+    guest = as_user(people["guest"]).get(url)
+    (seen,) = [s for s in guest.context["sections"] if s["kind"] == "runtime"]
+    assert not seen["can_manage"] and "runtime" not in dict(guest.context["hide_form"].fields["type"].choices)
+    stranger = as_user(people["newcomer"]).get(url)
+    assert stranger.status_code == 404
