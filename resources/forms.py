@@ -47,7 +47,7 @@ class PairsField(forms.CharField):
         kwargs.setdefault("strip", False)
         super().__init__(**kwargs)
 
-    def to_python(self, value: Any) -> dict[str, str]:
+    def to_python(self, value: Any) -> Any:  # a dict[str, str] (CharField says str: the cleaned value is not)
         text = super().to_python(value) or ""
         pairs: dict[str, str] = {}
         for number, line in enumerate(text.splitlines(), start=1):
@@ -77,7 +77,7 @@ class RowsField(forms.CharField):
         kwargs.setdefault("help_text", "One row per line: key,value (CSV: quote values that hold commas).")
         super().__init__(**kwargs)
 
-    def to_python(self, value: Any) -> list[dict[str, str]]:
+    def to_python(self, value: Any) -> Any:  # a list[dict[str, str]] (CharField says str)
         text = super().to_python(value) or ""
         rows = []
         try:

@@ -403,13 +403,14 @@ def declared_detail(request: HttpRequest, org_id: UUID, item_id: UUID, *, kind: 
 
 
 SENSITIVE = ("secret", "new_secret", "value")  # never in an error report, whatever kind posts them
-_VIEWS: dict[type, tuple[Callable[..., HttpResponse], Callable[..., HttpResponse]]] = {}
+_VIEWS: dict[type, tuple[Kind, Callable[..., HttpResponse], Callable[..., HttpResponse]]] = {}
 
 
 def declared_views(kind: Kind) -> tuple[Callable[..., HttpResponse], Callable[..., HttpResponse]]:
-    """The list and detail views of ``kind`` (made once per model, so the URL patterns and the names below are the
+    """The list and detail views of ``kind`` (made once per entry, so the URL patterns and the names below are the
     same functions), each a console view whose secret-bearing POST parameters stay out of error reports."""
-    if kind.model not in _VIEWS or _VIEWS[kind.model][0].kind is not kind:  # type: ignore[attr-defined]
+    made = _VIEWS.get(kind.model)
+    if made is None or made[0] is not kind:  # (a kind registered again, in tests, gets views of its new entry)
 
         def list_view(request: HttpRequest, org_id: UUID) -> HttpResponse:
             return declared_list(request, org_id, kind=kind)
@@ -417,14 +418,15 @@ def declared_views(kind: Kind) -> tuple[Callable[..., HttpResponse], Callable[..
         def detail_view(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
             return declared_detail(request, org_id, item_id, kind=kind)
 
-        made = []
-        for view, name in ((list_view, kind.console_list), (detail_view, kind.console_detail)):
-            view.__name__ = view.__qualname__ = name.replace("-", "_")
-            wrapped = sensitive_post_parameters(*SENSITIVE)(console_view(view))
-            wrapped.kind = kind  # type: ignore[attr-defined]
-            made.append(wrapped)
-        _VIEWS[kind.model] = (made[0], made[1])
-    return _VIEWS[kind.model]
+        list_view.__name__ = list_view.__qualname__ = kind.console_list.replace("-", "_")
+        detail_view.__name__ = detail_view.__qualname__ = kind.console_detail.replace("-", "_") + "_detail"
+        made = (
+            kind,
+            sensitive_post_parameters(*SENSITIVE)(console_view(list_view)),
+            sensitive_post_parameters(*SENSITIVE)(console_view(detail_view)),
+        )
+        _VIEWS[kind.model] = made
+    return made[1], made[2]
 
 
 def console_kinds() -> list[Kind]:
@@ -443,6 +445,13 @@ def _credential_edit_form(credential: Credential) -> Callable[..., forms.Form]:
     return lambda *args, **kwargs: CredentialEditForm(*args, secret_names=credential.secret_names, **kwargs)
 
 
+def _credential_update(credential: Credential, d: dict[str, Any], form: forms.Form) -> dict[str, Any]:
+    """The edit's fields, and the secret fields it sets or removes (None: no change to the secret)."""
+    assert isinstance(form, CredentialEditForm)
+    return {"secret": form.secret_changes(), "name": d["name"], "description": d["description"],
+            "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
+
+
 EXTRAS[Credential] = Extras(
     list_template="resources/credentials.html", detail_template="resources/credential.html",
     list_context=lambda: {"kinds": CREDENTIAL_KINDS},
@@ -450,10 +459,7 @@ EXTRAS[Credential] = Extras(
                              "fields": d["field_values"], "secret": d["secret"], "locked": d["locked"]},
     create_rename={"fields": "field_values"},
     edit_form=_credential_edit_form,
-    update_fields=lambda item, d, form: {
-        "secret": form.secret_changes(), "name": d["name"], "description": d["description"],  # type: ignore[attr-defined]
-        "fields": d["field_values"], "locked": d["locked"],
-    },
+    update_fields=_credential_update,
     edit_rename={"fields": "field_values", "secret": "new_secret"},
     initial=lambda c: opened(c, name=c.name, description=c.description, field_values=pairs_text(c.fields),
                              locked=c.locked),
