@@ -1,5 +1,13 @@
-"""The console's shared-resource pages (/o/<org-uuid>/…): credentials, lookup tables, environment variables,
-components, the effective configuration, and the tasks and runs of projects.
+"""The console's shared-resource pages (/o/<org-uuid>/…): the declared kinds (credentials, lookup tables,
+environment variables, components, and any kind registered later), the effective configuration, and the tasks and
+runs of projects.
+
+The declared kinds share one list view and one detail view (``declared_list``, ``declared_detail``) and two
+templates (resources/declared_list.html, declared_detail.html), driven by the kind's registry entry (labels, URL
+names, view and manage capabilities: config/kinds.py) and its console form (``Faces.form``, resources/forms.py);
+resources/urls.py generates their URL patterns from the registry. What a kind adds (secret fields, rows and CSV, a
+development team and versions, a secret value) is its ``Extras``: hooks, extra writes and templates that extend the
+generic ones. Writes go through the kind's ``Faces.services``, else ``services_of``'s stand-ins (see there).
 
 Like every console view: fetch and authorize through config.console (404 when the org or object is not visible,
 403 when it is visible but the capability is missing), write through resources.services only with
