@@ -19,8 +19,7 @@ Secret values are never rendered: secret inputs are empty, even on a re-display.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +27,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -39,16 +38,20 @@ from config import hostile, kinds
 from config.concurrency import Versions
 from config.console import (
     EditForm,
+    Extras,
     Write,
     console_view,
     dispatch,
+    extras_of,
     fetch,
     fetch_org,
     fetch_project,
     opened,
     parse_uuid,
+    register_extras,
     render_org_page,
     require,
+    without_version,
 )
 from config.errors import Forbidden, NotFound
 from config.kinds import Kind, KindServices
@@ -273,41 +276,6 @@ def services_of(kind: Kind) -> KindServices:
     return kinds.faces_of(kind.model).services or PER_KIND_SERVICES.get(kind.model) or _PlainServices(kind)
 
 
-def _without_version(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != "version"}
-
-
-@dataclass(frozen=True)
-class Extras:
-    """What a kind's console pages add to the generic plumbing. Every hook is optional: a plain kind has none and
-    gets the generic templates, its form's fields as the write's fields and the object's attributes as the edit
-    form's initial values."""
-
-    list_template: str = "resources/declared_list.html"
-    detail_template: str = "resources/declared_detail.html"
-    noun: str = ""  # the deleted message's noun ("Variable K was deleted."); default: the kind's label
-    list_queryset: Callable[[Kind], QuerySet] | None = None  # default: the kind's inheritable queryset
-    list_context: Callable[[], dict[str, Any]] | None = None
-    create_fields: Callable[[dict[str, Any]], dict[str, Any]] = _without_version
-    create_rename: Mapping[str, str] = field(default_factory=dict)
-    created_then: str = "detail"  # where a created object sends the user: its "detail" page or the "list"
-    detail_queryset: Callable[[Kind], QuerySet] | None = None
-    # (request, org_id, item_id, kind) -> (org, item) where an object may be opened outside its org's path
-    fetch: Callable[[HttpRequest, UUID, UUID, Kind], tuple[Organization, Any]] | None = None
-    manage_on: Callable[[Any], Any] = lambda item: item  # what the manage capability is checked on
-    edit_form: Callable[[Any], Callable[..., forms.Form]] | None = None  # item -> form factory
-    update_fields: Callable[[Any, dict[str, Any], forms.Form], dict[str, Any]] | None = None  # (item, data, form)
-    edit_rename: Mapping[str, str] = field(default_factory=dict)
-    initial: Callable[[Any], dict[str, Any]] | None = None
-    back: Callable[[Organization, Any], str] | None = None  # where a deleted object sends the user; default the list
-    # (request, org, item, here) -> the detail page's own writes; (request, org, item) -> its own context
-    detail_writes: Callable[[HttpRequest, Organization, Any, str], dict[str, Write]] | None = None
-    detail_context: Callable[[HttpRequest, Organization, Any], dict[str, Any]] | None = None
-
-
-EXTRAS: dict[type, Extras] = {}
-
-
 def _create_form(kind: Kind) -> Callable[..., forms.Form]:
     form = kinds.faces_of(kind.model).form
     if form is None:
@@ -324,7 +292,7 @@ def _initial(form: Callable[..., forms.Form], item: Any) -> dict[str, Any]:
 def declared_list(request: HttpRequest, org_id: UUID, *, kind: Kind) -> HttpResponse:
     """The org's effective list of ``kind`` (declared here or inherited, nearest wins, hides applied) and, for who
     manages it here, the create form."""
-    extras = EXTRAS.get(kind.model, Extras())
+    extras = extras_of(kind.model)
     org = fetch_org(request, org_id, kind.view)
     user = request.user
     form = _create_form(kind)
@@ -363,7 +331,7 @@ def _noun(kind: Kind, extras: Extras) -> str:
 def declared_detail(request: HttpRequest, org_id: UUID, item_id: UUID, *, kind: Kind) -> HttpResponse:
     """One object of ``kind`` seen from the org: edit (the hidden version refuses a stale form) and delete (with the
     version), and the kind's own writes."""
-    extras = EXTRAS.get(kind.model, Extras())
+    extras = extras_of(kind.model)
     if extras.fetch is not None:
         org, item = extras.fetch(request, org_id, item_id, kind)
     else:
@@ -381,7 +349,7 @@ def declared_detail(request: HttpRequest, org_id: UUID, item_id: UUID, *, kind: 
         return bound["form"]
 
     def update(d: dict[str, Any]) -> Any:
-        fields = extras.update_fields(item, d, bound["form"]) if extras.update_fields else _without_version(d)
+        fields = extras.update_fields(item, d, bound["form"]) if extras.update_fields else without_version(d)
         return services_of(kind).update(actor=user, item=item, version=d["version"], **fields)
 
     writes = {
@@ -460,7 +428,7 @@ def _credential_update(credential: Credential, d: dict[str, Any], form: forms.Fo
             "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
 
 
-EXTRAS[Credential] = Extras(
+register_extras(Credential, Extras(
     list_template="resources/credentials.html", detail_template="resources/credential.html",
     list_context=lambda: {"kinds": CREDENTIAL_KINDS},
     create_fields=lambda d: {"name": d["name"], "kind": d["kind"], "description": d["description"],
@@ -471,7 +439,7 @@ EXTRAS[Credential] = Extras(
     edit_rename={"fields": "field_values", "secret": "new_secret"},
     initial=lambda c: opened(c, name=c.name, description=c.description, field_values=pairs_text(c.fields),
                              locked=c.locked),
-)  # fmt: skip
+))  # fmt: skip
 
 
 # -- lookup tables: rows as CSV lines, an import and an export ----------------------------------------------------
@@ -486,7 +454,7 @@ def _table_edit(table: LookupTable, d: dict[str, Any], form: forms.Form) -> dict
     """A table too large to edit on the page keeps its rows when the (then empty) rows box is left empty."""
     if not d["rows"] and table.rows.count() > MAX_ROWS_SHOWN:
         return {k: v for k, v in d.items() if k not in ("rows", "version")}
-    return _without_version(d)
+    return without_version(d)
 
 
 def _table_initial(table: LookupTable) -> dict[str, Any]:
@@ -515,11 +483,11 @@ def _table_context(request: HttpRequest, org: Organization, table: LookupTable) 
     }  # fmt: skip
 
 
-EXTRAS[LookupTable] = Extras(
+register_extras(LookupTable, Extras(
     list_template="resources/lookup_tables.html", detail_template="resources/lookup_table.html",
     list_queryset=_row_counts, update_fields=_table_edit, initial=_table_initial,
     detail_writes=_table_writes, detail_context=_table_context,
-)  # fmt: skip
+))  # fmt: skip
 
 
 @console_view
@@ -563,7 +531,7 @@ def _env_edit_form(variable: EnvVar) -> Callable[..., forms.Form]:
     return lambda *args, **kwargs: form(*args, stored_secret=variable.secret, component=component, **kwargs)
 
 
-EXTRAS[EnvVar] = Extras(
+register_extras(EnvVar, Extras(
     list_template="resources/env_vars.html", detail_template="resources/env_var.html", noun="Variable",
     created_then="list",
     create_fields=lambda d: {"component": None, "key": d["key"], "value": d["value"], "secret": d["secret"],
@@ -571,7 +539,7 @@ EXTRAS[EnvVar] = Extras(
     detail_queryset=lambda kind: EnvVar.objects.select_related("component"),
     manage_on=lambda variable: variable.org, edit_form=_env_edit_form, update_fields=_env_update, back=_env_back,
     initial=lambda v: opened(v, key=v.key, value="" if v.secret else v.value, secret=v.secret, locked=v.locked),
-)  # fmt: skip
+))  # fmt: skip
 
 
 # -- components: the development team, published versions, the component's own variables -------------------------
@@ -643,10 +611,10 @@ def _component_context(request: HttpRequest, org: Organization, component: Compo
     }  # fmt: skip
 
 
-EXTRAS[Component] = Extras(
+register_extras(Component, Extras(
     list_template="resources/components.html", detail_template="resources/component.html",
     fetch=_fetch_component, detail_writes=_component_writes, detail_context=_component_context,
-)  # fmt: skip
+))  # fmt: skip
 
 # The views by their former names (the URL patterns are generated from the registry in resources/urls.py).
 credentials, credential_detail = declared_views(kinds.of(Credential))

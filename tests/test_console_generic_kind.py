@@ -22,6 +22,7 @@ import config.urls
 import resources.urls
 from access.models import AuditEvent
 from config import kinds
+from config.console import EXTRAS, Extras, register_extras
 from config.kinds import Kind, Rule
 from resources.models import Component
 
@@ -186,3 +187,20 @@ def test_the_configuration_page_shows_the_kind_and_offers_to_hide_it_to_its_mana
     assert not seen["can_manage"] and "runtime" not in dict(guest.context["hide_form"].fields["type"].choices)
     stranger = as_user(people["newcomer"]).get(url)
     assert stranger.status_code == 404
+
+
+def test_a_kind_adds_to_its_pages_from_its_own_faces_module(world, people, as_user, runtime_kind):
+    """Extras registered where the kind registers its form (config.console.register_extras), not in the console."""
+    Runtime = runtime_kind.model
+    register_extras(Runtime, Extras(noun="Runtime image", created_then="list"))
+    try:
+        client = as_user(people["admin"])
+        created = client.post(reverse("runtimes", args=[world.marketing.pk]), {"action": "create", "name": "jvm"})
+        assert created["Location"] == reverse("runtimes", args=[world.marketing.pk])
+        item = Runtime.objects.get(name="jvm")
+        gone = client.post(reverse("runtime", args=[world.marketing.pk, item.pk]), {"action": "delete", "version": 1},
+                           follow=True)  # fmt: skip
+        assert "Runtime image jvm was deleted." in gone.content.decode()
+        assert not Runtime.objects.filter(pk=item.pk).exists()
+    finally:
+        EXTRAS.pop(Runtime)
