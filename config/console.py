@@ -42,6 +42,7 @@ from django.urls import reverse
 from access import policy
 from access.services import remember_org
 from config.errors import Busy, DomainError, Forbidden, NotFound, Stale
+from config.kinds import Kind
 from orgs import navigation
 from orgs.models import Organization, Project
 
@@ -283,8 +284,81 @@ def _again(
     return response
 
 
+# -- a declared kind's console extras ------------------------------------------------------------------------------
+#
+# The generic pages of a declared kind (resources.views.declared_list and declared_detail) need nothing but its
+# registry entry and its console form. A kind whose pages show or write more (a credential's secret fields, a lookup
+# table's rows and CSV import, a component's team and versions) registers hooks here.
+
+
+def without_version(d: dict[str, Any]) -> dict[str, Any]:
+    """A form's cleaned data as a write's fields: the version goes to the service apart (``version=``)."""
+    return {k: v for k, v in d.items() if k != "version"}
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a kind's console pages add to the generic plumbing. Every hook is optional: a plain kind has none and
+    gets the generic templates, its form's fields as the write's fields and the object's attributes as the edit
+    form's initial values."""
+
+    list_template: str = "resources/declared_list.html"
+    detail_template: str = "resources/declared_detail.html"
+    noun: str = ""  # the deleted message's noun ("Variable K was deleted."); default: the kind's label
+    list_queryset: Callable[[Kind], models.QuerySet] | None = None  # default: the kind's inheritable queryset
+    list_context: Callable[[], dict[str, Any]] | None = None
+    create_fields: Callable[[dict[str, Any]], dict[str, Any]] = without_version
+    create_rename: Mapping[str, str] = field(default_factory=dict)
+    created_then: str = "detail"  # where a created object sends the user: its "detail" page or the "list"
+    detail_queryset: Callable[[Kind], models.QuerySet] | None = None
+    # (request, org_id, item_id, kind) -> (org, item) where an object may be opened outside its org's path
+    fetch: Callable[[HttpRequest, UUID, UUID, Kind], tuple[Organization, Any]] | None = None
+    manage_on: Callable[[Any], Any] = lambda item: item  # what the manage capability is checked on
+    edit_form: Callable[[Any], Callable[..., forms.Form]] | None = None  # item -> form factory
+    update_fields: Callable[[Any, dict[str, Any], forms.Form], dict[str, Any]] | None = None  # (item, data, form)
+    edit_rename: Mapping[str, str] = field(default_factory=dict)
+    initial: Callable[[Any], dict[str, Any]] | None = None
+    back: Callable[[Organization, Any], str] | None = None  # where a deleted object sends the user; default the list
+    # (request, org, item, here) -> the detail page's own writes; (request, org, item) -> its own context
+    detail_writes: Callable[[HttpRequest, Organization, Any, str], dict[str, Write]] | None = None
+    detail_context: Callable[[HttpRequest, Organization, Any], dict[str, Any]] | None = None
+
+
+EXTRAS: dict[type[models.Model], Extras] = {}
+
+
+def register_extras(model: type[models.Model], extras: Extras) -> Extras:
+    """Give ``model``'s declared kind its console extras (from its faces.py, beside its form): a kind registers its
+    pages' additions where it registers its fields, and no console module names it."""
+    EXTRAS[model] = extras
+    return extras
+
+
+def extras_of(model: type[models.Model]) -> Extras:
+    """``model``'s console extras; none (the generic pages as they are) for a plain kind."""
+    return EXTRAS.get(model) or Extras()
+
+
 __all__ = [
-    "DENIED", "STALE_STATUS", "ActionForm", "EditForm", "Write", "add_refusal", "console_view",
-    "dispatch", "error_page", "fetch", "fetch_org", "fetch_project", "form_page", "opened", "org_of", "parse_uuid",
-    "render_org_page", "require",
+    "DENIED",
+    "STALE_STATUS",
+    "ActionForm",
+    "EditForm",
+    "Extras",
+    "Write",
+    "add_refusal",
+    "console_view",
+    "dispatch",
+    "error_page",
+    "extras_of",
+    "fetch",
+    "fetch_org",
+    "fetch_project",
+    "form_page",
+    "opened",
+    "org_of",
+    "parse_uuid",
+    "register_extras",
+    "render_org_page",
+    "require",
 ]  # fmt: skip

@@ -91,6 +91,7 @@ class Kind:
     within: str = ""
     label: str = ""  # singular, lower case ("credential"); default: the model's verbose_name
     label_plural: str = ""
+    tab: str = ""  # the console tab's short label; default: the plural label, capitalized
     # URL names (""= none): console list (org_id) and detail (org_id, item_id); API list (id of the org) and detail
     console_list: str = ""
     console_detail: str = ""
@@ -126,6 +127,10 @@ class Kind:
     def hidden_kind(self) -> str:
         """The ``Hidden.kind`` that hides it ("" when it cannot be hidden): declared once, on the model (KIND)."""
         return str(getattr(self.model, "KIND", "") or "")
+
+    @property
+    def tab_label(self) -> str:
+        return self.tab or self.label_plural[:1].upper() + self.label_plural[1:]
 
     @property
     def name_field(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from access import policy
+from config import kinds
 from orgs.models import Organization, ancestors_of
 
 SWITCHER_LIMIT = 300
@@ -76,4 +77,22 @@ def context_for(request: Any, org: Organization) -> dict[str, Any]:
         "tenant": org.tenant,
         "switcher": switch,
         "caps": policy.capabilities(request.user, org),
+        "kind_tabs": kind_tabs(),
     }
+
+
+@dataclass(frozen=True)
+class KindTab:
+    label: str
+    url_name: str
+    capability: str
+
+
+def kind_tabs() -> list[KindTab]:
+    """A tab per declared kind that has console pages (a list and a detail URL name, and a console form): a new kind
+    is in the org's navigation by its registry entry alone. Shown where the user holds the kind's view capability."""
+    return [
+        KindTab(kind.tab_label, kind.console_list, kind.view)
+        for kind in kinds.registry.declared()
+        if kind.console_list and kind.console_detail and kinds.faces_of(kind.model).form is not None
+    ]

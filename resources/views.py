@@ -1,5 +1,13 @@
-"""The console's shared-resource pages (/o/<org-uuid>/…): credentials, lookup tables, environment variables,
-components, the effective configuration, and the tasks and runs of projects.
+"""The console's shared-resource pages (/o/<org-uuid>/…): the declared kinds (credentials, lookup tables,
+environment variables, components, and any kind registered later), the effective configuration, and the tasks and
+runs of projects.
+
+The declared kinds share one list view and one detail view (``declared_list``, ``declared_detail``) and two
+templates (resources/declared_list.html, declared_detail.html), driven by the kind's registry entry (labels, URL
+names, view and manage capabilities: config/kinds.py) and its console form (``Faces.form``, resources/forms.py);
+resources/urls.py generates their URL patterns from the registry. What a kind adds (secret fields, rows and CSV, a
+development team and versions, a secret value) is its ``Extras``: hooks, extra writes and templates that extend the
+generic ones. Writes go through the kind's ``Faces.services``, else ``services_of``'s stand-ins (see there).
 
 Like every console view: fetch and authorize through config.console (404 when the org or object is not visible,
 403 when it is visible but the capability is missing), write through resources.services only with
@@ -10,39 +18,56 @@ Secret values are never rendered: secret inputs are empty, even on a re-display.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 
-from access import policy, selectors
-from config import hostile
+from access import audit, policy, selectors
+from config import hostile, kinds
+from config.concurrency import Versions
 from config.console import (
     EditForm,
+    Extras,
     Write,
     console_view,
     dispatch,
+    extras_of,
     fetch,
     fetch_org,
     fetch_project,
     opened,
     parse_uuid,
+    register_extras,
     render_org_page,
     require,
+    without_version,
 )
 from config.errors import Forbidden, NotFound
+from config.kinds import Kind, KindServices
 from orgs.models import Organization
 from resources import services
+from resources.forms import (
+    CredentialEditForm,
+    EnvVarForm,
+    ImportForm,
+    UsernameForm,
+    VersionForm,
+    edit_form_of,
+    pairs_text,
+    rows_text,
+    short_textarea,
+)
 from resources.inheritance import effective
 from resources.models import (
     Component,
@@ -54,215 +79,16 @@ from resources.models import (
     OrgSetting,
     Run,
     Task,
+    hideable_kinds,
 )
-from resources.services.declarations import MANAGE_CAPABILITY, MODEL_OF_KIND
-from resources.services.resources import CREDENTIAL_KINDS
+from resources.services.declarations import clean_name
+from resources.services.resources import CREDENTIAL_KINDS, _apply, _create, _delete, _locked
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
 
-VIEW_CAPABILITY_OF_KIND = {
-    kind: policy.VIEW_CAPABILITY[model._meta.label_lower] for kind, model in MODEL_OF_KIND.items()
-}
 MAX_ROWS_SHOWN = 1000
 
-# -- form pieces ---------------------------------------------------------------------------------------------------
-
-
-class SecretTextarea(forms.Textarea):
-    """A textarea for secret values: masked like a password input and never filled, not even on a re-display."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            attrs={
-                "rows": 3,
-                "autocomplete": "off",
-                "spellcheck": "false",
-                "class": "secret-input",
-                "style": "-webkit-text-security: disc; text-security: disc;",
-            }
-        )
-
-    def format_value(self, value: Any) -> None:
-        return None
-
-
-class PairsField(forms.CharField):
-    """``name=value`` lines → a dict. Error messages name the line, never a value (it may be a secret)."""
-
-    def __init__(self, **kwargs: Any):
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3}))
-        kwargs.setdefault("strip", False)
-        super().__init__(**kwargs)
-
-    def to_python(self, value: Any) -> dict[str, str]:
-        text = super().to_python(value) or ""
-        pairs: dict[str, str] = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            name, sep, val = line.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                raise forms.ValidationError(f"Line {number}: write name=value.")
-            if name in pairs:
-                raise forms.ValidationError(f"Line {number}: “{name[:50]}” appears twice.")
-            pairs[name] = val.strip()
-        return pairs
-
-
-def pairs_text(values: dict[str, Any]) -> str:
-    return "\n".join(f"{name}={value}" for name, value in values.items())
-
-
-class RowsField(forms.CharField):
-    """CSV lines ``key,value`` → a list of {"key", "value"} rows (the services check them)."""
-
-    def __init__(self, **kwargs: Any):
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("strip", False)
-        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}))
-        kwargs.setdefault("help_text", "One row per line: key,value (CSV: quote values that hold commas).")
-        super().__init__(**kwargs)
-
-    def to_python(self, value: Any) -> list[dict[str, str]]:
-        text = super().to_python(value) or ""
-        rows = []
-        try:
-            for number, record in enumerate(csv.reader(io.StringIO(text)), start=1):
-                if not record or (len(record) == 1 and not record[0].strip()):
-                    continue
-                if len(record) != 2:
-                    raise forms.ValidationError(f"Line {number}: give exactly two columns, key and value.")
-                rows.append({"key": record[0], "value": record[1]})
-        except csv.Error as exc:
-            raise forms.ValidationError(f"Not valid CSV: {exc}.") from None
-        return rows
-
-
-def rows_text(table: LookupTable) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for key, value in table.rows.values_list("key", "value"):
-        writer.writerow([key, value])
-    return out.getvalue()
-
-
-def _textarea(rows: int = 2) -> forms.Textarea:
-    return forms.Textarea(attrs={"rows": rows})
-
-
-LOCKED_HELP = "Descendant organizations may neither override nor hide it."
-
-
-class CredentialForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    kind = forms.ChoiceField(choices=Credential.Kind.choices)
-    description = forms.CharField(required=False, max_length=2000, widget=_textarea())
-    field_values = PairsField(label="Fields", help_text="Non-secret fields, one name=value per line.")
-    secret = PairsField(
-        label="Secret fields",
-        widget=SecretTextarea(),
-        help_text="One name=value per line. Stored encrypted and never shown again.",
-    )
-    locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
-
-
-class CredentialEditForm(EditForm):
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(required=False, max_length=2000, widget=_textarea())
-    field_values = PairsField(label="Fields", help_text="Non-secret fields, one name=value per line.")
-    new_secret = PairsField(
-        label="Add secret fields",
-        widget=SecretTextarea(),
-        help_text="Optional: more secret fields, one name=value per line.",
-    )
-    locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
-
-    def __init__(self, *args: Any, secret_names: list[str], **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.secret_names = list(secret_names)
-        for name in self.secret_names:
-            self.fields[f"set__{name}"] = forms.CharField(
-                required=False,
-                strip=False,
-                label=f"Set a new value for {name}",
-                help_text="Leave empty to keep the current value.",
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-            )
-            self.fields[f"remove__{name}"] = forms.BooleanField(required=False, label=f"Remove {name}")
-
-    def secret_changes(self) -> dict[str, Any] | None:
-        data = self.cleaned_data
-        changes: dict[str, Any] = dict(data.get("new_secret") or {})
-        for name in self.secret_names:
-            if data.get(f"remove__{name}"):
-                changes[name] = None
-            elif data.get(f"set__{name}"):
-                changes[name] = data[f"set__{name}"]
-        return changes or None
-
-
-class LookupTableForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(required=False, max_length=2000, widget=_textarea())
-    rows = RowsField()
-    locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
-
-
-class LookupTableEditForm(LookupTableForm, EditForm):
-    """LookupTableForm with the version the table had when the form was opened."""
-
-
-class ImportForm(EditForm):
-    file = forms.FileField(
-        label="CSV file", help_text="Two columns, key and value; a first line key,value is a header."
-    )
-    mode = forms.ChoiceField(
-        choices=[("replace", "Replace every row"), ("merge", "Merge (same key: new value)")], initial="replace"
-    )
-
-
-class EnvVarForm(forms.Form):
-    key = forms.CharField(max_length=100)
-    value = forms.CharField(required=False, strip=False, max_length=10_000, widget=_textarea())
-    secret = forms.BooleanField(required=False, help_text="Stored encrypted; its value is never shown again.")
-    locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
-
-    def __init__(self, *args: Any, stored_secret: bool = False, component: bool = False, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        if stored_secret or (self.is_bound and self.data.get("secret") in ("on", "true", "1", "True")):
-            # Never echo a secret value back, not even after a refusal.
-            self.fields["value"].widget = SecretTextarea()
-        if stored_secret:
-            self.fields["value"].label = "Set a new value"
-            self.fields["value"].help_text = "Leave empty to keep the secret value."
-        if component:
-            del self.fields["locked"]
-
-
-class EnvVarEditForm(EnvVarForm, EditForm):
-    """EnvVarForm with the version the variable had when the form was opened."""
-
-
-class ComponentForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(required=False, max_length=2000, widget=_textarea())
-    repository_url = forms.CharField(required=False, max_length=500, label="Repository URL")
-    locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
-
-
-class ComponentEditForm(ComponentForm, EditForm):
-    """ComponentForm with the version the component had when the form was opened."""
-
-
-class UsernameForm(forms.Form):
-    username = forms.CharField(max_length=150, label="Username")
-
-
-class VersionForm(forms.Form):
-    version = forms.CharField(max_length=50, help_text="e.g. 1.4.0: a published version never changes.")
-    source = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}), max_length=200_000)
+# -- forms of the pages that are not declared kinds -------------------------------------------------------------
 
 
 class SettingForm(forms.Form):
@@ -297,12 +123,13 @@ class HideForm(forms.Form):
 
     def __init__(self, *args: Any, kinds: list[str], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = [(k, label) for k, label in Hidden.Kind.choices if k in kinds]
+        labels = dict(hideable_kinds())  # every registered hideable kind, not only this app's
+        self.fields["type"].choices = [(k, labels[k]) for k in kinds if k in labels]
 
 
 class TaskForm(forms.Form):
     name = forms.CharField(max_length=100)
-    description = forms.CharField(required=False, max_length=2000, widget=_textarea())
+    description = forms.CharField(required=False, max_length=2000, widget=short_textarea())
     steps = hostile.JSONFormField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
@@ -364,164 +191,303 @@ def _effective_rows(request: HttpRequest, model: Any, org: Organization, capabil
     return [{"e": e, "item": e.item, "overrides": shadowed.get(e.overrides)} for e in items]
 
 
-# -- credentials ---------------------------------------------------------------------------------------------------
+# -- the declared kinds: one list view and one detail view, driven by the registry ---------------------------------
+#
+# A declared kind (config/kinds.py, Rule.DECLARED) with console URL names and a console form (Faces.form, from its
+# faces.py) gets both pages from here: resources/urls.py generates their URL patterns from the registry. The list is
+# the org's effective list (source, inherited, locked, overrides) with the create form; the detail page edits (with
+# the version the form was opened at) and deletes (with the version). What a kind adds beyond its form (a
+# credential's secret fields, a table's rows and CSV import, a component's team and versions, a variable's secret
+# value) is its ``Extras`` below; a plain kind needs none.
 
 
-@sensitive_post_parameters("secret", "new_secret", "value")
-@console_view
-def credentials(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    org = fetch_org(request, org_id, "credential.view")
+class _PerKindServices:
+    """The KindServices protocol over the per-kind services of resources.services (create_credential, …): what the
+    generic views call for the four kinds whose writes are not plain."""
+
+    def __init__(self, create: Callable[..., Any], update: Callable[..., Any], delete: Callable[..., Any], item: str):
+        self._create, self._update, self._delete, self._item = create, update, delete, item
+
+    def create(self, *, actor: Any, org: Any, **fields: Any) -> Any:
+        return self._create(actor=actor, org=org, **fields)
+
+    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> Any:
+        return self._update(actor=actor, version=version, **{self._item: item}, **fields)
+
+    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
+        self._delete(actor=actor, version=version, **{self._item: item})
+
+
+class _PlainServices:
+    """The writes of a plain declared kind (no services in its Faces): authorize with the kind's manage capability,
+    the tenant's lock, the inheritance checks, only the changed columns saved, one audit event per write.
+
+    Stand-in, in the console only, for the default declaration services (resources/services/declarations.py) being
+    written beside this: it uses the same helpers the per-kind services do, so a plain kind writes like them."""
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+
+    def _action(self, verb: str) -> str:
+        return f"{self.kind.hidden_kind or self.kind.model._meta.model_name}.{verb}"
+
+    def create(self, *, actor: Any, org: Any, **fields: Any) -> Any:
+        name_field = self.kind.name_field
+        fields[name_field] = clean_name(fields.get(name_field), name_field)
+        with transaction.atomic():
+            item = _create(self.kind.model, actor=actor, org=org, capability=self.kind.manage, **fields)
+            audit.record(actor=actor, action=self._action("create"), tenant=org.tenant_id, org=org, target=item,
+                         changes=fields)  # fmt: skip
+        return item
+
+    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> Any:
+        policy.authorize(actor, self.kind.manage, item)
+        name_field = self.kind.name_field
+        if name_field in fields:
+            fields[name_field] = clean_name(fields[name_field], name_field)
+        with transaction.atomic():
+            item = _locked(item, actor=actor, capability=self.kind.manage, version=version)
+            changes = _apply(item, fields)
+            audit.record(actor=actor, action=self._action("update"), tenant=item.org.tenant_id, org=item.org,
+                         target=item, changes=changes)  # fmt: skip
+        return item
+
+    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
+        _delete(item, actor=actor, capability=self.kind.manage, action=self._action("delete"), version=version)
+
+
+PER_KIND_SERVICES: dict[type, KindServices] = {
+    Credential: _PerKindServices(
+        services.create_credential, services.update_credential, services.delete_credential, "credential"
+    ),
+    LookupTable: _PerKindServices(
+        services.create_lookup_table, services.update_lookup_table, services.delete_lookup_table, "table"
+    ),
+    EnvVar: _PerKindServices(services.create_env_var, services.update_env_var, services.delete_env_var, "variable"),
+    Component: _PerKindServices(
+        services.create_component, services.update_component, services.delete_component, "component"
+    ),
+}
+
+
+def services_of(kind: Kind) -> KindServices:
+    """The writes the console calls for ``kind``: its Faces' services, else (until the default declaration services
+    land) the per-kind adapter, else the plain writes."""
+    return kinds.faces_of(kind.model).services or PER_KIND_SERVICES.get(kind.model) or _PlainServices(kind)
+
+
+def _create_form(kind: Kind) -> Callable[..., forms.Form]:
+    form = kinds.faces_of(kind.model).form
+    if form is None:
+        raise TypeError(f"{kind.key} has no console form (kinds.console_form).")
+    return form
+
+
+def _initial(form: Callable[..., forms.Form], item: Any) -> dict[str, Any]:
+    """The edit form opened on ``item``: each of the form's fields that the object has, as the object has it."""
+    names = getattr(form, "base_fields", {})
+    return opened(item, **{name: getattr(item, name) for name in names if name != "version" and hasattr(item, name)})
+
+
+def declared_list(request: HttpRequest, org_id: UUID, *, kind: Kind) -> HttpResponse:
+    """The org's effective list of ``kind`` (declared here or inherited, nearest wins, hides applied) and, for who
+    manages it here, the create form."""
+    extras = extras_of(kind.model)
+    org = fetch_org(request, org_id, kind.view)
     user = request.user
+    form = _create_form(kind)
+
+    def create(d: dict[str, Any]) -> Any:
+        return services_of(kind).create(actor=user, org=org, **extras.create_fields(d))
+
+    def then(item: Any) -> str:
+        if extras.created_then == "list":
+            return reverse(kind.console_list, args=[org.pk])
+        return reverse(kind.console_detail, args=[org.pk, item.pk])
+
     writes = {
         "create": Write(
-            capability="credential.manage", on=org,
-            run=lambda d: services.create_credential(
-                actor=user, org=org, name=d["name"], kind=d["kind"], description=d["description"],
-                fields=d["field_values"], secret=d["secret"], locked=d["locked"],
-            ),
-            done="The credential was created.", then=lambda c: reverse("credential", args=[org.pk, c.pk]),
-            form=CredentialForm, form_key="form", rename={"fields": "field_values"},
+            capability=kind.manage, on=org, run=create, done=f"The {_noun(kind, extras).lower()} was created.",
+            then=then, form=form, form_key="form", rename=extras.create_rename,
         ),
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
+        queryset = extras.list_queryset(kind) if extras.list_queryset else kind.inheritable_queryset()
         return _page(
-            request, "resources/credentials.html", org, context,
-            rows=_effective_rows(request, Credential, org, "credential.view"),
-            can_manage=policy.can(user, "credential.manage", org),
-            form=CredentialForm(), kinds=CREDENTIAL_KINDS,
+            request, extras.list_template, org, context,
+            kind=kind, rows=_effective_rows(request, kind.model, org, kind.view, queryset),
+            can_manage=policy.can(user, kind.manage, org), form=form(),
+            **(extras.list_context() if extras.list_context else {}),
         )  # fmt: skip
 
     return dispatch(request, writes, show)
 
 
-@sensitive_post_parameters("secret", "new_secret", "value")
-@console_view
-def credential_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
-    org = fetch_org(request, org_id, "credential.view")
-    credential = _fetch_item(request, org, Credential, item_id, "credential.view")
+def _noun(kind: Kind, extras: Extras) -> str:
+    return extras.noun or kind.label.capitalize()
+
+
+def declared_detail(request: HttpRequest, org_id: UUID, item_id: UUID, *, kind: Kind) -> HttpResponse:
+    """One object of ``kind`` seen from the org: edit (the hidden version refuses a stale form) and delete (with the
+    version), and the kind's own writes."""
+    extras = extras_of(kind.model)
+    if extras.fetch is not None:
+        org, item = extras.fetch(request, org_id, item_id, kind)
+    else:
+        org = fetch_org(request, org_id, kind.view)
+        queryset = extras.detail_queryset(kind) if extras.detail_queryset else None
+        item = _fetch_item(request, org, kind.model, item_id, kind.view, queryset)
     user = request.user
-    back = reverse("credentials", args=[org.pk])
+    here = reverse(kind.console_detail, args=[org.pk, item.pk])
+    back = extras.back(org, item) if extras.back else reverse(kind.console_list, args=[org.pk])
+    edit_form = extras.edit_form(item) if extras.edit_form else edit_form_of(_create_form(kind))
+    bound: dict[str, forms.Form] = {}
 
-    bound: dict[str, CredentialEditForm] = {}
-
-    def edit_form(*args: Any) -> CredentialEditForm:
-        bound["form"] = CredentialEditForm(*args, secret_names=credential.secret_names)
+    def edit_factory(*args: Any) -> forms.Form:
+        bound["form"] = edit_form(*args)
         return bound["form"]
 
     def update(d: dict[str, Any]) -> Any:
-        return services.update_credential(
-            actor=user, credential=credential, secret=bound["form"].secret_changes(), name=d["name"],
-            description=d["description"], fields=d["field_values"], locked=d["locked"], version=d["version"],
-        )  # fmt: skip
+        fields = extras.update_fields(item, d, bound["form"]) if extras.update_fields else without_version(d)
+        return services_of(kind).update(actor=user, item=item, version=d["version"], **fields)
 
     writes = {
         "edit": Write(
-            capability="credential.manage", on=credential, run=update, done="Your changes were saved.",
-            then=lambda c: reverse("credential", args=[org.pk, c.pk]), form=edit_form, form_key="edit_form",
-            rename={"fields": "field_values", "secret": "new_secret"},
+            capability=kind.manage, on=extras.manage_on(item), run=update, done="Your changes were saved.",
+            then=lambda changed: reverse(kind.console_detail, args=[org.pk, changed.pk]), form=edit_factory,
+            form_key="edit_form", rename=extras.edit_rename,
         ),
         "delete": Write(
-            capability="credential.manage", on=credential,
-            run=lambda d: services.delete_credential(actor=user, credential=credential, version=d["version"]),
-            done=f"Credential {credential.name} was deleted.", then=lambda r: back,
+            capability=kind.manage, on=extras.manage_on(item),
+            run=lambda d: services_of(kind).delete(actor=user, item=item, version=d["version"]),
+            done=f"{_noun(kind, extras)} {item.declared_name} was deleted.", then=lambda r: back,
         ),
+        **(extras.detail_writes(request, org, item, here) if extras.detail_writes else {}),
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        initial = opened(
-            credential, name=credential.name, description=credential.description,
-            field_values=pairs_text(credential.fields), locked=credential.locked,
-        )  # fmt: skip
+        initial = extras.initial(item) if extras.initial else _initial(edit_form, item)
         return _page(
-            request, "resources/credential.html", org, context,
-            item=credential, inherited=credential.org_id != org.pk,
-            can_manage=policy.can(user, "credential.manage", credential),
-            edit_form=CredentialEditForm(initial=initial, secret_names=credential.secret_names),
+            request, extras.detail_template, org, context,
+            kind=kind, item=item, inherited=item.org_id != org.pk, back=back,
+            can_manage=policy.can(user, kind.manage, extras.manage_on(item)), edit_form=edit_form(initial=initial),
+            **(extras.detail_context(request, org, item) if extras.detail_context else {}),
         )  # fmt: skip
 
     return dispatch(request, writes, show)
 
 
-# -- lookup tables -------------------------------------------------------------------------------------------------
+SENSITIVE = ("secret", "new_secret", "value")  # never in an error report, whatever kind posts them
+_VIEWS: dict[type, tuple[Kind, Callable[..., HttpResponse], Callable[..., HttpResponse]]] = {}
 
 
-def _row_counts(qs: Any) -> Any:
+def declared_views(kind: Kind) -> tuple[Callable[..., HttpResponse], Callable[..., HttpResponse]]:
+    """The list and detail views of ``kind`` (made once per entry, so the URL patterns and the names below are the
+    same functions), each a console view whose secret-bearing POST parameters stay out of error reports."""
+    made = _VIEWS.get(kind.model)
+    if made is None or made[0] is not kind:  # (a kind registered again, in tests, gets views of its new entry)
+
+        def list_view(request: HttpRequest, org_id: UUID) -> HttpResponse:
+            return declared_list(request, org_id, kind=kind)
+
+        def detail_view(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
+            return declared_detail(request, org_id, item_id, kind=kind)
+
+        list_view.__name__ = list_view.__qualname__ = kind.console_list.replace("-", "_")
+        detail_view.__name__ = detail_view.__qualname__ = kind.console_detail.replace("-", "_") + "_detail"
+        made = (
+            kind,
+            sensitive_post_parameters(*SENSITIVE)(console_view(list_view)),
+            sensitive_post_parameters(*SENSITIVE)(console_view(detail_view)),
+        )
+        _VIEWS[kind.model] = made
+    return made[1], made[2]
+
+
+def console_kinds() -> list[Kind]:
+    """The declared kinds that have console pages: URL names for both and a console form."""
+    return [
+        kind
+        for kind in kinds.registry.declared()
+        if kind.console_list and kind.console_detail and kinds.faces_of(kind.model).form is not None
+    ]
+
+
+# -- credentials: secret fields, and the fields each credential kind takes -----------------------------------------
+
+
+def _credential_edit_form(credential: Credential) -> Callable[..., forms.Form]:
+    return lambda *args, **kwargs: CredentialEditForm(*args, secret_names=credential.secret_names, **kwargs)
+
+
+def _credential_update(credential: Credential, d: dict[str, Any], form: forms.Form) -> dict[str, Any]:
+    """The edit's fields, and the secret fields it sets or removes (None: no change to the secret)."""
+    assert isinstance(form, CredentialEditForm)
+    return {"secret": form.secret_changes(), "name": d["name"], "description": d["description"],
+            "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
+
+
+register_extras(Credential, Extras(
+    list_template="resources/credentials.html", detail_template="resources/credential.html",
+    list_context=lambda: {"kinds": CREDENTIAL_KINDS},
+    create_fields=lambda d: {"name": d["name"], "kind": d["kind"], "description": d["description"],
+                             "fields": d["field_values"], "secret": d["secret"], "locked": d["locked"]},
+    create_rename={"fields": "field_values"},
+    edit_form=_credential_edit_form,
+    update_fields=_credential_update,
+    edit_rename={"fields": "field_values", "secret": "new_secret"},
+    initial=lambda c: opened(c, name=c.name, description=c.description, field_values=pairs_text(c.fields),
+                             locked=c.locked),
+))  # fmt: skip
+
+
+# -- lookup tables: rows as CSV lines, an import and an export ----------------------------------------------------
+
+
+def _row_counts(kind: Kind) -> Any:
     count = LookupRow.objects.filter(table=OuterRef("pk")).values("table").annotate(n=Count("pk")).values("n")
-    return qs.annotate(row_count=Subquery(count))
+    return kind.inheritable_queryset().annotate(row_count=Subquery(count))
 
 
-@console_view
-def lookup_tables(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    org = fetch_org(request, org_id, "lookup.view")
-    user = request.user
-    writes = {
-        "create": Write(
-            capability="lookup.manage", on=org,
-            run=lambda d: services.create_lookup_table(actor=user, org=org, **d),
-            done="The lookup table was created.", then=lambda t: reverse("lookup-table", args=[org.pk, t.pk]),
-            form=LookupTableForm, form_key="form",
-        ),
-    }  # fmt: skip
-
-    def show(context: dict[str, Any]) -> HttpResponse:
-        return _page(
-            request, "resources/lookup_tables.html", org, context,
-            rows=_effective_rows(request, LookupTable, org, "lookup.view", _row_counts(LookupTable.objects.all())),
-            can_manage=policy.can(user, "lookup.manage", org), form=LookupTableForm(),
-        )  # fmt: skip
-
-    return dispatch(request, writes, show)
-
-
-def _table_edit(table: LookupTable, d: dict[str, Any]) -> dict[str, Any]:
+def _table_edit(table: LookupTable, d: dict[str, Any], form: forms.Form) -> dict[str, Any]:
     """A table too large to edit on the page keeps its rows when the (then empty) rows box is left empty."""
     if not d["rows"] and table.rows.count() > MAX_ROWS_SHOWN:
-        return {k: v for k, v in d.items() if k != "rows"}
-    return d
+        return {k: v for k, v in d.items() if k not in ("rows", "version")}
+    return without_version(d)
 
 
-@console_view
-def lookup_table_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
-    org = fetch_org(request, org_id, "lookup.view")
-    table = _fetch_item(request, org, LookupTable, item_id, "lookup.view")
-    user = request.user
-    here = reverse("lookup-table", args=[org.pk, table.pk])
-    writes = {
-        "edit": Write(
-            capability="lookup.manage", on=table,
-            run=lambda d: services.update_lookup_table(actor=user, table=table, **_table_edit(table, d)),
-            done="Your changes were saved.", then=lambda t: here, form=LookupTableEditForm, form_key="edit_form",
-        ),
+def _table_initial(table: LookupTable) -> dict[str, Any]:
+    total = table.rows.count()
+    return opened(table, name=table.name, description=table.description, locked=table.locked,
+                  rows=rows_text(table) if total <= MAX_ROWS_SHOWN else "")  # fmt: skip
+
+
+def _table_writes(request: HttpRequest, org: Organization, table: LookupTable, here: str) -> dict[str, Write]:
+    return {
         "import": Write(
             capability="lookup.manage", on=table,
             run=lambda d: services.import_lookup_csv(
-                actor=user, table=table, content=d["file"].read(), replace=d["mode"] == "replace",
+                actor=request.user, table=table, content=d["file"].read(), replace=d["mode"] == "replace",
                 version=d["version"],
             ),
             done="The file was imported.", then=lambda n: here, form=ImportForm, form_key="import_form",
         ),
-        "delete": Write(
-            capability="lookup.manage", on=table,
-            run=lambda d: services.delete_lookup_table(actor=user, table=table, version=d["version"]),
-            done=f"Lookup table {table.name} was deleted.", then=lambda r: reverse("lookup-tables", args=[org.pk]),
-        ),
     }  # fmt: skip
 
-    def show(context: dict[str, Any]) -> HttpResponse:
-        total = table.rows.count()
-        initial = opened(
-            table, name=table.name, description=table.description, locked=table.locked,
-            rows=rows_text(table) if total <= MAX_ROWS_SHOWN else "",
-        )  # fmt: skip
-        return _page(
-            request, "resources/lookup_table.html", org, context,
-            item=table, inherited=table.org_id != org.pk, table_rows=list(table.rows.all()[:MAX_ROWS_SHOWN]),
-            total=total, max_shown=MAX_ROWS_SHOWN, can_manage=policy.can(user, "lookup.manage", table),
-            edit_form=LookupTableEditForm(initial=initial), import_form=ImportForm(initial=opened(table)),
-        )  # fmt: skip
 
-    return dispatch(request, writes, show)
+def _table_context(request: HttpRequest, org: Organization, table: LookupTable) -> dict[str, Any]:
+    return {
+        "table_rows": list(table.rows.all()[:MAX_ROWS_SHOWN]), "total": table.rows.count(),
+        "max_shown": MAX_ROWS_SHOWN, "import_form": ImportForm(initial=opened(table)),
+    }  # fmt: skip
+
+
+register_extras(LookupTable, Extras(
+    list_template="resources/lookup_tables.html", detail_template="resources/lookup_table.html",
+    list_queryset=_row_counts, update_fields=_table_edit, initial=_table_initial,
+    detail_writes=_table_writes, detail_context=_table_context,
+))  # fmt: skip
 
 
 @console_view
@@ -534,7 +500,7 @@ def lookup_table_export(request: HttpRequest, org_id: UUID, item_id: UUID) -> Ht
     return response
 
 
-# -- environment variables -----------------------------------------------------------------------------------------
+# -- environment variables: a secret value never shown, a component's own variables -------------------------------
 
 
 def _env_create(user: Any, org: Organization | None, component: Component | None, d: dict[str, Any]) -> EnvVar:
@@ -544,120 +510,58 @@ def _env_create(user: Any, org: Organization | None, component: Component | None
     )  # fmt: skip
 
 
-@sensitive_post_parameters("secret", "new_secret", "value")
-@console_view
-def env_vars(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    org = fetch_org(request, org_id, "envvar.view")
-    user = request.user
-    writes = {
-        "create": Write(
-            capability="envvar.manage", on=org, run=lambda d: _env_create(user, org, None, d),
-            done="The variable was created.", then=lambda v: reverse("env-vars", args=[org.pk]),
-            form=EnvVarForm, form_key="form",
-        ),
-    }  # fmt: skip
-
-    def show(context: dict[str, Any]) -> HttpResponse:
-        return _page(
-            request, "resources/env_vars.html", org, context,
-            rows=_effective_rows(request, EnvVar, org, "envvar.view", EnvVar.objects.filter(component__isnull=True)),
-            can_manage=policy.can(user, "envvar.manage", org), form=EnvVarForm(),
-        )  # fmt: skip
-
-    return dispatch(request, writes, show)
+def _env_update(variable: EnvVar, d: dict[str, Any], form: forms.Form) -> dict[str, Any]:
+    fields: dict[str, Any] = {"key": d["key"], "secret": d["secret"]}
+    if variable.component_id is None:
+        fields["locked"] = d["locked"]
+    if d["value"] or not (variable.secret or d["secret"]):  # an empty value box keeps a secret value
+        fields["value"] = d["value"]
+    return fields
 
 
-@sensitive_post_parameters("secret", "new_secret", "value")
-@console_view
-def env_var_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
-    org = fetch_org(request, org_id, "envvar.view")
-    variable = _fetch_item(request, org, EnvVar, item_id, "envvar.view", EnvVar.objects.select_related("component"))
-    user = request.user
-    back = (
-        reverse("component", args=[org.pk, variable.component_id])
-        if variable.component_id
-        else reverse("env-vars", args=[org.pk])
-    )
+def _env_back(org: Organization, variable: EnvVar) -> str:
+    if variable.component_id:
+        return reverse("component", args=[org.pk, variable.component_id])
+    return reverse("env-vars", args=[org.pk])
+
+
+def _env_edit_form(variable: EnvVar) -> Callable[..., forms.Form]:
+    form = edit_form_of(EnvVarForm)
     component = variable.component_id is not None
-
-    def update(d: dict[str, Any]) -> EnvVar:
-        fields: dict[str, Any] = {"key": d["key"], "secret": d["secret"]}
-        if not component:
-            fields["locked"] = d["locked"]
-        if d["value"] or not (variable.secret or d["secret"]):
-            fields["value"] = d["value"]
-        return services.update_env_var(actor=user, variable=variable, version=d["version"], **fields)
-
-    writes = {
-        "edit": Write(
-            capability="envvar.manage", on=variable.org, run=update, done="Your changes were saved.",
-            then=lambda v: reverse("env-var", args=[org.pk, variable.pk]),
-            form=lambda *a: EnvVarEditForm(*a, stored_secret=variable.secret, component=component),
-            form_key="edit_form",
-        ),
-        "delete": Write(
-            capability="envvar.manage", on=variable.org,
-            run=lambda d: services.delete_env_var(actor=user, variable=variable, version=d["version"]),
-            done=f"Variable {variable.key} was deleted.", then=lambda r: back,
-        ),
-    }  # fmt: skip
-
-    def show(context: dict[str, Any]) -> HttpResponse:
-        initial = opened(variable, key=variable.key, value="" if variable.secret else variable.value,
-                         secret=variable.secret, locked=variable.locked)  # fmt: skip
-        return _page(
-            request, "resources/env_var.html", org, context,
-            item=variable, inherited=variable.org_id != org.pk, back=back,
-            can_manage=policy.can(user, "envvar.manage", variable.org),
-            edit_form=EnvVarEditForm(initial=initial, stored_secret=variable.secret, component=component),
-        )  # fmt: skip
-
-    return dispatch(request, writes, show)
+    return lambda *args, **kwargs: form(*args, stored_secret=variable.secret, component=component, **kwargs)
 
 
-# -- components ----------------------------------------------------------------------------------------------------
+register_extras(EnvVar, Extras(
+    list_template="resources/env_vars.html", detail_template="resources/env_var.html", noun="Variable",
+    created_then="list",
+    create_fields=lambda d: {"component": None, "key": d["key"], "value": d["value"], "secret": d["secret"],
+                             "locked": d.get("locked", False)},
+    detail_queryset=lambda kind: EnvVar.objects.select_related("component"),
+    manage_on=lambda variable: variable.org, edit_form=_env_edit_form, update_fields=_env_update, back=_env_back,
+    initial=lambda v: opened(v, key=v.key, value="" if v.secret else v.value, secret=v.secret, locked=v.locked),
+))  # fmt: skip
 
 
-@console_view
-def components(request: HttpRequest, org_id: UUID) -> HttpResponse:
-    org = fetch_org(request, org_id, "component.view")
-    user = request.user
-    writes = {
-        "create": Write(
-            capability="component.manage", on=org,
-            run=lambda d: services.create_component(actor=user, org=org, **d),
-            done="The component was created.", then=lambda c: reverse("component", args=[org.pk, c.pk]),
-            form=ComponentForm, form_key="form",
-        ),
-    }  # fmt: skip
-
-    def show(context: dict[str, Any]) -> HttpResponse:
-        return _page(
-            request, "resources/components.html", org, context,
-            rows=_effective_rows(request, Component, org, "component.view"),
-            can_manage=policy.can(user, "component.manage", org), form=ComponentForm(),
-        )  # fmt: skip
-
-    return dispatch(request, writes, show)
+# -- components: the development team, published versions, the component's own variables -------------------------
 
 
-@sensitive_post_parameters("secret", "new_secret", "value")
-@console_view
-def component_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpResponse:
+def _fetch_component(request: HttpRequest, org_id: UUID, item_id: UUID, kind: Kind) -> tuple[Organization, Any]:
     try:
-        org = fetch_org(request, org_id, "component.view")
-        component = _fetch_item(request, org, Component, item_id, "component.view")
+        org = fetch_org(request, org_id, kind.view)
+        return org, _fetch_item(request, org, Component, item_id, kind.view)
     except (NotFound, Forbidden):
         # A development-team member without a role here (a contractor) opens their component under its own org.
         component = fetch(
             request,
-            "component.view",
+            kind.view,
             Component.objects.select_related("org__tenant").filter(org_id=org_id, org__deleted_at__isnull=True),
             pk=item_id,
         )
-        org = component.org
+        return component.org, component
+
+
+def _component_writes(request: HttpRequest, org: Organization, component: Component, here: str) -> dict[str, Write]:
     user = request.user
-    here = reverse("component", args=[org.pk, component.pk])
     users = get_user_model().objects
 
     def member_of(d: dict[str, Any]) -> Any:
@@ -669,20 +573,7 @@ def component_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpR
             raise NotFound()
         services.remove_component_member(actor=user, component=component, user=member.user)
 
-    def update(d: dict[str, Any]) -> Component:
-        fields = {k: d[k] for k in ("name", "description", "repository_url", "locked")}
-        return services.update_component(actor=user, component=component, version=d["version"], **fields)
-
-    writes = {
-        "edit": Write(
-            capability="component.manage", on=component, run=update,
-            done="Your changes were saved.", then=lambda c: here, form=ComponentEditForm, form_key="edit_form",
-        ),
-        "delete": Write(
-            capability="component.manage", on=component,
-            run=lambda d: services.delete_component(actor=user, component=component, version=d["version"]),
-            done=f"Component {component.name} was deleted.", then=lambda r: reverse("components", args=[org.pk]),
-        ),
+    return {
         "add_member": Write(
             capability="component.manage", on=component,
             run=lambda d: services.add_component_member(actor=user, component=component, user=member_of(d)),
@@ -707,33 +598,40 @@ def component_detail(request: HttpRequest, org_id: UUID, item_id: UUID) -> HttpR
         ),
     }  # fmt: skip
 
-    def show(context: dict[str, Any]) -> HttpResponse:
-        initial = opened(component, name=component.name, description=component.description,
-                         repository_url=component.repository_url, locked=component.locked)  # fmt: skip
-        return _page(
-            request, "resources/component.html", org, context,
-            item=component, inherited=component.org_id != org.pk,
-            members=list(component.members.select_related("user")),
-            versions=list(component.versions.select_related("published_by").defer("source")),
-            variables=list(policy.visible(user, "envvar.view", component.env_vars.select_related("org"))),
-            can_manage=policy.can(user, "component.manage", component),
-            can_manage_env=policy.can(user, "envvar.manage", component.org),
-            can_publish=policy.can(user, policy.COMPONENT_PUSH, component),
-            edit_form=ComponentEditForm(initial=initial), member_form=UsernameForm(), version_form=VersionForm(),
-            env_form=EnvVarForm(component=True),
-        )  # fmt: skip
 
-    return dispatch(request, writes, show)
+def _component_context(request: HttpRequest, org: Organization, component: Component) -> dict[str, Any]:
+    user = request.user
+    return {
+        "members": list(component.members.select_related("user")),
+        "versions": list(component.versions.select_related("published_by").defer("source")),
+        "variables": list(policy.visible(user, "envvar.view", component.env_vars.select_related("org"))),
+        "can_manage_env": policy.can(user, "envvar.manage", component.org),
+        "can_publish": policy.can(user, policy.COMPONENT_PUSH, component),
+        "member_form": UsernameForm(), "version_form": VersionForm(), "env_form": EnvVarForm(component=True),
+    }  # fmt: skip
+
+
+register_extras(Component, Extras(
+    list_template="resources/components.html", detail_template="resources/component.html",
+    fetch=_fetch_component, detail_writes=_component_writes, detail_context=_component_context,
+))  # fmt: skip
+
+# The views by their former names (the URL patterns are generated from the registry in resources/urls.py).
+credentials, credential_detail = declared_views(kinds.of(Credential))
+lookup_tables, lookup_table_detail = declared_views(kinds.of(LookupTable))
+env_vars, env_var_detail = declared_views(kinds.of(EnvVar))
+components, component_detail = declared_views(kinds.of(Component))
 
 
 # -- the effective configuration -----------------------------------------------------------------------------------
 
-SECTIONS = [
-    (Hidden.Kind.CREDENTIAL, Credential, "Credentials", "credential"),
-    (Hidden.Kind.LOOKUP_TABLE, LookupTable, "Lookup tables", "lookup-table"),
-    (Hidden.Kind.ENV_VAR, EnvVar, "Environment variables", "env-var"),
-    (Hidden.Kind.COMPONENT, Component, "Components", "component"),
-]
+
+def hide_sections() -> list[Kind]:
+    """The declared kinds the configuration page shows and hides: those with console pages and a hide kind, this
+    app's in the order of ``Hidden.Kind`` (the page's order before the registry), then any other as registered."""
+    order = {value: position for position, value in enumerate(Hidden.Kind.values)}
+    hideable = [kind for kind in console_kinds() if kind.hidden_kind]
+    return sorted(hideable, key=lambda kind: order.get(kind.hidden_kind, len(order)))
 
 
 @console_view
@@ -741,17 +639,19 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id)
     user = request.user
     here = reverse("org-settings", args=[org.pk])
-    manages = [kind for kind, cap in MANAGE_CAPABILITY.items() if policy.can(user, cap, org)]
+    sections = hide_sections()
+    manage_capability = {kind.hidden_kind: kind.manage for kind in sections}
+    manages = [key for key, capability in manage_capability.items() if policy.can(user, capability, org)]
     # Hides: checked per kind (the policy's capability for that kind).
     # (a type the form will refuse: checked with one the user holds, so the refusal is the form's 400)
-    fallback = MANAGE_CAPABILITY[manages[0]] if manages else "policy.manage"
-    hide_cap = MANAGE_CAPABILITY.get(request.POST.get("type", ""), fallback)
+    fallback = manage_capability[manages[0]] if manages else "policy.manage"
+    hide_cap = manage_capability.get(request.POST.get("type", ""), fallback)
 
     def unhide(d: dict[str, Any]) -> None:
         hidden = Hidden.objects.filter(org=org, pk=parse_uuid(request.POST.get("hidden"))).select_related("org").first()
         if hidden is None:
             raise NotFound()
-        require(request, MANAGE_CAPABILITY[hidden.kind], org)
+        require(request, manage_capability.get(hidden.kind, "policy.manage"), org)
         services.unhide(actor=user, hidden=hidden)
 
     def set_setting(d: dict[str, Any]) -> Any:
@@ -784,22 +684,20 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        sections = []
+        shown = []
         hidden = services.hidden_here(org)
-        for kind, model, title, url_name in SECTIONS:
-            view_cap = VIEW_CAPABILITY_OF_KIND[kind]
-            if not policy.can(user, view_cap, org):
+        for kind in sections:
+            if not policy.can(user, kind.view, org):
                 continue
-            qs = model.objects.filter(component__isnull=True) if model is EnvVar else None
-            sections.append({
-                "kind": kind, "title": title, "url_name": url_name,
-                "rows": _effective_rows(request, model, org, view_cap, qs),
-                "hidden": [h for h in hidden if h.kind == kind],
-                "can_manage": kind in manages,
+            shown.append({
+                "kind": kind.hidden_kind, "title": kind.label_plural.capitalize(), "url_name": kind.console_detail,
+                "rows": _effective_rows(request, kind.model, org, kind.view, kind.inheritable_queryset()),
+                "hidden": [h for h in hidden if h.kind == kind.hidden_kind],
+                "can_manage": kind.hidden_kind in manages,
             })  # fmt: skip
         return _page(
             request, "resources/settings.html", org, context,
-            settings_rows=effective_settings(org), sections=sections,
+            settings_rows=effective_settings(org), sections=shown,
             can_manage=policy.can(user, "policy.manage", org), manages=manages,
             setting_form=SettingForm(initial={"versions": SettingForm.versions_of(org)}),
             hide_form=HideForm(kinds=manages),
