@@ -68,6 +68,11 @@ def _locked(item: Any, *, actor: Any, capability: str, version: Versions, on: An
     return fresh_for_change(item, actor=actor, capability=capability, version=version, on=on)
 
 
+# The console's stand-in for plain kinds (resources/views.py, _PlainServices) imports this name; it goes once the
+# console calls declarations.services_for, which gives the default declaration services.
+_apply = apply_changes
+
+
 def _delete(item: Any, *, actor: Any, capability: str, action: str, version: Versions, on: Any = None) -> None:
     policy.authorize(actor, capability, on(item) if on is not None else item)
     with transaction.atomic():
