@@ -3,7 +3,7 @@
 Thin like every face: fetch and authorize through the policy (404 when not visible), write through
 access.services (which check the capability again, refuse escalation and audit).
 
-Optimistic concurrency (DESIGN.md §4.9): the detail answers of grants (``/members/{id}``), tenant memberships,
+Optimistic concurrency (docs/DESIGN.md §4.9): the detail answers of grants (``/members/{id}``), tenant memberships,
 teams and custom roles carry the row's ``ETag``; their PATCH and DELETE pass ``If-Match`` to the service as
 ``version`` (412 with the current ETag and who changed it, when the row moved on)."""
 

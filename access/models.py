@@ -28,7 +28,7 @@ class CanopyUserManager(UserManager):
 
 class User(AbstractUser):
     """An account. It belongs to no tenant: its password, e-mail, active flag, staff bits, sessions and tokens are
-    changed by the account itself or a superuser, never by a tenant administrator (DESIGN.md §4.7)."""
+    changed by the account itself or a superuser, never by a tenant administrator (docs/DESIGN.md §4.7)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField("email address")

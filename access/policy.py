@@ -1,4 +1,4 @@
-"""The one place that decides access (DESIGN.md §4.1).
+"""The one place that decides access (docs/DESIGN.md §4.1).
 
     can(user, capability, obj) -> bool
     visible(user, capability, queryset) -> queryset
@@ -571,7 +571,7 @@ def is_tenant_admin(user: Any, tenant_id: UUID) -> bool:
     return access_for(user).is_tenant_admin(tenant_id)
 
 
-# -- delegation: one rule for every path that changes what someone can do (DESIGN.md §4.8) -------------------------
+# -- delegation: one rule for every path that changes what someone can do (docs/DESIGN.md §4.8) ---------------------
 
 
 def delegation_gaps(actor: Any, capabilities: frozenset[str] | set[str], place: models.Model) -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""The capability vocabulary and the built-in roles: one table in code (DESIGN.md §3)."""
+"""The capability vocabulary and the built-in roles: one table in code (docs/DESIGN.md §3)."""
 
 CAPABILITIES: tuple[str, ...] = (
     "org.view",
@@ -51,7 +51,7 @@ _INTEGRATOR = _GUEST | {
     "envvar.view",
 }
 # Admin holds everything except creating child organizations, which stays with tenant administrators unless a
-# custom role grants it (DESIGN.md §3).
+# custom role grants it (docs/DESIGN.md §3).
 _ADMIN = ALL_CAPABILITIES - {"org.create_child"}
 
 BUILTIN_ROLES: dict[str, frozenset[str]] = {

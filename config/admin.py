@@ -1,7 +1,7 @@
 """The Django admin site of Canopy: open to superusers and to tenant administrators (scoped to their tenants by
 every model admin), decided by the policy rather than by Django's ``is_staff`` flag.
 
-An account's staff and superuser flags are the account's own business and a superuser's (DESIGN.md §4.7): making
+An account's staff and superuser flags are the account's own business and a superuser's (docs/DESIGN.md §4.7): making
 someone a tenant administrator changes a membership, never a flag on their account.
 """
 

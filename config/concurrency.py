@@ -1,4 +1,4 @@
-"""No lost updates (DESIGN.md §4.9): every update re-reads its row under a lock and saves only what changed, and
+"""No lost updates (docs/DESIGN.md §4.9): every update re-reads its row under a lock and saves only what changed, and
 the faces carry the version they read so a stale edit is refused instead of silently undoing someone's change.
 
 Services::

@@ -1,7 +1,7 @@
 """The console's web plumbing, in one public place (issue #10 §2, §4): how a page fetches and authorizes what its
 URL names, how every write is dispatched, and how every refusal becomes an answer.
 
-- **Fetch and authorize**: ``fetch_org``, ``fetch_project`` and ``fetch`` ask ``access.policy`` (DESIGN.md §4.1):
+- **Fetch and authorize**: ``fetch_org``, ``fetch_project`` and ``fetch`` ask ``access.policy`` (docs/DESIGN.md §4.1):
   not visible (or deleted) raises NotFound, visible without the capability raises Forbidden. A Forbidden remembers
   the org it happened in, so the 403 page keeps the breadcrumb and the tabs.
 - **One dispatch style**: a page's writes are a mapping ``{action: Write}`` given to ``dispatch`` with the function

@@ -3,7 +3,7 @@
 Querysets and permissions come from the policy; every write goes through orgs.services (locking, plan and cycle
 rules, audit), drag-and-drop moves included. Another tenant's object by URL answers 404 (it is not in the queryset).
 
-No lost updates (DESIGN.md §4.9): a change form carries, hidden, the version of the row it was opened at
+No lost updates (docs/DESIGN.md §4.9): a change form carries, hidden, the version of the row it was opened at
 (``VersionedModelForm``) and saves only the fields the user changed. A save after someone else's is refused with
 the services' Stale message (who changed it and when): by the form itself when the row had moved on before the
 POST (the page comes back with what the user typed), by the service under its lock when it moved on meanwhile.

@@ -1,7 +1,7 @@
-"""API: tenants, organizations and projects (API.md). Thin: fetch and authorize through the policy, write through
+"""API: tenants, organizations and projects (docs/API.md). Thin: fetch and authorize through the policy, write through
 orgs.services, which check again and audit.
 
-Optimistic concurrency (DESIGN.md §4.9): detail answers carry the row's ``ETag``; PATCH and DELETE (and the
+Optimistic concurrency (docs/DESIGN.md §4.9): detail answers carry the row's ``ETag``; PATCH and DELETE (and the
 org's move and restore, which change it too) pass ``If-Match`` to the service as ``version``, which answers 412
 with the current ETag and who changed it when the row moved on. Views with ``versioned = True`` declare this in
 the schema (config/schema.py)."""

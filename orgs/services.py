@@ -4,7 +4,7 @@ Each service is atomic, takes a keyword-only ``actor`` (a user, or ``config.acto
 bootstrap; None is a TypeError), checks the actor through access.policy, and records its audit event in the same
 transaction.
 
-No lost updates (DESIGN.md §4.9): every update and delete re-reads its row under a lock inside the transaction
+No lost updates (docs/DESIGN.md §4.9): every update and delete re-reads its row under a lock inside the transaction
 (after the tenant lock where it takes one), applies only the fields that change (``config.concurrency.
 save_changes``, which also raises the row's version) and returns the fresh row. ``version=`` is the version the
 caller read (the API's If-Match, the console's and the admin's hidden field): a row changed since is refused with

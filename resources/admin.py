@@ -10,7 +10,7 @@ A declared kind's admin subclasses ``DeclarationAdmin`` with only its fields (``
 stale-form version and the writes through the kind's services come with it; credentials, lookup tables, env vars and
 components add their secrets, rows and teams on top.
 
-No lost updates (DESIGN.md §4.9): every change form carries, in a hidden field, the version of the object it was
+No lost updates (docs/DESIGN.md §4.9): every change form carries, in a hidden field, the version of the object it was
 opened at (``VersionedForm``) and passes it to the service; a save from a form opened before someone else's change
 is refused with a message naming who changed it and when, and the page reloads with the current values instead of
 overwriting them.

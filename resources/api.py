@@ -1,4 +1,4 @@
-"""REST API v1 for shared resources (API.md: "Projects and integration tasks", "Shared resources").
+"""REST API v1 for shared resources (docs/API.md: "Projects and integration tasks", "Shared resources").
 
 Lists of declarations are effective lists (declared here plus inherited), each item saying where it comes from:
 ``org``, ``inherited``, ``locked``, ``overrides``. Secrets are write-only: no response carries one.

@@ -1,4 +1,4 @@
-"""The inheritance engine shared by every declared resource (DESIGN.md §3, "Inheritance and override").
+"""The inheritance engine shared by every declared resource (docs/DESIGN.md §3, "Inheritance and override").
 
 The effective list of a kind for org X is what X and its ancestors declare, by name (case-insensitive):
 - a locked declaration wins over everything below it (the topmost lock, if there are several);

@@ -68,7 +68,7 @@ COMPONENT = Kind(
 )  # fmt: skip
 ENV_VAR = Kind(
     model=EnvVar, rule=Rule.DECLARED, view="envvar.view", manage="envvar.manage", within="org",
-    label="environment variable", label_plural="environment variables", console_list="env-vars",
+    label="environment variable", label_plural="environment variables", tab="Environment", console_list="env-vars",
     console_detail="env-var", api_list="api-org-env-vars", api_detail="api-env-var", inheritable=_org_env_vars,
     owner="component", owner_team_grants=frozenset({"envvar.view"}),
 )  # fmt: skip

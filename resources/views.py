@@ -7,7 +7,8 @@ templates (resources/declared_list.html, declared_detail.html), driven by the ki
 names, view and manage capabilities: config/kinds.py) and its console form (``Faces.form``, resources/forms.py);
 resources/urls.py generates their URL patterns from the registry. What a kind adds (secret fields, rows and CSV, a
 development team and versions, a secret value) is its ``Extras``: hooks, extra writes and templates that extend the
-generic ones. Writes go through the kind's ``Faces.services``, else ``services_of``'s stand-ins (see there).
+generic ones. Writes go through ``resources.services.declarations.services_for``: the kind's registered services (its
+faces), else the default declaration services.
 
 Like every console view: fetch and authorize through config.console (404 when the org or object is not visible,
 403 when it is visible but the capability is missing), write through resources.services only with
@@ -26,16 +27,14 @@ from uuid import UUID
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 
-from access import audit, policy, selectors
+from access import policy, selectors
 from config import hostile, kinds
-from config.concurrency import Versions
 from config.console import (
     EditForm,
     Extras,
@@ -54,7 +53,7 @@ from config.console import (
     without_version,
 )
 from config.errors import Forbidden, NotFound
-from config.kinds import Kind, KindServices
+from config.kinds import Kind
 from orgs.models import Organization
 from resources import services
 from resources.forms import (
@@ -81,8 +80,8 @@ from resources.models import (
     Task,
     hideable_kinds,
 )
-from resources.services.declarations import clean_name
-from resources.services.resources import CREDENTIAL_KINDS, _apply, _create, _delete, _locked
+from resources.services.declarations import services_for
+from resources.services.resources import CREDENTIAL_KINDS
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
 
@@ -201,81 +200,6 @@ def _effective_rows(request: HttpRequest, model: Any, org: Organization, capabil
 # value) is its ``Extras`` below; a plain kind needs none.
 
 
-class _PerKindServices:
-    """The KindServices protocol over the per-kind services of resources.services (create_credential, …): what the
-    generic views call for the four kinds whose writes are not plain."""
-
-    def __init__(self, create: Callable[..., Any], update: Callable[..., Any], delete: Callable[..., Any], item: str):
-        self._create, self._update, self._delete, self._item = create, update, delete, item
-
-    def create(self, *, actor: Any, org: Any, **fields: Any) -> Any:
-        return self._create(actor=actor, org=org, **fields)
-
-    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> Any:
-        return self._update(actor=actor, version=version, **{self._item: item}, **fields)
-
-    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
-        self._delete(actor=actor, version=version, **{self._item: item})
-
-
-class _PlainServices:
-    """The writes of a plain declared kind (no services in its Faces): authorize with the kind's manage capability,
-    the tenant's lock, the inheritance checks, only the changed columns saved, one audit event per write.
-
-    Stand-in, in the console only, for the default declaration services (resources/services/declarations.py) being
-    written beside this: it uses the same helpers the per-kind services do, so a plain kind writes like them."""
-
-    def __init__(self, kind: Kind) -> None:
-        self.kind = kind
-
-    def _action(self, verb: str) -> str:
-        return f"{self.kind.hidden_kind or self.kind.model._meta.model_name}.{verb}"
-
-    def create(self, *, actor: Any, org: Any, **fields: Any) -> Any:
-        name_field = self.kind.name_field
-        fields[name_field] = clean_name(fields.get(name_field), name_field)
-        with transaction.atomic():
-            item = _create(self.kind.model, actor=actor, org=org, capability=self.kind.manage, **fields)
-            audit.record(actor=actor, action=self._action("create"), tenant=org.tenant_id, org=org, target=item,
-                         changes=fields)  # fmt: skip
-        return item
-
-    def update(self, *, actor: Any, item: Any, version: Versions = None, **fields: Any) -> Any:
-        policy.authorize(actor, self.kind.manage, item)
-        name_field = self.kind.name_field
-        if name_field in fields:
-            fields[name_field] = clean_name(fields[name_field], name_field)
-        with transaction.atomic():
-            item = _locked(item, actor=actor, capability=self.kind.manage, version=version)
-            changes = _apply(item, fields)
-            audit.record(actor=actor, action=self._action("update"), tenant=item.org.tenant_id, org=item.org,
-                         target=item, changes=changes)  # fmt: skip
-        return item
-
-    def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
-        _delete(item, actor=actor, capability=self.kind.manage, action=self._action("delete"), version=version)
-
-
-PER_KIND_SERVICES: dict[type, KindServices] = {
-    Credential: _PerKindServices(
-        services.create_credential, services.update_credential, services.delete_credential, "credential"
-    ),
-    LookupTable: _PerKindServices(
-        services.create_lookup_table, services.update_lookup_table, services.delete_lookup_table, "table"
-    ),
-    EnvVar: _PerKindServices(services.create_env_var, services.update_env_var, services.delete_env_var, "variable"),
-    Component: _PerKindServices(
-        services.create_component, services.update_component, services.delete_component, "component"
-    ),
-}
-
-
-def services_of(kind: Kind) -> KindServices:
-    """The writes the console calls for ``kind``: its Faces' services, else (until the default declaration services
-    land) the per-kind adapter, else the plain writes."""
-    return kinds.faces_of(kind.model).services or PER_KIND_SERVICES.get(kind.model) or _PlainServices(kind)
-
-
 def _create_form(kind: Kind) -> Callable[..., forms.Form]:
     form = kinds.faces_of(kind.model).form
     if form is None:
@@ -298,7 +222,7 @@ def declared_list(request: HttpRequest, org_id: UUID, *, kind: Kind) -> HttpResp
     form = _create_form(kind)
 
     def create(d: dict[str, Any]) -> Any:
-        return services_of(kind).create(actor=user, org=org, **extras.create_fields(d))
+        return services_for(kind.model).create(actor=user, org=org, **extras.create_fields(d))
 
     def then(item: Any) -> str:
         if extras.created_then == "list":
@@ -350,7 +274,7 @@ def declared_detail(request: HttpRequest, org_id: UUID, item_id: UUID, *, kind: 
 
     def update(d: dict[str, Any]) -> Any:
         fields = extras.update_fields(item, d, bound["form"]) if extras.update_fields else without_version(d)
-        return services_of(kind).update(actor=user, item=item, version=d["version"], **fields)
+        return services_for(kind.model).update(actor=user, item=item, version=d["version"], **fields)
 
     writes = {
         "edit": Write(
@@ -360,7 +284,7 @@ def declared_detail(request: HttpRequest, org_id: UUID, item_id: UUID, *, kind: 
         ),
         "delete": Write(
             capability=kind.manage, on=extras.manage_on(item),
-            run=lambda d: services_of(kind).delete(actor=user, item=item, version=d["version"]),
+            run=lambda d: services_for(kind.model).delete(actor=user, item=item, version=d["version"]),
             done=f"{_noun(kind, extras)} {item.declared_name} was deleted.", then=lambda r: back,
         ),
         **(extras.detail_writes(request, org, item, here) if extras.detail_writes else {}),

@@ -44,7 +44,8 @@ def test_casbin_would_silently_deny_deep_paths_with_its_default_hierarchy_limit(
     deep = Organization.objects.get(tenant=scale, name="chain-30")
     assert policy.can(bench_user, "task.run", deep)
     assert bench.CasbinPeer(scale, max_depth=30).can(bench_user, "task.run", deep)
-    assert not bench.CasbinPeer(scale, max_depth=2).can(bench_user, "task.run", deep)  # the PEERS.md pitfall
+    # the peer's pitfall: Casbin's role hierarchy stops at a fixed depth, so a deep grant silently stops applying
+    assert not bench.CasbinPeer(scale, max_depth=2).can(bench_user, "task.run", deep)
 
 
 def test_the_quick_benchmark_runs_and_writes_its_json(db, tmp_path, settings):

@@ -1,7 +1,7 @@
 """Every built-in role × every capability × every position, for user, team and project grants.
 
-The expected table is written out here by hand from DESIGN.md §3 (not derived from access.roles), so a change to the
-role table in code fails these tests until someone decides it on purpose.
+The expected table is written out here by hand from docs/DESIGN.md §3 (not derived from access.roles), so a change
+to the role table in code fails these tests until someone decides it on purpose.
 
 Positions, for a grant on Marketing in Acme:
     Acme (root, above the grant) › Marketing (the org itself) › EMEA (a descendant)
@@ -29,7 +29,7 @@ from orgs.services import update_org
 from tests.factories import UserFactory, add_to_tenant, build_world, make_org, make_project
 
 Y, N = True, False
-# capability: (guest, integrator, admin) — DESIGN.md's table, plus the "Admins additionally …" sentence.
+# capability: (guest, integrator, admin) — docs/DESIGN.md's table, plus the "Admins additionally …" sentence.
 EXPECTED: dict[str, tuple[bool, bool, bool]] = {
     "org.view": (Y, Y, Y),
     "org.manage": (N, N, Y),

@@ -5,7 +5,7 @@ Each world mixes everything that decides access at once: a random tree with inhe
 by someone else or by a team the user is not in), projects with user and team grants, tasks shared with the user
 or their teams at each level, runs, and sometimes tenant administration. The reference (``Naive``) reads the model
 rows with plain ORM queries and decides in Python, walking parent pointers (never lft/rght, never the resolver):
-an independent second implementation of DESIGN.md §3 "Inheritance and override".
+an independent second implementation of docs/DESIGN.md §3 "Inheritance and override".
 
 Checked for every org, project, task and run: ``capabilities`` from the per-object query, ``capabilities`` from the
 user's loaded grants (what a list page uses), ``can``, ``explain(...).allowed``, and ``visible`` for a set of
@@ -163,7 +163,7 @@ def build(spec: Spec) -> World:
 
 
 class Naive:
-    """DESIGN.md §3 read literally, from the rows: a user's capabilities in an org are the union of the roles
+    """docs/DESIGN.md §3 read literally, from the rows: a user's capabilities in an org are the union of the roles
     granted to them or their teams on the org and its ancestors, unexpired, except those an org between the grant
     (exclusive) and the target (inclusive) cuts (``none``: all; ``admins_only``: all but built-in Admin); tenant
     administrators hold everything; a project adds its own grants; a task adds what its shares give."""

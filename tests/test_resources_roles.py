@@ -1,4 +1,4 @@
-"""Every cell of DESIGN.md's role table for tasks, runs, shares, credentials, lookup tables and environment
+"""Every cell of docs/DESIGN.md's role table for tasks, runs, shares, credentials, lookup tables and environment
 variables, through the API: at the org holding the grant, in a descendant (inherited), and 404 from a sibling
 org's role and from another tenant."""
 

@@ -1,6 +1,6 @@
 """Writes an account makes about itself: its password, its e-mail address and the proof that it receives mail there.
 
-Identity is not tenant property (DESIGN.md §4.7): nothing here takes a tenant or an administrator. A password is
+Identity is not tenant property (docs/DESIGN.md §4.7): nothing here takes a tenant or an administrator. A password is
 changed by its owner (who gives the current one) or reset through a link sent to the account's verified address;
 either way every session and API token issued before ends (access.models.User.save). An address counts once it
 is verified, and a verified address belongs to one account only.

@@ -7,7 +7,7 @@ Rules enforced here, whatever face calls:
 - only an inherited name can be hidden, and only once per org;
 - each write takes the tenant's row lock first (orgs.locks.lock_tenant), or two concurrent writes could both
   pass these checks;
-- no lost updates (DESIGN.md §4.9): a change re-reads its row ``FOR UPDATE`` (``fresh_for_change``), decides
+- no lost updates (docs/DESIGN.md §4.9): a change re-reads its row ``FOR UPDATE`` (``fresh_for_change``), decides
   authorization on that fresh row, refuses a stale ``version`` (the API's If-Match, a form's opened version) with
   Stale, and saves only the columns that changed (config.concurrency.save_changes).
 """
@@ -15,7 +15,7 @@ Rules enforced here, whatever face calls:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -35,29 +35,6 @@ from resources.settings_registry import REGISTRY, clean_value
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 NAME_HELP = "Use 1 to 100 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit."
-
-
-class _ByHideKind(Mapping[str, Any]):
-    """A read-only view of the registry's hideable kinds, by ``Hidden.kind``, read at each lookup (kinds register at
-    start-up, after this module may have been imported): ``pick(kind)`` is what the mapping gives for a kind."""
-
-    def __init__(self, pick: Callable[[kinds.Kind], Any]) -> None:
-        self._pick = pick
-
-    def __getitem__(self, key: str) -> Any:
-        return self._pick(kinds.registry.hideable()[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(kinds.registry.hideable())
-
-    def __len__(self) -> int:
-        return len(kinds.registry.hideable())
-
-
-# What manages, and which model is, each hideable kind (``Hidden.kind``): read from the registry, so a new kind
-# needs no entry here. (Kept as mappings for the console, which reads them.)
-MANAGE_CAPABILITY: Mapping[str, str] = _ByHideKind(lambda kind: kind.manage)
-MODEL_OF_KIND: Mapping[str, type[Declaration]] = _ByHideKind(lambda kind: kind.model)
 
 
 def fresh_for_change(
@@ -238,10 +215,13 @@ def services_for(model: type[models.Model]) -> Any:
 
 
 def hide(*, actor: Any, org: Organization, kind: str, name: str) -> Hidden:
-    if kind not in MODEL_OF_KIND:
-        raise ValidationError({"type": [f"Give one of: {', '.join(MODEL_OF_KIND)}."]})
-    policy.authorize(actor, MANAGE_CAPABILITY[kind], org)
-    model = MODEL_OF_KIND[kind]
+    """Hide, in ``org``'s subtree, what an org above declares as ``name`` of ``kind`` (a hideable kind of the registry:
+    a new kind needs no entry here)."""
+    hideable = kinds.registry.hideable()
+    if kind not in hideable:
+        raise ValidationError({"type": [f"Give one of: {', '.join(hideable)}."]})
+    policy.authorize(actor, hideable[kind].manage, org)
+    model = declaration_model(hideable[kind].model)
     name = str(name or "").strip()
     if not name:
         raise ValidationError({"name": ["This field is required."]})
@@ -266,7 +246,7 @@ def hide(*, actor: Any, org: Organization, kind: str, name: str) -> Hidden:
 
 
 def unhide(*, actor: Any, hidden: Hidden) -> None:
-    policy.authorize(actor, MANAGE_CAPABILITY[hidden.kind], hidden.org)
+    policy.authorize(actor, kinds.registry.hideable()[hidden.kind].manage, hidden.org)
     with transaction.atomic():
         audit.record(
             actor=actor, action="hidden.delete", tenant=hidden.org.tenant_id, org=hidden.org, target=hidden,

@@ -3,9 +3,10 @@
 Every write checks the capability through the policy, keeps the inheritance rules (declarations.check_declare),
 runs in one transaction and records an audit event that never holds a secret value.
 
-Changes never lose a concurrent one (DESIGN.md §4.9): each takes the tenant lock, re-reads its row ``FOR UPDATE``
+Changes never lose a concurrent one (docs/DESIGN.md §4.9): each takes the tenant lock, re-reads its row ``FOR UPDATE``
 (``_locked``), decides everything — authorization, validation against the current kind or secret flag, the merge
-of secret fields — on that fresh row, and saves only the changed columns with the version raised (``_apply``).
+of secret fields — on that fresh row, and saves only the changed columns with the version raised
+(``declarations.apply_changes``).
 ``version=`` (the API's If-Match, the version a form was opened at) makes a stale change a Stale (412) instead.
 A stored secret is decrypted only under the lock, so a merge always starts from the secret as it is now.
 """
@@ -66,11 +67,6 @@ def _locked(item: Any, *, actor: Any, capability: str, version: Versions, on: An
     not): what every change and delete of a declaration starts with, inside its transaction."""
     lock_tenant(item.org.tenant_id)
     return fresh_for_change(item, actor=actor, capability=capability, version=version, on=on)
-
-
-# The console's stand-in for plain kinds (resources/views.py, _PlainServices) imports this name; it goes once the
-# console calls declarations.services_for, which gives the default declaration services.
-_apply = apply_changes
 
 
 def _delete(item: Any, *, actor: Any, capability: str, action: str, version: Versions, on: Any = None) -> None:

@@ -1,1 +1,1 @@
-"""Concurrent and stale writes: nothing is lost (DESIGN.md §4.9)."""
+"""Concurrent and stale writes: nothing is lost (docs/DESIGN.md §4.9)."""

@@ -1,4 +1,4 @@
-"""No lost updates in the orgs and access packages (issue #10 §1, DESIGN.md §4.9).
+"""No lost updates in the orgs and access packages (issue #10 §1, docs/DESIGN.md §4.9).
 
 For every update service: two copies of one row are loaded, each is changed in turn on a different field, and the
 row read back holds both changes (the services re-read under a lock and write only what changed). With the version

@@ -1,4 +1,4 @@
-"""No lost updates in the resources package (issue #10 §1, DESIGN.md §4.9).
+"""No lost updates in the resources package (issue #10 §1, docs/DESIGN.md §4.9).
 
 For each update service: two copies loaded before either change, each changing something else, and read back:
 both changes are there (the services used to save the whole stale instance, so the second save undid the first).
