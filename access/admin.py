@@ -1,7 +1,7 @@
 """Admin pages of the access app, scoped to the staff user's tenants. Grants (guardian's direct-FK object-permission
 rows), teams, roles and invitations are written through access.services, never saved directly.
 
-Change forms carry the version they were opened at and save only what the user changed (orgs.admin.
+Change forms carry the version they were opened at and save only what the user changed (config.admin.
 VersionedModelForm): a save over someone else's newer change is refused, naming who made it and when."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 
 from access import policy
@@ -34,43 +33,9 @@ from access.services.custom_roles import create_role, delete_role, update_role
 from access.services.grants import change_grant, grant_role, remove_tenant_member, revoke_grant, set_tenant_admin
 from access.services.invitations import revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
+from config.admin import ServiceAdmin, TenantScopedAdmin, VersionedModelForm, admin_tenant_ids, changed, loaded_version
 from config.errors import DomainError
-from orgs.admin import TenantScopedAdmin, VersionedModelForm, admin_tenant_ids, changed, loaded_version
 from orgs.models import Organization, Project
-
-
-class ServiceAdmin(TenantScopedAdmin):
-    """Turns the refusals of services into admin messages and keeps the form on the page."""
-
-    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except (DomainError, ValidationError) as exc:
-            self.report(request, exc)
-            return HttpResponse(status=303, headers={"Location": "../../"})
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for obj in queryset:
-            try:
-                self.delete_model(request, obj)
-            except (DomainError, ValidationError) as exc:
-                self.report(request, exc)
-
-    def save_related(self, request: HttpRequest, form: forms.Form, formsets: Any, change: bool) -> None:
-        pass  # services saved everything
-
-    def scoped_orgs(self, request: HttpRequest) -> QuerySet:
-        orgs = Organization.objects.alive()
-        if not policy.access_for(request.user).is_superuser:
-            orgs = orgs.filter(tenant__in=admin_tenant_ids(request))
-        return orgs.order_by("tree_id", "lft")
-
-    def scoped_users(self, request: HttpRequest) -> QuerySet:
-        users = User.objects.all()
-        if not policy.access_for(request.user).is_superuser:
-            users = users.filter(tenant_memberships__tenant__in=admin_tenant_ids(request)).distinct()
-        return users.order_by("username")
-
 
 # -- users and tenant membership -----------------------------------------------------------------------------------
 

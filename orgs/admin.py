@@ -23,106 +23,10 @@ from django.utils.safestring import SafeString
 from mptt.admin import DraggableMPTTAdmin
 
 from access import policy
-from config.concurrency import Versioned, stale
+from config.admin import TenantScopedAdmin, VersionedModelForm, admin_tenant_ids, changed, loaded_version
 from config.errors import DomainError
 from orgs import services
 from orgs.models import Organization, Project, Tenant
-
-
-def admin_tenant_ids(request: HttpRequest) -> Any:
-    """The tenants the staff user administers (all of them for superusers), as a queryset of ids."""
-    return policy.visible(request.user, policy.TENANT_ADMIN, Tenant.objects.all()).values("pk")
-
-
-VERSION_FIELD = "loaded_version"
-
-
-class VersionedModelForm(forms.ModelForm):
-    """A change form that remembers the version of the row it was opened at, in a hidden field, and refuses to
-    save over a newer one. The version is not the model's own field (``version`` is not editable): the admin
-    re-reads the row when the form is posted, so ``instance.version`` is the row's version now."""
-
-    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if VERSION_FIELD in self.fields and self._versioned():
-            self.fields[VERSION_FIELD].initial = self.instance.version
-
-    def _versioned(self) -> bool:
-        return isinstance(self.instance, Versioned) and not self.instance._state.adding
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        loaded = cleaned.get(VERSION_FIELD)
-        if loaded is not None and self._versioned() and loaded != self.instance.version:
-            raise ValidationError(stale(self.instance).detail, code="stale")
-        return cleaned
-
-
-def loaded_version(form: forms.Form) -> int | None:
-    """The version a change form was opened at (None when it did not say: the save then applies to the row as
-    it is, changing only what the user changed)."""
-    return getattr(form, "cleaned_data", {}).get(VERSION_FIELD)
-
-
-def changed(form: forms.Form, names: tuple[str, ...]) -> dict[str, Any]:
-    """The fields among ``names`` that the user changed on the form, with their new values."""
-    return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
-
-
-class TenantScopedAdmin(admin.ModelAdmin):
-    """Base for every Canopy model admin: a staff user who administers no tenant sees nothing. Change forms built
-    on VersionedModelForm get its hidden version field on the page."""
-
-    tenant_path = "tenant"
-
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = list(super().get_fields(request, obj))
-        if (
-            obj is not None
-            and VERSION_FIELD in getattr(self.form, "declared_fields", {})
-            and VERSION_FIELD not in fields
-        ):
-            fields.append(VERSION_FIELD)
-        return fields
-
-    def _is_tenant_admin(self, request: HttpRequest) -> bool:
-        access = policy.access_for(request.user)
-        return access.is_superuser or bool(access.admin_tenant_ids)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
-        if policy.access_for(request.user).is_superuser:
-            return queryset
-        return queryset.filter(**{f"{self.tenant_path}__in": admin_tenant_ids(request)})
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._is_tenant_admin(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._is_tenant_admin(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._is_tenant_admin(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._is_tenant_admin(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._is_tenant_admin(request)
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        """A service's refusal (409, plan limit, field error) becomes a message; nothing was saved."""
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except (DomainError, ValidationError) as exc:
-            self.report(request, exc)
-            return HttpResponse(status=303, headers={"Location": request.path})
-
-    def report(self, request: HttpRequest, exc: Exception) -> None:
-        text = exc.detail if isinstance(exc, DomainError) else "; ".join(getattr(exc, "messages", [str(exc)]))
-        self.message_user(request, text, level=messages.ERROR)
 
 
 @admin.register(Tenant)

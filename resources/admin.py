@@ -31,8 +31,8 @@ from django.http import Http404, HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from access.admin import ServiceAdmin
 from config import hostile
+from config.admin import ServiceAdmin
 from config.errors import DomainError
 from orgs.models import Project
 from resources import services
