@@ -1,5 +1,22 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.apps import apps as global_apps
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
 from django.utils.module_loading import autodiscover_modules
+
+from access.roles import ensure_builtin_roles
+
+
+def _builtin_roles_after_migrate(
+    sender: AppConfig, *, using: str = DEFAULT_DB_ALIAS, apps: Any = global_apps, **kwargs: Any
+) -> None:
+    try:
+        apps.get_model("access", "Role")
+    except LookupError:  # migrated backwards past the roles table
+        return
+    ensure_builtin_roles(using=using, apps=apps)
 
 
 class AccessConfig(AppConfig):
@@ -16,3 +33,4 @@ class AccessConfig(AppConfig):
         autodiscover_modules("kinds")
         # ... and its faces.py attaches the kind's own form, serializers and services to the generic faces.
         autodiscover_modules("faces")
+        post_migrate.connect(_builtin_roles_after_migrate, sender=self, dispatch_uid="access.builtin_roles")

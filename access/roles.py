@@ -1,5 +1,7 @@
 """The capability vocabulary and the built-in roles: one table in code (docs/DESIGN.md §3)."""
 
+from typing import Any
+
 CAPABILITIES: tuple[str, ...] = (
     "org.view",
     "org.manage",
@@ -60,6 +62,23 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "guest": _GUEST,
 }
 BUILTIN_ROLE_NAMES: dict[str, str] = {"admin": "Admin", "integrator": "Integrator", "guest": "Guest"}
+BUILTIN_ROLE_DESCRIPTIONS: dict[str, str] = {
+    "admin": "Manages members, projects, resources, settings and runtimes; sees the audit log.",
+    "integrator": "Builds and runs integrations: tasks, credentials and lookup tables.",
+    "guest": "Views integration tasks, run logs and errors.",
+}
+
+
+def ensure_builtin_roles(*, using: str, apps: Any) -> None:
+    """The built-in roles as rows (grants point at them), created when missing. Run after every migrate and after
+    every flush (Django's post_migrate, as contenttypes and permissions do): a database emptied by ``flush`` — a
+    transactional test's teardown, a reset — gets them back, so nothing depends on the data migration's rows
+    surviving. Their capabilities live in BUILTIN_ROLES, never in the rows."""
+    role = apps.get_model("access", "Role")
+    for key, name in BUILTIN_ROLE_NAMES.items():
+        role.objects.using(using).get_or_create(
+            key=key, tenant=None, defaults={"name": name, "description": BUILTIN_ROLE_DESCRIPTIONS[key], "org": None}
+        )
 
 
 def role_capabilities(key: str, is_builtin: bool, custom: list[str] | None) -> frozenset[str]:
