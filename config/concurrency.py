@@ -109,7 +109,18 @@ def save_changes(obj: models.Model, fields: dict[str, Any], *, also: Iterable[st
         return {}
     for name, (_, new) in changes.items():
         setattr(obj, name, new)
-    update_fields = [*changes, *extra]
+    _save_raised(obj, [*changes, *extra])
+    return changes
+
+
+def touch(obj: models.Model) -> None:
+    """Raise the version of ``obj`` (a row locked by ``lock_for_update``) whose parts kept in other tables changed
+    (a team's members, a component's development team, a task's shares): an ETag or form read before is stale."""
+    _save_raised(obj, [])
+
+
+def _save_raised(obj: models.Model, update_fields: list[str]) -> None:
+    """Save ``update_fields``, the version raised by one and the ``auto_now`` columns."""
     if isinstance(obj, Versioned):
         obj.version += 1
         update_fields.append("version")
@@ -117,7 +128,6 @@ def save_changes(obj: models.Model, fields: dict[str, Any], *, also: Iterable[st
         f.name for f in obj._meta.concrete_fields if getattr(f, "auto_now", False) and f.name not in update_fields
     ]
     obj.save(update_fields=update_fields)
-    return changes
 
 
 # -- HTTP: ETag / If-Match ----------------------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from access.models import (
     Team,
     TenantMembership,
 )
-from access.roles import BUILTIN_ROLE_NAMES, BUILTIN_ROLES
 from access.services.backing import revoke_unbacked_invitations
 from access.signals import member_leaving_tenant
 from config.actors import user_or_none
@@ -88,11 +87,6 @@ def resolve_role(org: Organization, role: Role | str) -> Role:
     for candidate in roles_available(org):
         if candidate.key == key and (not isinstance(role, Role) or candidate.pk == role.pk):
             return candidate
-    if key in BUILTIN_ROLES and not isinstance(role, Role):
-        # The built-in rows come from a data migration; a flushed database (transactional tests, a restore
-        # without them) gets them back here rather than refusing every grant.
-        role, _ = Role.objects.get_or_create(key=key, tenant=None, defaults={"name": BUILTIN_ROLE_NAMES[key]})
-        return role
     raise ValidationError({"role": [f"“{key}” is not a role available in {org.name}."]})
 
 

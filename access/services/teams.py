@@ -24,7 +24,7 @@ from access import audit, policy
 from access.models import OrgTeamGrant, ProjectTeamGrant, Team, TenantMembership
 from access.services.backing import revoke_unbacked_invitations
 from config.actors import is_system
-from config.concurrency import Versions, lock_for_update, save_changes
+from config.concurrency import Versions, lock_for_update, save_changes, touch
 from config.errors import Conflict, NotFound
 from orgs.models import Organization
 
@@ -140,7 +140,7 @@ def add_team_member(*, actor: Any, team: Team, user: Any, version: Versions = No
         if team.group.user_set.filter(pk=user.pk).exists():
             raise Conflict(f"{user.get_username()} is already in {team.name}.", code="already_member")
         team.group.user_set.add(user)
-        _members_changed(team)
+        touch(team)  # the members live in auth's group table: the team's version stands for them
         audit.record(
             actor=actor,
             action="team.member_add",
@@ -162,7 +162,7 @@ def remove_team_member(*, actor: Any, team: Team, user: Any, version: Versions =
         if not team.group.user_set.filter(pk=user.pk).exists():
             raise ValidationError({"user": [f"{user.get_username()} is not in {team.name}."]})
         team.group.user_set.remove(user)
-        _members_changed(team)
+        touch(team)  # the members live in auth's group table: the team's version stands for them
         audit.record(
             actor=actor,
             action="team.member_remove",
@@ -174,9 +174,3 @@ def remove_team_member(*, actor: Any, team: Team, user: Any, version: Versions =
         policy.forget(user)
         revoke_unbacked_invitations(actor=actor, tenant_id=team.org.tenant_id, inviters=[user])
     return team
-
-
-def _members_changed(team: Team) -> None:
-    """The members live in auth's group table; the team row's version stands for them too (``team`` is locked)."""
-    team.version += 1
-    team.save(update_fields=["version"])

@@ -50,6 +50,41 @@ def fresh_for_change(
     return fresh
 
 
+def locked_for_change(
+    item: Any, *, actor: Any, capability: str, version: Versions, on: Callable[[Any], models.Model] | None = None
+) -> Any:
+    """The tenant's lock, then ``item``'s fresh row under its own lock, authorized and at ``version`` (Stale if
+    not): what every change and delete of a declaration starts with, inside its transaction."""
+    lock_tenant(item.org.tenant_id)
+    return fresh_for_change(item, actor=actor, capability=capability, version=version, on=on)
+
+
+def create_declaration(
+    model: type[Declaration], *, actor: Any, org: Organization, capability: str, **fields: Any
+) -> Any:
+    """Authorize, then under the tenant's lock check the inheritance rules and create the row (the caller audits,
+    in its own transaction around this one)."""
+    policy.authorize(actor, capability, org)
+    with transaction.atomic():
+        lock_tenant(org.tenant_id)
+        check_declare(model, org, fields[model.NAME_FIELD], bool(fields.get("locked", False)))
+        return model._default_manager.create(org=org, created_by=user_or_none(actor), **fields)
+
+
+def delete_declaration(
+    item: Any, *, actor: Any, capability: str, action: str, version: Versions, on: Callable[[Any], Any] | None = None
+) -> None:
+    """Authorize, lock, re-read (Stale when not at ``version``), audit ``action`` with the name, delete."""
+    policy.authorize(actor, capability, on(item) if on is not None else item)
+    with transaction.atomic():
+        item = locked_for_change(item, actor=actor, capability=capability, version=version, on=on)
+        audit.record(
+            actor=actor, action=action, tenant=item.org.tenant_id, org=item.org, target=item,
+            changes={item.NAME_FIELD: item.declared_name},
+        )  # fmt: skip
+        item.delete()
+
+
 def clean_name(value: Any, field: str = "name") -> str:
     name = str(value or "").strip()
     if not NAME_RE.match(name):
@@ -168,9 +203,7 @@ class DeclarationServices:
         policy.authorize(actor, kind.manage, org)
         fields = self.clean(dict(fields), org=org)
         with transaction.atomic():
-            lock_tenant(org.tenant_id)
-            check_declare(self.declared, org, fields[kind.name_field], bool(fields.get("locked", False)))
-            item = self.declared._default_manager.create(org=org, created_by=user_or_none(actor), **fields)
+            item = create_declaration(self.declared, actor=actor, org=org, capability=kind.manage, **fields)
             audit.record(
                 actor=actor, action=f"{self.action}.create", tenant=org.tenant_id, org=org, target=item,
                 changes=self.audited(fields),
@@ -183,8 +216,7 @@ class DeclarationServices:
         policy.authorize(actor, kind.manage, item)
         fields = self.clean(dict(fields), org=item.org, item=item)
         with transaction.atomic():
-            lock_tenant(item.org.tenant_id)
-            item = fresh_for_change(item, actor=actor, capability=kind.manage, version=version)
+            item = locked_for_change(item, actor=actor, capability=kind.manage, version=version)
             changes = apply_changes(item, fields)
             audit.record(
                 actor=actor, action=f"{self.action}.update", tenant=item.org.tenant_id, org=item.org, target=item,
@@ -193,17 +225,10 @@ class DeclarationServices:
         return item
 
     def delete(self, *, actor: Any, item: Any, version: Versions = None) -> None:
-        kind = self.kind
         require_actor(actor)
-        policy.authorize(actor, kind.manage, item)
-        with transaction.atomic():
-            lock_tenant(item.org.tenant_id)
-            item = fresh_for_change(item, actor=actor, capability=kind.manage, version=version)
-            audit.record(
-                actor=actor, action=f"{self.action}.delete", tenant=item.org.tenant_id, org=item.org, target=item,
-                changes={kind.name_field: item.declared_name},
-            )  # fmt: skip
-            item.delete()
+        delete_declaration(
+            item, actor=actor, capability=self.kind.manage, action=f"{self.action}.delete", version=version
+        )
 
 
 def services_for(model: type[models.Model]) -> Any:
@@ -237,7 +262,7 @@ def hide(*, actor: Any, org: Organization, kind: str, name: str) -> Hidden:
             raise Conflict(f"“{name}” is locked by {lock.org.name}: it cannot be hidden.", code="locked")
         if Hidden.objects.filter(org=org, kind=kind, name=name.lower()).exists():
             raise Conflict(f"“{name}” is hidden here already.", code="already_hidden")
-        hidden = Hidden.objects.create(org=org, kind=kind, name=name.lower(), created_by=_user(actor))
+        hidden = Hidden.objects.create(org=org, kind=kind, name=name.lower(), created_by=user_or_none(actor))
         audit.record(
             actor=actor, action="hidden.create", tenant=org.tenant_id, org=org, target=hidden,
             changes={"type": kind, "name": name},
@@ -284,7 +309,9 @@ def set_setting(
         if locked and not (current is not None and current.locked):
             check_lockable(OrgSetting, org, key)
         if current is None:
-            current = OrgSetting.objects.create(org=org, key=key, value=cleaned, locked=locked, created_by=_user(actor))
+            current = OrgSetting.objects.create(
+                org=org, key=key, value=cleaned, locked=locked, created_by=user_or_none(actor)
+            )
             changes: dict[str, Any] = {"key": key, "value": cleaned, "locked": locked}
         else:
             changes = save_changes(current, {"value": cleaned, "locked": locked})
@@ -329,7 +356,3 @@ def _check_absent(org: Organization, key: str, version: Versions) -> None:
 
 def _org(setting: OrgSetting) -> Organization:
     return setting.org
-
-
-def _user(actor: Any) -> Any:
-    return user_or_none(actor)

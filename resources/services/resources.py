@@ -4,8 +4,8 @@ Every write checks the capability through the policy, keeps the inheritance rule
 runs in one transaction and records an audit event that never holds a secret value.
 
 Changes never lose a concurrent one (docs/DESIGN.md §4.9): each takes the tenant lock, re-reads its row ``FOR UPDATE``
-(``_locked``), decides everything — authorization, validation against the current kind or secret flag, the merge
-of secret fields — on that fresh row, and saves only the changed columns with the version raised
+(``declarations.locked_for_change``), decides everything — authorization, validation against the current kind or
+secret flag, the merge of secret fields — on that fresh row, and saves only the changed columns with the version raised
 (``declarations.apply_changes``).
 ``version=`` (the API's If-Match, the version a form was opened at) makes a stale change a Stale (412) instead.
 A stored secret is decrypted only under the lock, so a merge always starts from the secret as it is now.
@@ -25,9 +25,9 @@ from django.db import transaction
 from access import audit, policy
 from access.models import TenantMembership
 from config import hostile, kinds
-from config.concurrency import Versions, save_changes
+from config.actors import user_or_none
+from config.concurrency import Versions, save_changes, touch
 from config.errors import Conflict, Forbidden, NotFound
-from orgs.locks import lock_tenant
 from orgs.models import Organization
 from resources import crypto
 from resources.models import (
@@ -35,50 +35,20 @@ from resources.models import (
     ComponentMember,
     ComponentVersion,
     Credential,
-    Declaration,
     EnvVar,
     LookupRow,
     LookupTable,
 )
 from resources.services.declarations import (
     DeclarationServices,
-    _user,
     apply_changes,
-    check_declare,
     clean_name,
+    create_declaration,
+    delete_declaration,
     fresh_for_change,
+    locked_for_change,
 )
 from resources.settings_registry import setting_value
-
-# -- generic declaration writes ------------------------------------------------------------------------------------
-
-
-def _create(model: type[Declaration], *, actor: Any, org: Organization, capability: str, **fields: Any) -> Any:
-    policy.authorize(actor, capability, org)
-    with transaction.atomic():
-        lock_tenant(org.tenant_id)
-        check_declare(model, org, fields[model.NAME_FIELD], fields.get("locked", False))
-        item = model._default_manager.create(org=org, created_by=_user(actor), **fields)
-        return item
-
-
-def _locked(item: Any, *, actor: Any, capability: str, version: Versions, on: Any = None) -> Any:
-    """The tenant's lock, then ``item``'s fresh row under its own lock, authorized and at ``version`` (Stale if
-    not): what every change and delete of a declaration starts with, inside its transaction."""
-    lock_tenant(item.org.tenant_id)
-    return fresh_for_change(item, actor=actor, capability=capability, version=version, on=on)
-
-
-def _delete(item: Any, *, actor: Any, capability: str, action: str, version: Versions, on: Any = None) -> None:
-    policy.authorize(actor, capability, on(item) if on is not None else item)
-    with transaction.atomic():
-        item = _locked(item, actor=actor, capability=capability, version=version, on=on)
-        audit.record(
-            actor=actor, action=action, tenant=item.org.tenant_id, org=item.org, target=item,
-            changes={item.NAME_FIELD: item.declared_name},
-        )  # fmt: skip
-        item.delete()
-
 
 # -- credentials ---------------------------------------------------------------------------------------------------
 
@@ -145,7 +115,7 @@ def create_credential(
     fields = fields or {}
     _clean_credential(kind, fields, secret or {})
     with transaction.atomic():
-        credential = _create(
+        credential = create_declaration(
             Credential, actor=actor, org=org, capability="credential.manage", name=name, kind=kind, fields=fields,
             description=description, locked=locked, secret_names=sorted(secret or {}),
             secret_ciphertext=crypto.encrypt(secret) if secret else "",
@@ -177,7 +147,7 @@ def update_credential(
     if secret is not None and not isinstance(secret, dict):
         raise ValidationError({"secret": ["Give an object of secret field names to text values."]})
     with transaction.atomic():
-        credential = _locked(credential, actor=actor, capability="credential.manage", version=version)
+        credential = locked_for_change(credential, actor=actor, capability="credential.manage", version=version)
         if fields.pop("kind", credential.kind) != credential.kind:
             raise ValidationError({"kind": ["The kind of a credential cannot change: create a new credential."]})
         also: tuple[str, ...] = ()
@@ -206,7 +176,9 @@ def update_credential(
 
 
 def delete_credential(*, actor: Any, credential: Credential, version: Versions = None) -> None:
-    _delete(credential, actor=actor, capability="credential.manage", action="credential.delete", version=version)
+    delete_declaration(
+        credential, actor=actor, capability="credential.manage", action="credential.delete", version=version
+    )
 
 
 # -- lookup tables -------------------------------------------------------------------------------------------------
@@ -268,7 +240,7 @@ def create_lookup_table(
     name = clean_name(name)
     cleaned = _clean_rows(rows or [], org)
     with transaction.atomic():
-        table = _create(
+        table = create_declaration(
             LookupTable, actor=actor, org=org, capability="lookup.manage", name=name, description=description,
             locked=locked,
         )  # fmt: skip
@@ -309,7 +281,7 @@ def _write_table(
     """The one write of a lookup table: ``rows`` (cleaned) replace the rows; ``merge`` (raw) is merged into the
     rows the table holds under the lock (same key: new value), so a concurrent import is never undone."""
     with transaction.atomic():
-        table = _locked(table, actor=actor, capability="lookup.manage", version=version)
+        table = locked_for_change(table, actor=actor, capability="lookup.manage", version=version)
         if merge is not None:
             merged = dict(table.rows.values_list("key", "value"))
             merged.update((str(r["key"]).strip(), r["value"]) for r in merge)
@@ -328,7 +300,7 @@ def _write_table(
 
 
 def delete_lookup_table(*, actor: Any, table: LookupTable, version: Versions = None) -> None:
-    _delete(table, actor=actor, capability="lookup.manage", action="lookup_table.delete", version=version)
+    delete_declaration(table, actor=actor, capability="lookup.manage", action="lookup_table.delete", version=version)
 
 
 def import_lookup_csv(
@@ -425,13 +397,13 @@ def create_env_var(
             if EnvVar.objects.filter(component=component, key__iexact=key).exists():
                 raise Conflict(f"{component.name} has a variable “{key}” already.", code="name_taken")
             variable = EnvVar.objects.create(
-                org=org, component=component, key=key, created_by=_user(actor),
+                org=org, component=component, key=key, created_by=user_or_none(actor),
                 value="" if secret else value, secret=secret,
                 secret_ciphertext=crypto.encrypt(value) if secret else "",
             )  # fmt: skip
         else:
             assert org is not None
-            variable = _create(
+            variable = create_declaration(
                 EnvVar, actor=actor, org=org, capability="envvar.manage", key=key, locked=locked,
                 value="" if secret else value, secret=secret,
                 secret_ciphertext=crypto.encrypt(value) if secret else "",
@@ -456,7 +428,7 @@ def update_env_var(*, actor: Any, variable: EnvVar, version: Versions = None, **
         value = _clean_env_value(value)
     with transaction.atomic():
         on = _org_of if variable.component_id is not None else None
-        variable = _locked(variable, actor=actor, capability="envvar.manage", version=version, on=on)
+        variable = locked_for_change(variable, actor=actor, capability="envvar.manage", version=version, on=on)
         secret = fields.pop("secret", variable.secret)
         if variable.secret and not secret and value is None:
             raise ValidationError({"value": ["Give the value: a secret one is never shown, so it cannot be kept."]})
@@ -506,7 +478,9 @@ def update_env_var(*, actor: Any, variable: EnvVar, version: Versions = None, **
 
 
 def delete_env_var(*, actor: Any, variable: EnvVar, version: Versions = None) -> None:
-    _delete(variable, actor=actor, capability="envvar.manage", action="env_var.delete", version=version, on=_org_of)
+    delete_declaration(
+        variable, actor=actor, capability="envvar.manage", action="env_var.delete", version=version, on=_org_of
+    )
 
 
 def _org_of(item: Any) -> Organization:
@@ -573,8 +547,8 @@ def add_component_member(*, actor: Any, component: Component, user: Any, version
         component = fresh_for_change(component, actor=actor, capability="component.manage", version=version)
         if ComponentMember.objects.filter(component=component, user=user).exists():
             raise Conflict(f"{user.get_username()} is on the development team already.", code="already_member")
-        member = ComponentMember.objects.create(component=component, user=user, added_by=_user(actor))
-        save_changes(component, {}, also=("updated_at",))
+        member = ComponentMember.objects.create(component=component, user=user, added_by=user_or_none(actor))
+        touch(component)
         audit.record(
             actor=actor, action="component.member_add", tenant=component.org.tenant_id, org=component.org,
             target=component, changes={"user": user.get_username()},
@@ -593,7 +567,7 @@ def remove_component_member(*, actor: Any, component: Component, user: Any, vers
         if member is None:
             raise NotFound("Not on the development team.")
         member.delete()
-        save_changes(component, {}, also=("updated_at",))
+        touch(component)
         audit.record(
             actor=actor, action="component.member_remove", tenant=component.org.tenant_id, org=component.org,
             target=component, changes={"user": user.get_username()},
@@ -621,7 +595,7 @@ def publish_version(*, actor: Any, component: Component, version: str, source: s
         if ComponentVersion.objects.filter(component=component, version=version).exists():
             raise Conflict(f"Version {version} is published already: versions are immutable.", code="version_exists")
         published = ComponentVersion.objects.create(
-            component=component, version=version, source=source, published_by=_user(actor)
+            component=component, version=version, source=source, published_by=user_or_none(actor)
         )
         audit.record(
             actor=actor, action="component.version_publish", tenant=component.org.tenant_id, org=component.org,

@@ -27,12 +27,13 @@ from django.utils import timezone
 from access import audit, policy
 from access.models import Team, TenantMembership
 from access.roles import SHARE_LEVELS
-from config.concurrency import Versions, save_changes
+from config.actors import user_or_none
+from config.concurrency import Versions, save_changes, touch
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization, Project
 from resources.models import Run, RunLogLine, Task, TaskTeamShare, TaskUserShare
 from resources.services import references
-from resources.services.declarations import _user, clean_name, fresh_for_change
+from resources.services.declarations import clean_name, fresh_for_change
 from resources.settings_registry import setting_value
 
 MAX_STEPS = 100
@@ -134,7 +135,7 @@ def create_task(
             raise Conflict(f"A task named “{name}” exists in {project.name} already.", code="name_taken")
         task = Task.objects.create(
             project=project, name=name, description=description, steps=steps, bindings=bindings,
-            created_by=_user(actor),
+            created_by=user_or_none(actor),
         )  # fmt: skip
         audit.record(
             actor=actor, action="task.create", tenant=project.org.tenant_id, org=project.org, target=task,
@@ -233,13 +234,15 @@ def share_task(
         )
         if user is not None:
             share, created = TaskUserShare.objects.get_or_create(
-                user=user, content_object=task, defaults={"permission": perm, "granted_by": _user(actor)}
+                user=user, content_object=task, defaults={"permission": perm, "granted_by": user_or_none(actor)}
             )
             holder = user.get_username()
         else:
             assert team is not None
             share, created = TaskTeamShare.objects.get_or_create(
-                group_id=team.group_id, content_object=task, defaults={"permission": perm, "granted_by": _user(actor)}
+                group_id=team.group_id,
+                content_object=task,
+                defaults={"permission": perm, "granted_by": user_or_none(actor)},
             )
             holder = f"team {team.name}"
         previous = None if created else PERMISSION_LEVELS.get(share.permission.codename)
@@ -251,7 +254,7 @@ def share_task(
             if not created:
                 share.permission = perm
                 share.save(update_fields=["permission"])
-            save_changes(task, {}, also=("updated_at",))
+            touch(task)
         audit.record(
             actor=actor, action="task.share", tenant=org.tenant_id, org=org, target=task,
             changes={"holder": holder, "permission": permission, "previous": previous},
@@ -280,7 +283,7 @@ def unshare_task(*, actor: Any, task: Task, share_id: Any, version: Versions = N
         )
         holder = share.user.get_username() if isinstance(share, TaskUserShare) else f"team {share.group.team.name}"
         share.delete()
-        save_changes(task, {}, also=("updated_at",))
+        touch(task)
         audit.record(
             actor=actor, action="task.unshare", tenant=task.project.org.tenant_id, org=task.project.org, target=task,
             changes={"holder": holder},
@@ -316,8 +319,8 @@ def run_task(*, actor: Any, task: Task) -> Run:
     policy.authorize(actor, "task.run", task)
     problems = references.stale(task, task.steps)
     with transaction.atomic():
-        run = Run.objects.create(task=task, requested_by=_user(actor), steps=task.steps)
-        who = actor.get_username() if _user(actor) else "system"
+        run = Run.objects.create(task=task, requested_by=user_or_none(actor), steps=task.steps)
+        who = actor.get_username() if user_or_none(actor) else "system"
         log(run, f"Queued by {who} with {len(task.steps)} step(s).")
         changes: dict[str, Any] = {"task": task.name}
         if problems:
@@ -341,7 +344,7 @@ def stop_run(*, actor: Any, run: Run) -> Run:
         # first one's status. Authorization is decided again on that fresh row.
         run = Run.objects.select_for_update(of=("self",)).select_related("task__project__org").get(pk=run.pk)
         policy.authorize(actor, "task.run", run)
-        who = actor.get_username() if _user(actor) else "system"
+        who = actor.get_username() if user_or_none(actor) else "system"
         if run.status == Run.Status.QUEUED:
             run.status, run.finished_at = Run.Status.STOPPED, timezone.now()
             log(run, f"Stopped by {who} before it started.")
@@ -352,7 +355,7 @@ def stop_run(*, actor: Any, run: Run) -> Run:
             raise Conflict("A stop was requested already.", code="stop_requested")
         else:
             raise Conflict(f"The run is {run.get_status_display()}: there is nothing to stop.", code="run_finished")
-        run.stopped_by = _user(actor)
+        run.stopped_by = user_or_none(actor)
         run.save(update_fields=["status", "finished_at", "stopped_by"])
         audit.record(
             actor=actor, action="run.stop", tenant=run.task.project.org.tenant_id, org=run.task.project.org,
