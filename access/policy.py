@@ -38,7 +38,7 @@ from access.roles import TENANT_PLAN as TENANT_PLAN
 from config import kinds
 from config.actors import SYSTEM, require_actor
 from config.errors import Forbidden, NotFound
-from config.kinds import Kind, Rule
+from config.kinds import Kind, Rule, Unowned
 
 if TYPE_CHECKING:
     from orgs.models import Organization, Project
@@ -223,6 +223,8 @@ class Access:
                 capabilities |= kind.owner_team_grants
             return capabilities
         org = getattr(obj, kind.within)
+        if org is None and kind.unowned is not None:
+            return self.unowned_capabilities(obj, kind.unowned)
         capabilities = set(self.org_capabilities(org))
         if not self.is_authenticated or org.deleted_at is not None:
             return frozenset(capabilities)
@@ -232,6 +234,20 @@ class Access:
         if kind.team is not None and obj.pk in self.team_ids(kind):
             capabilities |= kind.team.grants
         return frozenset(capabilities)
+
+    def unowned_capabilities(self, obj: Any, unowned: Unowned) -> frozenset[str]:
+        """A platform object (no org): superusers hold everything on it, members of a tenant it is offered to hold
+        the kind's ``grants``, nobody else anything (it does not exist for them)."""
+        if not self.is_authenticated:
+            return frozenset()
+        if self.is_superuser:
+            return _EVERYTHING
+        offered = unowned.offered_to(obj)
+        if not self.member_tenant_ids:
+            return frozenset()
+        if offered is None or self.member_tenant_ids & frozenset(offered):
+            return unowned.grants
+        return frozenset()
 
     def _holds_below(self, capability: str, org: Organization) -> bool:
         return any(
@@ -341,7 +357,13 @@ class Access:
             condition = team if team_kind is not None else condition | team
         elif team_kind is not None:
             condition = Q(pk__in=[])  # only a team gives a team's capability, and this kind has none
-        return Q(**{f"{org}__deleted_at__isnull": True}) & condition
+        owned = Q(**{f"{org}__deleted_at__isnull": True}) & condition
+        if kind.unowned is None:
+            return owned
+        owned &= Q(**{f"{org}__isnull": False})
+        if capability in kind.unowned.grants and team_kind is None:
+            return owned | (Q(**{f"{org}__isnull": True}) & kind.unowned.condition(self.member_tenant_ids))
+        return owned
 
     def _org_filter(self, capability: str, prefix: str) -> Q:
         """Orgs where ``capability`` holds: the admin tenants whole, plus each granting subtree minus the
@@ -399,6 +421,14 @@ class Access:
             kind = _KINDS.of(obj)
         task = obj if kind.rule is Rule.TASK else None
         where = getattr(obj, kind.within)
+        if where is None and kind.unowned is not None:
+            if self.is_superuser:
+                text = "Superuser: holds every capability everywhere."
+            elif allowed:
+                text = "The platform offers it to a tenant you belong to."
+            else:
+                text = "Only superusers hold this on the platform's own objects."
+            return Explanation(allowed, capability, [text], [])
         base = self.explain(capability, where)
         reasons = list(base.reasons)
         if task is not None and capability in self.shares.get(task.pk, frozenset()):

@@ -84,6 +84,18 @@ class DevelopmentTeam:
 
 
 @dataclass(frozen=True)
+class Unowned:
+    """A DECLARED kind whose rows may belong to no org (``within`` is NULL): the platform's own objects offered to
+    tenants, like a global runtime. A member of a tenant it is offered to holds ``grants`` on it (view, use); only
+    superusers hold more. ``offered_to(obj)`` gives the tenant ids it is offered to (None: every tenant) and
+    ``condition(tenant_ids)`` the same as a filter on the model (one query in lists)."""
+
+    offered_to: Callable[[Any], Iterable[Any] | None]
+    condition: Callable[[Iterable[Any]], models.Q]
+    grants: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Kind:
     """One registered kind. ``within`` is the field leading to where its rules apply: ``org`` for a declaration,
     ``project`` for a task, the parent for a CHILD (``task`` for a run), ``org`` for a project, "" otherwise."""
@@ -112,6 +124,8 @@ class Kind:
     # TASK: the per-object share tables (a user share model, a team share model: access.models.UserShare and
     # TeamShare subclasses) whose rows the resolver reads as "share" facts. Empty: the kind cannot be shared.
     shares: tuple[type[models.Model], ...] = ()
+    # DECLARED: rows with no org are the platform's, offered to tenants (a global runtime); None: every row has one.
+    unowned: Unowned | None = None
 
     def __post_init__(self) -> None:
         meta = self.model._meta

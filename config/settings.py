@@ -49,6 +49,18 @@ ORG_RESTORE_WINDOW = timedelta(days=env.int("ORG_RESTORE_WINDOW_DAYS", default=3
 # Lifetime of personal access tokens issued by POST /api/v1/auth/token.
 API_TOKEN_LIFETIME = timedelta(days=env.int("API_TOKEN_LIFETIME_DAYS", default=30))
 
+# Runtimes and the run queue (runtimes/; README "Runtimes"). Seconds unless said otherwise.
+RUNTIME_HEARTBEAT_S = env.int("RUNTIME_HEARTBEAT_S", default=10)  # how often an agent heartbeats
+RUNTIME_LEASE_S = env.int("RUNTIME_LEASE_S", default=30)  # a claim's lease; renewed by heartbeats and log batches
+RUNTIME_OFFLINE_AFTER_S = env.int("RUNTIME_OFFLINE_AFTER_S", default=3 * RUNTIME_HEARTBEAT_S)  # 3 missed beats
+RUNTIME_NO_RUNTIME_TIMEOUT_S = env.int("RUNTIME_NO_RUNTIME_TIMEOUT_S", default=3600)  # queued, runtime offline
+RUNTIME_REAPER_INTERVAL_S = env.int("RUNTIME_REAPER_INTERVAL_S", default=10)  # opportunistic sweeps, at most
+RUNTIME_ENROLLMENT_TOKEN_S = env.int("RUNTIME_ENROLLMENT_TOKEN_S", default=3600)  # one-time enrollment tokens
+RUNTIME_AGENT_TOKEN_DAYS = env.int("RUNTIME_AGENT_TOKEN_DAYS", default=30)  # agents rotate before expiry
+RUNTIME_TOKEN_ROTATION_GRACE_S = env.int("RUNTIME_TOKEN_ROTATION_GRACE_S", default=60)  # the old token after rotate
+RUNTIME_CLAIM_MAX_WAIT_S = env.int("RUNTIME_CLAIM_MAX_WAIT_S", default=30)  # a claim's long poll, at most
+RUNTIME_LOG_BATCH_MAX = env.int("RUNTIME_LOG_BATCH_MAX", default=500)  # log lines per batch, at most
+
 INSTALLED_APPS = [
     "config.apps.CanopyAdminConfig",  # django.contrib.admin, with Canopy's site (config/admin.py)
     "django.contrib.auth",

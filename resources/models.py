@@ -110,7 +110,14 @@ class Credential(NamedDeclaration):
         OAUTH2_CLIENT = "oauth2_client", "OAuth 2 client"
         GENERIC = "generic", "Generic"
 
+    class Source(models.TextChoices):
+        CANOPY = "canopy", "stored by Canopy (encrypted)"
+        RUNTIME = "runtime", "kept on the runtime (Canopy stores no secret)"
+
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    # ``runtime``: the secret never reaches Canopy; the agent reads it from its own environment or a local file
+    # (CANOPY_SECRET_<NAME>_<FIELD> or <secrets dir>/<name>.json) when a step names the credential.
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CANOPY)
     fields = models.JSONField(default=dict, blank=True)  # non-secret fields, shown to viewers
     secret_names = models.JSONField(default=list, blank=True)  # which secret fields are set (names only)
     secret_ciphertext = models.TextField(blank=True, editable=False)  # MultiFernet token of the secret fields
@@ -235,8 +242,14 @@ class Task(Versioned):
     # What the steps' names resolved to when they were saved: {"credential"|"lookup_table": {name: id}}
     # (resources.services.references). A run whose names resolve to something else fails instead.
     bindings = models.JSONField(default=dict, blank=True, editable=False)
-    # The runtime that runs it (None: the org's default runtime). A plain id until runtimes exist (a later issue).
-    runtime = models.UUIDField(null=True, blank=True)
+    # The runtime that runs it (None: the effective default_runtime setting, else the platform's default).
+    runtime = models.ForeignKey(
+        "runtimes.Runtime", on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
+    retry_on_lost = models.BooleanField(
+        default=False,
+        help_text="Safe to run again: a run whose runtime was lost mid-run is queued once more instead of failing.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -276,15 +289,23 @@ class TaskTeamShare(TeamShare):
 
 
 class Run(models.Model):
+    """One execution of a task. ``queued → claimed → running → succeeded | failed | stopped | lost`` (with
+    ``stop_requested`` while a stop travels to the agent). The runtime is fixed when it is queued (placement); a
+    claim gives it a lease (``lease``, a secret fencing token, new at every claim) that every agent call presents."""
+
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"
+        CLAIMED = "claimed", "claimed"
         RUNNING = "running", "running"
         STOP_REQUESTED = "stop_requested", "stop requested"
         STOPPED = "stopped", "stopped"
         SUCCEEDED = "succeeded", "succeeded"
         FAILED = "failed", "failed"
+        LOST = "lost", "lost"
 
-    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.STOP_REQUESTED)
+    ACTIVE = (Status.QUEUED, Status.CLAIMED, Status.RUNNING, Status.STOP_REQUESTED)
+    LEASED = (Status.CLAIMED, Status.RUNNING, Status.STOP_REQUESTED)
+    FINISHED = (Status.STOPPED, Status.SUCCEEDED, Status.FAILED, Status.LOST)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
@@ -300,10 +321,36 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Placement and the queue (runtimes.queue)
+    runtime = models.ForeignKey(
+        "runtimes.Runtime", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    runtime_name = models.CharField(max_length=100, blank=True)  # kept when the runtime is deleted
+    sovereign = models.BooleanField(default=False)  # the runtime was sovereign when queued: metadata only
+    attempt = models.PositiveSmallIntegerField(default=1)
+    instance = models.ForeignKey(
+        "runtimes.RuntimeInstance", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    lease = models.CharField(max_length=64, blank=True, editable=False)  # secret fencing token of the current claim
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    step_results = models.JSONField(default=list, blank=True)  # [{"index","status","ms","error"?}]
+    log_next_seq = models.PositiveIntegerField(default=1)  # the agent's next log seq for this attempt
+    log_location = models.CharField(max_length=500, blank=True)  # sovereign: where the agent keeps the log
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["task", "-created_at"], name="run_task_newest")]
+        indexes = [
+            models.Index(fields=["task", "-created_at"], name="run_task_newest"),
+            # The claim's shape: a runtime's queued runs, oldest first (partial: the queue stays small).
+            models.Index(fields=["runtime", "created_at"], name="run_queue", condition=models.Q(status="queued")),
+            # The reaper's shape: leased runs by lease expiry.
+            models.Index(
+                fields=["lease_expires_at"],
+                name="run_leases",
+                condition=models.Q(status__in=["claimed", "running", "stop_requested"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task} run {self.created_at:%Y-%m-%d %H:%M:%S} ({self.status})"

@@ -82,6 +82,23 @@ def _runtime_name(value: Any) -> str | None:
     return value.strip()
 
 
+def _runtime_names(value: Any) -> list[str]:
+    """Runtime names (case kept, matched case-insensitively, no duplicates); an empty list allows any runtime."""
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[\s,]+", value) if part]
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or len(value) > 50:
+        raise ValidationError({"value": ["Give a list of at most 50 runtime names."]})
+    names: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip() or len(item.strip()) > 100:
+            raise ValidationError({"value": [f"“{item}” is not a runtime name (1 to 100 characters)."]})
+        if item.strip().lower() not in (name.lower() for name in names):
+            names.append(item.strip())
+    return names
+
+
 REGISTRY: dict[str, Spec] = {
     spec.key: spec
     for spec in (
@@ -124,6 +141,15 @@ REGISTRY: dict[str, Spec] = {
             "str",
             None,
             _runtime_name,
+        ),
+        Spec(
+            "allowed_runtimes",
+            "Allowed runtimes",
+            "Tasks below run only on these runtimes (empty: any runtime this organization sees). Lock it to keep "
+            "the subtree's data on its own runtimes.",
+            "runtimes",
+            [],
+            _runtime_names,
         ),
     )
 }
