@@ -98,15 +98,16 @@ class RunLog:
 
     def _ship(self) -> None:
         delays = api.backoff_delays()
+        unanswered: list[dict[str, Any]] = []  # a batch whose answer never came: sent again exactly as it was
         while True:
             with self.condition:
                 deadline = time.monotonic() + FLUSH_EVERY_S
-                while not self.closed and len(self.pending) < FLUSH_LINES:
+                while not unanswered and not self.closed and len(self.pending) < FLUSH_LINES:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self.condition.wait(remaining)
-                batch = [dict(line) for line in self.pending[:MAX_BATCH]]
+                batch = unanswered or [dict(line) for line in self.pending[:MAX_BATCH]]
                 closing = self.closed
             if not batch:
                 if closing:
@@ -119,9 +120,11 @@ class RunLog:
             except api.Unreachable as error:
                 delay = next(delays)
                 logger.warning("run %s: sending its log failed (%s); again in %.1f s", self.run.id, error, delay)
+                unanswered = batch
                 self.run.options.give_up.wait(delay)
                 continue
             except api.SeqGap as gap:
+                unanswered = []
                 with self.condition:  # Canopy lacks lines before ours: number what is pending from its next_seq
                     for offset, line in enumerate(self.pending):
                         line["seq"] = gap.next_seq + offset
@@ -137,7 +140,7 @@ class RunLog:
             except api.ApiError as error:
                 logger.error("run %s: Canopy refused a log batch: %s (dropped)", self.run.id, error)
                 answer = {}
-            delays = api.backoff_delays()
+            delays, unanswered = api.backoff_delays(), []
             last = batch[-1]["seq"]
             with self.condition:
                 self.pending = [line for line in self.pending if line["seq"] > last]
