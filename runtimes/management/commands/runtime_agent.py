@@ -90,10 +90,10 @@ class Command(BaseCommand):
             if options[option]:
                 argv += [f"--{option.replace('_', '-')}", str(options[option])]
         self.stdout.flush()
-        connections.close_all()
         self.exec_agent(argv, env)
 
     def exec_agent(self, argv: list[str], env: dict[str, str]) -> None:
         """Become the agent (same pid: a supervisor's signals reach it)."""
+        connections.close_all()
         os.chdir(settings.BASE_DIR)
         os.execve(argv[0], argv, env)  # noqa: S606 (our own interpreter and module)
