@@ -29,6 +29,7 @@ from pytest_httpserver import HTTPServer
 from access.services import issue_token
 from config.actors import SYSTEM
 from resources.models import Run
+from runtimes import wakeup
 from runtimes.models import Runtime
 from runtimes.tokens import issue_enrollment_token
 from tests.factories import World, build_world
@@ -106,6 +107,7 @@ def canopy(live_server: Any, settings: Any, transactional_db: Any) -> Iterator[C
     finally:
         api.close()
         httpd.set_app(app)
+        wakeup.stop_listening()  # PostgreSQL: its connection would keep the test database from being dropped
 
 
 @pytest.fixture
