@@ -23,13 +23,14 @@ from typing import Any
 
 import httpx
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from pytest_httpserver import HTTPServer
 
 from access.services import issue_token
 from config.actors import SYSTEM
 from resources.models import Run
-from runtimes import wakeup
+from runtimes import reaper, wakeup
 from runtimes.models import Runtime
 from runtimes.tokens import issue_enrollment_token
 from tests.factories import World, build_world
@@ -88,9 +89,12 @@ class _SerializedApp:
 
 
 @pytest.fixture
-def canopy(live_server: Any, settings: Any, transactional_db: Any) -> Iterator[Canopy]:
+def canopy(live_server: Any, settings: Any, transactional_db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Canopy]:
     settings.RUNTIME_HEARTBEAT_S = 1
     settings.RUNTIME_REAPER_INTERVAL_S = 0.5  # claims and heartbeats sweep (the reaper command is not running)
+    # A sweep throttled by an earlier test of this worker (its cache key can live an hour) must not stop these.
+    cache.delete("runtimes:reaper:sweep")
+    monkeypatch.setattr(reaper, "_last_sweep", float("-inf"))
     httpd = live_server.thread.httpd
     app = httpd.get_app()
     if connection.vendor == "sqlite":
