@@ -320,6 +320,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Choice sets named "kind" or "status" in several components: one enum name each.
+    "ENUM_NAME_OVERRIDES": {
+        "CredentialKindEnum": "resources.models.Credential.Kind",
+        "RuntimeKindEnum": "runtimes.models.Runtime.Kind",
+        "RunStatusEnum": "resources.models.Run.Status",
+        "RuntimeStatusEnum": "runtimes.models.Runtime.Status",
+    },
 }
 
 LOGGING = {

@@ -18,6 +18,8 @@ from orgs import services
 from orgs.models import Organization, Project, Tenant
 from resources import services as rs
 from resources.models import Credential, Hidden
+from runtimes import services as runtime_services
+from runtimes.models import Runtime
 
 PASSWORD = "canopy-demo-2026"
 
@@ -79,9 +81,18 @@ class Command(BaseCommand):
             for username, tenant_name, where, role, _ in PEOPLE:
                 tenant, orgs = tenants[tenant_name]
                 self._place(users[username], tenant, orgs, where, officer if role == "security-officer" else role)
+            self._platform_runtime()
             self._resources(acme_orgs, users)
             superuser = self._user("root", superuser=True)
         self._print(superuser)
+
+    def _platform_runtime(self) -> None:
+        """The platform's default global runtime, offered to every tenant: where the demo's runs go."""
+        if not Runtime.objects.filter(is_platform_default=True).exists():
+            runtime_services.create_global_runtime(
+                actor=SYSTEM, name="platform", tenants="all", is_platform_default=True,
+                description="Run by the platform (make run starts its agent).",
+            )  # fmt: skip
 
     def _resources(self, orgs: dict[str, Organization], users: dict[str, Any]) -> None:
         """Shared resources that show inheritance at work: declared at the root, overridden, hidden, locked."""
