@@ -55,11 +55,18 @@ class CredentialWriteSerializer(serializers.Serializer):
     """The body field ``fields`` cannot be a class attribute (it would shadow ``Serializer.fields``, the bound
     fields): ``get_fields`` adds it, in its place."""
 
-    ORDER = ("name", "description", "kind", "fields", "secret", "locked")
+    ORDER = ("name", "description", "kind", "source", "fields", "secret", "locked")
 
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=Credential.Kind.choices)
+    source = serializers.ChoiceField(
+        choices=Credential.Source.choices,
+        required=False,
+        default=Credential.Source.CANOPY,
+        help_text="Where the secret lives. `runtime`: on the runtime that runs the task (its environment or secrets "
+        "file); Canopy then accepts no `secret` (400) and stores none. Changing to `runtime` erases a stored secret.",
+    )
     secret = serializers.DictField(
         child=serializers.CharField(allow_blank=True, allow_null=True, trim_whitespace=False),
         required=False,
@@ -77,6 +84,7 @@ class CredentialWriteSerializer(serializers.Serializer):
 class CredentialUpdateSerializer(CredentialWriteSerializer):
     name = serializers.CharField(max_length=100, required=False)
     kind = serializers.ChoiceField(choices=Credential.Kind.choices, required=False)
+    source = serializers.ChoiceField(choices=Credential.Source.choices, required=False)
     locked = serializers.BooleanField(required=False)
 
 
@@ -86,8 +94,8 @@ class CredentialSerializer(SourceFields, serializers.ModelSerializer):
 
     class Meta:
         model = Credential
-        fields = ["id", "name", "description", "kind", "fields", "secret_fields", "org", "inherited", "locked",
-                  "overrides", "created_at", "updated_at"]  # fmt: skip
+        fields = ["id", "name", "description", "kind", "source", "fields", "secret_fields", "org", "inherited",
+                  "locked", "overrides", "created_at", "updated_at"]  # fmt: skip
         read_only_fields = fields
 
 

@@ -348,21 +348,25 @@ def _credential_edit_form(credential: Credential) -> Callable[..., forms.Form]:
 def _credential_update(credential: Credential, d: dict[str, Any], form: forms.Form) -> dict[str, Any]:
     """The edit's fields, and the secret fields it sets or removes (None: no change to the secret)."""
     assert isinstance(form, CredentialEditForm)
-    return {"secret": form.secret_changes(), "name": d["name"], "description": d["description"],
-            "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
+    changes = {"secret": form.secret_changes(), "name": d["name"], "description": d["description"],
+               "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
+    if d.get("source"):  # a form posted without it keeps the credential's source
+        changes["source"] = d["source"]
+    return changes
 
 
 register_extras(Credential, Extras(
     list_template="resources/credentials.html", detail_template="resources/credential.html",
     list_context=lambda: {"kinds": CREDENTIAL_KINDS},
     create_fields=lambda d: {"name": d["name"], "kind": d["kind"], "description": d["description"],
-                             "fields": d["field_values"], "secret": d["secret"], "locked": d["locked"]},
+                             "fields": d["field_values"], "secret": d["secret"], "locked": d["locked"],
+                             "source": d.get("source") or Credential.Source.CANOPY},
     create_rename={"fields": "field_values"},
     edit_form=_credential_edit_form,
     update_fields=_credential_update,
     edit_rename={"fields": "field_values", "secret": "new_secret"},
     initial=lambda c: opened(c, name=c.name, description=c.description, field_values=pairs_text(c.fields),
-                             locked=c.locked),
+                             locked=c.locked, source=c.source),
 ))  # fmt: skip
 
 
