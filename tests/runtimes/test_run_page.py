@@ -24,8 +24,12 @@ STEPS = [
 
 
 @pytest.fixture
-def platform(db: Any) -> Runtime:
-    return Runtime.objects.create(name="platform", kind=Runtime.Kind.GLOBAL, org=None, all_tenants=True)
+def platform(world: Any) -> Runtime:
+    """The platform's default global runtime (the world may have made it already)."""
+    existing = Runtime.objects.filter(org__isnull=True, is_platform_default=True).first()
+    return existing or Runtime.objects.create(
+        name="platform", kind=Runtime.Kind.GLOBAL, org=None, all_tenants=True, is_platform_default=True
+    )
 
 
 @pytest.fixture
