@@ -1,0 +1,349 @@
+"""The agent API (docs/API.md "Runtime agents"), under /api/v1/runtime-agent/: what an agent process calls, with its
+own token (runtimes.authentication), never a user's. Every write is runtimes.queue's; these views check shapes and
+translate. Errors are ``{"detail", "code"}``: 401 ``token_invalid``, 400 ``enrollment_token_invalid``, 404 for a run
+of another runtime, 409 ``lease_lost`` and ``seq_gap`` (with ``next_seq``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import permissions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import NotFound
+from config.schema import ErrorSerializer
+from resources.models import Run, RunLogLine
+from runtimes import queue
+from runtimes.authentication import AgentTokenAuthentication, IsAgent, principal_of
+from runtimes.models import Runtime
+
+TAG = ["runtime-agent"]
+
+
+def inline_choice(choices: list[str], help_text: str = "", **kwargs: Any) -> serializers.ChoiceField:
+    """A ChoiceField documented by a pattern, not an enum: its field name ("status", "kind") names other choice sets
+    in the schema, and one more enum of that name would rename theirs (KindEnum → KindAd1Enum) under clients."""
+
+    @extend_schema_field({"type": "string", "pattern": f"^({'|'.join(choices)})$"})
+    class InlineChoiceField(serializers.ChoiceField):
+        pass
+
+    one_of = f"One of: {', '.join(choices)}."
+    return InlineChoiceField(choices=choices, help_text=f"{help_text} {one_of}".strip(), **kwargs)
+
+
+class AgentView(APIView):
+    """An agent-only operation: the agent token authentication alone (no session, so no CSRF), no user."""
+
+    authentication_classes = [AgentTokenAuthentication]
+    permission_classes = [IsAgent]
+
+
+# -- enrollment and tokens -----------------------------------------------------------------------------------------
+
+
+class InstanceSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The agent process's own id, kept in its state directory.")
+    hostname = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    version = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+
+
+class EnrollSerializer(serializers.Serializer):
+    enrollment_token = serializers.CharField(max_length=200, help_text="The one-time token (cne_…).")
+    instance = InstanceSerializer()
+
+
+class RuntimeRefSerializer(serializers.ModelSerializer):
+    kind = inline_choice(Runtime.Kind.values, "global (run by the platform) or local (run by the customer).")
+
+    class Meta:
+        model = Runtime
+        fields = ["id", "name", "kind", "sovereign", "allow_private_network"]
+        read_only_fields = fields
+
+
+class EnrolledSerializer(serializers.Serializer):
+    runtime = RuntimeRefSerializer()
+    instance = serializers.UUIDField()
+    token = serializers.CharField(help_text="The agent's own token (cna_…): shown once, stored hashed.")
+    expires_at = serializers.DateTimeField()
+    heartbeat_s = serializers.IntegerField()
+    lease_s = serializers.IntegerField()
+
+
+class EnrollView(APIView):
+    """Exchange a one-time enrollment token for the agent's own token. No other authentication: the enrollment
+    token is the credential, single use (two agents racing with one: one wins)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        tags=TAG,
+        request=EnrollSerializer,
+        responses={
+            201: EnrolledSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="enrollment_token_invalid (unknown, expired or used), instance_taken, or field errors.",
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = EnrollSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        instance = data.validated_data["instance"]
+        enrolled = queue.enroll(
+            enrollment_token=data.validated_data["enrollment_token"],
+            instance_id=instance["id"],
+            hostname=instance["hostname"],
+            version=instance["version"],
+        )
+        body = {
+            "runtime": enrolled.runtime,
+            "instance": enrolled.instance.pk,
+            "token": enrolled.raw_token,
+            "expires_at": enrolled.token.expires_at,
+            "heartbeat_s": settings.RUNTIME_HEARTBEAT_S,
+            "lease_s": settings.RUNTIME_LEASE_S,
+        }
+        return Response(EnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class EmptySerializer(serializers.Serializer):
+    pass
+
+
+class RotatedSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The new token: the old one keeps working 60 s more.")
+    expires_at = serializers.DateTimeField()
+
+
+class RotateView(AgentView):
+    """A new token for the calling agent; the token it called with expires 60 s later."""
+
+    @extend_schema(tags=TAG, request=EmptySerializer, responses={200: RotatedSerializer})
+    def post(self, request: Request) -> Response:
+        token, raw = queue.rotate(principal=principal_of(request))
+        return Response(RotatedSerializer({"token": raw, "expires_at": token.expires_at}).data)
+
+
+# -- heartbeat and claim -------------------------------------------------------------------------------------------
+
+
+class RunLeaseSerializer(serializers.Serializer):
+    run = serializers.UUIDField()
+    lease = serializers.CharField(max_length=64)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    instance = serializers.UUIDField(required=False, help_text="The calling agent's instance id (its token's).")
+    running = RunLeaseSerializer(many=True, required=False, max_length=200, default=list)
+
+
+class BeatSerializer(serializers.Serializer):
+    cancel = serializers.ListField(child=serializers.UUIDField(), help_text="Runs whose stop was requested.")
+    lost = serializers.ListField(child=serializers.UUIDField(), help_text="Runs no longer yours: drop them.")
+    next_heartbeat_s = serializers.IntegerField()
+    paused = serializers.BooleanField(help_text="The runtime is paused: claims take nothing.")
+
+
+class HeartbeatView(AgentView):
+    """The agent is alive: renews the leases of the runs it lists, answers which to cancel and which are lost."""
+
+    @extend_schema(tags=TAG, request=HeartbeatSerializer, responses={200: BeatSerializer})
+    def post(self, request: Request) -> Response:
+        data = HeartbeatSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        beat = queue.heartbeat(
+            principal=principal_of(request),
+            running=[(item["run"], item["lease"]) for item in data.validated_data["running"]],
+            instance_id=data.validated_data.get("instance"),
+        )
+        body = {
+            "cancel": beat.cancel,
+            "lost": beat.lost,
+            "next_heartbeat_s": settings.RUNTIME_HEARTBEAT_S,
+            "paused": beat.paused,
+        }
+        return Response(BeatSerializer(body).data)
+
+
+class ClaimSerializer(serializers.Serializer):
+    instance = serializers.UUIDField(required=False, help_text="The calling agent's instance id (its token's).")
+    max = serializers.IntegerField(min_value=1, max_value=queue.MAX_CLAIM, default=1)
+    wait_s = serializers.FloatField(min_value=0, max_value=30, default=0, help_text="Long poll: seconds to wait.")
+
+
+class TaskRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class ClaimedRunSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="run.pk")
+    task = TaskRefSerializer(source="run.task")
+    attempt = serializers.IntegerField(source="run.attempt")
+    lease = serializers.CharField(source="run.lease", help_text="The claim's fencing token: present it every call.")
+    lease_expires_at = serializers.DateTimeField(source="run.lease_expires_at")
+    sovereign = serializers.BooleanField(source="run.sovereign")
+    steps = serializers.ListField(child=serializers.DictField(), source="run.steps")
+    context = serializers.DictField(
+        help_text='{"task","org","run","credentials":{name:{"kind","source","fields","secret"?}},'
+        '"lookup_tables":{name:{key:value}},"env":{KEY:value}}: only what the steps name.'
+    )
+
+
+class ClaimedSerializer(serializers.Serializer):
+    runs = ClaimedRunSerializer(many=True)
+
+
+class ClaimView(AgentView):
+    """Up to ``max`` queued runs of the agent's runtime, oldest first, each with a lease and its context; waits up
+    to ``wait_s`` seconds when none is queued (204 when none came). A paused runtime claims nothing."""
+
+    @extend_schema(
+        tags=TAG,
+        request=ClaimSerializer,
+        responses={200: ClaimedSerializer, 204: OpenApiResponse(description="No run came within wait_s.")},
+    )
+    def post(self, request: Request) -> Response:
+        data = ClaimSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        claimed = queue.claim(
+            principal=principal_of(request),
+            max_runs=data.validated_data["max"],
+            wait_s=data.validated_data["wait_s"],
+            instance_id=data.validated_data.get("instance"),
+        )
+        if not claimed:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(ClaimedSerializer({"runs": claimed}).data)
+
+
+# -- a claimed run -------------------------------------------------------------------------------------------------
+
+
+def run_id(id: Any) -> Any:
+    try:
+        return serializers.UUIDField().to_internal_value(id)
+    except serializers.ValidationError:
+        raise NotFound("No such run on this runtime.") from None
+
+
+class LeaseSerializer(serializers.Serializer):
+    lease = serializers.CharField(max_length=64)
+
+
+class StartedSerializer(serializers.Serializer):
+    cancel = serializers.BooleanField(help_text="A stop was requested: stop and finish as stopped.")
+
+
+LEASE_LOST = OpenApiResponse(ErrorSerializer, description="lease_lost: the lease is no longer the run's.")
+
+
+class StartView(AgentView):
+    """The agent starts executing the run: ``claimed`` → ``running``."""
+
+    @extend_schema(tags=TAG, request=LeaseSerializer, responses={200: StartedSerializer, 409: LEASE_LOST})
+    def post(self, request: Request, id: Any) -> Response:
+        data = LeaseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cancel = queue.start(principal=principal_of(request), run_id=run_id(id), lease=data.validated_data["lease"])
+        return Response(StartedSerializer({"cancel": cancel}).data)
+
+
+class LogLineSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=1, max_value=2_000_000_000)
+    at = serializers.DateTimeField()
+    level = serializers.ChoiceField(choices=RunLogLine.Level.choices, default=RunLogLine.Level.INFO)
+    message = serializers.CharField(allow_blank=True, max_length=queue.MAX_TEXT, trim_whitespace=False)
+
+
+class LogsSerializer(serializers.Serializer):
+    lease = serializers.CharField(max_length=64)
+    lines = LogLineSerializer(many=True, max_length=10_000)
+
+
+class LogsAcceptedSerializer(serializers.Serializer):
+    next_seq = serializers.IntegerField(help_text="The next seq the server expects for this attempt.")
+    cancel = serializers.BooleanField()
+
+
+class SeqGapSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="seq_gap or lease_lost.")
+    next_seq = serializers.IntegerField(required=False, help_text="seq_gap: send from this seq.")
+
+
+class LogsView(AgentView):
+    """A batch of the run's log lines: a repeat is ignored, a gap refused with the next expected seq."""
+
+    @extend_schema(
+        tags=TAG,
+        request=LogsSerializer,
+        responses={
+            200: LogsAcceptedSerializer,
+            409: OpenApiResponse(SeqGapSerializer, description="seq_gap (with next_seq) or lease_lost."),
+        },
+    )
+    def post(self, request: Request, id: Any) -> Response:
+        data = LogsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        next_seq, cancel = queue.append_logs(
+            principal=principal_of(request),
+            run_id=run_id(id),
+            lease=data.validated_data["lease"],
+            lines=[queue.LogLine(**line) for line in data.validated_data["lines"]],
+        )
+        return Response(LogsAcceptedSerializer({"next_seq": next_seq, "cancel": cancel}).data)
+
+
+class StepResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0, max_value=1000)
+    status = inline_choice(list(queue.STEP_STATUSES))
+    ms = serializers.IntegerField(min_value=0, max_value=10**10)
+    error = serializers.CharField(required=False, allow_blank=True, default="", max_length=queue.MAX_TEXT)
+
+
+class FinishSerializer(serializers.Serializer):
+    lease = serializers.CharField(max_length=64)
+    status = inline_choice([s.value for s in queue.FINISH_STATUSES], "A run whose stop was requested finishes stopped.")
+    error = serializers.CharField(required=False, allow_blank=True, default="", max_length=queue.MAX_TEXT)
+    steps = StepResultSerializer(many=True, required=False, default=list, max_length=1000)
+    log_location = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=500, help_text="Where the agent keeps the log."
+    )
+
+
+class RunSummarySerializer(serializers.ModelSerializer):
+    task = serializers.UUIDField(source="task_id")
+
+    class Meta:
+        model = Run
+        fields = ["id", "task", "status", "attempt", "error", "started_at", "finished_at", "step_results"]
+        read_only_fields = fields
+
+
+class FinishView(AgentView):
+    """The run's result. A run whose stop was requested finishes stopped; a sovereign run keeps metadata only."""
+
+    @extend_schema(tags=TAG, request=FinishSerializer, responses={200: RunSummarySerializer, 409: LEASE_LOST})
+    def post(self, request: Request, id: Any) -> Response:
+        data = FinishSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        run = queue.finish(
+            principal=principal_of(request),
+            run_id=run_id(id),
+            lease=values["lease"],
+            status=values["status"],
+            error=values["error"],
+            steps=[queue.StepResult(**step) for step in values["steps"]],
+            log_location=values["log_location"],
+        )
+        return Response(RunSummarySerializer(run).data)

@@ -1,0 +1,15 @@
+"""/api/v1/runtime-agent/: the agent API (runtimes.agent_api), for agent processes only."""
+
+from django.urls import path
+
+from runtimes import agent_api
+
+urlpatterns = [
+    path("enroll", agent_api.EnrollView.as_view(), name="api-agent-enroll"),
+    path("token/rotate", agent_api.RotateView.as_view(), name="api-agent-token-rotate"),
+    path("heartbeat", agent_api.HeartbeatView.as_view(), name="api-agent-heartbeat"),
+    path("claim", agent_api.ClaimView.as_view(), name="api-agent-claim"),
+    path("runs/<str:id>/start", agent_api.StartView.as_view(), name="api-agent-run-start"),
+    path("runs/<str:id>/logs", agent_api.LogsView.as_view(), name="api-agent-run-logs"),
+    path("runs/<str:id>/finish", agent_api.FinishView.as_view(), name="api-agent-run-finish"),
+]
