@@ -1,0 +1,329 @@
+"""One claimed run: start it, execute its steps in order, ship its log in batches, finish it.
+
+The log goes to Canopy from a thread of its own (:class:`RunLog`): a batch every ~0.5 s or 50 lines, ``seq`` from 1
+per attempt; a batch that met a network error is sent again as it was (Canopy ignores lines it has), a ``seq_gap``
+renumbers what is pending from Canopy's ``next_seq``. A sovereign run's full log stays on this machine
+(``<log dir>/<run id>.log``); Canopy gets each line's level and time with an empty message, and no step error.
+
+The run ends one of four ways: all steps succeeded; a step failed (the run fails, naming the step); it was stopped
+(a user's Stop, or the agent shutting down after its grace period: ``stopped``); or its lease was lost (Canopy gave
+the run to someone else: the agent drops it and reports nothing more)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from runtimes.agent import client as api
+from runtimes.agent.credentials import Credentials
+from runtimes.agent.steps import Interrupt, StepEnv, StepError, StepStopped, describe, execute
+
+logger = logging.getLogger("canopy.agent")
+
+MAX_MESSAGE = 10_000
+FLUSH_EVERY_S = 0.5
+FLUSH_LINES = 50
+MAX_BATCH = 200
+SHUTDOWN_ERROR = "agent shut down"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class RunOptions:
+    """What the agent hands every run."""
+
+    client: api.CanopyClient
+    secrets_dir: str | None
+    log_dir: Path
+    allow_private: bool
+    agent_name: str
+    give_up: threading.Event  # set when the agent must exit now: no more retries
+    on_token_invalid: Callable[[], None]
+
+
+class RunLog:
+    """The log of one run attempt, shipped to Canopy in batches from its own thread."""
+
+    def __init__(self, run: RunExecution) -> None:
+        self.run = run
+        self.pending: list[dict[str, Any]] = []
+        self.next_seq = 1
+        self.condition = threading.Condition()
+        self.closed = False
+        self.local: TextIO | None = None
+        if run.sovereign:
+            run.options.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.local = open(run.log_location, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.thread = threading.Thread(target=self._ship, name=f"log-{run.id}", daemon=True)
+        self.thread.start()
+
+    def add(self, level: str, message: str) -> None:
+        at = now_iso()
+        if self.local is not None:
+            self.local.write(f"{at} {level.upper():7} {message}\n")
+            self.local.flush()
+        with self.condition:
+            if self.closed:
+                return
+            self.pending.append(
+                {
+                    "seq": self.next_seq,
+                    "at": at,
+                    "level": level,
+                    "message": "" if self.run.sovereign else message[:MAX_MESSAGE],
+                }
+            )
+            self.next_seq += 1
+            if len(self.pending) >= FLUSH_LINES:
+                self.condition.notify()
+
+    def close(self) -> None:
+        """Ship what is left (the thread ends once the log is empty, the lease lost or the agent giving up)."""
+        with self.condition:
+            self.closed = True
+            self.condition.notify()
+        self.thread.join()
+        if self.local is not None:
+            self.local.close()
+
+    def _ship(self) -> None:
+        delays = api.backoff_delays()
+        unanswered: list[dict[str, Any]] = []  # a batch whose answer never came: sent again exactly as it was
+        while True:
+            with self.condition:
+                deadline = time.monotonic() + FLUSH_EVERY_S
+                while not unanswered and not self.closed and len(self.pending) < FLUSH_LINES:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self.condition.wait(remaining)
+                batch = unanswered or [dict(line) for line in self.pending[:MAX_BATCH]]
+                closing = self.closed
+            if not batch:
+                if closing:
+                    return
+                continue
+            if self.run.lost.is_set() or self.run.options.give_up.is_set():
+                return
+            try:
+                answer = self.run.options.client.logs(self.run.id, self.run.lease, batch)
+            except api.Unreachable as error:
+                delay = next(delays)
+                logger.warning("run %s: sending its log failed (%s); again in %.1f s", self.run.id, error, delay)
+                unanswered = batch
+                self.run.options.give_up.wait(delay)
+                continue
+            except api.SeqGap as gap:
+                unanswered = []
+                with self.condition:  # Canopy lacks lines before ours: number what is pending from its next_seq
+                    for offset, line in enumerate(self.pending):
+                        line["seq"] = gap.next_seq + offset
+                    self.next_seq = gap.next_seq + len(self.pending)
+                logger.warning("run %s: log resynchronized at seq %s", self.run.id, gap.next_seq)
+                continue
+            except api.LeaseLost:
+                self.run.drop()
+                return
+            except api.TokenInvalid:
+                self.run.options.on_token_invalid()
+                return
+            except api.ApiError as error:
+                logger.error("run %s: Canopy refused a log batch: %s (dropped)", self.run.id, error)
+                answer = {}
+            delays, unanswered = api.backoff_delays(), []
+            last = batch[-1]["seq"]
+            with self.condition:
+                self.pending = [line for line in self.pending if line["seq"] > last]
+            if answer and answer.get("cancel"):
+                self.run.cancel()
+
+
+class RunExecution:
+    def __init__(self, claim: dict[str, Any], options: RunOptions) -> None:
+        self.claim = claim
+        self.options = options
+        self.id = str(claim["id"])
+        self.lease = str(claim["lease"])
+        self.sovereign = bool(claim.get("sovereign"))
+        self.attempt = claim.get("attempt", 1)
+        self.steps: list[dict[str, Any]] = list(claim.get("steps") or [])
+        self.context: dict[str, Any] = dict(claim.get("context") or {})
+        self.task_name = str((claim.get("task") or {}).get("name") or "")
+        self.log_location = str(options.log_dir / f"{self.id}.log")
+        self.interrupt = Interrupt()
+        self.lost = threading.Event()
+        self.stop_kind = ""  # "stopped" (a user's Stop) or "shutdown"
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        # A claim may say what the runtime allows now; otherwise what it said at enrollment.
+        runtime = claim.get("runtime")
+        runtime = runtime if isinstance(runtime, dict) else {}
+        if "allow_private_network" in runtime or "kind" in runtime:
+            self.allow_private = runtime.get("kind") == "local" or bool(runtime.get("allow_private_network"))
+        else:
+            self.allow_private = options.allow_private
+
+    # -- from other threads ------------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """A user's Stop: the current step ends now, the run finishes as stopped."""
+        if not self.interrupt.is_set:
+            self.stop_kind = "stopped"
+            logger.info("run %s: stop requested", self.id)
+        self.interrupt("stopped on request")
+
+    def shut_down(self) -> None:
+        if not self.interrupt.is_set:
+            self.stop_kind = "shutdown"
+        self.interrupt(SHUTDOWN_ERROR)
+
+    def drop(self) -> None:
+        """The lease is gone: stop working on it and report nothing more."""
+        if not self.lost.is_set():
+            self.lost.set()
+            logger.warning("run %s: lease lost, dropped", self.id)
+        self.interrupt("lease lost")
+
+    # -- the run's own thread -----------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        try:
+            self._execute()
+        except Exception:  # a bug here must not take the agent down; the lease will expire
+            logger.error("run %s: internal error\n%s", self.id, traceback.format_exc())
+        finally:
+            self.done.set()
+
+    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+        """A Canopy call for this run, retried on network errors. ``None`` when the run was dropped."""
+        stop = _Either(self.lost, self.options.give_up)
+        try:
+            return api.retrying(call, stop=stop, what=f"run {self.id}: {what}", log=logger.warning)
+        except api.LeaseLost:
+            self.drop()
+        except api.TokenInvalid:
+            self.options.on_token_invalid()
+            self.drop()
+        except api.Unreachable:
+            pass  # giving up (the agent is exiting or the lease is gone)
+        return None
+
+    def _execute(self) -> None:
+        client, lease = self.options.client, self.lease
+        logger.info(
+            "claimed run %s (task %s, attempt %s, %d steps)", self.id, self.task_name, self.attempt, len(self.steps)
+        )
+        answer = self._call("start", lambda: client.start(self.id, lease))
+        if answer is None:
+            return
+        log = RunLog(self)
+        if self.sovereign:
+            logger.info("run %s is sovereign: its log is kept at %s", self.id, self.log_location)
+        log.add("info", f"Started on {self.options.agent_name} (attempt {self.attempt}).")
+        if answer.get("cancel"):
+            self.cancel()
+        results, status, error = self._steps(log)
+        elapsed = int((time.monotonic() - self.started) * 1000)
+        log.add(
+            "error" if status == "failed" else "info",
+            f"Finished: {status} in {elapsed} ms." + (f" {error}" if error and not self.sovereign else ""),
+        )
+        log.close()
+        if self.lost.is_set():
+            return
+        body: dict[str, Any] = {"lease": lease, "status": status, "error": error, "steps": results}
+        if self.sovereign:
+            body["log_location"] = self.log_location
+        if self._call("finish", lambda: client.finish(self.id, body)) is not None:
+            logger.info("finished run %s: %s in %d ms%s", self.id, status, elapsed, f" ({error})" if error else "")
+
+    def _steps(self, log: RunLog) -> tuple[list[dict[str, Any]], str, str]:
+        variables: dict[str, Any] = {
+            "env": dict(self.context.get("env") or {}),
+            "run": dict(self.context.get("run") or {"id": self.id, "attempt": self.attempt}),
+            "task": dict(self.context.get("task") or self.claim.get("task") or {}),
+            "org": dict(self.context.get("org") or {}),
+        }
+        env = StepEnv(
+            variables=variables,
+            lookup_tables=dict(self.context.get("lookup_tables") or {}),
+            credentials=Credentials(dict(self.context.get("credentials") or {}), secrets_dir=self.options.secrets_dir),
+            allow_private=self.allow_private,
+            log=log.add,
+            interrupt=self.interrupt,
+        )
+        results: list[dict[str, Any]] = []
+        status, error = "succeeded", ""
+        for index, step in enumerate(self.steps):
+            label = describe(index, step)
+            if status != "succeeded":
+                results.append({"index": index, "status": "skipped", "ms": 0})
+                continue
+            started = time.monotonic()
+            try:
+                summary = execute(step, env)
+            except StepStopped:
+                ms = int((time.monotonic() - started) * 1000)
+                results.append({"index": index, "status": "stopped", "ms": ms})
+                status = "stopped"
+                error = SHUTDOWN_ERROR if self.stop_kind == "shutdown" else ""
+                log.add("warning", f"{label} stopped after {ms} ms" + (f": {SHUTDOWN_ERROR}" if error else ""))
+                logger.info("run %s: %s stopped (%s)", self.id, label, self.interrupt.reason)
+                continue
+            except StepError as failure:
+                ms = int((time.monotonic() - started) * 1000)
+                message = f"{label}: {failure}"
+                log.add("error", message)
+                logger.info(
+                    "run %s: %s failed in %d ms: %s",
+                    self.id,
+                    label,
+                    ms,
+                    "(sovereign: see the local log)" if self.sovereign else failure,
+                )
+                result: dict[str, Any] = {"index": index, "status": "failed", "ms": ms}
+                if not self.sovereign:
+                    result["error"] = message[:MAX_MESSAGE]
+                results.append(result)
+                status = "failed"
+                error = (
+                    message[:MAX_MESSAGE]
+                    if not self.sovereign
+                    else f"{label} failed (details in the runtime's local log)"
+                )
+                continue
+            ms = int((time.monotonic() - started) * 1000)
+            results.append({"index": index, "status": "succeeded", "ms": ms})
+            log.add("info", f"{label} ok in {ms} ms: {summary}")
+            logger.info("run %s: %s ok in %d ms", self.id, label, ms)
+        return results, status, error
+
+
+class _Either(threading.Event):
+    """An event that reads as set when either of two events is (for retry loops): polled, never waited long."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        super().__init__()
+        self.first, self.second = first, second
+
+    def is_set(self) -> bool:
+        return self.first.is_set() or self.second.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while not self.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.first.wait(min(remaining, 0.2))
+        return True
