@@ -361,7 +361,7 @@ class Access:
         if kind.unowned is None:
             return owned
         owned &= Q(**{f"{org}__isnull": False})
-        if capability in kind.unowned.grants and team_kind is None:
+        if capability in kind.unowned.grants and team_kind is None and self.member_tenant_ids:
             return owned | (Q(**{f"{org}__isnull": True}) & kind.unowned.condition(self.member_tenant_ids))
         return owned
 

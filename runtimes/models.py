@@ -12,6 +12,7 @@ by the agent; revoking the runtime kills them all). Every agent process is a ``R
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -33,8 +34,9 @@ class Runtime(NamedDeclaration):
         OFFLINE = "offline", "offline"
         PAUSED = "paused", "paused"
 
-    # A global runtime belongs to no org: the platform runs it, a superuser offers it to tenants.
-    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # A global runtime belongs to no org: the platform runs it, a superuser offers it to tenants. (Typed Any: the
+    # declarations' base class types it as never empty; here it may be, and the code checks ``is_global``.)
+    org: Any = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LOCAL)
     labels = models.JSONField(default=list, blank=True)  # short texts, e.g. ["eu", "gpu"]
     region = models.CharField(max_length=50, blank=True)

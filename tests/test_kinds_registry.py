@@ -57,7 +57,7 @@ def test_tasks_are_the_shareable_kind_with_a_user_and_a_team_share_table() -> No
 
 def test_a_hideable_kind_is_hidden_under_the_kind_that_hides_it() -> None:
     hideable = kinds.registry.hideable()
-    assert set(hideable) == {"credential", "lookup_table", "env_var", "component"}
+    assert set(hideable) == {"credential", "lookup_table", "env_var", "component", "runtime"}
     assert all(key == k.model.KIND for key, k in hideable.items())
 
 

@@ -63,3 +63,37 @@ def test_usernames_differing_only_by_case_stop_the_migration_and_change_nothing(
         assert apps.get_model("access", "User").objects.filter(username__in=["Sam", "sam-2"]).count() == 2
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tasks_and_runs_keep_everything_when_runs_move_onto_runtimes():
+    """Task.runtime was a plain id with no runtime behind it: it becomes an empty foreign key; every task, its steps
+    and its runs survive, and old runs read as attempt 1 with no runtime."""
+    others = [node for node in MigrationExecutor(connection).loader.graph.leaf_nodes() if node[0] != "resources"]
+    before = [*others, ("resources", "0005_hidden_kinds_from_the_registry")]
+    after = [*others, ("resources", "0006_runs_on_runtimes")]
+    try:
+        apps = migrate(before)
+        Tenant = apps.get_model("orgs", "Tenant")
+        Organization = apps.get_model("orgs", "Organization")
+        Project = apps.get_model("orgs", "Project")
+        Task = apps.get_model("resources", "Task")
+        Run = apps.get_model("resources", "Run")
+        tenant = Tenant.objects.create(id=uuid.uuid4(), name="Mig")
+        org = Organization.objects.create(
+            id=uuid.uuid4(), tenant=tenant, name="Mig", tree_id=9001, lft=1, rght=2, level=0
+        )
+        project = Project.objects.create(id=uuid.uuid4(), org=org, name="P")
+        steps = [{"type": "log", "message": "hello"}]
+        task = Task.objects.create(id=uuid.uuid4(), project=project, name="T", steps=steps, runtime=uuid.uuid4())
+        run = Run.objects.create(id=uuid.uuid4(), task=task, status="succeeded", steps=steps)
+
+        apps = migrate(after)
+        Task = apps.get_model("resources", "Task")
+        Run = apps.get_model("resources", "Run")
+        migrated = Task.objects.get(pk=task.pk)
+        assert (migrated.name, migrated.steps, migrated.runtime_id, migrated.retry_on_lost) == ("T", steps, None, False)
+        old_run = Run.objects.get(pk=run.pk)
+        assert (old_run.status, old_run.attempt, old_run.runtime_id, old_run.steps) == ("succeeded", 1, None, steps)
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
