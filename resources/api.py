@@ -51,6 +51,7 @@ from resources.serializers import (
 )
 from resources.services.declarations import declaration_model, services_for
 from resources.settings_registry import REGISTRY, effective_settings
+from runtimes.serializers import TaskRuntimeField
 
 # -- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -565,17 +566,24 @@ class EffectiveConfigView(APIView):
 
 class TaskSerializer(serializers.ModelSerializer):
     project = serializers.UUIDField(source="project_id", read_only=True)
+    runtime = serializers.UUIDField(
+        source="runtime_id", read_only=True, allow_null=True, help_text="null: the default runtime when it runs."
+    )
 
     class Meta:
         model = Task
-        fields = ["id", "project", "name", "description", "steps", "runtime", "created_at", "updated_at"]
-        read_only_fields = ["id", "project", "runtime", "created_at", "updated_at"]
+        fields = [
+            "id", "project", "name", "description", "steps", "runtime", "retry_on_lost", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
 
 
 class TaskWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     steps = serializers.JSONField(required=False, help_text='e.g. [{"type": "log", "message": "hello"}]')
+    runtime = TaskRuntimeField(required=False)
+    retry_on_lost = serializers.BooleanField(required=False)
 
 
 class TaskUpdateSerializer(TaskWriteSerializer):

@@ -84,6 +84,7 @@ from resources.services.declarations import services_for
 from resources.services.resources import CREDENTIAL_KINDS
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
+from runtimes.forms import TaskRuntimeFields
 
 MAX_ROWS_SHOWN = 1000
 
@@ -126,7 +127,10 @@ class HideForm(forms.Form):
         self.fields["type"].choices = [(k, labels[k]) for k in kinds if k in labels]
 
 
-class TaskForm(forms.Form):
+class TaskForm(TaskRuntimeFields):
+    """A task's fields; its runtime is a choice among the runtimes its org allows (runtimes.forms)."""
+
+    field_order = ["name", "description", "steps", "runtime", "retry_on_lost"]
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, max_length=2000, widget=short_textarea())
     steps = hostile.JSONFormField(
@@ -638,7 +642,10 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 
 def _task_kwargs(d: dict[str, Any]) -> dict[str, Any]:
-    return {"name": d["name"], "description": d["description"], "steps": d["steps"] if d["steps"] is not None else []}
+    return {
+        "name": d["name"], "description": d["description"], "steps": d["steps"] if d["steps"] is not None else [],
+        "runtime": d["runtime"], "retry_on_lost": d["retry_on_lost"],
+    }  # fmt: skip
 
 
 @console_view
@@ -650,7 +657,7 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
             capability="task.create", on=project,
             run=lambda d: services.create_task(actor=user, project=project, **_task_kwargs(d)),
             done="The task was created.", then=lambda t: reverse("task", args=[org_id, t.pk]),
-            form=TaskForm, form_key="form",
+            form=lambda *a: TaskForm(*a, org=project.org, viewer=user), form_key="form",
         ),
     }  # fmt: skip
 
@@ -659,7 +666,7 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
         return _page(
             request, "resources/tasks.html", project.org, context,
             project=project, tasks=list(visible.order_by("name")),
-            can_create=policy.can(user, "task.create", project), form=TaskForm(),
+            can_create=policy.can(user, "task.create", project), form=TaskForm(org=project.org, viewer=user),
         )  # fmt: skip
 
     return dispatch(request, writes, show)
@@ -667,7 +674,7 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
 
 def _fetch_task(request: HttpRequest, org_id: UUID, task_id: UUID) -> Task:
     queryset = Task.objects.filter(project__org_id=org_id, project__org__deleted_at__isnull=True).select_related(
-        "project__org__tenant", "created_by"
+        "project__org__tenant", "created_by", "runtime"
     )
     return fetch(request, "task.view", queryset, pk=task_id)
 
@@ -709,7 +716,8 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
         "edit": Write(
             capability="task.edit", on=task,
             run=lambda d: services.update_task(actor=user, task=task, version=d["version"], **_task_kwargs(d)),
-            done="Your changes were saved.", then=lambda t: here, form=TaskEditForm, form_key="edit_form",
+            done="Your changes were saved.", then=lambda t: here, form_key="edit_form",
+            form=lambda *a: TaskEditForm(*a, org=org, viewer=user, current=task.runtime),
         ),
         "delete": Write(
             capability="task.delete", on=task,
@@ -733,14 +741,18 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
 
     def show(context: dict[str, Any]) -> HttpResponse:
         caps = policy.capabilities(user, task)
-        initial = opened(task, name=task.name, description=task.description, steps=task.steps)
+        initial = opened(
+            task, name=task.name, description=task.description, steps=task.steps,
+            runtime=str(task.runtime_id) if task.runtime_id else "", retry_on_lost=task.retry_on_lost,
+        )  # fmt: skip
         return _page(
             request, "resources/task.html", org, context,
             task=task, project=project, task_caps=caps,
             steps_json=json.dumps(task.steps, indent=2),
             runs=list(task.runs.select_related("requested_by")[:50]),
             shares=services.shares_of(task) if "task.share" in caps else [],
-            edit_form=TaskEditForm(initial=initial), share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
+            edit_form=TaskEditForm(initial=initial, org=org, viewer=user, current=task.runtime),
+            share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
         )  # fmt: skip
 
     return dispatch(request, writes, show)

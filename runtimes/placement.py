@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from access import policy
 from config.errors import Conflict
 from orgs.models import Organization
 from resources.models import Task
@@ -101,6 +102,8 @@ def check_task_runtime(org: Organization, runtime: Runtime | None, viewer: Any =
     the ``runtime`` field otherwise. ``viewer``: the editor, who may only name runtimes they see."""
     if runtime is None:
         return
+    if viewer is not None and not policy.can(viewer, "runtime.view", runtime):
+        raise ValidationError({"runtime": ["No such runtime."]})  # an invisible runtime is not named back
     rows = effective_runtimes(org, viewer)
     reason = refusal(org, runtime, rows, _settings(org))
     if reason is not None:

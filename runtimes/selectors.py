@@ -120,7 +120,9 @@ class RuntimeRow:
 def offered_globals(tenant_id: Any) -> QuerySet:
     """The global runtimes offered to the tenant (to every tenant, or to it by name)."""
     offers = Runtime.tenants.through.objects.filter(tenant_id=tenant_id).values("runtime_id")
-    return Runtime.objects.filter(Q(kind=Runtime.Kind.GLOBAL, org__isnull=True) & (Q(all_tenants=True) | Q(pk__in=offers)))
+    return Runtime.objects.filter(
+        Q(kind=Runtime.Kind.GLOBAL, org__isnull=True) & (Q(all_tenants=True) | Q(pk__in=offers))
+    )
 
 
 def hidden_names(org: Organization) -> set[str]:

@@ -131,3 +131,23 @@ class InstanceSerializer(serializers.ModelSerializer):
         model = RuntimeInstance
         fields = ["id", "hostname", "version", "created_at", "last_heartbeat", "offline_at", "online", "running"]
         read_only_fields = fields
+
+
+class TaskRuntimeField(serializers.UUIDField):
+    """A task's ``runtime`` in a request body: a runtime id (or null: the default when it runs) → the Runtime. An id
+    that names no runtime is the same field error as one the editor may not see; whether the task may use it is the
+    service's decision (runtimes.placement.check_task_runtime, a 400 on ``runtime``)."""
+
+    default_error_messages = {"missing": "No such runtime."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("help_text", "A runtime id (GET /orgs/{id}/runtimes), or null for the default.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        runtime_id = super().to_internal_value(data)
+        runtime = Runtime.objects.filter(pk=runtime_id).select_related("org").first()
+        if runtime is None:
+            self.fail("missing")
+        return runtime

@@ -38,8 +38,8 @@ from config.concurrency import Versions, lock_for_update, save_changes, touch
 from config.errors import Conflict, Forbidden
 from orgs.locks import lock_tenant
 from orgs.models import Organization, Tenant
-from resources.models import Hidden, Run
 from resources import inheritance
+from resources.models import Hidden, Run
 from resources.services.declarations import (
     DeclarationServices,
     apply_changes,
@@ -216,10 +216,8 @@ class RuntimeServices(DeclarationServices):
                 from_tenants = _offered_tenant_ids(fresh)
                 fields = self._global_fields(fresh, fields)
             tenants = fields.pop("tenants", None)
-            if fresh.org_id is not None:
-                changes = apply_changes(fresh, fields)  # renames and locks checked against the tree
-            else:
-                changes = save_changes(fresh, fields)
+            # a local runtime's renames and locks are checked against the tree, like every declaration's
+            changes = apply_changes(fresh, fields) if fresh.org_id is not None else save_changes(fresh, fields)
             if tenants is not None:
                 before = sorted(str(pk) for pk in fresh.tenants.values_list("pk", flat=True))
                 fresh.tenants.set(tenants)
