@@ -142,7 +142,7 @@ class RunLeaseSerializer(serializers.Serializer):
 
 class HeartbeatSerializer(serializers.Serializer):
     instance = serializers.UUIDField(required=False, help_text="The calling agent's instance id (its token's).")
-    running = RunLeaseSerializer(many=True, required=False, max_length=200, default=list)
+    running = serializers.ListField(child=RunLeaseSerializer(), required=False, max_length=200, default=list)
 
 
 class BeatSerializer(serializers.Serializer):
@@ -192,10 +192,15 @@ class ClaimedRunSerializer(serializers.Serializer):
     lease_expires_at = serializers.DateTimeField(source="run.lease_expires_at")
     sovereign = serializers.BooleanField(source="run.sovereign")
     steps = serializers.ListField(child=serializers.DictField(), source="run.steps")
-    context = serializers.DictField(
-        help_text='{"task","org","run","credentials":{name:{"kind","source","fields","secret"?}},'
-        '"lookup_tables":{name:{key:value}},"env":{KEY:value}}: only what the steps name.'
-    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # Declared here: a class attribute named "context" would shadow the serializer's own context.
+        fields["context"] = serializers.DictField(
+            help_text='{"task","org","run","credentials":{name:{"kind","source","fields","secret"?}},'
+            '"lookup_tables":{name:{key:value}},"env":{KEY:value}}: only what the steps name.'
+        )
+        return fields
 
 
 class ClaimedSerializer(serializers.Serializer):
@@ -266,7 +271,7 @@ class LogLineSerializer(serializers.Serializer):
 
 class LogsSerializer(serializers.Serializer):
     lease = serializers.CharField(max_length=64)
-    lines = LogLineSerializer(many=True, max_length=10_000)
+    lines = serializers.ListField(child=LogLineSerializer(), max_length=10_000)
 
 
 class LogsAcceptedSerializer(serializers.Serializer):
@@ -314,7 +319,7 @@ class FinishSerializer(serializers.Serializer):
     lease = serializers.CharField(max_length=64)
     status = inline_choice([s.value for s in queue.FINISH_STATUSES], "A run whose stop was requested finishes stopped.")
     error = serializers.CharField(required=False, allow_blank=True, default="", max_length=queue.MAX_TEXT)
-    steps = StepResultSerializer(many=True, required=False, default=list, max_length=1000)
+    steps = serializers.ListField(child=StepResultSerializer(), required=False, default=list, max_length=1000)
     log_location = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=500, help_text="Where the agent keeps the log."
     )

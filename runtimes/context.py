@@ -121,8 +121,8 @@ def _lookup_tables(names: list[str], bound: dict[str, str]) -> dict[str, dict[st
     ids = _bound(names, bound)
     if not ids:
         return {}
-    existing = {str(pk) for pk in LookupTable.objects.filter(pk__in=set(ids.values())).values_list("pk", flat=True)}
-    rows: dict[str, dict[str, str]] = {pk: {} for pk in existing}
+    existing = list(LookupTable.objects.filter(pk__in=set(ids.values())).values_list("pk", flat=True))
+    rows: dict[str, dict[str, str]] = {str(pk): {} for pk in existing}
     for table_id, key, value in LookupRow.objects.filter(table_id__in=existing).values_list("table_id", "key", "value"):
         rows[str(table_id)][key] = value
     result = {}

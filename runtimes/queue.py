@@ -21,6 +21,7 @@ partitioned agent can never overwrite what its successor did.
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
 import secrets
 import time
@@ -94,12 +95,11 @@ def _host(instance: RuntimeInstance | None) -> str:
 def _audit_runtime(runtime: Runtime, action: str, changes: dict[str, Any]) -> None:
     """An audit event of a runtime's agents. A global runtime belongs to no tenant's log (AuditEvent needs one):
     its events go to the application log."""
-    if runtime.org_id is None:
+    org = runtime.org
+    if org is None:
         logger.info("%s of global runtime %s (%s): %s", action, runtime.name, runtime.pk, changes)
         return
-    audit.record(
-        actor=SYSTEM, action=action, tenant=runtime.org.tenant_id, org=runtime.org, target=runtime, changes=changes
-    )
+    audit.record(actor=SYSTEM, action=action, tenant=org.tenant_id, org=org, target=runtime, changes=changes)
 
 
 def _check_instance(principal: AgentPrincipal, instance_id: UUID | None) -> None:
@@ -194,10 +194,17 @@ def rotate(*, principal: AgentPrincipal) -> tuple[AgentToken, str]:
 # -- liveness ------------------------------------------------------------------------------------------------------
 
 
+SEEN_EVERY = timedelta(seconds=1)  # a busy agent's claims write its liveness at most this often
+
+
 def _seen(principal: AgentPrincipal, now: datetime) -> None:
-    """The agent called: its instance is alive, its runtime seen."""
-    RuntimeInstance.objects.filter(pk=principal.instance.pk).update(last_heartbeat=now, offline_at=None)
-    Runtime.objects.filter(pk=principal.runtime.pk).update(last_seen=now, agent_version=principal.instance.version)
+    """The agent called: its instance is alive, its runtime seen (the rows as the authentication read them tell
+    whether they need the write: a claim in a busy loop does not commit two updates every time)."""
+    instance, runtime = principal.instance, principal.runtime
+    if instance.offline_at is not None or instance.last_heartbeat is None or now - instance.last_heartbeat > SEEN_EVERY:
+        RuntimeInstance.objects.filter(pk=instance.pk).update(last_heartbeat=now, offline_at=None)
+    if runtime.last_seen is None or now - runtime.last_seen > SEEN_EVERY or runtime.agent_version != instance.version:
+        Runtime.objects.filter(pk=runtime.pk).update(last_seen=now, agent_version=instance.version)
 
 
 @dataclass(frozen=True)
@@ -255,15 +262,15 @@ def claim(
     with wakeup.waiting(runtime_id) as event:
         while True:
             event.clear()  # before looking: a run queued after the look sets it again
+            claimed = _claim_ready(principal, max_runs)  # the claim itself skips a paused runtime
+            if claimed:
+                return claimed
             paused = Runtime.objects.filter(pk=runtime_id).values_list("paused", flat=True).first()
             if paused is None:
                 return []
             if paused:
                 time.sleep(min(PAUSED_WAIT_S, max(0.0, deadline - time.monotonic())))
                 return []
-            claimed = _claim_ready(principal, max_runs)
-            if claimed:
-                return claimed
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
@@ -328,7 +335,7 @@ def _claim_postgresql(principal: AgentPrincipal, max_runs: int, now: datetime, e
         RETURNING r.id
     """  # noqa: S608 (table names from the models, values as parameters)
     queued = Run.Status.QUEUED
-    params = [
+    params: list[Any] = [
         Run.Status.CLAIMED, secrets.token_hex(32), expires, now, principal.instance.pk,
         queued, principal.runtime.pk, queued, max_runs,
     ]  # fmt: skip
@@ -376,9 +383,10 @@ def _server_lines(lines: list[tuple[Run, str, str]], now: datetime) -> None:
         return
     run_ids = {run.pk for run, _, _ in lines}
     last = dict(
-        RunLogLine.objects.filter(run_id__in=run_ids).values("run_id").annotate(last=Max("seq")).values_list(
-            "run_id", "last"
-        )
+        RunLogLine.objects.filter(run_id__in=run_ids)
+        .values("run_id")
+        .annotate(last=Max("seq"))
+        .values_list("run_id", "last")
     )
     rows = []
     for run, message, level in lines:
@@ -434,7 +442,7 @@ def append_logs(*, principal: AgentPrincipal, run_id: UUID, lease: str, lines: l
     if len(lines) > settings.RUNTIME_LOG_BATCH_MAX:
         raise Refused(f"At most {settings.RUNTIME_LOG_BATCH_MAX} lines per batch.", code="batch_too_large")
     seqs = [line.seq for line in lines]
-    if any(b != a + 1 for a, b in zip(seqs, seqs[1:], strict=False)):
+    if any(b != a + 1 for a, b in itertools.pairwise(seqs)):
         raise Refused("The lines of a batch must have consecutive seq numbers, in order.", code="seq_order")
     now = timezone.now()
     with transaction.atomic():

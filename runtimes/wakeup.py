@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -90,12 +89,15 @@ class _Listener:
     reconnects after an error. A fork (gunicorn workers) starts its own: threads do not survive a fork."""
 
     RECONNECT_S = 1.0
+    STOP_CHECK_S = 1.0  # how often the listening thread looks whether it should stop
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._ready = threading.Event()
         self._conninfo: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def ensure(self, settings_dict: dict[str, Any], timeout: float = 5.0) -> bool:
         """Start the listener if it is not running in this process; True once it LISTENs (else the caller polls)."""
@@ -103,25 +105,38 @@ class _Listener:
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._ready = threading.Event()
+                self._stop = threading.Event()
                 self._conninfo = _conninfo(settings_dict)
-                threading.Thread(target=self._run, args=(self._ready,), name="canopy-runs-listener", daemon=True).start()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._ready, self._stop), name="canopy-runs-listener", daemon=True
+                )
+                self._thread.start()
             ready = self._ready
         return ready.wait(timeout)
 
-    def _run(self, ready: threading.Event) -> None:
-        while True:
+    def stop(self) -> None:
+        """Close the listening connection (tests: before their database is dropped). The next claim starts anew."""
+        with self._lock:
+            thread, self._pid = self._thread, None
+            self._stop.set()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _run(self, ready: threading.Event, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 with psycopg.connect(**self._conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     ready.set()
                     # Whatever was notified while the connection was down: the waiting claims look again.
                     _waiters.notify_all()
-                    for notify in conn.notifies():
-                        _waiters.notify(notify.payload)
+                    while not stop.is_set():
+                        for notify in conn.notifies(timeout=self.STOP_CHECK_S):
+                            _waiters.notify(notify.payload)
             except Exception:  # the server restarted, the network dropped: the waiting claims poll meanwhile
                 logger.warning("The %s listener lost its connection; reconnecting.", CHANNEL, exc_info=True)
             ready.clear()
-            time.sleep(self.RECONNECT_S)
+            stop.wait(self.RECONNECT_S)
 
 
 def _conninfo(settings_dict: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +158,10 @@ def _conninfo(settings_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 _listener = _Listener()
+
+
+def stop_listening() -> None:
+    _listener.stop()
 
 
 @contextmanager

@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 from config.actors import SYSTEM
 from orgs.models import Organization, Project
 from resources import services
-from resources.services.tasks import log as run_log
 from resources.models import Run, RunLogLine, Task
+from resources.services.tasks import log as run_log
 from runtimes import queue
 from runtimes.models import Runtime, RuntimeInstance
 from runtimes.tokens import issue_enrollment_token
@@ -60,9 +60,8 @@ def enroll(runtime: Runtime, hostname: str = "host-1", instance_id: Any = None) 
 
 
 def make_task(project: Project, name: str = "Sync", steps: list[Any] | None = None, **fields: Any) -> Task:
-    task = services.create_task(
-        actor=SYSTEM, project=project, name=name, steps=steps if steps is not None else [{"type": "log", "message": "hi"}]
-    )
+    steps = steps if steps is not None else [{"type": "log", "message": "hi"}]
+    task = services.create_task(actor=SYSTEM, project=project, name=name, steps=steps)
     if fields:
         Task.objects.filter(pk=task.pk).update(**fields)
         task.refresh_from_db()

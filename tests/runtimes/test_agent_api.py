@@ -367,7 +367,8 @@ def test_the_context_holds_what_the_steps_name_and_nothing_else(world, edge):
     assert context["org"] == {"id": str(org.pk), "name": "Marketing"}
     assert context["run"] == {"id": str(run.pk), "attempt": 1}
     assert context["credentials"] == {
-        "crm": {"kind": "http_basic", "source": "canopy", "fields": {"username": "svc"}, "secret": {"password": "s3cret"}},
+        "crm": {"kind": "http_basic", "source": "canopy", "fields": {"username": "svc"},
+                "secret": {"password": "s3cret"}},
         "Vault": {"kind": "api_key", "source": "runtime", "fields": {"header": "X-Key"}},
     }  # fmt: skip
     assert context["lookup_tables"] == {"Countries": {"fr": "France"}}
@@ -533,7 +534,8 @@ def test_finish_records_the_result_and_a_repeat_answers_the_same(world, edge):
     agent.post(f"runs/{run.pk}/start", {"lease": lease})
     body = {
         "lease": lease, "status": "failed", "error": "Step 2 (b): boom",
-        "steps": [{"index": 0, "status": "succeeded", "ms": 5}, {"index": 1, "status": "failed", "ms": 7, "error": "boom"}],
+        "steps": [{"index": 0, "status": "succeeded", "ms": 5},
+                  {"index": 1, "status": "failed", "ms": 7, "error": "boom"}],
     }  # fmt: skip
     response = agent.post(f"runs/{run.pk}/finish", body)
     assert response.status_code == 200
