@@ -320,11 +320,10 @@ def _claim_postgresql(principal: AgentPrincipal, max_runs: int, now: datetime, e
     SHA-256 of a secret of this claim and the run's id: different for every run, unguessable without the secret."""
     run_table = connection.ops.quote_name(Run._meta.db_table)
     runtime_table = connection.ops.quote_name(Runtime._meta.db_table)
+    # The locked pick is a MATERIALIZED CTE: as ``WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` the
+    # planner may rescan the subquery per outer row and the UPDATE then takes more than n runs.
     sql = f"""
-        UPDATE {run_table} AS r
-        SET status = %s, lease = encode(sha256(convert_to(%s || r.id::text, 'UTF8')), 'hex'),
-            lease_expires_at = %s, claimed_at = %s, instance_id = %s, log_next_seq = 1
-        WHERE r.status = %s AND r.id IN (
+        WITH picked AS MATERIALIZED (
             SELECT q.id FROM {run_table} AS q
             WHERE q.runtime_id = %s AND q.status = %s
               AND EXISTS (SELECT 1 FROM {runtime_table} AS rt WHERE rt.id = q.runtime_id AND NOT rt.paused)
@@ -332,12 +331,17 @@ def _claim_postgresql(principal: AgentPrincipal, max_runs: int, now: datetime, e
             LIMIT %s
             FOR UPDATE OF q SKIP LOCKED
         )
+        UPDATE {run_table} AS r
+        SET status = %s, lease = encode(sha256(convert_to(%s || r.id::text, 'UTF8')), 'hex'),
+            lease_expires_at = %s, claimed_at = %s, instance_id = %s, log_next_seq = 1
+        FROM picked
+        WHERE r.id = picked.id AND r.status = %s
         RETURNING r.id
     """  # noqa: S608 (table names from the models, values as parameters)
     queued = Run.Status.QUEUED
     params: list[Any] = [
-        Run.Status.CLAIMED, secrets.token_hex(32), expires, now, principal.instance.pk,
-        queued, principal.runtime.pk, queued, max_runs,
+        principal.runtime.pk, queued, max_runs,
+        Run.Status.CLAIMED, secrets.token_hex(32), expires, now, principal.instance.pk, queued,
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

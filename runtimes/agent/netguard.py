@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -111,13 +112,28 @@ class GuardedBackend(httpcore.SyncBackend):
             sock.shutdown(socket.SHUT_RDWR)
 
 
+_ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every step (loading the CA bundle costs tens to hundreds of milliseconds; a
+    context is safe to share between threads)."""
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context(trust_env=False)
+        return _ssl_context
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's own transport, its connection pool opening connections through a :class:`GuardedBackend`."""
 
     def __init__(self, backend: GuardedBackend) -> None:
-        super().__init__(trust_env=False, retries=0)
+        context = shared_ssl_context()
+        super().__init__(verify=context, trust_env=False, retries=0)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=context,
             max_connections=20,
             max_keepalive_connections=5,
             keepalive_expiry=5.0,

@@ -5,13 +5,19 @@ the interruption of a slow request. No Django here: the agent runs without it.""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -309,3 +315,41 @@ def test_lookup_transform_and_log() -> None:
     assert env.logged == [("warning", "Frankfurt has 1 sku(s)")]
     with pytest.raises(StepError, match="bad expression"):
         execute({"type": "transform", "expression": "items[?", "into": "x"}, env)
+
+
+# -- TLS -----------------------------------------------------------------------------------------------------------
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_https_certificates_are_verified(tmp_path: Any) -> None:
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(ssl_context=context)
+    server.start()
+    try:
+        server.expect_request("/tls").respond_with_data("secret over tls")
+        step = {"type": "http", "method": "GET", "url": f"https://localhost:{server.port}/tls"}
+        with pytest.raises(StepError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            execute(step, make_env())
+        assert server.log == []  # the handshake failed: no request was sent
+    finally:
+        server.stop()
