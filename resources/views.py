@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 
 from access import policy, selectors
@@ -782,11 +782,8 @@ def run_runtime(user: Any, run: Run, org: Organization) -> dict[str, Any]:
     out: dict[str, Any] = {"name": run.runtime_name or (runtime.name if runtime else ""), "kind": "", "url": ""}
     if runtime is not None:
         out["kind"] = runtime.get_kind_display()
-        if policy.can(user, "runtime.view", runtime):
-            try:
-                out["url"] = reverse("runtime", args=[org.pk, runtime.pk])
-            except NoReverseMatch:  # the runtimes console is not installed: the name without a link
-                out["url"] = ""
+        if policy.can(user, "runtime.view", runtime):  # a local one's page is at its org; a global one, here
+            out["url"] = reverse("runtime", args=[runtime.org_id or org.pk, runtime.pk])
     return out
 
 

@@ -197,3 +197,18 @@ def test_the_live_tail_script_is_served(client):
     response = client.get("/static/js/run-log.js")
     body = b"".join(response.streaming_content) if response.streaming else response.content
     assert response.status_code == 200 and b"?page_size=200&after=" in body and b"innerHTML" not in body
+
+
+def test_the_runtime_is_a_link_only_for_who_may_see_it(world, people, task, platform, as_user):
+    on_platform = make_run(task, platform, status=Run.Status.SUCCEEDED)
+    html = page_of(as_user(people["admin"]), world, on_platform).content.decode()
+    assert f'href="/o/{world.marketing.pk}/runtimes/{platform.pk}/"' in html  # offered to the tenant: visible
+    # a runtime declared at Logistics, outside Marketing's admin's sight: its name, no link
+    logistics = Runtime.objects.create(name="wh-local", kind=Runtime.Kind.LOCAL, org=world.logistics)
+    elsewhere = make_run(task, logistics, status=Run.Status.SUCCEEDED)
+    html = page_of(as_user(people["admin"]), world, elsewhere).content.decode()
+    assert "wh-local" in html and f"/runtimes/{logistics.pk}/" not in html
+    client = as_user(world.tenant_admin)
+    html = page_of(client, world, elsewhere).content.decode()
+    link = f"/o/{world.logistics.pk}/runtimes/{logistics.pk}/"  # the tenant admin sees it: at its own org
+    assert f'href="{link}"' in html and client.get(link).status_code == 200
