@@ -6,8 +6,8 @@ logs, finish, heartbeats renew it). A call with a lease that is no longer the ru
 lost or queued it again, another claim took it) is refused 409 ``lease_lost`` and changes nothing: a slow or
 partitioned agent can never overwrite what its successor did.
 
-- Claim: on PostgreSQL ONE statement, ``UPDATE … WHERE id IN (SELECT … ORDER BY created_at LIMIT n FOR UPDATE
-  SKIP LOCKED) RETURNING id``: concurrent claims never wait on each other and never take the same run. On SQLite
+- Claim: on PostgreSQL ONE statement, ``UPDATE … WHERE id = ANY(ARRAY(SELECT … ORDER BY created_at LIMIT n FOR
+  UPDATE SKIP LOCKED)) RETURNING id``: concurrent claims never wait on each other and never take the same run. On SQLite
   a plain transaction whose first statement takes the database's write lock. Claims long-poll up to ``wait_s``,
   woken by runtimes.wakeup (LISTEN/NOTIFY on PostgreSQL), never inside a transaction while waiting.
 - A paused runtime, or a deleted one (its runs lost their runtime), is never claimed from.
@@ -197,11 +197,12 @@ def rotate(*, principal: AgentPrincipal) -> tuple[AgentToken, str]:
 SEEN_EVERY = timedelta(seconds=1)  # a busy agent's claims write its liveness at most this often
 
 
-def _seen(principal: AgentPrincipal, now: datetime) -> None:
+def _seen(principal: AgentPrincipal, now: datetime, *, always: bool = False) -> None:
     """The agent called: its instance is alive, its runtime seen (the rows as the authentication read them tell
     whether they need the write: a claim in a busy loop does not commit two updates every time)."""
     instance, runtime = principal.instance, principal.runtime
-    if instance.offline_at is not None or instance.last_heartbeat is None or now - instance.last_heartbeat > SEEN_EVERY:
+    fresh = instance.last_heartbeat is not None and now - instance.last_heartbeat <= SEEN_EVERY
+    if always or instance.offline_at is not None or not fresh:
         RuntimeInstance.objects.filter(pk=instance.pk).update(last_heartbeat=now, offline_at=None)
     if runtime.last_seen is None or now - runtime.last_seen > SEEN_EVERY or runtime.agent_version != instance.version:
         Runtime.objects.filter(pk=runtime.pk).update(last_seen=now, agent_version=instance.version)
@@ -219,7 +220,7 @@ def heartbeat(*, principal: AgentPrincipal, running: list[tuple[UUID, str]], ins
     cancel (a stop was requested) and which are lost (the lease is no longer the run's: drop them)."""
     _check_instance(principal, instance_id)
     now = timezone.now()
-    _seen(principal, now)
+    _seen(principal, now, always=True)
     alive: dict[UUID, str] = {}
     if running:
         mine = Q()
@@ -316,32 +317,31 @@ def claim_batch(principal: AgentPrincipal, max_runs: int) -> list[Run]:
 
 def _claim_postgresql(principal: AgentPrincipal, max_runs: int, now: datetime, expires: datetime) -> list[Any]:
     """ONE statement: the queued runs of a runtime that is not paused, oldest first, locked with SKIP LOCKED (a
-    concurrent claim takes the next ones instead of waiting), updated and returned. Each run's lease is the
-    SHA-256 of a secret of this claim and the run's id: different for every run, unguessable without the secret."""
+    concurrent claim takes the next ones instead of waiting), updated and returned. ``= ANY(ARRAY(subquery))``, not
+    ``IN (subquery)``: the planner may run an IN's subquery again per row (a semi-join), each run locking and
+    returning the next rows, so a claim of 3 took 4; an ARRAY subquery is an init plan, run exactly once. Each run's
+    lease is the SHA-256 of a secret of this claim and the run's id: different for every run, unguessable without the
+    secret."""
     run_table = connection.ops.quote_name(Run._meta.db_table)
     runtime_table = connection.ops.quote_name(Runtime._meta.db_table)
-    # The locked pick is a MATERIALIZED CTE: as ``WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` the
-    # planner may rescan the subquery per outer row and the UPDATE then takes more than n runs.
     sql = f"""
-        WITH picked AS MATERIALIZED (
+        UPDATE {run_table} AS r
+        SET status = %s, lease = encode(sha256(convert_to(%s || r.id::text, 'UTF8')), 'hex'),
+            lease_expires_at = %s, claimed_at = %s, instance_id = %s, log_next_seq = 1
+        WHERE r.status = %s AND r.id = ANY(ARRAY(
             SELECT q.id FROM {run_table} AS q
             WHERE q.runtime_id = %s AND q.status = %s
               AND EXISTS (SELECT 1 FROM {runtime_table} AS rt WHERE rt.id = q.runtime_id AND NOT rt.paused)
             ORDER BY q.created_at
             LIMIT %s
             FOR UPDATE OF q SKIP LOCKED
-        )
-        UPDATE {run_table} AS r
-        SET status = %s, lease = encode(sha256(convert_to(%s || r.id::text, 'UTF8')), 'hex'),
-            lease_expires_at = %s, claimed_at = %s, instance_id = %s, log_next_seq = 1
-        FROM picked
-        WHERE r.id = picked.id AND r.status = %s
+        ))
         RETURNING r.id
     """  # noqa: S608 (table names from the models, values as parameters)
     queued = Run.Status.QUEUED
     params: list[Any] = [
-        principal.runtime.pk, queued, max_runs,
-        Run.Status.CLAIMED, secrets.token_hex(32), expires, now, principal.instance.pk, queued,
+        Run.Status.CLAIMED, secrets.token_hex(32), expires, now, principal.instance.pk,
+        queued, principal.runtime.pk, queued, max_runs,
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -81,15 +81,14 @@ class Agent:
     # -- control (any thread; signal handlers) ------------------------------------------------------------------
 
     def request_stop(self, why: str = "signal") -> None:
+        """Claim nothing more. Called from a signal handler, so it takes no lock (the main thread may hold one):
+        the claimer sees the event within a second."""
         if not self.stopping.is_set():
-            with self.lock:
-                count = len(self.runs)
             logger.info(
-                "stopping (%s): no new runs; %d running, given up to %.0f s to finish", why, count, self.config.grace_s
-            )
+                "stopping (%s): no new runs; %d running, given up to %.0f s to finish",
+                why, len(self.runs), self.config.grace_s,
+            )  # fmt: skip
         self.stopping.set()
-        with self.slot_freed:
-            self.slot_freed.notify_all()
 
     def token_invalid(self) -> None:
         if not self.token_revoked:

@@ -83,6 +83,19 @@ class Credentials:
         self.secrets_dir = secrets_dir
         self._tokens: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self.secrets: set[str] = set()  # every secret value applied in this run: never written to a log
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret this run used replaced (a server may echo one in an error body)."""
+        with self._lock:
+            values = sorted(self.secrets, key=len, reverse=True)
+        for value in values:
+            text = text.replace(value, "[redacted]")
+        return text
+
+    def _remember(self, *values: str) -> None:
+        with self._lock:
+            self.secrets.update(value for value in values if len(value) >= 4)
 
     def _get(self, name: str) -> tuple[str, dict[str, Any], dict[str, str]]:
         credential = self.context.get(name)
@@ -99,6 +112,7 @@ class Credentials:
             for field in SECRET_FIELDS[kind]:
                 if not secret.get(field):
                     raise CredentialError(f"credential “{name}” has no secret “{field}”")
+        self._remember(*secret.values())
         return kind, fields, secret
 
     def apply(self, name: str, headers: dict[str, str], client: httpx.Client) -> httpx.Auth | None:
@@ -148,4 +162,5 @@ class Credentials:
         expires = time.monotonic() + (float(lifetime) - 30 if isinstance(lifetime, int | float) else 3600)
         with self._lock:
             self._tokens[name] = (token, expires)
+        self._remember(token)
         return token

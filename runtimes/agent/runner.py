@@ -68,6 +68,7 @@ class RunLog:
         self.thread.start()
 
     def add(self, level: str, message: str) -> None:
+        message = self.run.redact(message)
         at = now_iso()
         if self.local is not None:
             self.local.write(f"{at} {level.upper():7} {message}\n")
@@ -160,6 +161,8 @@ class RunExecution:
         self.context: dict[str, Any] = dict(claim.get("context") or {})
         self.task_name = str((claim.get("task") or {}).get("name") or "")
         self.log_location = str(options.log_dir / f"{self.id}.log")
+        self.credentials = Credentials(dict(self.context.get("credentials") or {}), secrets_dir=options.secrets_dir)
+        self.redact = self.credentials.redact
         self.interrupt = Interrupt()
         self.lost = threading.Event()
         self.stop_kind = ""  # "stopped" (a user's Stop) or "shutdown"
@@ -226,7 +229,15 @@ class RunExecution:
         answer = self._call("start", lambda: client.start(self.id, lease))
         if answer is None:
             return
-        log = RunLog(self)
+        try:
+            log = RunLog(self)
+        except OSError as failure:  # the sovereign log cannot be written: run nothing
+            logger.error("run %s: cannot write its local log %s: %s", self.id, self.log_location, failure)
+            skipped = [{"index": index, "status": "skipped", "ms": 0} for index in range(len(self.steps))]
+            refused: dict[str, Any] = {"lease": lease, "status": "failed", "steps": skipped}
+            refused["error"] = "The agent cannot write the run's local log."
+            self._call("finish", lambda: client.finish(self.id, refused))
+            return
         if self.sovereign:
             logger.info("run %s is sovereign: its log is kept at %s", self.id, self.log_location)
         log.add("info", f"Started on {self.options.agent_name} (attempt {self.attempt}).")
@@ -257,7 +268,7 @@ class RunExecution:
         env = StepEnv(
             variables=variables,
             lookup_tables=dict(self.context.get("lookup_tables") or {}),
-            credentials=Credentials(dict(self.context.get("credentials") or {}), secrets_dir=self.options.secrets_dir),
+            credentials=self.credentials,
             allow_private=self.allow_private,
             log=log.add,
             interrupt=self.interrupt,
@@ -282,7 +293,7 @@ class RunExecution:
                 continue
             except StepError as failure:
                 ms = int((time.monotonic() - started) * 1000)
-                message = f"{label}: {failure}"
+                message = self.redact(f"{label}: {failure}")
                 log.add("error", message)
                 logger.info(
                     "run %s: %s failed in %d ms: %s",

@@ -557,3 +557,35 @@ def test_heartbeats_go_on_while_every_slot_is_busy(
     beats = [at for at, path, _ in canopy.calls if path == "heartbeat" and at >= began]
     gaps = [b - a for a, b in itertools.pairwise(beats)]
     assert len(beats) >= 4 and max(gaps) < canopy.heartbeat_s + 1.2  # a step lasts 3 s
+
+
+def test_a_secret_echoed_by_a_server_never_reaches_canopy(
+    canopy: FakeCanopy, start: Callable[..., AgentProcess], httpserver: HTTPServer
+) -> None:
+    def echo(request: Request) -> Response:
+        return Response(f"bad key {request.headers.get('X-Key')}", status=403)
+
+    httpserver.expect_request("/api").respond_with_handler(echo)
+    run_id = canopy.queue_run([{"type": "http", "method": "GET", "url": httpserver.url_for("/api"), "credential": "k"}])
+    with canopy.lock:
+        canopy.queue[-1]["context"]["credentials"] = {
+            "k": {"kind": "api_key", "source": "runtime", "fields": {"header": "X-Key"}}
+        }
+    start(env={"CANOPY_SECRET_K_KEY": "rt-Secret-echo-42"})
+    finish = canopy.finished(run_id)
+    assert finish["status"] == "failed"
+    assert finish["error"] == "step 1 (http): HTTP 403 FORBIDDEN: bad key [redacted]"
+    assert "rt-Secret-echo-42" not in json.dumps([body for _, _, body in canopy.calls])
+
+
+def test_a_sovereign_run_whose_log_cannot_be_written_fails_without_running(
+    canopy: FakeCanopy, start: Callable[..., AgentProcess], tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the log directory should be")
+    run_id = canopy.queue_run([{"type": "http", "method": "GET", "url": httpserver.url_for("/x")}], sovereign=True)
+    start("--log-dir", str(blocked))
+    finish = canopy.finished(run_id)
+    assert finish["status"] == "failed" and "cannot write the run's local log" in finish["error"]
+    assert [step["status"] for step in finish["steps"]] == ["skipped"]
+    assert httpserver.log == []

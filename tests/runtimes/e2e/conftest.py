@@ -62,6 +62,15 @@ class Canopy:
         fresh = self.run(run)
         raise AssertionError(f"run {run.pk} is {fresh.status} ({fresh.error}) after {timeout} s")
 
+    def wait_for(self, read: Callable[[], Any], timeout: float = 30) -> Any:
+        """The first truthy answer of ``read()``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if answer := self.read(read):
+                return answer
+            time.sleep(0.1)
+        raise AssertionError(f"nothing after {timeout} s")
+
     def finished(self, run: Run, timeout: float = 30) -> Run:
         return self.wait_run(run, lambda r: r.status in Run.FINISHED, timeout)
 
