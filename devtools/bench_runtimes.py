@@ -9,12 +9,12 @@ in the same run, in its own PostgreSQL schema (dropped afterwards).
 (b) no-op runs per second through 4 agent processes (batch claims), from the commit of N queued runs to the last
     one finished (the server's finished_at); beside it procrastinate's jobs per second through 4 worker processes
     from the commit of N deferred jobs to the last "succeeded" event. Every run must have run exactly once.
-(d) a killed agent's run declared lost, with the default settings: measured (``kill -9`` mid-run with the reaper
+(c) a killed agent's run declared lost, with the default settings: measured (``kill -9`` mid-run with the reaper
     command running, ``--lost measure``; the full run's default) or computed from the settings and a timed sweep
     (``--quick``): worst case = lease + reaper interval + sweep.
 
-What it creates (a tenant "Bench-runtimes" with a local runtime and a no-op task) is kept for the next run; its
-runs are deleted at the start of every measurement.
+What it creates (a tenant "Bench-runtimes" with a local runtime, a no-op task and a slow one) is kept for the next
+run; its runs are deleted at the start and at the end.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -381,7 +381,6 @@ class Options:
     concurrency: int = 10
     lost: str = "compute"  # or "measure"
     say: Callable[[str], None] = print
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def options(quick: bool, lost: str | None, say: Callable[[str], None]) -> Options:
