@@ -320,8 +320,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    # Choice sets whose field names other sets share ("kind", "source", "status"): named, so clients get stable
-    # enum names.
+    # Choice sets whose field names other sets share ("kind", "source", "status"): one enum name each.
     "ENUM_NAME_OVERRIDES": {
         "CredentialKindEnum": "resources.models.Credential.Kind",
         "CredentialSourceEnum": "resources.models.Credential.Source",

@@ -7,7 +7,7 @@ hidden on the org's path (``Hidden(kind="runtime", name)``) and those a local ru
 Each row carries what the console and the API show: source (here / inherited from X / platform), status
 (never connected, online, offline, paused), last seen, agent version, online instances and leased runs. The list
 costs a fixed number of queries whatever its length: the local declarations on the path (one, with their counts
-as subqueries), the hides on the path (one), the offered globals (one, with their counts).
+as subqueries) and the offered globals not hidden on the path (one, with their counts).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from access import policy
@@ -125,21 +125,23 @@ def offered_globals(tenant_id: Any) -> QuerySet:
     )
 
 
-def hidden_names(org: Organization) -> set[str]:
-    """The runtime names hidden at ``org`` or above it (a hide applies to the subtree where it is made)."""
-    return set(
+def hidden_on_path(org: Organization) -> Exists:
+    """Whether the runtime's name is hidden at ``org`` or above it (a hide applies to the subtree where it is made):
+    a condition on a runtime queryset."""
+    return Exists(
         Hidden.objects.filter(
-            kind=Runtime.KIND, org__tree_id=org.tree_id, org__lft__lte=org.lft, org__rght__gte=org.rght
-        ).values_list("name", flat=True)
-    )
+            kind=Runtime.KIND, name=Lower(OuterRef("name")), org__tree_id=org.tree_id, org__lft__lte=org.lft,
+            org__rght__gte=org.rght,
+        )
+    )  # fmt: skip
 
 
 def effective_runtimes(org: Organization, viewer: Any = None) -> list[RuntimeRow]:
     """The runtimes usable at ``org``, sorted by name (``viewer``: narrowed to what that user may see; None: all,
-    for placement). Three queries (plus the viewer's grants, loaded once per request)."""
+    for placement). Two queries (plus the viewer's grants, loaded once per request)."""
     now = timezone.now()
     local = with_counts(Runtime.objects.filter(kind=Runtime.Kind.LOCAL), now)
-    globals_ = with_counts(offered_globals(org.tenant_id), now)
+    globals_ = with_counts(offered_globals(org.tenant_id).exclude(hidden_on_path(org)), now)
     if viewer is not None:
         local = policy.visible(viewer, "runtime.view", local)
         globals_ = policy.visible(viewer, "runtime.view", globals_)
@@ -154,10 +156,8 @@ def effective_runtimes(org: Organization, viewer: Any = None) -> list[RuntimeRow
             )
         )  # fmt: skip
     taken = {row.runtime.name.lower() for row in rows}
-    hidden = hidden_names(org)
     for item in globals_.order_by("name"):
-        name = item.name.lower()
-        if name in taken or name in hidden:
+        if item.name.lower() in taken:
             continue
         rows.append(
             RuntimeRow(

@@ -92,7 +92,15 @@ class GlobalRuntimeWriteSerializer(serializers.Serializer):
     """POST /runtimes (superusers): a global runtime offered to every tenant ("all") or to the listed ones."""
 
     name = serializers.CharField(max_length=100)
-    kind = serializers.ChoiceField(choices=[Runtime.Kind.GLOBAL], required=False, default=Runtime.Kind.GLOBAL)
+    kind = serializers.ChoiceField(
+        choices=Runtime.Kind.choices, required=False, default=Runtime.Kind.GLOBAL, help_text="global (only)."
+    )
+
+    def validate_kind(self, value: str) -> str:
+        if value != Runtime.Kind.GLOBAL:
+            raise serializers.ValidationError("POST /orgs/{id}/runtimes registers a local runtime.")
+        return value
+
     tenants = serializers.JSONField(required=False, help_text='"all" or a list of tenant ids (default: none yet).')
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     labels = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=20)

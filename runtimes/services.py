@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from access import audit, policy
+from access.models import AuditEvent
 from config import kinds
 from config.actors import require_actor, user_or_none
 from config.concurrency import Versions, lock_for_update, save_changes, touch
@@ -151,8 +152,15 @@ def record(
     if org is not None:
         audit.record(actor=actor, action=action, tenant=org.tenant_id, org=org, target=runtime, changes=changes)
         return
-    for tenant_id in sorted(set(tenant_ids if tenant_ids is not None else _offered_tenant_ids(runtime)), key=str):
-        audit.record(actor=actor, action=action, tenant=tenant_id, target=runtime, changes=changes)
+    ids = sorted(set(tenant_ids if tenant_ids is not None else _offered_tenant_ids(runtime)), key=str)
+    if not ids:
+        return
+    first = audit.record(actor=actor, action=action, tenant=ids[0], target=runtime, changes=changes)
+    # the same event in every other tenant (a runtime offered to all of them: one insert per thousand tenants)
+    copied = {f.attname: getattr(first, f.attname) for f in AuditEvent._meta.concrete_fields if not f.primary_key}
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(**{**copied, "tenant_id": tenant_id}) for tenant_id in ids[1:]], batch_size=1000
+    )
 
 
 def _audited(fields: dict[str, Any]) -> dict[str, Any]:

@@ -353,7 +353,7 @@ def run_task(*, actor: Any, task: Task) -> Run:
             runtime_name=runtime.name, sovereign=runtime.sovereign,
         )  # fmt: skip
         who = actor.get_username() if user_or_none(actor) else "system"
-        log(run, f"Queued by {who} with {len(task.steps)} step(s) on runtime {runtime.name}.")
+        log(run, f"Queued by {who} with {len(task.steps)} step(s).")
         changes: dict[str, Any] = {"task": task.name, "runtime": runtime.name}
         if problems:
             run.status, run.finished_at, run.error = Run.Status.FAILED, timezone.now(), " ".join(problems)

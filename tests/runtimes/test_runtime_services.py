@@ -341,3 +341,15 @@ def test_the_effective_list_costs_the_same_few_queries_whatever_its_length(
     with django_assert_max_num_queries(small):
         rows = selectors.effective_runtimes(world.campaigns, people["guest"])
     assert len(rows) == 31
+
+
+def test_a_global_runtimes_events_are_in_the_log_of_every_tenant_it_is_offered_to(world) -> None:
+    runtime = global_runtime("shared-eu", tenants="all")
+    created = AuditEvent.objects.filter(action="runtime.create", target_id=str(runtime.pk))
+    assert set(created.values_list("tenant_id", flat=True)) == {world.acme.pk, world.globex.pk}
+    assert {(e.actor_name, e.target_name, e.org_id) for e in created} == {("system", "shared-eu", None)}
+    services.update_runtime(actor=world.superuser, runtime=runtime, tenants=[world.globex.pk])
+    moved = AuditEvent.objects.filter(action="runtime.update", target_id=str(runtime.pk))
+    # the tenant that lost the offer is told too
+    assert set(moved.values_list("tenant_id", flat=True)) == {world.acme.pk, world.globex.pk}
+    assert all(e.actor_name == "root" for e in moved)
