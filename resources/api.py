@@ -700,13 +700,30 @@ class TaskShareDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class StepResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.CharField(help_text="succeeded, failed, skipped or stopped")
+    ms = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(required=False)
+
+
 class RunSerializer(serializers.ModelSerializer):
     task = serializers.UUIDField(source="task_id", read_only=True)
     requested_by = serializers.CharField(source="requested_by.username", default=None)
+    runtime = serializers.UUIDField(
+        source="runtime_id", read_only=True, allow_null=True, help_text="The runtime it was placed on (null: gone)."
+    )
+    runtime_name = serializers.CharField(read_only=True, help_text="Kept when the runtime is deleted.")
+    step_results = StepResultSerializer(many=True, read_only=True, help_text="As the runtime reported them.")
+    log_location = serializers.CharField(
+        read_only=True, help_text="Sovereign runs: where the runtime keeps the log (Canopy holds no log text)."
+    )
 
     class Meta:
         model = Run
-        fields = ["id", "task", "status", "error", "requested_by", "created_at", "started_at", "finished_at"]
+        fields = ["id", "task", "status", "error", "requested_by", "created_at", "started_at", "finished_at",
+                  "runtime", "runtime_name", "sovereign", "attempt", "claimed_at", "step_results",
+                  "log_location"]  # fmt: skip
         read_only_fields = fields
 
 
@@ -766,9 +783,30 @@ class RunStopView(APIView):
 
 
 class RunLogsView(generics.ListAPIView):
+    """The run's log lines in order; ``after`` (a seq) gives only the lines after it — what a live tail polls."""
+
     serializer_class = LogLineSerializer
     queryset = RunLogLine.objects.none()
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "after", int, description="Only the lines whose seq is greater (a live tail passes the last it has)."
+            )
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self) -> Any:
         run = _run(self.request, "task.view", self.kwargs["id"])
-        return run.log_lines.order_by("seq")
+        lines = run.log_lines.order_by("seq")
+        if (after := self.request.query_params.get("after")) is not None:
+            try:
+                seq = int(after)
+            except ValueError:
+                raise serializers.ValidationError({"after": ["Give a whole number (a line's seq)."]}) from None
+            if not 0 <= seq < 2**31:
+                raise serializers.ValidationError({"after": ["Give a line's seq (0 or more)."]})
+            lines = lines.filter(seq__gt=seq)
+        return lines

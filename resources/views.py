@@ -352,21 +352,25 @@ def _credential_edit_form(credential: Credential) -> Callable[..., forms.Form]:
 def _credential_update(credential: Credential, d: dict[str, Any], form: forms.Form) -> dict[str, Any]:
     """The edit's fields, and the secret fields it sets or removes (None: no change to the secret)."""
     assert isinstance(form, CredentialEditForm)
-    return {"secret": form.secret_changes(), "name": d["name"], "description": d["description"],
-            "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
+    changes = {"secret": form.secret_changes(), "name": d["name"], "description": d["description"],
+               "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
+    if d.get("source"):  # a form posted without it keeps the credential's source
+        changes["source"] = d["source"]
+    return changes
 
 
 register_extras(Credential, Extras(
     list_template="resources/credentials.html", detail_template="resources/credential.html",
     list_context=lambda: {"kinds": CREDENTIAL_KINDS},
     create_fields=lambda d: {"name": d["name"], "kind": d["kind"], "description": d["description"],
-                             "fields": d["field_values"], "secret": d["secret"], "locked": d["locked"]},
+                             "fields": d["field_values"], "secret": d["secret"], "locked": d["locked"],
+                             "source": d.get("source") or Credential.Source.CANOPY},
     create_rename={"fields": "field_values"},
     edit_form=_credential_edit_form,
     update_fields=_credential_update,
     edit_rename={"fields": "field_values", "secret": "new_secret"},
     initial=lambda c: opened(c, name=c.name, description=c.description, field_values=pairs_text(c.fields),
-                             locked=c.locked),
+                             locked=c.locked, source=c.source),
 ))  # fmt: skip
 
 
@@ -754,11 +758,44 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
     return dispatch(request, writes, show)
 
 
+RUN_LOG_TAIL = 1000  # log lines a run page shows (the last ones); the API serves them all
+
+
+def run_steps(run: Run) -> list[dict[str, Any]]:
+    """The run's steps (as queued) beside their results (as the runtime reported them): one row per step."""
+    results = {r.get("index"): r for r in run.step_results if isinstance(r, dict)}
+    rows = []
+    for index, step in enumerate(run.steps if isinstance(run.steps, list) else []):
+        step = step if isinstance(step, dict) else {}
+        result = results.get(index, {})
+        rows.append({
+            "index": index, "name": step.get("name") or "", "type": step.get("type") or "",
+            "status": result.get("status") or "", "ms": result.get("ms"), "error": result.get("error") or "",
+        })  # fmt: skip
+    return rows
+
+
+def run_runtime(user: Any, run: Run, org: Organization) -> dict[str, Any]:
+    """What the page says about where the run runs: the name (kept when the runtime was deleted), the kind, and a
+    link to the runtime's page only for who may see that runtime."""
+    runtime = run.runtime
+    out: dict[str, Any] = {"name": run.runtime_name or (runtime.name if runtime else ""), "kind": "", "url": ""}
+    if runtime is not None:
+        out["kind"] = runtime.get_kind_display()
+        if policy.can(user, "runtime.view", runtime):  # a local one's page is at its org; a global one, here
+            out["url"] = reverse("runtime", args=[runtime.org_id or org.pk, runtime.pk])
+    return out
+
+
 @console_view
 def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse:
+    """A run: where it runs, its attempt, status and times, per-step results and the tail of its log. While it is
+    active, static/js/run-log.js polls the API (the run and its log lines after the last one shown) and appends
+    lines without a reload; without JavaScript the page has a refresh link. A sovereign run's log is kept on its
+    runtime: the page shows where, and only the levels and times Canopy has."""
     queryset = Run.objects.filter(
         task__project__org_id=org_id, task__project__org__deleted_at__isnull=True
-    ).select_related("task__project__org__tenant", "requested_by", "stopped_by")
+    ).select_related("task__project__org__tenant", "requested_by", "stopped_by", "runtime")
     run = fetch(request, "task.view", queryset, pk=run_id)
     org, user = run.task.project.org, request.user
     here = reverse("run", args=[org.pk, run.pk])
@@ -770,10 +807,14 @@ def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
+        tail = list(run.log_lines.order_by("-seq")[: RUN_LOG_TAIL + 1])
         return _page(
             request, "resources/run.html", org, context,
-            run=run, task=run.task, lines=list(run.log_lines.all()[:5000]),
+            run=run, task=run.task, lines=tail[:RUN_LOG_TAIL][::-1], truncated=len(tail) > RUN_LOG_TAIL,
+            last_seq=tail[0].seq if tail else 0, steps=run_steps(run), runtime=run_runtime(user, run, org),
             can_run=policy.can(user, "task.run", run), is_active=run.status in Run.ACTIVE,
+            can_stop=run.status in Run.ACTIVE and run.status != Run.Status.STOP_REQUESTED,
+            here=here,
         )  # fmt: skip
 
     return dispatch(request, writes, show)

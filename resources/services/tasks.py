@@ -371,7 +371,8 @@ def run_task(*, actor: Any, task: Task) -> Run:
 
 
 def stop_run(*, actor: Any, run: Run) -> Run:
-    """A queued run stops at once; a running one is asked to stop (its runtime confirms). Finished: 409."""
+    """A queued run stops at once; a claimed or running one is asked to stop (its runtime confirms, or the reaper
+    declares it lost). Finished: 409."""
     policy.authorize(actor, "task.run", run)
     with transaction.atomic():
         # Two stops, or a stop and the runtime's finish, are serialized on the run's row: the second one sees the
@@ -382,7 +383,7 @@ def stop_run(*, actor: Any, run: Run) -> Run:
         if run.status == Run.Status.QUEUED:
             run.status, run.finished_at = Run.Status.STOPPED, timezone.now()
             log(run, f"Stopped by {who} before it started.")
-        elif run.status == Run.Status.RUNNING:
+        elif run.status in (Run.Status.CLAIMED, Run.Status.RUNNING):
             run.status = Run.Status.STOP_REQUESTED
             log(run, f"Stop requested by {who}.")
         elif run.status == Run.Status.STOP_REQUESTED:
