@@ -21,11 +21,12 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Development server on SQLite (var/db.sqlite3) unless DATABASE_URL says otherwise; prints the demo logins.
+# Development server on SQLite (var/db.sqlite3) unless DATABASE_URL says otherwise; prints the demo logins. Beside
+# it, an agent of the platform's global runtime (scripts/dev_run), so Run really runs; Ctrl-C stops both.
 run: install
 	DEBUG=True $(BIN)/python manage.py migrate --no-input
-	DEBUG=True $(BIN)/python manage.py seed_demo
-	DEBUG=True $(BIN)/python manage.py runserver $(HOST)
+	DEBUG=True SITE_URL=http://$(HOST) $(BIN)/python manage.py seed_demo
+	DEBUG=True $(BIN)/python scripts/dev_run $(HOST)
 
 # The whole suite, SQLite unless DATABASE_URL is set. Extra pytest arguments: make test ARGS="-k switcher".
 test: install-dev

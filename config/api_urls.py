@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("access.api_urls")),
     path("", include("orgs.api_urls")),
     path("", include("resources.api_urls")),
+    path("", include("runtimes.api_urls")),
     path("runtime-agent/", include("runtimes.agent_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", swagger_ui, name="api-docs"),

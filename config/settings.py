@@ -320,6 +320,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Choice sets whose field names other sets share ("kind", "source", "status"): one enum name each.
+    "ENUM_NAME_OVERRIDES": {
+        "CredentialKindEnum": "resources.models.Credential.Kind",
+        "CredentialSourceEnum": "resources.models.Credential.Source",
+        "RuntimeKindEnum": "runtimes.models.Runtime.Kind",
+        "RuntimeSourceEnum": ["here", "inherited", "platform"],
+        "RunStatusEnum": "resources.models.Run.Status",
+        "RuntimeStatusEnum": "runtimes.models.Runtime.Status",
+    },
 }
 
 LOGGING = {

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("access.urls")),
     path("", include("orgs.urls")),
     path("", include("resources.urls")),
+    path("", include("runtimes.urls")),
 ]
 
 # Django's error answers, as JSON {"detail", "code"} under /api/ (the console keeps its pages).

@@ -88,11 +88,19 @@ class KindTab:
     capability: str
 
 
+#: Declared kinds whose console pages are their own views rather than the generic ones (no console form in their
+#: Faces): runtimes, whose list holds the platform's global runtimes beside the declared ones. Their app adds them.
+OWN_PAGES: set[type] = set()
+
+
 def kind_tabs() -> list[KindTab]:
-    """A tab per declared kind that has console pages (a list and a detail URL name, and a console form): a new kind
-    is in the org's navigation by its registry entry alone. Shown where the user holds the kind's view capability."""
+    """A tab per declared kind that has console pages (a list and a detail URL name, and a console form, or pages of
+    its own: ``OWN_PAGES``): a new kind is in the org's navigation by its registry entry alone. Shown where the user
+    holds the kind's view capability."""
     return [
         KindTab(kind.tab_label, kind.console_list, kind.view)
         for kind in kinds.registry.declared()
-        if kind.console_list and kind.console_detail and kinds.faces_of(kind.model).form is not None
+        if kind.console_list
+        and kind.console_detail
+        and (kinds.faces_of(kind.model).form is not None or kind.model in OWN_PAGES)
     ]

@@ -242,8 +242,8 @@ class CredentialAdmin(DeclarationAdmin):
     def changeform_view(self, *args: Any, **kwargs: Any) -> Any:  # secrets out of error reports
         return super().changeform_view(*args, **kwargs)
 
-    list_display = ["name", "kind", "org", "locked", "secret_fields", "updated_at"]
-    list_filter = ["kind", "locked"]
+    list_display = ["name", "kind", "source", "org", "locked", "secret_fields", "updated_at"]
+    list_filter = ["kind", "source", "locked"]
     search_fields = ["name", "org__name"]
 
     @admin.display(description="secret fields set")
@@ -253,13 +253,13 @@ class CredentialAdmin(DeclarationAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return ["org", "name", "kind", "description", "fields", "set_secret", "locked"]
-        return ["org", "name", "kind", "description", "fields", "secret_fields", "set_secret", "locked",
+        return ["org", "name", "kind", "source", "description", "fields", "secret_fields", "set_secret", "locked",
                 "created_by", "created_at", "updated_at", "opened_version"]  # fmt: skip
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return []
-        return ["org", "kind", "secret_fields", "created_by", "created_at", "updated_at"]
+        return ["org", "kind", "source", "secret_fields", "created_by", "created_at", "updated_at"]
 
     def save_model(self, request: HttpRequest, obj: Credential, form: forms.Form, change: bool) -> None:
         data = form.cleaned_data

@@ -51,6 +51,7 @@ from resources.serializers import (
 )
 from resources.services.declarations import declaration_model, services_for
 from resources.settings_registry import REGISTRY, effective_settings
+from runtimes.serializers import TaskRuntimeField
 
 # -- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -565,17 +566,24 @@ class EffectiveConfigView(APIView):
 
 class TaskSerializer(serializers.ModelSerializer):
     project = serializers.UUIDField(source="project_id", read_only=True)
+    runtime = serializers.UUIDField(
+        source="runtime_id", read_only=True, allow_null=True, help_text="null: the default runtime when it runs."
+    )
 
     class Meta:
         model = Task
-        fields = ["id", "project", "name", "description", "steps", "runtime", "created_at", "updated_at"]
-        read_only_fields = ["id", "project", "runtime", "created_at", "updated_at"]
+        fields = [
+            "id", "project", "name", "description", "steps", "runtime", "retry_on_lost", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
 
 
 class TaskWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     steps = serializers.JSONField(required=False, help_text='e.g. [{"type": "log", "message": "hello"}]')
+    runtime = TaskRuntimeField(required=False)
+    retry_on_lost = serializers.BooleanField(required=False)
 
 
 class TaskUpdateSerializer(TaskWriteSerializer):
@@ -692,13 +700,30 @@ class TaskShareDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class StepResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.CharField(help_text="succeeded, failed, skipped or stopped")
+    ms = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(required=False)
+
+
 class RunSerializer(serializers.ModelSerializer):
     task = serializers.UUIDField(source="task_id", read_only=True)
     requested_by = serializers.CharField(source="requested_by.username", default=None)
+    runtime = serializers.UUIDField(
+        source="runtime_id", read_only=True, allow_null=True, help_text="The runtime it was placed on (null: gone)."
+    )
+    runtime_name = serializers.CharField(read_only=True, help_text="Kept when the runtime is deleted.")
+    step_results = StepResultSerializer(many=True, read_only=True, help_text="As the runtime reported them.")
+    log_location = serializers.CharField(
+        read_only=True, help_text="Sovereign runs: where the runtime keeps the log (Canopy holds no log text)."
+    )
 
     class Meta:
         model = Run
-        fields = ["id", "task", "status", "error", "requested_by", "created_at", "started_at", "finished_at"]
+        fields = ["id", "task", "status", "error", "requested_by", "created_at", "started_at", "finished_at",
+                  "runtime", "runtime_name", "sovereign", "attempt", "claimed_at", "step_results",
+                  "log_location"]  # fmt: skip
         read_only_fields = fields
 
 
@@ -758,9 +783,30 @@ class RunStopView(APIView):
 
 
 class RunLogsView(generics.ListAPIView):
+    """The run's log lines in order; ``after`` (a seq) gives only the lines after it — what a live tail polls."""
+
     serializer_class = LogLineSerializer
     queryset = RunLogLine.objects.none()
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "after", int, description="Only the lines whose seq is greater (a live tail passes the last it has)."
+            )
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self) -> Any:
         run = _run(self.request, "task.view", self.kwargs["id"])
-        return run.log_lines.order_by("seq")
+        lines = run.log_lines.order_by("seq")
+        if (after := self.request.query_params.get("after")) is not None:
+            try:
+                seq = int(after)
+            except ValueError:
+                raise serializers.ValidationError({"after": ["Give a whole number (a line's seq)."]}) from None
+            if not 0 <= seq < 2**31:
+                raise serializers.ValidationError({"after": ["Give a line's seq (0 or more)."]})
+            lines = lines.filter(seq__gt=seq)
+        return lines

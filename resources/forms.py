@@ -105,6 +105,11 @@ def short_textarea(rows: int = 2) -> forms.Textarea:
 
 
 LOCKED_HELP = "Descendant organizations may neither override nor hide it."
+SOURCE_HELP = (
+    "On the runtime: Canopy stores no secret at all; the agent reads it from its environment "
+    "(CANOPY_SECRET_<NAME>_<FIELD>) or its secrets file when a step names this credential."
+)
+SOURCE_EDIT_HELP = SOURCE_HELP + " Changing to the runtime erases the secret stored here."
 
 
 @kinds.console_form(Credential)
@@ -113,18 +118,29 @@ class CredentialForm(forms.Form):
 
     name = forms.CharField(max_length=100)
     kind = forms.ChoiceField(choices=Credential.Kind.choices)
+    source = forms.ChoiceField(
+        label="Secret kept",
+        choices=Credential.Source.choices,
+        initial=Credential.Source.CANOPY,
+        required=False,
+        help_text=SOURCE_HELP,
+    )
     description = forms.CharField(required=False, max_length=2000, widget=short_textarea())
     field_values = PairsField(label="Fields", help_text="Non-secret fields, one name=value per line.")
     secret = PairsField(
         label="Secret fields",
         widget=SecretTextarea(),
-        help_text="One name=value per line. Stored encrypted and never shown again.",
+        help_text="One name=value per line. Stored encrypted and never shown again (leave empty when the secret is "
+        "kept on the runtime).",
     )
     locked = forms.BooleanField(required=False, help_text=LOCKED_HELP)
 
 
 class CredentialEditForm(EditForm):
     name = forms.CharField(max_length=100)
+    source = forms.ChoiceField(
+        label="Secret kept", choices=Credential.Source.choices, required=False, help_text=SOURCE_EDIT_HELP
+    )
     description = forms.CharField(required=False, max_length=2000, widget=short_textarea())
     field_values = PairsField(label="Fields", help_text="Non-secret fields, one name=value per line.")
     new_secret = PairsField(

@@ -55,7 +55,7 @@ class CredentialWriteSerializer(serializers.Serializer):
     """The body field ``fields`` cannot be a class attribute (it would shadow ``Serializer.fields``, the bound
     fields): ``get_fields`` adds it, in its place."""
 
-    ORDER = ("name", "description", "kind", "fields", "secret", "locked")
+    ORDER = ("name", "description", "kind", "source", "fields", "secret", "locked")
 
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
@@ -68,16 +68,32 @@ class CredentialWriteSerializer(serializers.Serializer):
     )
     locked = serializers.BooleanField(required=False, default=False)
 
+    SOURCE_HELP = (
+        "Where the secret lives. `runtime`: on the runtime that runs the task (its environment or secrets file); "
+        "Canopy then accepts no `secret` (400) and stores none. Changing to `runtime` erases a stored secret."
+    )
+
     def get_fields(self) -> dict[str, serializers.Field]:
         declared = dict(super().get_fields())
         declared["fields"] = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+        # ``source`` is Field's own attribute too: added here, like ``fields``.
+        declared["source"] = self.source_field()
         return {name: declared[name] for name in self.ORDER}
+
+    def source_field(self) -> serializers.Field:
+        return serializers.ChoiceField(
+            choices=Credential.Source.choices, required=False, default=Credential.Source.CANOPY,
+            help_text=self.SOURCE_HELP,
+        )  # fmt: skip
 
 
 class CredentialUpdateSerializer(CredentialWriteSerializer):
     name = serializers.CharField(max_length=100, required=False)
     kind = serializers.ChoiceField(choices=Credential.Kind.choices, required=False)
     locked = serializers.BooleanField(required=False)
+
+    def source_field(self) -> serializers.Field:
+        return serializers.ChoiceField(choices=Credential.Source.choices, required=False, help_text=self.SOURCE_HELP)
 
 
 @kinds.api_serializers(Credential, write=CredentialWriteSerializer, update=CredentialUpdateSerializer)
@@ -86,8 +102,8 @@ class CredentialSerializer(SourceFields, serializers.ModelSerializer):
 
     class Meta:
         model = Credential
-        fields = ["id", "name", "description", "kind", "fields", "secret_fields", "org", "inherited", "locked",
-                  "overrides", "created_at", "updated_at"]  # fmt: skip
+        fields = ["id", "name", "description", "kind", "source", "fields", "secret_fields", "org", "inherited",
+                  "locked", "overrides", "created_at", "updated_at"]  # fmt: skip
         read_only_fields = fields
 
 

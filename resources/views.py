@@ -84,6 +84,7 @@ from resources.services.declarations import services_for
 from resources.services.resources import CREDENTIAL_KINDS
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
+from runtimes.forms import TaskRuntimeFields
 
 MAX_ROWS_SHOWN = 1000
 
@@ -126,7 +127,10 @@ class HideForm(forms.Form):
         self.fields["type"].choices = [(k, labels[k]) for k in kinds if k in labels]
 
 
-class TaskForm(forms.Form):
+class TaskForm(TaskRuntimeFields):
+    """A task's fields; its runtime is a choice among the runtimes its org allows (runtimes.forms)."""
+
+    field_order = ["name", "description", "steps", "runtime", "retry_on_lost"]
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, max_length=2000, widget=short_textarea())
     steps = hostile.JSONFormField(
@@ -348,21 +352,25 @@ def _credential_edit_form(credential: Credential) -> Callable[..., forms.Form]:
 def _credential_update(credential: Credential, d: dict[str, Any], form: forms.Form) -> dict[str, Any]:
     """The edit's fields, and the secret fields it sets or removes (None: no change to the secret)."""
     assert isinstance(form, CredentialEditForm)
-    return {"secret": form.secret_changes(), "name": d["name"], "description": d["description"],
-            "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
+    changes = {"secret": form.secret_changes(), "name": d["name"], "description": d["description"],
+               "fields": d["field_values"], "locked": d["locked"]}  # fmt: skip
+    if d.get("source"):  # a form posted without it keeps the credential's source
+        changes["source"] = d["source"]
+    return changes
 
 
 register_extras(Credential, Extras(
     list_template="resources/credentials.html", detail_template="resources/credential.html",
     list_context=lambda: {"kinds": CREDENTIAL_KINDS},
     create_fields=lambda d: {"name": d["name"], "kind": d["kind"], "description": d["description"],
-                             "fields": d["field_values"], "secret": d["secret"], "locked": d["locked"]},
+                             "fields": d["field_values"], "secret": d["secret"], "locked": d["locked"],
+                             "source": d.get("source") or Credential.Source.CANOPY},
     create_rename={"fields": "field_values"},
     edit_form=_credential_edit_form,
     update_fields=_credential_update,
     edit_rename={"fields": "field_values", "secret": "new_secret"},
     initial=lambda c: opened(c, name=c.name, description=c.description, field_values=pairs_text(c.fields),
-                             locked=c.locked),
+                             locked=c.locked, source=c.source),
 ))  # fmt: skip
 
 
@@ -634,7 +642,10 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 
 def _task_kwargs(d: dict[str, Any]) -> dict[str, Any]:
-    return {"name": d["name"], "description": d["description"], "steps": d["steps"] if d["steps"] is not None else []}
+    return {
+        "name": d["name"], "description": d["description"], "steps": d["steps"] if d["steps"] is not None else [],
+        "runtime": d["runtime"], "retry_on_lost": d["retry_on_lost"],
+    }  # fmt: skip
 
 
 @console_view
@@ -646,7 +657,7 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
             capability="task.create", on=project,
             run=lambda d: services.create_task(actor=user, project=project, **_task_kwargs(d)),
             done="The task was created.", then=lambda t: reverse("task", args=[org_id, t.pk]),
-            form=TaskForm, form_key="form",
+            form=lambda *a: TaskForm(*a, org=project.org, viewer=user), form_key="form",
         ),
     }  # fmt: skip
 
@@ -655,7 +666,7 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
         return _page(
             request, "resources/tasks.html", project.org, context,
             project=project, tasks=list(visible.order_by("name")),
-            can_create=policy.can(user, "task.create", project), form=TaskForm(),
+            can_create=policy.can(user, "task.create", project), form=TaskForm(org=project.org, viewer=user),
         )  # fmt: skip
 
     return dispatch(request, writes, show)
@@ -663,7 +674,7 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
 
 def _fetch_task(request: HttpRequest, org_id: UUID, task_id: UUID) -> Task:
     queryset = Task.objects.filter(project__org_id=org_id, project__org__deleted_at__isnull=True).select_related(
-        "project__org__tenant", "created_by"
+        "project__org__tenant", "created_by", "runtime"
     )
     return fetch(request, "task.view", queryset, pk=task_id)
 
@@ -705,7 +716,8 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
         "edit": Write(
             capability="task.edit", on=task,
             run=lambda d: services.update_task(actor=user, task=task, version=d["version"], **_task_kwargs(d)),
-            done="Your changes were saved.", then=lambda t: here, form=TaskEditForm, form_key="edit_form",
+            done="Your changes were saved.", then=lambda t: here, form_key="edit_form",
+            form=lambda *a: TaskEditForm(*a, org=org, viewer=user, current=task.runtime),
         ),
         "delete": Write(
             capability="task.delete", on=task,
@@ -729,24 +741,61 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
 
     def show(context: dict[str, Any]) -> HttpResponse:
         caps = policy.capabilities(user, task)
-        initial = opened(task, name=task.name, description=task.description, steps=task.steps)
+        initial = opened(
+            task, name=task.name, description=task.description, steps=task.steps,
+            runtime=str(task.runtime_id) if task.runtime_id else "", retry_on_lost=task.retry_on_lost,
+        )  # fmt: skip
         return _page(
             request, "resources/task.html", org, context,
             task=task, project=project, task_caps=caps,
             steps_json=json.dumps(task.steps, indent=2),
             runs=list(task.runs.select_related("requested_by")[:50]),
             shares=services.shares_of(task) if "task.share" in caps else [],
-            edit_form=TaskEditForm(initial=initial), share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
+            edit_form=TaskEditForm(initial=initial, org=org, viewer=user, current=task.runtime),
+            share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
         )  # fmt: skip
 
     return dispatch(request, writes, show)
 
 
+RUN_LOG_TAIL = 1000  # log lines a run page shows (the last ones); the API serves them all
+
+
+def run_steps(run: Run) -> list[dict[str, Any]]:
+    """The run's steps (as queued) beside their results (as the runtime reported them): one row per step."""
+    results = {r.get("index"): r for r in run.step_results if isinstance(r, dict)}
+    rows = []
+    for index, step in enumerate(run.steps if isinstance(run.steps, list) else []):
+        step = step if isinstance(step, dict) else {}
+        result = results.get(index, {})
+        rows.append({
+            "index": index, "name": step.get("name") or "", "type": step.get("type") or "",
+            "status": result.get("status") or "", "ms": result.get("ms"), "error": result.get("error") or "",
+        })  # fmt: skip
+    return rows
+
+
+def run_runtime(user: Any, run: Run, org: Organization) -> dict[str, Any]:
+    """What the page says about where the run runs: the name (kept when the runtime was deleted), the kind, and a
+    link to the runtime's page only for who may see that runtime."""
+    runtime = run.runtime
+    out: dict[str, Any] = {"name": run.runtime_name or (runtime.name if runtime else ""), "kind": "", "url": ""}
+    if runtime is not None:
+        out["kind"] = runtime.get_kind_display()
+        if policy.can(user, "runtime.view", runtime):  # a local one's page is at its org; a global one, here
+            out["url"] = reverse("runtime", args=[runtime.org_id or org.pk, runtime.pk])
+    return out
+
+
 @console_view
 def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse:
+    """A run: where it runs, its attempt, status and times, per-step results and the tail of its log. While it is
+    active, static/js/run-log.js polls the API (the run and its log lines after the last one shown) and appends
+    lines without a reload; without JavaScript the page has a refresh link. A sovereign run's log is kept on its
+    runtime: the page shows where, and only the levels and times Canopy has."""
     queryset = Run.objects.filter(
         task__project__org_id=org_id, task__project__org__deleted_at__isnull=True
-    ).select_related("task__project__org__tenant", "requested_by", "stopped_by")
+    ).select_related("task__project__org__tenant", "requested_by", "stopped_by", "runtime")
     run = fetch(request, "task.view", queryset, pk=run_id)
     org, user = run.task.project.org, request.user
     here = reverse("run", args=[org.pk, run.pk])
@@ -758,10 +807,14 @@ def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
+        tail = list(run.log_lines.order_by("-seq")[: RUN_LOG_TAIL + 1])
         return _page(
             request, "resources/run.html", org, context,
-            run=run, task=run.task, lines=list(run.log_lines.all()[:5000]),
+            run=run, task=run.task, lines=tail[:RUN_LOG_TAIL][::-1], truncated=len(tail) > RUN_LOG_TAIL,
+            last_seq=tail[0].seq if tail else 0, steps=run_steps(run), runtime=run_runtime(user, run, org),
             can_run=policy.can(user, "task.run", run), is_active=run.status in Run.ACTIVE,
+            can_stop=run.status in Run.ACTIVE and run.status != Run.Status.STOP_REQUESTED,
+            here=here,
         )  # fmt: skip
 
     return dispatch(request, writes, show)

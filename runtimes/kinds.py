@@ -25,7 +25,8 @@ def _offered_condition(tenant_ids: Iterable[Any]) -> Q:
 
 RUNTIME = Kind(
     model=Runtime, rule=Rule.DECLARED, view="runtime.view", manage="runtime.manage", within="org", label="runtime",
-    label_plural="runtimes",
+    label_plural="runtimes", console_list="runtimes", console_detail="runtime", api_list="api-org-runtimes",
+    api_detail="api-runtime",
     unowned=Unowned(offered_to=_offered_to, condition=_offered_condition, grants=frozenset({"runtime.view"})),
 )  # fmt: skip
 

@@ -24,6 +24,7 @@ from access.models import TenantMembership
 from config.actors import SYSTEM
 from orgs import services
 from orgs.models import Organization, Project, Tenant
+from runtimes.models import Runtime
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -100,6 +101,14 @@ class World:
             getattr(self, name).refresh_from_db()
 
 
+def platform_runtime(name: str = "platform") -> Runtime:
+    """The platform's default global runtime, offered to every tenant: where a task runs when nothing names one
+    (runtimes.placement), as in a deployment."""
+    return Runtime.objects.create(
+        name=name, kind=Runtime.Kind.GLOBAL, org=None, all_tenants=True, is_platform_default=True
+    )
+
+
 def build_world() -> World:
     alice = UserFactory(username="alice")
     acme = make_tenant("Acme", plan=Tenant.Plan.PAID, admin=alice)
@@ -116,6 +125,7 @@ def build_world() -> World:
     globex_root = root_of(globex)
     globex_project = make_project(globex_root, "Secret plans")
     superuser = UserFactory(username="root", is_superuser=True, is_staff=True)
+    platform_runtime()
     world = World(
         acme=acme,
         root=root,

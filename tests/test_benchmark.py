@@ -16,10 +16,11 @@ from django.db import connection
 
 from access import policy
 from access.roles import CAPABILITIES
-from devtools import bench, bench_tree
+from devtools import bench, bench_runtimes, bench_tree
 from devtools.scale import build_scale_tenant
 from orgs.integrity import tree_problems
 from orgs.models import Organization
+from resources.models import Run
 
 
 @pytest.fixture
@@ -135,3 +136,40 @@ def test_writers_in_other_tenants_run_alone_and_beside_a_busy_tenant(postgres_on
         assert result[f"measured_{kind}"]["rows_rewritten"]["p50"] > 0
     assert tree_problems() == []  # every writer's orgs were removed and every moved subtree is home
     assert Organization.objects.filter(name__startswith="bench-new-").count() == 0
+
+
+# -- the runtimes section (devtools/bench_runtimes.py): a real server, real agents and procrastinate ---------------
+
+
+def test_the_runtimes_section_says_why_it_is_skipped_without_committed_postgresql_data(db, tmp_path):
+    path = tmp_path / "bench.json"
+    out = StringIO()
+    call_command("benchmark", "--quick", "--only", "runtimes", "--json", str(path), stdout=out)
+    skipped = json.loads(path.read_text())["runtimes"]["skipped"]
+    # SQLite: needs PostgreSQL; PostgreSQL inside the test's transaction: the server could see nothing
+    assert "PostgreSQL" in skipped or "committed data" in skipped
+    assert f"skipped: {skipped}" in out.getvalue()
+    assert not Organization.objects.filter(tenant__name__startswith="Bench-").exists()  # no scale tenant built
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_runtimes_section_measures_real_agents_beside_procrastinate(postgres_only):
+    opts = bench_runtimes.options(quick=True, lost="compute", say=lambda text: None)
+    opts.latency_samples, opts.throughput_runs = 5, 60
+    result = bench_runtimes.run(opts)
+    latency, throughput, lost = result["latency"], result["throughput"], result["lost"]
+    assert latency["samples"] == 5
+    assert 0 < latency["claim_p50_ms"] <= latency["start_p50_ms"] < 5_000
+    assert 0 < latency["procrastinate_start_p50_ms"] < 5_000
+    # every queued run ran exactly once, spread over the agents; procrastinate did the same jobs
+    assert throughput["exactly_once"] and throughput["succeeded_once"] == 60 and throughput["agents_used"] >= 2
+    assert throughput["runs_per_s"] > 0 and throughput["procrastinate_jobs_per_s"] > 0
+    assert lost["method"].startswith("computed") and lost["worst_case_s"] >= lost["lease_s"] + lost["reaper_interval_s"]
+    # what it ran is gone: its runs, and procrastinate's schema
+    assert not Run.objects.filter(task__project__org__tenant__name=bench_runtimes.TENANT).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [bench_runtimes.PROCRASTINATE_SCHEMA])
+        assert cursor.fetchone() is None
+    out = []
+    bench_runtimes.report(result, out.append)
+    assert any("enqueue (commit) → started" in line for line in out)

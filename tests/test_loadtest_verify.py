@@ -10,12 +10,13 @@ from django.utils import timezone
 from loadtest.verify import verify
 from orgs import services
 from resources import services as rs
-from tests.factories import make_org, make_tenant, root_of
+from tests.factories import make_org, make_tenant, platform_runtime, root_of
 
 
 @pytest.fixture
 def sandbox(db: Any) -> dict[str, Any]:
     tenant = make_tenant("Acme")
+    platform_runtime()  # where its runs are placed
     admin = tenant.memberships.get().user
     top = make_org(root_of(tenant), "load-sandbox-0")
     a, b = make_org(top, "a"), make_org(top, "b")

@@ -138,10 +138,11 @@ def test_seed_demo_shows_inheritance_at_work(db, settings):
     settings.DEBUG = True
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_demo", stdout=StringIO())
+    # + the runtimes demo (runtimes.demo): a credential kept on eu-local and three tasks (tests/runtimes/test_demo.py)
     assert (Credential.objects.count(), LookupTable.objects.count(), Task.objects.count(), Run.objects.count()) == (
+        3,
         2,
-        2,
-        1,
+        4,
         2,
     )
     campaigns = Organization.objects.get(name="Campaigns")

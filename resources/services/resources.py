@@ -64,7 +64,25 @@ FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")
 MAX_FIELDS = 20
 
 
-def _clean_credential(kind: str, fields: Any, secret: Any, *, stored_secret: list[str] | None = None) -> None:
+def _clean_source(source: Any) -> str:
+    if source not in Credential.Source.values:
+        raise ValidationError({"source": [f"Give one of: {', '.join(Credential.Source.values)}."]})
+    return str(source)
+
+
+def _refuse_runtime_secret(secret: Any) -> None:
+    """A credential whose secret lives on the runtime takes none here: a given one is refused, never stored."""
+    if secret:
+        raise ValidationError(
+            {"secret": ["This credential's secret is kept on the runtime: Canopy accepts no secret value for it. "
+                        "Set it in the agent's environment (CANOPY_SECRET_<NAME>_<FIELD>) or its secrets file."]}
+        )  # fmt: skip
+
+
+def _clean_credential(
+    kind: str, fields: Any, secret: Any, *, stored_secret: list[str] | None = None, on_runtime: bool = False
+) -> None:
+    """``on_runtime``: the secret fields live on the runtime, so none is required (or accepted) here."""
     if kind not in CREDENTIAL_KINDS:
         raise ValidationError({"kind": [f"Give one of: {', '.join(CREDENTIAL_KINDS)}."]})
     required, optional, secret_required, secret_optional = CREDENTIAL_KINDS[kind]
@@ -94,6 +112,8 @@ def _clean_credential(kind: str, fields: Any, secret: Any, *, stored_secret: lis
                 # Never echo a value: it may be a secret.
                 errors.setdefault(label, []).append(f"{name}: give a non-empty text of at most 10,000 characters.")
         present = names | (set(stored_secret or ()) if label == "secret" else set())
+        if label == "secret" and on_runtime:
+            continue
         if missing := [n for n in needed if n not in present]:
             errors.setdefault(label, []).append(f"Required for {kind}: {', '.join(missing)}.")
     if errors:
@@ -110,20 +130,27 @@ def create_credential(
     secret: dict[str, str] | None = None,
     description: str = "",
     locked: bool = False,
+    source: str = Credential.Source.CANOPY,
 ) -> Credential:
+    """``source="runtime"``: the secret lives on the runtime that runs the task; Canopy accepts none (400) and
+    stores none — the non-secret fields are still checked against the kind."""
     name = clean_name(name)
     fields = fields or {}
-    _clean_credential(kind, fields, secret or {})
+    source = _clean_source(source)
+    on_runtime = source == Credential.Source.RUNTIME
+    if on_runtime:
+        _refuse_runtime_secret(secret)
+    _clean_credential(kind, fields, secret or {}, on_runtime=on_runtime)
     with transaction.atomic():
         credential = create_declaration(
             Credential, actor=actor, org=org, capability="credential.manage", name=name, kind=kind, fields=fields,
-            description=description, locked=locked, secret_names=sorted(secret or {}),
+            description=description, locked=locked, source=source, secret_names=sorted(secret or {}),
             secret_ciphertext=crypto.encrypt(secret) if secret else "",
         )  # fmt: skip
         audit.record(
             actor=actor, action="credential.create", tenant=org.tenant_id, org=org, target=credential,
-            changes={"name": name, "kind": kind, "fields": sorted(fields), "secret_fields": sorted(secret or {}),
-                     "locked": locked},
+            changes={"name": name, "kind": kind, "source": source, "fields": sorted(fields),
+                     "secret_fields": sorted(secret or {}), "locked": locked},
         )  # fmt: skip
     return credential
 
@@ -139,6 +166,10 @@ def update_credential(
     """Change name, description, fields or lock; ``secret`` sets the given secret fields (a null value removes
     one), keeping the others. The kind cannot change: delete and re-create instead. Returns the fresh credential.
 
+    ``source``: "runtime" moves the secret to the runtime — the stored secret is erased (the audit event names the
+    erased fields, never a value) and no secret is accepted while it stays there; back to "canopy", the kind's
+    secret fields must be given again (nothing was kept).
+
     The secret is merged into the one stored in the row as it is under the lock, never into the copy the caller
     loaded: decrypting before the lock would write back a secret someone else replaced in between."""
     policy.authorize(actor, "credential.manage", credential)
@@ -151,7 +182,19 @@ def update_credential(
         if fields.pop("kind", credential.kind) != credential.kind:
             raise ValidationError({"kind": ["The kind of a credential cannot change: create a new credential."]})
         also: tuple[str, ...] = ()
-        if secret is not None:
+        source = _clean_source(fields.get("source", credential.source))
+        if "source" in fields:
+            fields["source"] = source
+        erased: list[str] | None = None
+        if source == Credential.Source.RUNTIME:
+            _refuse_runtime_secret(secret)
+            _clean_credential(credential.kind, fields.get("fields", credential.fields), {}, on_runtime=True)
+            if credential.secret_ciphertext or credential.secret_names:
+                erased = list(credential.secret_names)
+                credential.secret_ciphertext, credential.secret_names = "", []
+                also = ("secret_ciphertext", "secret_names")
+            secret = None
+        elif secret is not None:
             merged = {**(crypto.decrypt(credential.secret_ciphertext) or {}), **secret}
             merged = {k: v for k, v in merged.items() if v is not None}
             _clean_credential(credential.kind, fields.get("fields", credential.fields), merged)
@@ -165,6 +208,8 @@ def update_credential(
         changes = apply_changes(credential, fields, also=also)
         if "fields" in changes:  # names only: a non-secret value may still be sensitive
             changes["fields"] = [sorted(changes["fields"][0]), sorted(changes["fields"][1])]
+        if erased is not None:  # the names of what was erased, never a value
+            changes["secret_erased"] = sorted(erased)
         if secret is not None:
             changes["secret_fields_set"] = sorted(k for k, v in secret.items() if v is not None)
             changes["secret_fields_removed"] = sorted(k for k, v in secret.items() if v is None)

@@ -35,6 +35,9 @@ from resources.models import Run, RunLogLine, Task, TaskTeamShare, TaskUserShare
 from resources.services import references
 from resources.services.declarations import clean_name, fresh_for_change
 from resources.settings_registry import setting_value
+from runtimes import wakeup
+from runtimes.models import Runtime
+from runtimes.placement import check_task_runtime, place
 
 MAX_STEPS = 100
 MAX_TEXT = 10_000
@@ -124,31 +127,49 @@ def _step_errors(step: Any) -> list[str]:
 
 
 def create_task(
-    *, actor: Any, project: Project, name: str, description: str = "", steps: list[Any] | None = None
+    *,
+    actor: Any,
+    project: Project,
+    name: str,
+    description: str = "",
+    steps: list[Any] | None = None,
+    runtime: Runtime | None = None,
+    retry_on_lost: bool = False,
 ) -> Task:
+    """A task of ``project``. ``runtime`` (None: the default applies when it runs) must be one the editor sees in the
+    project's org and that its effective ``allowed_runtimes`` allows (ValidationError on ``runtime`` otherwise)."""
     policy.authorize(actor, "task.create", project)
     name = clean_name(name)
     steps = clean_steps(steps)
+    check_task_runtime(project.org, runtime, viewer=actor)
     bindings = references.bind(actor=actor, org=project.org, steps=steps)
     with transaction.atomic():
         if Task.objects.filter(project=project, name__iexact=name).exists():
             raise Conflict(f"A task named “{name}” exists in {project.name} already.", code="name_taken")
         task = Task.objects.create(
             project=project, name=name, description=description, steps=steps, bindings=bindings,
-            created_by=user_or_none(actor),
+            created_by=user_or_none(actor), runtime=runtime, retry_on_lost=bool(retry_on_lost),
         )  # fmt: skip
+        changes: dict[str, Any] = {"name": name, "project": project.name, "steps": len(steps)}
+        if runtime is not None:
+            changes["runtime"] = runtime.name
+        if retry_on_lost:
+            changes["retry_on_lost"] = True
         audit.record(
             actor=actor, action="task.create", tenant=project.org.tenant_id, org=project.org, target=task,
-            changes={"name": name, "project": project.name, "steps": len(steps)},
+            changes=changes,
         )  # fmt: skip
     return task
 
 
 def update_task(*, actor: Any, task: Task, version: Versions = None, **fields: Any) -> Task:
-    """Change name, description or steps. The row is re-read under its lock and only what changed is saved, so a
-    concurrent change of another field survives; new steps are bound (resources.services.references) in the fresh
-    row's org, by this editor. Returns the fresh task."""
+    """Change name, description, steps, runtime or retry_on_lost. The row is re-read under its lock and only what
+    changed is saved, so a concurrent change of another field survives; new steps are bound
+    (resources.services.references) in the fresh row's org, by this editor; a new runtime is checked like on
+    create. Returns the fresh task."""
     policy.authorize(actor, "task.edit", task)
+    if "retry_on_lost" in fields:
+        fields["retry_on_lost"] = bool(fields["retry_on_lost"])
     if "name" in fields:
         fields["name"] = clean_name(fields["name"])
     if "steps" in fields:
@@ -159,12 +180,16 @@ def update_task(*, actor: Any, task: Task, version: Versions = None, **fields: A
             # Every name the steps use, checked against what this editor may see (not only the changed steps: an
             # editor could otherwise point a step that uses someone else's credential at their own server).
             fields["bindings"] = references.bind(actor=actor, org=task.project.org, steps=fields["steps"])
+        if "runtime" in fields and fields["runtime"] is not None and fields["runtime"].pk != task.runtime_id:
+            check_task_runtime(task.project.org, fields["runtime"], viewer=actor)
         if "name" in fields and (
             Task.objects.filter(project_id=task.project_id, name__iexact=fields["name"]).exclude(pk=task.pk).exists()
         ):
             raise Conflict(f"A task named “{fields['name']}” exists in this project already.", code="name_taken")
         changes = save_changes(task, fields)
         changes.pop("bindings", None)
+        if "runtime" in changes:
+            changes["runtime"] = [r.name if r is not None else None for r in changes["runtime"]]
         if "steps" in changes:
             changes["steps"] = [len(changes["steps"][0]), len(changes["steps"][1])]
         audit.record(
@@ -314,15 +339,22 @@ def log(run: Run, message: str, level: str = RunLogLine.Level.INFO) -> RunLogLin
 
 
 def run_task(*, actor: Any, task: Task) -> Run:
-    """Queue a run of the task's current steps; if what they name no longer resolves to what the task was saved
-    with, the run is recorded as failed at once with the reason (nothing else is used in its place)."""
+    """Queue a run of the task's current steps on the runtime placement picks now (runtimes.placement: the task's
+    runtime, else the effective default_runtime, else the platform's default; within the effective
+    allowed_runtimes). When none may take it, Conflict ``placement`` (409) and nothing is queued. If what the steps
+    name no longer resolves to what the task was saved with, the run is recorded as failed at once with the reason
+    (nothing else is used in its place). A queued run wakes the runtime's waiting agents when the commit is done."""
     policy.authorize(actor, "task.run", task)
     problems = references.stale(task, task.steps)
+    runtime = place(task)
     with transaction.atomic():
-        run = Run.objects.create(task=task, requested_by=user_or_none(actor), steps=task.steps)
+        run = Run.objects.create(
+            task=task, requested_by=user_or_none(actor), steps=task.steps, runtime=runtime,
+            runtime_name=runtime.name, sovereign=runtime.sovereign,
+        )  # fmt: skip
         who = actor.get_username() if user_or_none(actor) else "system"
         log(run, f"Queued by {who} with {len(task.steps)} step(s).")
-        changes: dict[str, Any] = {"task": task.name}
+        changes: dict[str, Any] = {"task": task.name, "runtime": runtime.name}
         if problems:
             run.status, run.finished_at, run.error = Run.Status.FAILED, timezone.now(), " ".join(problems)
             run.save(update_fields=["status", "finished_at", "error"])
@@ -333,11 +365,14 @@ def run_task(*, actor: Any, task: Task) -> Run:
             actor=actor, action="run.create", tenant=task.project.org.tenant_id, org=task.project.org, target=run,
             changes=changes,
         )  # fmt: skip
+        if run.status == Run.Status.QUEUED:
+            wakeup.wake(runtime.pk)
     return run
 
 
 def stop_run(*, actor: Any, run: Run) -> Run:
-    """A queued run stops at once; a running one is asked to stop (its runtime confirms). Finished: 409."""
+    """A queued run stops at once; a claimed or running one is asked to stop (its runtime confirms, or the reaper
+    declares it lost). Finished: 409."""
     policy.authorize(actor, "task.run", run)
     with transaction.atomic():
         # Two stops, or a stop and the runtime's finish, are serialized on the run's row: the second one sees the
@@ -348,7 +383,7 @@ def stop_run(*, actor: Any, run: Run) -> Run:
         if run.status == Run.Status.QUEUED:
             run.status, run.finished_at = Run.Status.STOPPED, timezone.now()
             log(run, f"Stopped by {who} before it started.")
-        elif run.status == Run.Status.RUNNING:
+        elif run.status in (Run.Status.CLAIMED, Run.Status.RUNNING):
             run.status = Run.Status.STOP_REQUESTED
             log(run, f"Stop requested by {who}.")
         elif run.status == Run.Status.STOP_REQUESTED:

@@ -117,7 +117,7 @@ def test_enrolling_the_same_instance_again_ends_its_earlier_tokens(world, edge):
 
 
 def test_a_global_runtime_enrolls_with_its_event_in_the_application_log(world, api, caplog):
-    platform = make_runtime(None, "platform", all_tenants=True)
+    platform = Runtime.objects.get(name="platform", kind=Runtime.Kind.GLOBAL)  # the test world's (tests/factories.py)
     _, raw = issue_enrollment_token(platform, actor=world.superuser)
     with caplog.at_level("INFO", logger="runtimes.queue"):
         response = api.post(BASE + "enroll", enroll_body(raw), format="json")

@@ -17,7 +17,7 @@ from tests.factories import World, add_to_tenant
 
 @pytest.fixture
 def runtimes(world: World) -> dict[str, Runtime]:
-    everyone = Runtime.objects.create(name="platform", kind=Runtime.Kind.GLOBAL, all_tenants=True)
+    everyone = Runtime.objects.get(name="platform", kind=Runtime.Kind.GLOBAL, all_tenants=True)  # the world's
     globex_only = Runtime.objects.create(name="globex-gpu", kind=Runtime.Kind.GLOBAL)
     globex_only.tenants.add(world.globex)
     unoffered = Runtime.objects.create(name="staging", kind=Runtime.Kind.GLOBAL)
@@ -73,7 +73,7 @@ def test_a_global_runtime_has_no_org_and_a_local_one_has_one(world: World) -> No
 
 
 def test_global_runtime_names_are_unique_and_one_platform_default(world: World) -> None:
-    Runtime.objects.create(name="Platform", kind=Runtime.Kind.GLOBAL, is_platform_default=True)
+    assert Runtime.objects.get(is_platform_default=True).name == "platform"  # the world's (tests/factories.py)
     with pytest.raises(IntegrityError), transaction.atomic():
         Runtime.objects.create(name="platform", kind=Runtime.Kind.GLOBAL)
     with pytest.raises(IntegrityError), transaction.atomic():

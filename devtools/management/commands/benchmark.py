@@ -4,7 +4,8 @@ Measures, in one run on the configured database: can() at depth 1/10/50/100 (que
 peers deciding the same checks (a naive guardian walk, cedarpy, pycasbin); a visible() page of 50 integration tasks at
 10k (and 100k) orgs; tree writes at random positions (org create, ~100-node subtree move: latency and rows rewritten
 per write) at 10k (and 100k) orgs, and writers in 8 other tenants alone and while the 10k tenant writes; the switcher
-page and authorized API retrieve/list through the test client. The synthetic tenants are built by seed_scale on first
+page and authorized API retrieve/list through the test client; runtimes (PostgreSQL: a real server and agents,
+side by side with procrastinate: devtools/bench_runtimes.py). The synthetic tenants are built by seed_scale on first
 use and kept; what the tree writes create is removed again.
 """
 
@@ -27,13 +28,14 @@ from django.test.utils import CaptureQueriesContext
 
 from access import policy
 from access.services import issue_token
-from devtools import bench, bench_tree
+from devtools import bench, bench_runtimes, bench_tree
 from devtools.scale import build_scale_tenant
 from orgs.models import Organization, Tenant
 from resources.models import Task
 
 DEPTHS = (1, 10, 20, 50, 100)
-SECTIONS = ("checks", "peers", "list", "tree_writes", "api")
+SECTIONS = ("checks", "peers", "list", "tree_writes", "api", "runtimes")
+SCALE_SECTIONS = {"checks", "peers", "list", "tree_writes", "api"}  # the ones that need the synthetic tenants
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -82,6 +84,16 @@ class Command(BaseCommand):
             "(default 20, 3 with --quick).",
         )
         parser.add_argument("--only", help=f"Comma-separated sections to run (default all: {', '.join(SECTIONS)}).")
+        parser.add_argument(
+            "--lost",
+            choices=["compute", "measure"],
+            help="runtimes: how long a killed agent's run takes to be declared lost — measure it (kill -9 with the "
+            "reaper running, ~40 s; the full run's default) or compute it from the settings and a timed sweep "
+            "(--quick's default).",
+        )
+        parser.add_argument(
+            "--runtime-runs", type=int, help="runtimes: no-op runs for the throughput (default 2000, 200 with --quick)."
+        )
         parser.add_argument("--writer-pause-ms", type=float, default=200.0,
                             help="Each writer's pause after a create and after a move there and back "
                                  "(default 200).")  # fmt: skip
@@ -92,8 +104,12 @@ class Command(BaseCommand):
         self.slow_repeat = max(3, min(50, self.repeat // 10))  # for measurements that take milliseconds each
         size = opts["orgs"] or (2_000 if quick else 10_000)
         self.say(f"Canopy benchmark on {connection.vendor} ({'quick' if quick else 'full'}); building data if needed…")
-        tenant = self.scale_tenant(size)
-        large = self.scale_tenant(100_000) if not quick else None
+        only = set(opts["only"].split(",")) if opts["only"] else set(SECTIONS)
+        if unknown := only - set(SECTIONS):
+            raise CommandError(f"Unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}.")
+        scaled = bool(only & SCALE_SECTIONS)
+        tenant = self.scale_tenant(size) if scaled else None
+        large = self.scale_tenant(100_000) if scaled and not quick else None
         result: dict[str, Any] = {
             "machine": {
                 "cpus": _cpus(),
@@ -103,11 +119,24 @@ class Command(BaseCommand):
             },
             "quick": quick,
         }
-        only = set(opts["only"].split(",")) if opts["only"] else set(SECTIONS)
-        if unknown := only - set(SECTIONS):
-            raise CommandError(f"Unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}.")
         if "peers" in only:
             only.add("checks")  # the peers' ratios are to Canopy's own figures
+        if tenant is not None:
+            self.scaled(result, tenant, large, only, opts)
+        if "runtimes" in only:
+            bench_opts = bench_runtimes.options(quick, opts["lost"], self.say)
+            if opts["runtime_runs"]:
+                bench_opts.throughput_runs = opts["runtime_runs"]
+            result["runtimes"] = bench_runtimes.run(bench_opts)
+        self.report(result)
+        if opts["json_path"]:
+            with open(opts["json_path"], "w") as out:
+                json.dump(result, out, indent=2, default=str)
+            self.say(f"JSON written to {opts['json_path']}")
+
+    def scaled(self, result: dict[str, Any], tenant: Tenant, large: Tenant | None, only: set[str],
+               opts: dict[str, Any]) -> None:  # fmt: skip
+        """The sections measured on the synthetic tenants."""
         user = self.bench_user(tenant)
         chain = {d: Organization.objects.get(tenant=tenant, name=f"chain-{d}") for d in DEPTHS}
         if "checks" in only:
@@ -120,11 +149,6 @@ class Command(BaseCommand):
             result["tree_writes"] = self.tree_writes(tenant, large, opts)
         if "api" in only:
             result["api"] = self.pages(tenant, user, chain)
-        self.report(result)
-        if opts["json_path"]:
-            with open(opts["json_path"], "w") as out:
-                json.dump(result, out, indent=2)
-            self.say(f"JSON written to {opts['json_path']}")
 
     # -- data ------------------------------------------------------------------------------------------------------
     def scale_tenant(self, orgs: int) -> Tenant:
@@ -291,6 +315,8 @@ class Command(BaseCommand):
                          f"{row['queries']}; p50 {row['p50_us']} µs, p95 {row['p95_us']} µs")  # fmt: skip
         if "tree_writes" in r:
             self.report_tree_writes(r["tree_writes"])
+        if "runtimes" in r:
+            bench_runtimes.report(r["runtimes"], self.say)
         if "api" in r:
             self.say("\npages through the test client")
             for label, row in r["api"].items():

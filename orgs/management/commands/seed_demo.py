@@ -1,4 +1,5 @@
-"""Demo data: Acme (paid, five levels) and Globex (free), with a persona for every role. Idempotent."""
+"""Demo data: Acme (paid, five levels) and Globex (free), with a persona for every role; the platform's global
+runtime and a sovereign local runtime for Logistics (runtimes.demo). Idempotent."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from orgs import services
 from orgs.models import Organization, Project, Tenant
 from resources import services as rs
 from resources.models import Credential, Hidden
+from runtimes import demo
 
 PASSWORD = "canopy-demo-2026"
 
@@ -79,9 +81,14 @@ class Command(BaseCommand):
             for username, tenant_name, where, role, _ in PEOPLE:
                 tenant, orgs = tenants[tenant_name]
                 self._place(users[username], tenant, orgs, where, officer if role == "security-officer" else role)
-            self._resources(acme_orgs, users)
             superuser = self._user("root", superuser=True)
+            demo.platform_runtime(superuser)  # before the resources: their demo runs are placed on it
+            self._resources(acme_orgs, users)
+            runtimes = demo.seed_runtimes(
+                superuser=superuser, admin=users["acme-admin"], orgs=acme_orgs, site_url=settings.SITE_URL
+            )
         self._print(superuser)
+        self._print_runtimes(runtimes)
 
     def _resources(self, orgs: dict[str, Organization], users: dict[str, Any]) -> None:
         """Shared resources that show inheritance at work: declared at the root, overridden, hidden, locked."""
@@ -193,3 +200,12 @@ class Command(BaseCommand):
         for username, *_, summary in PEOPLE:
             self.stdout.write(f"  {username:<14} {PASSWORD:<18} {summary}")
         self.stdout.write(f"  {superuser.username:<14} {PASSWORD:<18} Superuser: every tenant, plans, /admin/")
+
+    def _print_runtimes(self, runtimes: demo.DemoRuntimes) -> None:
+        self.stdout.write(
+            f"Runtimes: “{runtimes.platform.name}” (global, platform default: `make run` starts its agent) and "
+            f"“{runtimes.local.name}” (local, sovereign, Logistics is locked to it)."
+        )
+        for name, command in runtimes.commands.items():
+            self.stdout.write(f"  Start an agent for {name} (the enrollment token works once, for an hour):")
+            self.stdout.write(f"    {command}")
