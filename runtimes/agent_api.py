@@ -177,6 +177,11 @@ class ClaimSerializer(serializers.Serializer):
     instance = serializers.UUIDField(required=False, help_text="The calling agent's instance id (its token's).")
     max = serializers.IntegerField(min_value=1, max_value=queue.MAX_CLAIM, default=1)
     wait_s = serializers.FloatField(min_value=0, max_value=30, default=0, help_text="Long poll: seconds to wait.")
+    start = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Start the claimed runs too: they are running at once (started_at set), no start call needed.",
+    )
 
 
 class TaskRefSerializer(serializers.Serializer):
@@ -192,6 +197,11 @@ class ClaimedRunSerializer(serializers.Serializer):
     lease_expires_at = serializers.DateTimeField(source="run.lease_expires_at")
     sovereign = serializers.BooleanField(source="run.sovereign")
     steps = serializers.ListField(child=serializers.DictField(), source="run.steps")
+    status = inline_choice(
+        [Run.Status.CLAIMED.value, Run.Status.RUNNING.value],
+        "running when the claim asked to start the run, else claimed (call start).",
+        source="run.status",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -224,6 +234,7 @@ class ClaimView(AgentView):
             max_runs=data.validated_data["max"],
             wait_s=data.validated_data["wait_s"],
             instance_id=data.validated_data.get("instance"),
+            start=data.validated_data["start"],
         )
         if not claimed:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -323,6 +334,14 @@ class FinishSerializer(serializers.Serializer):
     log_location = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=500, help_text="Where the agent keeps the log."
     )
+    lines = serializers.ListField(
+        child=LogLineSerializer(),
+        required=False,
+        default=list,
+        max_length=10_000,
+        help_text="The last log batch, stored before finishing as the logs call would (a gap: 409 seq_gap, "
+        "nothing finished).",
+    )
 
 
 class RunSummarySerializer(serializers.ModelSerializer):
@@ -337,7 +356,14 @@ class RunSummarySerializer(serializers.ModelSerializer):
 class FinishView(AgentView):
     """The run's result. A run whose stop was requested finishes stopped; a sovereign run keeps metadata only."""
 
-    @extend_schema(tags=TAG, request=FinishSerializer, responses={200: RunSummarySerializer, 409: LEASE_LOST})
+    @extend_schema(
+        tags=TAG,
+        request=FinishSerializer,
+        responses={
+            200: RunSummarySerializer,
+            409: OpenApiResponse(SeqGapSerializer, description="lease_lost, or seq_gap (with next_seq) for lines."),
+        },
+    )
     def post(self, request: Request, id: Any) -> Response:
         data = FinishSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -350,5 +376,6 @@ class FinishView(AgentView):
             error=values["error"],
             steps=[queue.StepResult(**step) for step in values["steps"]],
             log_location=values["log_location"],
+            lines=[queue.LogLine(**line) for line in values["lines"]],
         )
         return Response(RunSummarySerializer(run).data)

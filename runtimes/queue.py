@@ -11,6 +11,8 @@ partitioned agent can never overwrite what its successor did.
   a plain transaction whose first statement takes the database's write lock. Claims long-poll up to ``wait_s``,
   woken by runtimes.wakeup (LISTEN/NOTIFY on PostgreSQL), never inside a transaction while waiting.
 - A paused runtime, or a deleted one (its runs lost their runtime), is never claimed from.
+- A claim may start its runs (``start``: ``running`` at once, no start call) and a finish may carry the last log
+  batch (``lines``): a run then costs its agent one request besides its share of a batched claim.
 - Log lines carry the agent's sequence numbers, per attempt from 1: a repeat is ignored, a gap refused (409
   ``seq_gap`` with ``next_seq``). Stored lines are numbered in the run's own order, shared with the server's lines
   ("Claimed by …"). A sovereign run's lines keep no message body.
@@ -248,10 +250,16 @@ class Claimed:
 
 
 def claim(
-    *, principal: AgentPrincipal, max_runs: int = 1, wait_s: float = 0, instance_id: UUID | None = None
+    *,
+    principal: AgentPrincipal,
+    max_runs: int = 1,
+    wait_s: float = 0,
+    instance_id: UUID | None = None,
+    start: bool = False,
 ) -> list[Claimed]:
     """Up to ``max_runs`` of the runtime's queued runs, oldest first, each with its context; waiting up to
-    ``wait_s`` seconds for one when none is queued. [] when nothing came (or the runtime is paused or gone)."""
+    ``wait_s`` seconds for one when none is queued. [] when nothing came (or the runtime is paused or gone).
+    ``start``: the runs go straight to ``running`` in the claim's transaction (no separate start call)."""
     _check_instance(principal, instance_id)
     max_runs = max(1, min(int(max_runs), MAX_CLAIM))
     wait_s = max(0.0, min(float(wait_s), float(settings.RUNTIME_CLAIM_MAX_WAIT_S)))
@@ -263,7 +271,7 @@ def claim(
     with wakeup.waiting(runtime_id) as event:
         while True:
             event.clear()  # before looking: a run queued after the look sets it again
-            claimed = _claim_ready(principal, max_runs)  # the claim itself skips a paused runtime
+            claimed = _claim_ready(principal, max_runs, start=start)  # the claim itself skips a paused runtime
             if claimed:
                 return claimed
             paused = Runtime.objects.filter(pk=runtime_id).values_list("paused", flat=True).first()
@@ -278,9 +286,9 @@ def claim(
             event.wait(min(remaining, poll))
 
 
-def _claim_ready(principal: AgentPrincipal, max_runs: int) -> list[Claimed]:
+def _claim_ready(principal: AgentPrincipal, max_runs: int, *, start: bool = False) -> list[Claimed]:
     """Claim what is queued now and give each run its context; a run whose context cannot be given fails."""
-    runs = claim_batch(principal, max_runs)
+    runs = claim_batch(principal, max_runs, start=start)
     result = []
     for run in runs:
         try:
@@ -290,32 +298,35 @@ def _claim_ready(principal: AgentPrincipal, max_runs: int) -> list[Claimed]:
     return result
 
 
-def claim_batch(principal: AgentPrincipal, max_runs: int) -> list[Run]:
+def claim_batch(principal: AgentPrincipal, max_runs: int, *, start: bool = False) -> list[Run]:
     """Claim up to ``max_runs`` queued runs of the principal's runtime now (no waiting), in one transaction with
-    their "Claimed by" log lines. The runs come back with task, project and org loaded."""
+    their "Claimed by" log lines. The runs come back with task, project and org loaded. ``start``: they are
+    ``running`` at once, started_at set and their "Started on" line written in the same transaction."""
     now = timezone.now()
     expires = now + _lease_s()
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            ids = _claim_postgresql(principal, max_runs, now, expires)
+            ids = _claim_postgresql(principal, max_runs, now, expires, start=start)
         else:
-            ids = _claim_sqlite(principal, max_runs, now, expires)
+            ids = _claim_sqlite(principal, max_runs, now, expires, start=start)
         if not ids:
             return []
         runs = list(
             Run.objects.filter(pk__in=ids).select_related("task__project__org", "instance").order_by("created_at")
         )
-        _server_lines(
-            [
-                (run, f"Claimed by {_host(principal.instance)} (attempt {run.attempt}).", RunLogLine.Level.INFO)
-                for run in runs
-            ],
-            now,
-        )
+        host = _host(principal.instance)
+        lines: list[tuple[Run, str, str]] = []
+        for run in runs:
+            lines.append((run, f"Claimed by {host} (attempt {run.attempt}).", RunLogLine.Level.INFO))
+            if start:
+                lines.append((run, f"Started on {host}.", RunLogLine.Level.INFO))
+        _server_lines(lines, now)
     return runs
 
 
-def _claim_postgresql(principal: AgentPrincipal, max_runs: int, now: datetime, expires: datetime) -> list[Any]:
+def _claim_postgresql(
+    principal: AgentPrincipal, max_runs: int, now: datetime, expires: datetime, *, start: bool = False
+) -> list[Any]:
     """ONE statement: the queued runs of a runtime that is not paused, oldest first, locked with SKIP LOCKED (a
     concurrent claim takes the next ones instead of waiting), updated and returned. ``= ANY(ARRAY(subquery))``, not
     ``IN (subquery)``: the planner may run an IN's subquery again per row (a semi-join), each run locking and
@@ -327,7 +338,8 @@ def _claim_postgresql(principal: AgentPrincipal, max_runs: int, now: datetime, e
     sql = f"""
         UPDATE {run_table} AS r
         SET status = %s, lease = encode(sha256(convert_to(%s || r.id::text, 'UTF8')), 'hex'),
-            lease_expires_at = %s, claimed_at = %s, instance_id = %s, log_next_seq = 1
+            lease_expires_at = %s, claimed_at = %s, instance_id = %s, log_next_seq = 1,
+            started_at = CASE WHEN %s THEN %s ELSE r.started_at END
         WHERE r.status = %s AND r.id = ANY(ARRAY(
             SELECT q.id FROM {run_table} AS q
             WHERE q.runtime_id = %s AND q.status = %s
@@ -340,15 +352,17 @@ def _claim_postgresql(principal: AgentPrincipal, max_runs: int, now: datetime, e
     """  # noqa: S608 (table names from the models, values as parameters)
     queued = Run.Status.QUEUED
     params: list[Any] = [
-        Run.Status.CLAIMED, secrets.token_hex(32), expires, now, principal.instance.pk,
-        queued, principal.runtime.pk, queued, max_runs,
+        Run.Status.RUNNING if start else Run.Status.CLAIMED, secrets.token_hex(32), expires, now, principal.instance.pk,
+        start, now, queued, principal.runtime.pk, queued, max_runs,
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
-def _claim_sqlite(principal: AgentPrincipal, max_runs: int, now: datetime, expires: datetime) -> list[Any]:
+def _claim_sqlite(
+    principal: AgentPrincipal, max_runs: int, now: datetime, expires: datetime, *, start: bool = False
+) -> list[Any]:
     """A plain transaction. Its first statement writes (the runtime's last_seen), which takes SQLite's one write
     lock: no other claim reads the queue between this one's read and its updates."""
     if not Runtime.objects.filter(pk=principal.runtime.pk, paused=False).update(last_seen=now):
@@ -359,11 +373,13 @@ def _claim_sqlite(principal: AgentPrincipal, max_runs: int, now: datetime, expir
         .values_list("pk", flat=True)[:max_runs]
     )
     claimed = []
+    started: dict[str, Any] = {"status": Run.Status.RUNNING, "started_at": now} if start else {}
     for pk in ids:
-        updated = Run.objects.filter(pk=pk, status=Run.Status.QUEUED).update(
-            status=Run.Status.CLAIMED, lease=secrets.token_hex(32), lease_expires_at=expires, claimed_at=now,
-            instance_id=principal.instance.pk, log_next_seq=1,
-        )  # fmt: skip
+        values: dict[str, Any] = {
+            "status": Run.Status.CLAIMED, "lease": secrets.token_hex(32), "lease_expires_at": expires,
+            "claimed_at": now, "instance_id": principal.instance.pk, "log_next_seq": 1, **started,
+        }  # fmt: skip
+        updated = Run.objects.filter(pk=pk, status=Run.Status.QUEUED).update(**values)
         if updated:
             claimed.append(pk)
     return claimed
@@ -373,7 +389,7 @@ def _fail_unclaimable(run: Run, problems: list[str]) -> None:
     """The run names what it may not have (a credential hidden since the task was saved, …): it fails with why."""
     now = timezone.now()
     with transaction.atomic():
-        updated = Run.objects.filter(pk=run.pk, status=Run.Status.CLAIMED, lease=run.lease).update(
+        updated = Run.objects.filter(pk=run.pk, status__in=Run.LEASED, lease=run.lease).update(
             status=Run.Status.FAILED, finished_at=now, error=" ".join(problems)[:MAX_TEXT], lease_expires_at=None
         )
         if updated:
@@ -440,33 +456,44 @@ class LogLine:
     message: str
 
 
-def append_logs(*, principal: AgentPrincipal, run_id: UUID, lease: str, lines: list[LogLine]) -> tuple[int, bool]:
-    """Store the agent's lines from the run's next expected seq on (a repeated line is ignored; a batch starting
-    after it is a 409 ``seq_gap``), renew the lease. Returns (next seq, whether to cancel)."""
+def _check_batch(lines: list[LogLine]) -> None:
     if len(lines) > settings.RUNTIME_LOG_BATCH_MAX:
         raise Refused(f"At most {settings.RUNTIME_LOG_BATCH_MAX} lines per batch.", code="batch_too_large")
     seqs = [line.seq for line in lines]
     if any(b != a + 1 for a, b in itertools.pairwise(seqs)):
         raise Refused("The lines of a batch must have consecutive seq numbers, in order.", code="seq_order")
+
+
+def _store_lines(run: Run, lines: list[LogLine]) -> None:
+    """Store the agent's lines from the run's next expected seq on, on the locked ``run`` (its log_next_seq set,
+    not saved): a repeated line is ignored, a batch starting after it a 409 ``seq_gap``. A sovereign run's lines
+    keep no message."""
+    fresh = [line for line in lines if line.seq >= run.log_next_seq]
+    if fresh and fresh[0].seq != run.log_next_seq:
+        raise SeqGap(run.log_next_seq)
+    if fresh:
+        last = run.log_lines.aggregate(last=Max("seq"))["last"] or 0
+        RunLogLine.objects.bulk_create(
+            RunLogLine(
+                run_id=run.pk,
+                seq=last + number,
+                at=line.at,
+                level=line.level,
+                message="" if run.sovereign else line.message[:MAX_TEXT],
+            )
+            for number, line in enumerate(fresh, start=1)
+        )
+        run.log_next_seq = fresh[-1].seq + 1
+
+
+def append_logs(*, principal: AgentPrincipal, run_id: UUID, lease: str, lines: list[LogLine]) -> tuple[int, bool]:
+    """Store the agent's lines from the run's next expected seq on (a repeated line is ignored; a batch starting
+    after it is a 409 ``seq_gap``), renew the lease. Returns (next seq, whether to cancel)."""
+    _check_batch(lines)
     now = timezone.now()
     with transaction.atomic():
         run = _fenced(principal, run_id, lease)
-        fresh = [line for line in lines if line.seq >= run.log_next_seq]
-        if fresh and fresh[0].seq != run.log_next_seq:
-            raise SeqGap(run.log_next_seq)
-        if fresh:
-            last = run.log_lines.aggregate(last=Max("seq"))["last"] or 0
-            RunLogLine.objects.bulk_create(
-                RunLogLine(
-                    run_id=run.pk,
-                    seq=last + number,
-                    at=line.at,
-                    level=line.level,
-                    message="" if run.sovereign else line.message[:MAX_TEXT],
-                )
-                for number, line in enumerate(fresh, start=1)
-            )
-            run.log_next_seq = fresh[-1].seq + 1
+        _store_lines(run, lines)
         run.lease_expires_at = now + _lease_s()
         run.save(update_fields=["log_next_seq", "lease_expires_at"])
     return run.log_next_seq, run.status == Run.Status.STOP_REQUESTED
@@ -489,19 +516,23 @@ def finish(
     error: str = "",
     steps: list[StepResult] | None = None,
     log_location: str = "",
+    lines: list[LogLine] | None = None,
 ) -> Run:
     """The agent's result. A run whose stop was requested finishes ``stopped`` whatever the agent says; a sovereign
     run keeps metadata only (a generic error, no step errors). Finishing again with the same lease answers the
-    run as it is (the first answer may have been lost on the way)."""
+    run as it is (the first answer may have been lost on the way). ``lines``: the agent's last log batch, stored
+    first as append_logs does, in the same transaction: a seq_gap finishes nothing."""
     if status not in FINISH_STATUSES:
         raise Refused(f"Give one of: {', '.join(FINISH_STATUSES)}.", code="invalid_status")
+    _check_batch(lines or [])
     now = timezone.now()
     with transaction.atomic():
         run = _fenced(principal, run_id, lease, finished_ok=True)
         if run.status in Run.FINISHED:
-            return run
+            return run  # its lines were stored with the first finish (or refused with it)
         if any(not 0 <= step.index < len(run.steps or []) for step in steps or []):
             raise Refused("A step result names a step the run does not have.", code="invalid_step")
+        _store_lines(run, lines or [])
         final = Run.Status.STOPPED if run.status == Run.Status.STOP_REQUESTED else status
         results = []
         for step in steps or []:
@@ -513,7 +544,11 @@ def finish(
             error = SOVEREIGN_ERROR if final == Run.Status.FAILED else ""
         run.status, run.finished_at, run.lease_expires_at = final, now, None
         run.error, run.step_results, run.log_location = error[:MAX_TEXT], results, log_location[:500]
-        run.save(update_fields=["status", "finished_at", "lease_expires_at", "error", "step_results", "log_location"])
+        run.save(
+            update_fields=[
+                "status", "finished_at", "lease_expires_at", "error", "step_results", "log_location", "log_next_seq",
+            ]
+        )  # fmt: skip
         took = f" in {(now - run.started_at).total_seconds():.1f} s" if run.started_at else ""
         level = RunLogLine.Level.INFO if final == Run.Status.SUCCEEDED else RunLogLine.Level.WARNING
         _server_lines([(run, f"Finished {run.get_status_display()}{took} on {_host(principal.instance)}.", level)], now)
