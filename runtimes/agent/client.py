@@ -147,7 +147,10 @@ class CanopyClient:
         return self.post("heartbeat", {"instance": instance, "running": running})
 
     def claim(self, instance: str, limit: int, wait_s: int) -> list[dict[str, Any]]:
-        answer = self.post("claim", {"instance": instance, "max": limit, "wait_s": wait_s}, timeout=wait_s + 15.0)
+        """Claimed runs, started by the claim itself (``status`` running: no start call; a Canopy that answers
+        no status did not start them)."""
+        body = {"instance": instance, "max": limit, "wait_s": wait_s, "start": True}
+        answer = self.post("claim", body, timeout=wait_s + 15.0)
         return list(answer.get("runs") or []) if answer else []
 
     def start(self, run: str, lease: str) -> Any:

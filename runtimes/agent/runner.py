@@ -11,6 +11,7 @@ the run to someone else: the agent drops it and reports nothing more)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -60,6 +61,7 @@ class RunLog:
         self.next_seq = 1
         self.condition = threading.Condition()
         self.closed = False
+        self.handoff = False  # closed for finish: the last batch (at most MAX_BATCH lines) goes with it
         self.local: TextIO | None = None
         if run.sovereign:
             run.options.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -90,8 +92,28 @@ class RunLog:
 
     def close(self) -> None:
         """Ship what is left (the thread ends once the log is empty, the lease lost or the agent giving up)."""
+        self._close(handoff=False)
+
+    def close_for_finish(self) -> list[dict[str, Any]]:
+        """Stop shipping and hand over the last batch (not yet acknowledged lines, at most MAX_BATCH: the thread
+        ships any excess first), to go with the finish call: one request less per run."""
+        self._close(handoff=True)
         with self.condition:
-            self.closed = True
+            return [dict(line) for line in self.pending]
+
+    def resync(self, next_seq: int) -> list[dict[str, Any]]:
+        """Canopy lacks lines before ours: number what is pending from its next_seq (returned)."""
+        with self.condition:
+            for offset, line in enumerate(self.pending):
+                line["seq"] = next_seq + offset
+            self.next_seq = next_seq + len(self.pending)
+            pending = [dict(line) for line in self.pending]
+        logger.warning("run %s: log resynchronized at seq %s", self.run.id, next_seq)
+        return pending
+
+    def _close(self, *, handoff: bool) -> None:
+        with self.condition:
+            self.closed, self.handoff = True, handoff
             self.condition.notify()
         self.thread.join()
         if self.local is not None:
@@ -110,6 +132,8 @@ class RunLog:
                     self.condition.wait(remaining)
                 batch = unanswered or [dict(line) for line in self.pending[:MAX_BATCH]]
                 closing = self.closed
+                if closing and self.handoff and len(self.pending) <= MAX_BATCH:
+                    return  # the rest (an unanswered batch included: still pending) goes with the finish
             if not batch:
                 if closing:
                     return
@@ -126,11 +150,7 @@ class RunLog:
                 continue
             except api.SeqGap as gap:
                 unanswered = []
-                with self.condition:  # Canopy lacks lines before ours: number what is pending from its next_seq
-                    for offset, line in enumerate(self.pending):
-                        line["seq"] = gap.next_seq + offset
-                    self.next_seq = gap.next_seq + len(self.pending)
-                logger.warning("run %s: log resynchronized at seq %s", self.run.id, gap.next_seq)
+                self.resync(gap.next_seq)
                 continue
             except api.LeaseLost:
                 self.run.drop()
@@ -226,9 +246,11 @@ class RunExecution:
         logger.info(
             "claimed run %s (task %s, attempt %s, %d steps)", self.id, self.task_name, self.attempt, len(self.steps)
         )
-        answer = self._call("start", lambda: client.start(self.id, lease))
-        if answer is None:
-            return
+        answer: Any = {"cancel": False}  # started by the claim; a Canopy that did not (no status) needs the call
+        if self.claim.get("status") != "running":
+            answer = self._call("start", lambda: client.start(self.id, lease))
+            if answer is None:
+                return
         try:
             log = RunLog(self)
         except OSError as failure:  # the sovereign log cannot be written: run nothing
@@ -249,14 +271,22 @@ class RunExecution:
             "error" if status == "failed" else "info",
             f"Finished: {status} in {elapsed} ms." + (f" {error}" if error and not self.sovereign else ""),
         )
-        log.close()
+        lines = log.close_for_finish()
         if self.lost.is_set():
             return
         body: dict[str, Any] = {"lease": lease, "status": status, "error": error, "steps": results}
         if self.sovereign:
             body["log_location"] = self.log_location
-        if self._call("finish", lambda: client.finish(self.id, body)) is not None:
-            logger.info("finished run %s: %s in %d ms%s", self.id, status, elapsed, f" ({error})" if error else "")
+        for _ in range(5):  # the last log batch goes with the finish; a seq_gap renumbers it and finishes again
+            try:
+                answer = self._call("finish", functools.partial(client.finish, self.id, {**body, "lines": lines}))
+            except api.SeqGap as gap:
+                lines = log.resync(gap.next_seq)
+                continue
+            if answer is not None:
+                logger.info("finished run %s: %s in %d ms%s", self.id, status, elapsed, f" ({error})" if error else "")
+            return
+        logger.error("run %s: Canopy kept refusing its last log lines (seq_gap); not finished", self.id)
 
     def _steps(self, log: RunLog) -> tuple[list[dict[str, Any]], str, str]:
         variables: dict[str, Any] = {

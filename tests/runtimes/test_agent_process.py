@@ -119,8 +119,11 @@ class FakeCanopy:
                 taken, self.queue = self.queue[: body["max"]], self.queue[body["max"] :]
                 for run in taken:
                     self.runs[run["id"]] = {"status": "claimed", "lines": {}, "next_seq": 1, "finish": None}
+                    if body.get("start"):  # started by the claim, as Canopy does
+                        self._start(self.runs[run["id"]])
             if taken:
-                return self.json({"runs": taken})
+                started = {"status": "running"} if body.get("start") else {}
+                return self.json({"runs": [{**run, **started} for run in taken]})
             time.sleep(0.05)
         return Response(status=204)
 
@@ -134,9 +137,7 @@ class FakeCanopy:
         assert run is not None
         if action == "start":
             with self.lock:
-                run["status"] = "running"
-                self.running_now += 1
-                self.running_max = max(self.running_max, self.running_now)
+                self._start(run)
             return self.json({"cancel": False})
         if action == "logs":
             for hook in list(self.log_hooks):
@@ -147,10 +148,21 @@ class FakeCanopy:
             return self.json(answer, 409 if answer.get("code") else 200)
         if action == "finish":
             with self.lock:
+                if run["finish"] is not None:
+                    return self.json({"id": run_id, "status": run["status"]})
+                stored = self._store_lines(run, body.get("lines") or [])  # the last log batch, first
+                if stored.get("code"):
+                    return self.json(stored, 409)  # nothing finished
                 run["status"], run["finish"] = body["status"], body
                 self.running_now -= 1
             return self.json({"id": run_id, "status": body["status"]})
         return self.json({"detail": "no"}, 404)
+
+    def _start(self, run: dict[str, Any]) -> None:
+        if run["status"] == "claimed":
+            run["status"] = "running"
+            self.running_now += 1
+            self.running_max = max(self.running_max, self.running_now)
 
     def _store_lines(self, run: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
         if lines and lines[0]["seq"] > run["next_seq"]:
@@ -335,8 +347,10 @@ def test_logs_are_batched_numbered_from_one_and_resent_after_a_network_error(
     assert sorted(lines) == list(range(1, len(lines) + 1))
     messages = [lines[seq]["message"] for seq in sorted(lines)]
     assert [m for m in messages if m.startswith("line ")] == [f"line {n}" for n in range(120)]
-    batches = [body["lines"] for _, path, body in canopy.calls if path.endswith("/logs")]
+    # The last batch goes with the finish call (one request less per run).
+    batches = [body["lines"] for _, path, body in canopy.calls if path.endswith(("/logs", "/finish"))]
     assert len(batches) >= 3 and all(len(batch) <= 200 for batch in batches)
+    assert canopy.finished(run_id)["lines"] and batches[-1] == canopy.finished(run_id)["lines"]
     assert batches[0] == batches[1]  # the same batch, resent as it was
     assert batches[0][0]["seq"] == 1
 
@@ -367,8 +381,12 @@ def test_a_sequence_gap_resynchronizes_the_numbering(
     assert sorted(lines) == list(range(1, len(lines) + 1))  # renumbered from next_seq: no hole, no overlap
     messages = [lines[seq]["message"] for seq in sorted(lines)]
     assert "b" in messages and "a" not in messages  # the forgotten batch stays forgotten; the rest arrived
-    rejected = [body for _, path, body in canopy.calls if path.endswith("/logs") and body["lines"][0]["seq"] > 1]
-    assert rejected  # the batch that met the gap, sent again renumbered from 1 afterwards
+    rejected = [
+        body
+        for _, path, body in canopy.calls
+        if path.endswith(("/logs", "/finish")) and body.get("lines") and body["lines"][0]["seq"] > 1
+    ]
+    assert rejected  # the batch that met the gap (a logs call or the finish), sent again renumbered from 1 afterwards
 
 
 def test_a_lost_lease_drops_the_run_without_finishing_it(
