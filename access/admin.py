@@ -33,7 +33,15 @@ from access.services.custom_roles import create_role, delete_role, update_role
 from access.services.grants import change_grant, grant_role, remove_tenant_member, revoke_grant, set_tenant_admin
 from access.services.invitations import revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
-from config.admin import ServiceAdmin, TenantScopedAdmin, VersionedModelForm, admin_tenant_ids, changed, loaded_version
+from config.admin import (
+    ReadOnlyAdmin,
+    ServiceAdmin,
+    TenantScopedAdmin,
+    VersionedModelForm,
+    admin_tenant_ids,
+    changed,
+    loaded_version,
+)
 from config.errors import DomainError
 from orgs.models import Organization, Project
 
@@ -132,7 +140,7 @@ class TenantMembershipAdmin(ServiceAdmin):
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(TenantScopedAdmin):
+class AccessTokenAdmin(ReadOnlyAdmin):
     """Personal access tokens belong to their account: superusers may list and revoke them here (an incident);
     tenant administrators do not see them. The hash is never shown and nobody adds one here."""
 
@@ -147,15 +155,6 @@ class AccessTokenAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("user").distinct()
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Revoke the selected tokens")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -174,7 +173,7 @@ class AccessTokenAdmin(TenantScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(TenantScopedAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Append-only: read, filter, search; nobody adds, changes or deletes an event here, superusers included."""
 
     list_display = ["created_at", "actor_name", "action", "target_type", "target_name", "org", "ip"]
@@ -185,15 +184,6 @@ class AuditEventAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # -- roles, teams, grants, invitations -----------------------------------------------------------------------------

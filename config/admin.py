@@ -155,6 +155,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
         self.message_user(request, text, level=messages.ERROR)
 
 
+class ReadOnlyAdmin(TenantScopedAdmin):
+    """A tenant-scoped admin that only reads: nobody adds, changes or deletes a row here, superusers included (an
+    append-only log, tokens, what agents report). Actions a subclass declares remain its own."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ServiceAdmin(TenantScopedAdmin):
     """Turns the refusals of services into admin messages and keeps the form on the page."""
 

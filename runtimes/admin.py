@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from access import policy
-from config.admin import TenantScopedAdmin
+from config.admin import ReadOnlyAdmin
 from config.errors import DomainError
 from resources.admin import DeclarationAdmin, ReadOnlyInline, VersionedForm
 from runtimes import services
@@ -181,7 +181,7 @@ class RuntimeAdmin(DeclarationAdmin):
         self._each(request, queryset, issue, "{count} enrollment token(s) issued.")
 
 
-class ReadOnlyAdmin(TenantScopedAdmin):
+class RuntimePartAdmin(ReadOnlyAdmin):
     """Runtime processes and tokens: seen by whoever sees their runtime, never written here (the agent API and the
     runtime's actions do that)."""
 
@@ -190,25 +190,16 @@ class ReadOnlyAdmin(TenantScopedAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("runtime__org")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(RuntimeInstance)
-class RuntimeInstanceAdmin(ReadOnlyAdmin):
+class RuntimeInstanceAdmin(RuntimePartAdmin):
     list_display = ["hostname", "runtime", "version", "last_heartbeat", "offline_at", "created_at"]
     search_fields = ["hostname", "runtime__name"]
     fields = readonly_fields = ("id", "runtime", "hostname", "version", "created_at", "last_heartbeat", "offline_at")
 
 
 @admin.register(AgentToken)
-class AgentTokenAdmin(ReadOnlyAdmin):
+class AgentTokenAdmin(RuntimePartAdmin):
     list_display = ["prefix", "runtime", "instance", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = ["revoked_at"]
     search_fields = ["prefix", "runtime__name"]

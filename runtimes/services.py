@@ -46,7 +46,7 @@ from resources.services.declarations import (
     apply_changes,
     clean_name,
     create_declaration,
-    hide,
+    hide_declared,
     locked_for_change,
 )
 from runtimes import tokens
@@ -188,6 +188,10 @@ class RuntimeServices(DeclarationServices):
         _clean_text(fields, "description", 2000)
         _clean_bools(fields, "sovereign", "paused", "locked", "allow_private_network", "is_platform_default")
         return fields
+
+    def hide(self, *, actor: Any, org: Organization, name: str) -> Hidden:
+        """Hiding through any face (the API's and console's generic hides too): also an offered global runtime."""
+        return hide_runtime(actor=actor, org=org, name=name)
 
     def create(self, *, actor: Any, org: Organization, **fields: Any) -> Runtime:
         require_actor(actor)
@@ -410,7 +414,7 @@ def hide_runtime(*, actor: Any, org: Organization, name: str) -> Hidden:
         .first()
     )
     if offered is None or not _offered_to(offered, org.tenant_id):
-        return hide(actor=actor, org=org, kind=Runtime.KIND, name=name)
+        return hide_declared(actor=actor, org=org, kind=Runtime.KIND, name=name)
     with transaction.atomic():
         lock_tenant(org.tenant_id)
         lock = inheritance.locked_above(Runtime, org, name)

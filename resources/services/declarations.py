@@ -241,10 +241,20 @@ def services_for(model: type[models.Model]) -> Any:
 
 def hide(*, actor: Any, org: Organization, kind: str, name: str) -> Hidden:
     """Hide, in ``org``'s subtree, what an org above declares as ``name`` of ``kind`` (a hideable kind of the registry:
-    a new kind needs no entry here)."""
+    a new kind needs no entry here). A kind whose services have their own ``hide`` (runtimes: also the platform's
+    global ones) decides there, whichever face asks."""
     hideable = kinds.registry.hideable()
     if kind not in hideable:
         raise ValidationError({"type": [f"Give one of: {', '.join(hideable)}."]})
+    own = getattr(services_for(hideable[kind].model), "hide", None)
+    if own is not None:
+        return own(actor=actor, org=org, name=name)
+    return hide_declared(actor=actor, org=org, kind=kind, name=name)
+
+
+def hide_declared(*, actor: Any, org: Organization, kind: str, name: str) -> Hidden:
+    """``hide`` for what orgs above declare (the inheritance rules: declared above, not locked, not declared here)."""
+    hideable = kinds.registry.hideable()
     policy.authorize(actor, hideable[kind].manage, org)
     model = declaration_model(hideable[kind].model)
     name = str(name or "").strip()

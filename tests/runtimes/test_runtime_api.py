@@ -255,3 +255,18 @@ def test_every_runtime_endpoint_is_in_the_schema(api_as, world) -> None:
     ):  # fmt: skip
         assert path in paths, path
     assert {"get", "patch", "delete"} <= set(paths["/api/v1/runtimes/{id}"])
+
+
+def test_the_hidden_api_hides_the_platform_runtime_for_a_subtree(world, people, api_as) -> None:
+    """POST /orgs/{id}/hidden with type "runtime" hides an offered global runtime below (docs/API.md): the list
+    no longer shows it there, it still shows above, and a Guest may not hide it."""
+    admin, guest = api_as(people["admin"]), api_as(people["guest"])
+    url = f"/api/v1/orgs/{world.emea.pk}/hidden"
+    refused = guest.post(url, {"type": "runtime", "name": "platform"}, format="json")
+    assert refused.status_code == 403
+    created = admin.post(url, {"type": "runtime", "name": "platform"}, format="json")
+    assert created.status_code == 201, created.content
+    below = admin.get(f"/api/v1/orgs/{world.campaigns.pk}/runtimes").json()["results"]
+    above = admin.get(f"/api/v1/orgs/{world.marketing.pk}/runtimes").json()["results"]
+    assert "platform" not in {row["name"] for row in below}
+    assert "platform" in {row["name"] for row in above}
