@@ -189,7 +189,17 @@ class TaskRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class ClaimedRuntimeSerializer(serializers.Serializer):
+    kind = inline_choice([k.value for k in Runtime.Kind], "global or local.")
+    allow_private_network = serializers.BooleanField(
+        help_text="Whether http steps may reach private, loopback and link-local addresses (always, on a local one)."
+    )
+
+
 class ClaimedRunSerializer(serializers.Serializer):
+    """One claimed run. ``runtime`` is the runtime as it is at the claim (a change of ``allow_private_network``
+    reaches agents at their next claim, not only at enrollment)."""
+
     id = serializers.UUIDField(source="run.pk")
     task = TaskRefSerializer(source="run.task")
     attempt = serializers.IntegerField(source="run.attempt")
@@ -202,6 +212,7 @@ class ClaimedRunSerializer(serializers.Serializer):
         "running when the claim asked to start the run, else claimed (call start).",
         source="run.status",
     )
+    runtime = ClaimedRuntimeSerializer()
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -238,7 +249,9 @@ class ClaimView(AgentView):
         )
         if not claimed:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(ClaimedSerializer({"runs": claimed}).data)
+        runtime = Runtime.objects.only("kind", "allow_private_network").get(pk=principal_of(request).runtime.pk)
+        runs = [{"run": item.run, "context": item.context, "runtime": runtime} for item in claimed]
+        return Response(ClaimedSerializer({"runs": runs}).data)
 
 
 # -- a claimed run -------------------------------------------------------------------------------------------------

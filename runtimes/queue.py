@@ -268,9 +268,14 @@ def claim(
     reaper.maybe_reap()
     runtime_id = principal.runtime.pk
     poll = LISTEN_POLL_S if connection.vendor == "postgresql" else SQLITE_POLL_S
+    began = timezone.now()
     with wakeup.waiting(runtime_id) as event:
+        first = True
         while True:
             event.clear()  # before looking: a run queued after the look sets it again
+            if not first and not _still_entitled(principal, began):
+                return []
+            first = False
             claimed = _claim_ready(principal, max_runs, start=start)  # the claim itself skips a paused runtime
             if claimed:
                 return claimed
@@ -284,6 +289,18 @@ def claim(
             if remaining <= 0:
                 return []
             event.wait(min(remaining, poll))
+
+
+def _still_entitled(principal: AgentPrincipal, began: datetime) -> bool:
+    """Whether a claim that has been waiting since ``began`` may still take runs: its token was not revoked (or
+    expired) meanwhile, and the reaper did not declare its instance offline meanwhile (an agent killed during its
+    long poll leaves the request running here: it must not take runs nobody will execute). One query."""
+    now = timezone.now()
+    return (
+        AgentToken.objects.filter(pk=principal.token.pk, revoked_at__isnull=True, expires_at__gt=now)
+        .exclude(instance__offline_at__gt=began)
+        .exists()
+    )
 
 
 def _claim_ready(principal: AgentPrincipal, max_runs: int, *, start: bool = False) -> list[Claimed]:

@@ -31,7 +31,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     in_ci = os.environ.get("CI") == "true"
     has_chromium = os.path.exists(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
     for item in items:
-        if "e2e" in item.keywords and not in_ci and not has_chromium:
+        # The marker, not the keyword: a folder named e2e (tests/runtimes/e2e: agents, no browser) is no browser test.
+        if item.get_closest_marker("e2e") is not None and not in_ci and not has_chromium:
             item.add_marker(pytest.mark.skip(reason="Debian's chromium is not installed (apt-get install chromium)"))
 
 

@@ -17,7 +17,7 @@ from config.actors import SYSTEM
 from orgs import services as org_services
 from resources import services
 from resources.models import Credential, Run, RunLogLine
-from runtimes import reaper
+from runtimes import queue, reaper
 from runtimes.models import AgentToken, EnrollmentToken, Runtime, RuntimeInstance
 from runtimes.tokens import issue_enrollment_token
 from tests.runtimes.queue_helpers import BASE, agent_client, enroll, lines_of, make_runtime, make_task, queue_run
@@ -601,3 +601,55 @@ def test_after_a_reclaim_the_first_agent_is_fenced_off(world, edge):
     )  # fmt: skip
     logs = fresh.post(f"runs/{run.pk}/logs", {"lease": claimed["lease"], "lines": log_lines(1)})
     assert logs.json()["next_seq"] == 2  # the seq starts again at 1 for the new attempt
+
+
+@pytest.mark.parametrize("what", ["token revoked", "instance declared offline"])
+def test_a_waiting_claim_takes_nothing_once_its_agent_lost_the_right(world, edge, task, monkeypatch, what):
+    """A long poll that began before the revocation (or before the reaper declared its instance offline: the agent
+    was killed during the poll, the request lives on here) takes no run that arrives afterwards: the run stays queued
+    for an agent that will execute it."""
+    agent = enroll(edge)
+    real_claim_ready = queue._claim_ready
+    arrived: list[Run] = []
+
+    def first_look_finds_nothing_then_the_world_changes(principal, max_runs, *, start=False):
+        if not arrived:
+            if what == "token revoked":
+                AgentToken.objects.filter(runtime=edge).update(revoked_at=timezone.now())
+            else:
+                RuntimeInstance.objects.filter(runtime=edge).update(offline_at=timezone.now())
+            arrived.append(queue_run(task, edge))
+            return []
+        return real_claim_ready(principal, max_runs, start=start)
+
+    monkeypatch.setattr(queue, "_claim_ready", first_look_finds_nothing_then_the_world_changes)
+    response = agent.claim(wait_s=1)
+    assert response.status_code == 204
+    assert Run.objects.get(pk=arrived[0].pk).status == Run.Status.QUEUED
+
+
+def test_a_waiting_claim_of_an_entitled_agent_takes_a_run_that_arrives(world, edge, task, monkeypatch):
+    agent = enroll(edge)
+    real_claim_ready = queue._claim_ready
+    arrived: list[Run] = []
+
+    def nothing_at_first(principal, max_runs, *, start=False):
+        if not arrived:
+            arrived.append(queue_run(task, edge))
+            return []
+        return real_claim_ready(principal, max_runs, start=start)
+
+    monkeypatch.setattr(queue, "_claim_ready", nothing_at_first)
+    response = agent.claim(wait_s=2)
+    assert response.status_code == 200 and [r["id"] for r in response.json()["runs"]] == [str(arrived[0].pk)]
+
+
+def test_a_claim_says_what_the_runtime_allows_now(world, task):
+    """A superuser turning private networks off on a global runtime reaches its enrolled agents at their next claim."""
+    platform = Runtime.objects.get(name="platform")
+    Runtime.objects.filter(pk=platform.pk).update(allow_private_network=True)
+    agent = enroll(platform)
+    queue_run(task, platform)
+    Runtime.objects.filter(pk=platform.pk).update(allow_private_network=False)
+    body = agent.claim().json()
+    assert body["runs"][0]["runtime"] == {"kind": "global", "allow_private_network": False}

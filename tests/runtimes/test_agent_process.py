@@ -187,7 +187,7 @@ class FakeCanopy:
             })  # fmt: skip
         return run_id
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 15) -> None:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
