@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
@@ -88,8 +89,9 @@ class EnrollView(APIView):
         responses={
             201: EnrolledSerializer,
             400: OpenApiResponse(
-                ErrorSerializer,
-                description="enrollment_token_invalid (unknown, expired or used), instance_taken, or field errors.",
+                OpenApiTypes.OBJECT,
+                description="Either an error {detail, code}: enrollment_token_invalid (unknown, expired or used), "
+                "instance_taken; or field errors {field: [messages]}.",
             ),
         },
     )
