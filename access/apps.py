@@ -33,4 +33,12 @@ class AccessConfig(AppConfig):
         autodiscover_modules("kinds")
         # ... and its faces.py attaches the kind's own form, serializers and services to the generic faces.
         autodiscover_modules("faces")
+        # ... and its fences.py registers what closes parts of a tenant to a request by how it authenticated
+        # (access/fences.py: single sign-on enforcement, required second factor).
+        autodiscover_modules("fences")
+        from django.contrib.auth.signals import user_logged_in
+
+        from access.fences import on_user_logged_in
+
+        user_logged_in.connect(on_user_logged_in, dispatch_uid="access.fences.logged_in")
         post_migrate.connect(_builtin_roles_after_migrate, sender=self, dispatch_uid="access.builtin_roles")

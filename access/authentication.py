@@ -11,6 +11,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from access import fences
 from access.models import AccessToken, hash_token
 from config import hotpath
 
@@ -39,10 +40,19 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             # After the request's read-only snapshot, if there is one (config/snapshots.py).
             token_id = token.pk
             transaction.on_commit(lambda: AccessToken.objects.filter(pk=token_id).update(last_used_at=now))
+        fences.attach(token.user, token_context(token))
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+def token_context(token: AccessToken) -> fences.AuthContext:
+    """What a personal token proves: the SSO tenants it was authorized for, and a second factor if one was checked
+    when it was issued."""
+    return fences.AuthContext(
+        "token", fences.AuthContext.from_session({"sso_tenants": token.sso_tenants}).sso_tenants, token.otp_verified
+    )
 
 
 def _usable_token(key_hash: str, now: Any) -> AccessToken | None:
@@ -56,6 +66,8 @@ def _usable_token(key_hash: str, now: Any) -> AccessToken | None:
             id=hotpath.convert(AccessToken, "id", row[width]),
             user=hotpath.build(user_model, row[:width]),
             last_used_at=hotpath.convert(AccessToken, "last_used_at", row[width + 1]),
+            sso_tenants=hotpath.convert(AccessToken, "sso_tenants", row[width + 2]),
+            otp_verified=hotpath.convert(AccessToken, "otp_verified", row[width + 3]),
         )
         token._state.adding = False
         return token
@@ -68,7 +80,7 @@ def _token_sql() -> str:
     user_model = get_user_model()
     quote = connection.ops.quote_name
     return (
-        f"SELECT {hotpath.select_list(user_model, 'u')}, t.id, t.last_used_at"  # noqa: S608
+        f"SELECT {hotpath.select_list(user_model, 'u')}, t.id, t.last_used_at, t.sso_tenants, t.otp_verified"  # noqa: S608
         f" FROM {quote(AccessToken._meta.db_table)} t JOIN {quote(user_model._meta.db_table)} u ON u.id = t.user_id"
         f" WHERE t.key_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s"
     )

@@ -104,6 +104,10 @@ class AccessToken(models.Model):
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # How the token was issued (access/fences.py): the tenants whose single sign-on authorized it (a token minted in
+    # an SSO session, or authorized for SSO later) and whether a second factor was checked when it was issued.
+    sso_tenants = models.JSONField(default=list, blank=True)
+    otp_verified = models.BooleanField(default=False)
 
     objects = AccessTokenQuerySet.as_manager()
 

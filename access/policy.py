@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from access import resolver
+from access import fences, resolver
 from access.roles import ALL_CAPABILITIES, SHARE_LEVELS
 from access.roles import COMPONENT_PUSH as COMPONENT_PUSH  # re-exported: callers ask policy.COMPONENT_PUSH
 from access.roles import TENANT_ADMIN as TENANT_ADMIN
@@ -90,6 +90,10 @@ class Access:
         self._caps: dict[tuple[UUID, UUID | None], frozenset[str]] = {}
         self._shares: dict[UUID, frozenset[str]] | None = None
         self._team_ids: dict[type[models.Model], frozenset[Any]] = {}
+        # How the user authenticated this request, and the regions that closes (access/fences.py).
+        self.context = fences.context_of(user)
+        self._fences: dict[UUID, tuple[fences.Fence, ...]] = {}
+        self._fences_off = False
 
     # -- tenant facts --------------------------------------------------------------------------------------------
     @property
@@ -101,15 +105,73 @@ class Access:
 
     @property
     def admin_tenant_ids(self) -> frozenset[UUID]:
-        return frozenset(r.object_id for r in self.subtree_rows if r.kind == "tenant_admin")  # type: ignore[misc]
+        ids = frozenset(r.object_id for r in self.subtree_rows if r.kind == "tenant_admin")  # type: ignore[misc]
+        return ids - self._closed_tenants(ids)
 
     @property
     def member_tenant_ids(self) -> frozenset[UUID]:
-        return frozenset(
+        ids = frozenset(
             r.object_id
             for r in self.subtree_rows
             if r.kind in ("tenant_admin", "tenant_member")  # type: ignore[misc]
         )
+        return ids - self._closed_tenants(ids)
+
+    # -- authentication fences (access/fences.py) ----------------------------------------------------------------
+    def fences_in(self, tenant_ids: Any) -> tuple[fences.Fence, ...]:
+        """The regions of these tenants closed to the user in this request (none for superusers and SYSTEM)."""
+        if self._fences_off or not self.is_authenticated or self.is_superuser:
+            return ()
+        wanted = [t for t in tenant_ids if t is not None]
+        missing = [t for t in wanted if t not in self._fences]
+        if missing:
+            self._fences.update(fences.fences_for(self.user, self.context, missing))
+        return tuple(f for t in wanted for f in self._fences.get(t, ()))
+
+    def _closed_tenants(self, tenant_ids: frozenset[UUID]) -> frozenset[UUID]:
+        return frozenset(f.tenant_id for f in self.fences_in(tenant_ids) if f.whole_tenant)
+
+    def fence_at(self, org: Organization | None) -> fences.Fence | None:
+        """The fence closing ``org`` to the user in this request, if one does."""
+        if org is None:
+            return None
+        return next((f for f in self.fences_in([org.tenant_id]) if f.covers(org)), None)
+
+    def _org_of(self, obj: Any) -> Organization | None:
+        """Where ``obj`` lives, for fences: the org itself, a project's or task's org, a declaration's org."""
+        kind = _KINDS.of(obj)
+        while kind.rule is Rule.CHILD or (kind.owner and getattr(obj, kind.owner_attname, None) is not None):
+            obj = getattr(obj, kind.within if kind.rule is Rule.CHILD else kind.owner)
+            kind = _KINDS.of(obj)
+        if kind.rule is Rule.ORG:
+            return obj  # type: ignore[no-any-return]
+        if kind.rule is Rule.TENANT:
+            return None
+        place = getattr(obj, kind.within)
+        if kind.rule is Rule.TASK:
+            return place.org  # type: ignore[no-any-return]
+        if kind.rule is Rule.PROJECT:
+            return place  # type: ignore[no-any-return]
+        return place  # type: ignore[no-any-return]
+
+    def blocking_fence(self, obj: models.Model) -> fences.Fence | None:
+        """The fence that alone keeps the user from seeing ``obj``: their roles would show it, but this request's
+        authentication does not reach it (403 with the fence's code, where anyone else gets 404)."""
+        kind = _KINDS.find(obj)
+        if kind is None or not self.is_authenticated or self.is_superuser:
+            return None
+        if kind.rule is Rule.TENANT:
+            fence = next((f for f in self.fences_in([obj.pk]) if f.whole_tenant), None)
+        else:
+            fence = self.fence_at(self._org_of(obj))
+        if fence is None:
+            return None
+        self._fences_off = True
+        try:
+            seen = obj.pk in self.member_tenant_ids if kind.rule is Rule.TENANT else kind.view in self.capabilities(obj)
+        finally:
+            self._fences_off = False
+        return fence if seen else None
 
     def is_tenant_admin(self, tenant_id: UUID) -> bool:
         if self.is_superuser:
@@ -120,7 +182,7 @@ class Access:
             # Answer from the per-org facts when they are loaded already, without the wider query.
             for rows in self._org_rows.values():
                 if any(r.kind == "tenant_admin" and r.object_id == tenant_id for r in rows):
-                    return True
+                    return not self._closed_tenants(frozenset({tenant_id}))
         return tenant_id in self.admin_tenant_ids
 
     # -- capabilities ------------------------------------------------------------------------------------------
@@ -144,6 +206,8 @@ class Access:
             return frozenset()
         if self.is_superuser:
             return _EVERYTHING
+        if self.fence_at(org) is not None:
+            return frozenset()
         key = (org.pk, project.pk if project is not None else None)
         cached = self._caps.get(key)
         if cached is None:
@@ -193,7 +257,7 @@ class Access:
     def task_capabilities(self, task: Any, kind: Kind | None = None) -> frozenset[str]:
         project = getattr(task, (kind or _KINDS.of(task)).within)
         capabilities = self.project_capabilities(project)
-        if not self.is_authenticated or project.org.deleted_at is not None:
+        if not self.is_authenticated or project.org.deleted_at is not None or self.fence_at(project.org) is not None:
             return capabilities
         if capabilities >= _SHAREABLE:
             return capabilities  # a share could add nothing: no query for it
@@ -226,7 +290,7 @@ class Access:
         if org is None and kind.unowned is not None:
             return self.unowned_capabilities(obj, kind.unowned)
         capabilities = set(self.org_capabilities(org))
-        if not self.is_authenticated or org.deleted_at is not None:
+        if not self.is_authenticated or org.deleted_at is not None or self.fence_at(org) is not None:
             return frozenset(capabilities)
         for capability in _KINDS.view_below - capabilities:
             if self._holds_below(capability, org):
@@ -277,13 +341,42 @@ class Access:
                 _KINDS.find(obj) is team_kind
                 and getattr(obj, team_kind.within).deleted_at is None
                 and obj.pk in self.team_ids(team_kind)
+                and self.fence_at(getattr(obj, team_kind.within)) is None
             )
         return capability in self.capabilities(obj)
 
     # -- lists -------------------------------------------------------------------------------------------------
     def visible(self, capability: str, queryset: models.QuerySet) -> models.QuerySet:
         """``queryset`` narrowed to the objects on which the user holds ``capability``: one filtered query (the
-        user's grants, loaded once per request, become tree-range conditions)."""
+        user's grants, loaded once per request, become tree-range conditions), minus the fenced regions."""
+        narrowed = self._visible(capability, queryset)
+        if not self.is_authenticated or self.is_superuser or self._fences_off:
+            return narrowed
+        closed = self.fences_in(self._tenant_ids_of_rows())
+        if not closed:
+            return narrowed
+        kind = _KINDS.of(queryset.model)
+        prefix = {
+            Rule.ORG: "",
+            Rule.PROJECT: f"{kind.within}__",
+            Rule.TASK: f"{kind.within}__org__",
+            Rule.DECLARED: f"{kind.within}__",
+        }.get(kind.rule)
+        if prefix is None:  # tenants (closed ones are no member tenants) and children (their parents are fenced)
+            return narrowed
+        condition = Q()
+        for fence in closed:
+            condition |= fence.condition(prefix)
+        return narrowed.exclude(condition)
+
+    def _tenant_ids_of_rows(self) -> frozenset[UUID]:
+        return frozenset(
+            r.object_id
+            for r in self.subtree_rows
+            if r.kind in ("tenant_admin", "tenant_member")  # type: ignore[misc]
+        )
+
+    def _visible(self, capability: str, queryset: models.QuerySet) -> models.QuerySet:
         if not self.is_authenticated:
             return queryset.none()
         team_kind = _TEAM_ONLY.get(capability)
@@ -392,6 +485,9 @@ class Access:
     # -- explanations ------------------------------------------------------------------------------------------
     def explain(self, capability: str, obj: models.Model) -> Explanation:
         kind = _KINDS.of(obj)
+        fence = self.fence_at(self._org_of(obj)) if kind.rule is not Rule.TENANT else None
+        if fence is not None:
+            return Explanation(False, capability, [fence.detail], [])
         if kind.rule in (Rule.ORG, Rule.PROJECT):
             org = obj if kind.rule is Rule.ORG else getattr(obj, kind.within)
             project = obj if kind.rule is Rule.PROJECT else None
@@ -634,6 +730,11 @@ def authorize(user: Any, capability: str, obj: models.Model) -> None:
     access = access_for(user)
     kind = _KINDS.find(obj)
     if kind is not None and not access.can(kind.view, obj):
+        fence = access.blocking_fence(obj)
+        if fence is not None:
+            refusal = Forbidden(fence.detail, code=fence.code)
+            refusal.fence = fence  # type: ignore[attr-defined] - the console sends the user where it opens
+            raise refusal
         raise NotFound()
     if not access.can(capability, obj):
         raise Forbidden("You do not have permission to do this here.", code="permission_denied")

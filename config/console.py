@@ -24,10 +24,12 @@ Nothing is written by a refused request: services raise before writing, inside t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django import forms
@@ -37,7 +39,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from access import policy
 from access.services import remember_org
@@ -111,11 +113,22 @@ def render_org_page(
     return render(request, template, navigation.context_for(request, org) | context, status=status)
 
 
+# The console page that opens each kind of authentication fence (access/fences.py), by URL name.
+FENCE_PAGES = {"2fa_required": "twofactor-required", "sso_required": "sso-required"}
+
+
 def error_page(request: HttpRequest, exc: Exception) -> HttpResponse:
     """The answer to a refusal that has no form to show it on: the error's own page, framed by the org when the
     user may see it (a Forbidden only happens on something visible)."""
     if isinstance(exc, NotFound | Http404):
         return render(request, "404.html", status=404)
+    fence = getattr(exc, "fence", None)
+    if fence is not None and fence.code in FENCE_PAGES and request.user.is_authenticated:
+        # An authentication fence (access/fences.py): the page that opens it (sign in through the tenant's IdP,
+        # verify or set up a second factor), then back here.
+        with contextlib.suppress(NoReverseMatch):
+            query = urlencode({"next": request.get_full_path(), "tenant": fence.tenant_id, "org": fence.org_id or ""})
+            return redirect(f"{reverse(FENCE_PAGES[fence.code])}?{query}")
     if isinstance(exc, Forbidden | PermissionDenied):
         reason = exc.detail if isinstance(exc, Forbidden) else (str(exc) or DENIED)
         org = getattr(request, _ORG_ATTR, None)

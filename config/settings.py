@@ -80,6 +80,12 @@ INSTALLED_APPS = [
     "orgs",
     "resources",
     "runtimes",
+    "identity",  # single sign-on per tenant (OIDC), e-mail domains, break-glass codes, sign-in discovery
+    "twofactor",  # TOTP and backup codes (django-otp), the require_2fa setting's enforcement
+    "workload",  # Canopy as an OIDC issuer: workload identity tokens for runs, signing keys, JWKS
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 # Development tools (manage.py benchmark, seed_scale: devtools/apps.py) are no part of production: installed with
 # DEBUG, under the test runner (pytest imports before the settings), or with DEVTOOLS=True (the load test's
@@ -103,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "access.middleware.RequestContextMiddleware",
+    # How the session authenticated (password, SSO, second factor): the policy's fences read it (access/fences.py).
+    "access.fences.AuthContextMiddleware",
     "axes.middleware.AxesMiddleware",
     # Last: a safe request's view reads from one snapshot (the session is saved outside it).
     "config.snapshots.ReadSnapshotMiddleware",

@@ -8,6 +8,9 @@ urlpatterns = [
     path("", include("orgs.urls")),
     path("", include("resources.urls")),
     path("", include("runtimes.urls")),
+    path("", include("identity.urls")),
+    path("", include("twofactor.urls")),
+    path("", include("workload.urls")),
 ]
 
 # Django's error answers, as JSON {"detail", "code"} under /api/ (the console keeps its pages).

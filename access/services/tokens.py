@@ -19,8 +19,18 @@ from config.errors import Conflict, NotFound
 MAX_TOKEN_LIFETIME = timedelta(days=365)
 
 
-def issue_token(*, user: Any, name: str = "", lifetime: timedelta | None = None) -> tuple[AccessToken, str]:
-    """Create a personal access token; returns the row and the raw value, which is never stored or shown again."""
+def issue_token(
+    *,
+    user: Any,
+    name: str = "",
+    lifetime: timedelta | None = None,
+    sso_tenants: Any = (),
+    otp_verified: bool = False,
+) -> tuple[AccessToken, str]:
+    """Create a personal access token; returns the row and the raw value, which is never stored or shown again.
+
+    ``sso_tenants`` and ``otp_verified`` say what the issuing authentication proved (access/fences.py): a token
+    minted in an SSO session reaches the SSO tenants, one minted with a second factor reaches 2FA subtrees."""
     lifetime = lifetime or settings.API_TOKEN_LIFETIME
     if lifetime <= timedelta(0) or lifetime > MAX_TOKEN_LIFETIME:
         raise ValidationError({"lifetime": ["A token lives between one second and 365 days."]})
@@ -40,6 +50,8 @@ def issue_token(*, user: Any, name: str = "", lifetime: timedelta | None = None)
             key_hash=hash_token(raw),
             hint=raw[: len(AccessToken.PREFIX) + 4],
             expires_at=timezone.now() + lifetime,
+            sso_tenants=sorted(str(t) for t in sso_tenants),
+            otp_verified=otp_verified,
         )
     return token, raw
 
