@@ -34,7 +34,7 @@ class DeviceAdmin(ReadOnlyAdmin):
     list_display = ["user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
     list_filter = ["confirmed"]
     search_fields = ["user__username", "user__email", "name"]
-    fields = ["user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count")  # never the key
     readonly_fields = fields
     actions = ["reset_users_devices"]
 

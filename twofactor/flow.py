@@ -88,7 +88,7 @@ def pending(request: HttpRequest) -> tuple[Any, dict[str, Any]] | None:
     if time.time() - float(data.get("at") or 0) > PENDING_SECONDS or int(data.get("failures") or 0) >= MAX_ATTEMPTS:
         request.session.pop(PENDING_KEY, None)
         return None
-    user = get_user_model().objects.filter(pk=data.get("user"), is_active=True).first()
+    user = get_user_model().objects.filter(pk=str(data.get("user") or ""), is_active=True).first()
     if user is None:
         request.session.pop(PENDING_KEY, None)
         return None

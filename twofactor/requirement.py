@@ -81,11 +81,12 @@ class Region:
 
 def tenant_rows(tenant_id: UUID) -> list[dict[str, Any]]:
     """The tenant's ``require_2fa`` declarations at live orgs, with their orgs' tree ranges: one query."""
-    return list(
+    rows: Any = (
         OrgSetting.objects.filter(key=KEY, org__tenant_id=tenant_id, org__deleted_at__isnull=True)
         .order_by("org__tree_id", "org__lft")
         .values("value", "locked", "updated_at", "org_id", "org__name", "org__tree_id", "org__lft", "org__rght")
     )
+    return list(rows)
 
 
 def enforced_regions(rows: list[dict[str, Any]], now: datetime | None = None) -> list[Region]:
@@ -128,7 +129,7 @@ def _maximal_inside(row: dict[str, Any], live: list[dict[str, Any]]) -> list[dic
     if row["locked"]:
         return []  # a locked declaration decides its whole subtree
     inside = [r for r in live if row["org__lft"] < r["org__lft"] and r["org__rght"] < row["org__rght"]]
-    maximal = []
+    maximal: list[dict[str, Any]] = []
     for candidate in inside:  # sorted by lft: an enclosing one comes first
         if maximal and candidate["org__rght"] < maximal[-1]["org__rght"]:
             continue

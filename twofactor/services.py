@@ -120,7 +120,7 @@ def require_code(user: Any, code: Any, field: str = "code") -> str:
         raise ValidationError({field: ["Too many wrong codes: wait a minute, then try again."]})
     if not result.ok:
         raise ValidationError({field: ["This code is not valid (a code is accepted only once)."]})
-    return result.how  # type: ignore[return-value]
+    return result.how or ""
 
 
 # -- self-service --------------------------------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def devices(request: HttpRequest) -> HttpResponse:
         "backup": Write(
             run=lambda d: services.regenerate_backup_codes(actor=user, code=d["code"]),
             then=lambda codes: render(request, "twofactor/backup_codes.html", {"codes": codes, "next": ""}),
-            form=lambda *a: BackupForm(*a, prefix="backup"), form_key="backup_form",
+            form=lambda data, files: BackupForm(data, files, prefix="backup"), form_key="backup_form",
         ),
     }  # fmt: skip
     show = confirm_again if request.POST.get("action") == "confirm" else page
