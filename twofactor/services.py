@@ -7,6 +7,8 @@ resets it; no tenant administrator can, since removing someone's second factor i
 Every change is audited in each tenant the account belongs to (the account belongs to no tenant itself, and each
 tenant's administrators need to see that a member's second factor changed).
 
+- The TOTP key is sealed at rest (twofactor/models.py: encrypted with FIELD_ENCRYPTION_KEYS, a decoy in
+  django-otp's column); every path here reads devices through ``SealedTOTPDevice``.
 - Enrolling creates an unconfirmed device and shows its secret once (``otpauth://`` URI, QR code, manual key); a
   first valid code confirms it. At most one enrollment is pending: starting over drops the earlier unconfirmed one.
 - The first confirmation creates ten backup codes, shown once. They are stored hashed (SHA-256 of an 80-bit code,
@@ -34,6 +36,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from access import audit, policy
 from access.models import TenantMembership
 from config.errors import Conflict, Forbidden, NotFound
+from twofactor.models import SealedTOTPDevice
 
 ISSUER = "Canopy"
 BACKUP_CODE_COUNT = 10
@@ -93,7 +96,10 @@ def check_code(user: Any, code: Any) -> Check:
         # Locked, so that two requests racing with the same code cannot both pass last_t (or the same backup code).
         if _is_totp_shaped(text):
             devices: list[Any] = list(
-                TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk")
+                SealedTOTPDevice.objects.select_for_update(of=("self",))
+                .select_related("canopy_seed")
+                .filter(user=user, confirmed=True)
+                .order_by("pk")
             )
             token, how = text, "totp"
         else:
@@ -130,7 +136,7 @@ def require_code(user: Any, code: Any, field: str = "code") -> str:
 class Enrollment:
     """A new unconfirmed device and what the authenticator app needs, shown once."""
 
-    device: TOTPDevice
+    device: SealedTOTPDevice
     uri: str
     secret: str
 
@@ -139,7 +145,7 @@ class Enrollment:
         return str(segno.make(self.uri, error="m").svg_inline(scale=5, border=2, light="#fff", title="QR code"))
 
 
-def otpauth_uri(device: TOTPDevice) -> str:
+def otpauth_uri(device: SealedTOTPDevice) -> str:
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
     label = quote(f"{ISSUER}:{device.user.get_username()}")
     query = urlencode({"secret": secret, "issuer": ISSUER, "algorithm": "SHA1", "digits": device.digits,
@@ -159,26 +165,26 @@ def enroll(*, actor: Any, name: str = "") -> Enrollment:
     name = (name or "").strip()[:64] or "Authenticator app"
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-        device = TOTPDevice.objects.create(user=user, name=name, confirmed=False)
+        device = SealedTOTPDevice.create_sealed(user=user, name=name, confirmed=False)
         _record(actor, user, "2fa.device_added", device, {"name": name})
     uri = otpauth_uri(device)
     return Enrollment(device, uri, base64.b32encode(device.bin_key).decode().rstrip("="))
 
 
-def own_device(actor: Any, device_id: Any) -> TOTPDevice:
+def own_device(actor: Any, device_id: Any) -> SealedTOTPDevice:
     """``actor``'s own TOTP device ``device_id``; anyone else's, or none, is NotFound."""
     user = _own_user(actor)
     try:
         pk = int(str(device_id))
     except ValueError:
         raise NotFound() from None
-    device = TOTPDevice.objects.filter(pk=pk, user=user).first()
+    device = SealedTOTPDevice.objects.select_related("canopy_seed").filter(pk=pk, user=user).first()
     if device is None:
         raise NotFound()
     return device
 
 
-def confirm(*, actor: Any, device: TOTPDevice, code: Any) -> list[str]:
+def confirm(*, actor: Any, device: SealedTOTPDevice, code: Any) -> list[str]:
     """Confirm ``device`` with a first valid code. Returns the backup codes created on the account's first
     confirmation (shown once), else an empty list."""
     user = _own_user(actor)
@@ -199,7 +205,7 @@ def confirm(*, actor: Any, device: TOTPDevice, code: Any) -> list[str]:
     return codes
 
 
-def remove(*, actor: Any, device: TOTPDevice, code: Any = None) -> None:
+def remove(*, actor: Any, device: SealedTOTPDevice, code: Any = None) -> None:
     """Remove ``device``. A confirmed one takes a current code (TOTP or backup); a pending enrollment does not."""
     user = _own_user(actor)
     if device.user_id != user.pk:

@@ -17,16 +17,17 @@ from config.actors import SYSTEM
 from resources.models import OrgSetting
 from resources.services import set_setting
 from twofactor import services
+from twofactor.models import SealedTOTPDevice
 
 
-def code_of(device: TOTPDevice, at: float | None = None) -> str:
+def code_of(device: SealedTOTPDevice, at: float | None = None) -> str:
     """What the app shows at ``at`` (default: now): the app knows nothing of the server's drift estimate."""
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, 0)
     totp.time = time.time() if at is None else at
     return str(totp.token()).zfill(device.digits)
 
 
-def enrolled(user: Any, name: str = "phone") -> tuple[TOTPDevice, list[str]]:
+def enrolled(user: Any, name: str = "phone") -> tuple[SealedTOTPDevice, list[str]]:
     """A confirmed device of ``user`` and the backup codes its confirmation made. The confirming code is at the
     previous time step, so a test's code "now" is still fresh."""
     enrollment = services.enroll(actor=user, name=name)

@@ -14,6 +14,7 @@ from access import fences
 from tests.factories import PASSWORD
 from tests.twofactor.helpers import age, code_of, enrolled, require_2fa
 from twofactor import services
+from twofactor.models import SealedTOTPDevice
 
 HOUR = timedelta(hours=1)
 
@@ -37,7 +38,7 @@ def test_enrolling_in_the_console_shows_the_qr_code_and_key_once_then_confirms(w
     assert client.get("/account/two-factor/").status_code == 200
     page = client.post("/account/two-factor/", {"action": "enroll", "name": "phone"})
     assert page.status_code == 200 and page["Cache-Control"].startswith("max-age=0")
-    device = TOTPDevice.objects.get(user=world.member)
+    device = SealedTOTPDevice.objects.get(user=world.member)
     html = page.content.decode()
     assert "<svg" in html and services.Enrollment(device, "", "").device == device
     key = html.split('data-testid="manual-key">')[1].split("<")[0]
@@ -118,7 +119,7 @@ def test_a_fenced_page_sends_a_user_without_a_device_to_set_one_up_and_back(worl
     assert setup.replace("&", "&amp;") in page or setup in page
     assert target in client.get(setup).content.decode()  # the enrollment form carries where to go back
     client.post("/account/two-factor/", {"action": "enroll", "name": "phone", "next": target})
-    device = TOTPDevice.objects.get(user=admin)
+    device = SealedTOTPDevice.objects.get(user=admin)
     done = client.post(
         "/account/two-factor/", {"action": "confirm", "device": device.pk, "code": code_of(device), "next": target}
     )

@@ -16,6 +16,7 @@ from access.models import AuditEvent
 from tests.factories import UserFactory, add_to_tenant
 from tests.twofactor.helpers import code_of, enrolled
 from twofactor import services
+from twofactor.models import SealedTOTPDevice
 
 
 def test_enrolling_answers_the_secret_once_and_the_list_never_shows_it(world, api_as):
@@ -36,7 +37,7 @@ def test_enrolling_answers_the_secret_once_and_the_list_never_shows_it(world, ap
 def test_a_first_code_confirms_and_makes_ten_backup_codes_stored_hashed(world, api_as):
     client = api_as(world.member)
     created = client.post("/api/v1/me/otp-devices", {}, format="json").json()
-    device = TOTPDevice.objects.get(pk=created["id"])
+    device = SealedTOTPDevice.objects.get(pk=created["id"])
     answer = client.post(f"/api/v1/me/otp-devices/{device.pk}/confirm", {"code": code_of(device)}, format="json")
     assert answer.status_code == 200, answer.content
     codes = answer.json()["backup_codes"]
@@ -46,7 +47,7 @@ def test_a_first_code_confirms_and_makes_ten_backup_codes_stored_hashed(world, a
     assert services.has_device(world.member)
     # A second device confirms without new backup codes.
     second = client.post("/api/v1/me/otp-devices", {"name": "tablet"}, format="json").json()
-    device2 = TOTPDevice.objects.get(pk=second["id"])
+    device2 = SealedTOTPDevice.objects.get(pk=second["id"])
     again = client.post(f"/api/v1/me/otp-devices/{device2.pk}/confirm", {"code": code_of(device2)}, format="json")
     assert again.status_code == 200 and again.json()["backup_codes"] == []
     assert StaticToken.objects.filter(device__user=world.member).count() == 10
@@ -55,7 +56,7 @@ def test_a_first_code_confirms_and_makes_ten_backup_codes_stored_hashed(world, a
 def test_a_wrong_code_does_not_confirm_and_a_confirmed_device_is_not_confirmed_twice(world, api_as):
     client = api_as(world.member)
     created = client.post("/api/v1/me/otp-devices", {}, format="json").json()
-    device = TOTPDevice.objects.get(pk=created["id"])
+    device = SealedTOTPDevice.objects.get(pk=created["id"])
     wrong = str((int(code_of(device)) + 1) % 1_000_000).zfill(6)
     answer = client.post(f"/api/v1/me/otp-devices/{device.pk}/confirm", {"code": wrong}, format="json")
     assert answer.status_code == 400 and "code" in answer.json()
@@ -206,3 +207,33 @@ def test_the_device_list_has_a_query_budget(world, api_as, django_assert_max_num
     client = api_as(world.member)
     with django_assert_max_num_queries(4):
         assert client.get("/api/v1/me/otp-devices").json()["count"] == 3
+
+
+def test_the_totp_key_is_sealed_at_rest_and_the_plain_model_fails_closed(world):
+    device, _ = enrolled(world.member)
+    from twofactor.models import TOTPSeed
+
+    real = device.bin_key.hex()
+    row = TOTPDevice.objects.get(pk=device.pk)
+    assert row.key != real  # the column holds a decoy
+    assert real not in TOTPSeed.objects.get(device=device).ciphertext
+    assert not row.verify_token(code_of(device))  # django-otp's own model checks the decoy: refused
+    row.throttle_reset()
+    StaticDevice.objects.filter(user=world.member).update(throttling_failure_count=0)
+    assert services.check_code(world.member, code_of(device)).how == "totp"
+
+
+def test_rotating_the_encryption_keys_reseals_the_seeds(world, settings):
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    device, _ = enrolled(world.member)
+    before = device.bin_key
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), *settings.FIELD_ENCRYPTION_KEYS]
+    out = io.StringIO()
+    call_command("rotate_encryption_keys", stdout=out)
+    assert "1 TOTP seeds" in out.getvalue()
+    settings.FIELD_ENCRYPTION_KEYS = settings.FIELD_ENCRYPTION_KEYS[:1]  # the old key gone: the seed still reads
+    assert SealedTOTPDevice.objects.select_related("canopy_seed").get(pk=device.pk).bin_key == before

@@ -10,10 +10,11 @@ from django.db import transaction
 
 from resources import crypto
 from resources.models import Credential, EnvVar
+from twofactor.models import TOTPSeed
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every credential secret and secret environment variable with the newest key."
+    help = "Re-encrypt every credential secret, secret environment variable and TOTP seed with the newest key."
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = {}
@@ -24,5 +25,10 @@ class Command(BaseCommand):
                     item.secret_ciphertext = crypto.rotate(item.secret_ciphertext)
                 model.objects.bulk_update(items, ["secret_ciphertext"], batch_size=500)
                 counts[model._meta.verbose_name_plural] = len(items)
+            seeds = list(TOTPSeed.objects.only("pk", "ciphertext"))
+            for seed in seeds:
+                seed.ciphertext = crypto.rotate(seed.ciphertext)
+            TOTPSeed.objects.bulk_update(seeds, ["ciphertext"], batch_size=500)
+            counts["TOTP seeds"] = len(seeds)
         summary = ", ".join(f"{n} {name}" for name, n in counts.items())
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted with the newest key: {summary}."))
