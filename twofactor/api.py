@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -15,10 +14,11 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from twofactor import services
+from twofactor.models import SealedTOTPDevice
 
 
 class OtpDeviceSerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
+    id = serializers.UUIDField(source="public_id", read_only=True)
     name = serializers.CharField(read_only=True)
     confirmed = serializers.BooleanField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -50,7 +50,7 @@ class BackupCodesSerializer(serializers.Serializer):
     backup_codes = serializers.ListField(child=serializers.CharField(), help_text="Shown once; the old codes stop.")
 
 
-def _device(device: TOTPDevice) -> dict[str, Any]:
+def _device(device: SealedTOTPDevice) -> dict[str, Any]:
     return dict(OtpDeviceSerializer(device).data)
 
 
@@ -58,7 +58,7 @@ class OtpDevicesView(generics.ListAPIView):
     """The caller's authenticator apps (TOTP devices). POST starts enrolling one."""
 
     serializer_class = OtpDeviceSerializer
-    queryset = TOTPDevice.objects.none()  # for the schema; get_queryset() decides
+    queryset = SealedTOTPDevice.objects.none()  # for the schema; get_queryset() decides
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
@@ -66,7 +66,7 @@ class OtpDevicesView(generics.ListAPIView):
         return super().get_throttles() if self.request.method == "POST" else []
 
     def get_queryset(self) -> Any:
-        return TOTPDevice.objects.filter(user=self.request.user).order_by("created_at", "pk")
+        return services.devices_of(self.request.user)
 
     @extend_schema(request=OtpDeviceCreateSerializer, responses={201: OtpEnrollmentSerializer})
     def post(self, request: Request) -> Response:

@@ -9,6 +9,7 @@ django-otp's plain model instead (a generic ``match_token``) checks codes agains
 
 from __future__ import annotations
 
+import uuid
 from binascii import unhexlify
 
 from django.db import models
@@ -18,7 +19,11 @@ from resources import crypto
 
 
 class TOTPSeed(models.Model):
+    """The sealed key of a device made by Canopy, and the device's public id (a UUID, as every public object has:
+    django-otp's own primary keys are sequential integers)."""
+
     device = models.OneToOneField(TOTPDevice, on_delete=models.CASCADE, primary_key=True, related_name="canopy_seed")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     ciphertext = models.TextField()
 
     def __str__(self) -> str:
@@ -39,6 +44,13 @@ class SealedTOTPDevice(TOTPDevice):
         except TOTPSeed.DoesNotExist:
             return super().bin_key  # a device made outside Canopy's services: its own column
         return unhexlify(str(crypto.decrypt(seed.ciphertext)).encode())
+
+    @property
+    def public_id(self) -> uuid.UUID | None:
+        try:
+            return self.canopy_seed.public_id
+        except TOTPSeed.DoesNotExist:
+            return None
 
     @classmethod
     def create_sealed(cls, **fields: object) -> SealedTOTPDevice:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -42,6 +43,15 @@ ISSUER = "Canopy"
 BACKUP_CODE_COUNT = 10
 _BACKUP_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to misread
 _BACKUP_LENGTH = 16  # 16 × 5 bits = 80 bits
+
+
+def devices_of(user: Any) -> Any:
+    """``user``'s devices made by Canopy (with their public ids), oldest first: one query."""
+    return (
+        SealedTOTPDevice.objects.select_related("canopy_seed")
+        .filter(user=user, canopy_seed__isnull=False)
+        .order_by("created_at", "pk")
+    )
 
 
 def has_device(user: Any) -> bool:
@@ -175,10 +185,14 @@ def own_device(actor: Any, device_id: Any) -> SealedTOTPDevice:
     """``actor``'s own TOTP device ``device_id``; anyone else's, or none, is NotFound."""
     user = _own_user(actor)
     try:
-        pk = int(str(device_id))
+        public_id = uuid.UUID(str(device_id))
     except ValueError:
         raise NotFound() from None
-    device = SealedTOTPDevice.objects.select_related("canopy_seed").filter(pk=pk, user=user).first()
+    device = (
+        SealedTOTPDevice.objects.select_related("canopy_seed")
+        .filter(canopy_seed__public_id=public_id, user=user)
+        .first()
+    )
     if device is None:
         raise NotFound()
     return device

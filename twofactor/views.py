@@ -43,7 +43,7 @@ class EnrollForm(forms.Form):
 
 
 class ConfirmForm(forms.Form):
-    device = forms.IntegerField(widget=forms.HiddenInput)
+    device = forms.UUIDField(widget=forms.HiddenInput)
     code = forms.CharField(
         label="Code from the app",
         max_length=10,
@@ -53,7 +53,7 @@ class ConfirmForm(forms.Form):
 
 
 class RemoveForm(forms.Form):
-    device = forms.IntegerField(widget=forms.HiddenInput)
+    device = forms.UUIDField(widget=forms.HiddenInput)
     code = forms.CharField(
         label="Current code",
         max_length=40,
@@ -64,12 +64,6 @@ class RemoveForm(forms.Form):
 
 class BackupForm(forms.Form):
     code = forms.CharField(label="Current code", max_length=40, help_text="A code from your app or a backup code.")
-
-
-def _devices(request: HttpRequest) -> list[Any]:
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    return list(TOTPDevice.objects.filter(user=request.user).order_by("created_at", "pk"))
 
 
 @never_cache
@@ -85,7 +79,7 @@ def devices(request: HttpRequest) -> HttpResponse:
             request,
             "twofactor/devices.html",
             {
-                "devices": _devices(request),
+                "devices": list(services.devices_of(user)),
                 "backup_left": services.backup_codes_left(user),
                 "verified": fences.session_context(request).otp_verified,
                 "enroll_form": EnrollForm(initial={"next": request.GET.get("next", "")}),
@@ -95,7 +89,7 @@ def devices(request: HttpRequest) -> HttpResponse:
         )
 
     def enrolled(enrollment: services.Enrollment, next_url: str) -> HttpResponse:
-        form = ConfirmForm(initial={"device": enrollment.device.pk, "next": next_url})
+        form = ConfirmForm(initial={"device": enrollment.device.public_id, "next": next_url})
         return render(request, "twofactor/enroll.html", {"enrollment": enrollment, "form": form})
 
     def confirmed(d: dict[str, Any]) -> Any:

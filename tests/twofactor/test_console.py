@@ -44,10 +44,12 @@ def test_enrolling_in_the_console_shows_the_qr_code_and_key_once_then_confirms(w
     key = html.split('data-testid="manual-key">')[1].split("<")[0]
     assert key and key in services.otpauth_uri(device)
     assert key not in client.get("/account/two-factor/").content.decode()  # never again
-    wrong = client.post("/account/two-factor/", {"action": "confirm", "device": device.pk, "code": "12"})
+    wrong = client.post("/account/two-factor/", {"action": "confirm", "device": device.public_id, "code": "12"})
     assert wrong.status_code == 400 and not TOTPDevice.objects.get(pk=device.pk).confirmed
     device.throttle_reset()
-    done = client.post("/account/two-factor/", {"action": "confirm", "device": device.pk, "code": code_of(device)})
+    done = client.post(
+        "/account/two-factor/", {"action": "confirm", "device": device.public_id, "code": code_of(device)}
+    )
     assert done.status_code == 200
     codes = done.content.decode().split('data-testid="backup-codes">')[1]
     assert codes.count("<code>") == 10
@@ -59,10 +61,12 @@ def test_someone_elses_device_cannot_be_confirmed_or_removed_in_the_console(worl
     device, _ = enrolled(world.member)
     client.force_login(world.tenant_admin)
     assert (
-        client.post("/account/two-factor/", {"action": "remove", "device": device.pk, "code": "1"}).status_code == 404
+        client.post("/account/two-factor/", {"action": "remove", "device": device.public_id, "code": "1"}).status_code
+        == 404
     )
     assert (
-        client.post("/account/two-factor/", {"action": "confirm", "device": device.pk, "code": "1"}).status_code == 404
+        client.post("/account/two-factor/", {"action": "confirm", "device": device.public_id, "code": "1"}).status_code
+        == 404
     )
     assert TOTPDevice.objects.filter(pk=device.pk, confirmed=True).exists()
 
@@ -70,9 +74,9 @@ def test_someone_elses_device_cannot_be_confirmed_or_removed_in_the_console(worl
 def test_removing_in_the_console_takes_a_current_code(world, client):
     device, codes = enrolled(world.member)
     client.force_login(world.member)
-    refused = client.post("/account/two-factor/", {"action": "remove", "device": device.pk, "code": ""})
+    refused = client.post("/account/two-factor/", {"action": "remove", "device": device.public_id, "code": ""})
     assert refused.status_code == 400 and TOTPDevice.objects.filter(pk=device.pk).exists()
-    done = client.post("/account/two-factor/", {"action": "remove", "device": device.pk, "code": codes[0]})
+    done = client.post("/account/two-factor/", {"action": "remove", "device": device.public_id, "code": codes[0]})
     assert done.status_code == 302 and not TOTPDevice.objects.filter(pk=device.pk).exists()
 
 
@@ -121,7 +125,8 @@ def test_a_fenced_page_sends_a_user_without_a_device_to_set_one_up_and_back(worl
     client.post("/account/two-factor/", {"action": "enroll", "name": "phone", "next": target})
     device = SealedTOTPDevice.objects.get(user=admin)
     done = client.post(
-        "/account/two-factor/", {"action": "confirm", "device": device.pk, "code": code_of(device), "next": target}
+        "/account/two-factor/",
+        {"action": "confirm", "device": device.public_id, "code": code_of(device), "next": target},
     )
     assert done.status_code == 200 and f'href="{target}"' in done.content.decode()  # backup codes, then back
     assert client.get(target).status_code == 200

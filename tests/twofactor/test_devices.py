@@ -37,8 +37,8 @@ def test_enrolling_answers_the_secret_once_and_the_list_never_shows_it(world, ap
 def test_a_first_code_confirms_and_makes_ten_backup_codes_stored_hashed(world, api_as):
     client = api_as(world.member)
     created = client.post("/api/v1/me/otp-devices", {}, format="json").json()
-    device = SealedTOTPDevice.objects.get(pk=created["id"])
-    answer = client.post(f"/api/v1/me/otp-devices/{device.pk}/confirm", {"code": code_of(device)}, format="json")
+    device = SealedTOTPDevice.objects.get(canopy_seed__public_id=created["id"])
+    answer = client.post(f"/api/v1/me/otp-devices/{device.public_id}/confirm", {"code": code_of(device)}, format="json")
     assert answer.status_code == 200, answer.content
     codes = answer.json()["backup_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10 and answer.json()["confirmed"] is True
@@ -47,8 +47,10 @@ def test_a_first_code_confirms_and_makes_ten_backup_codes_stored_hashed(world, a
     assert services.has_device(world.member)
     # A second device confirms without new backup codes.
     second = client.post("/api/v1/me/otp-devices", {"name": "tablet"}, format="json").json()
-    device2 = SealedTOTPDevice.objects.get(pk=second["id"])
-    again = client.post(f"/api/v1/me/otp-devices/{device2.pk}/confirm", {"code": code_of(device2)}, format="json")
+    device2 = SealedTOTPDevice.objects.get(canopy_seed__public_id=second["id"])
+    again = client.post(
+        f"/api/v1/me/otp-devices/{device2.public_id}/confirm", {"code": code_of(device2)}, format="json"
+    )
     assert again.status_code == 200 and again.json()["backup_codes"] == []
     assert StaticToken.objects.filter(device__user=world.member).count() == 10
 
@@ -56,19 +58,21 @@ def test_a_first_code_confirms_and_makes_ten_backup_codes_stored_hashed(world, a
 def test_a_wrong_code_does_not_confirm_and_a_confirmed_device_is_not_confirmed_twice(world, api_as):
     client = api_as(world.member)
     created = client.post("/api/v1/me/otp-devices", {}, format="json").json()
-    device = SealedTOTPDevice.objects.get(pk=created["id"])
+    device = SealedTOTPDevice.objects.get(canopy_seed__public_id=created["id"])
     wrong = str((int(code_of(device)) + 1) % 1_000_000).zfill(6)
-    answer = client.post(f"/api/v1/me/otp-devices/{device.pk}/confirm", {"code": wrong}, format="json")
+    answer = client.post(f"/api/v1/me/otp-devices/{device.public_id}/confirm", {"code": wrong}, format="json")
     assert answer.status_code == 400 and "code" in answer.json()
     device.refresh_from_db()
     assert not device.confirmed and not StaticDevice.objects.filter(user=world.member).exists()
-    assert client.post(f"/api/v1/me/otp-devices/{device.pk}/confirm", {}, format="json").status_code == 400
+    assert client.post(f"/api/v1/me/otp-devices/{device.public_id}/confirm", {}, format="json").status_code == 400
     device.throttle_reset()
     assert (
-        client.post(f"/api/v1/me/otp-devices/{device.pk}/confirm", {"code": code_of(device)}, format="json").status_code
+        client.post(
+            f"/api/v1/me/otp-devices/{device.public_id}/confirm", {"code": code_of(device)}, format="json"
+        ).status_code
         == 200
     )
-    answer = client.post(f"/api/v1/me/otp-devices/{device.pk}/confirm", {"code": code_of(device)}, format="json")
+    answer = client.post(f"/api/v1/me/otp-devices/{device.public_id}/confirm", {"code": code_of(device)}, format="json")
     assert answer.status_code == 409 and answer.json()["code"] == "confirmed"
 
 
@@ -76,7 +80,7 @@ def test_starting_over_drops_the_pending_enrollment(world, api_as):
     client = api_as(world.member)
     first = client.post("/api/v1/me/otp-devices", {}, format="json").json()
     client.post("/api/v1/me/otp-devices", {}, format="json")
-    assert not TOTPDevice.objects.filter(pk=first["id"]).exists()
+    assert not TOTPDevice.objects.filter(canopy_seed__public_id=first["id"]).exists()
     assert TOTPDevice.objects.filter(user=world.member).count() == 1
 
 
@@ -126,10 +130,10 @@ def test_backup_code_guesses_are_throttled_too(world):
 def test_removing_a_confirmed_device_takes_a_current_code(world, api_as):
     device, codes = enrolled(world.member)
     client = api_as(world.member)
-    answer = client.delete(f"/api/v1/me/otp-devices/{device.pk}", {}, format="json")
+    answer = client.delete(f"/api/v1/me/otp-devices/{device.public_id}", {}, format="json")
     assert answer.status_code == 400 and "code" in answer.json()
     assert TOTPDevice.objects.filter(pk=device.pk).exists()
-    answer = client.delete(f"/api/v1/me/otp-devices/{device.pk}", {"code": codes[0]}, format="json")
+    answer = client.delete(f"/api/v1/me/otp-devices/{device.public_id}", {"code": codes[0]}, format="json")
     assert answer.status_code == 204
     assert not TOTPDevice.objects.filter(user=world.member).exists()
     assert not StaticDevice.objects.filter(user=world.member).exists()  # the last one: backup codes go too
@@ -146,7 +150,7 @@ def test_a_stolen_session_cannot_switch_the_second_factor_off_or_mint_backup_cod
     device, codes = enrolled(world.member)
     thief = api_as(world.member)  # the victim's token, without the phone
     for body in ({}, {"code": "123456"}, {"code": "not-a-code"}):
-        thief.delete(f"/api/v1/me/otp-devices/{device.pk}", body, format="json")
+        thief.delete(f"/api/v1/me/otp-devices/{device.public_id}", body, format="json")
         device.throttle_reset()
         thief.post("/api/v1/me/otp-devices/backup-codes", body, format="json")
     # The victim's second factor is intact, and so are their backup codes.
@@ -176,11 +180,18 @@ def test_backup_codes_need_a_device_first(world, api_as):
 def test_other_peoples_devices_are_404(world, api_as):
     device, _ = enrolled(world.member)
     mallory = api_as(world.tenant_admin)  # the victim's tenant administrator
-    for path in (f"/api/v1/me/otp-devices/{device.pk}", "/api/v1/me/otp-devices/nonsense"):
+    for path in (f"/api/v1/me/otp-devices/{device.public_id}", "/api/v1/me/otp-devices/nonsense"):
         assert mallory.get(path).status_code == 404
-    assert mallory.delete(f"/api/v1/me/otp-devices/{device.pk}", {"code": "123456"}, format="json").status_code == 404
-    assert mallory.post(f"/api/v1/me/otp-devices/{device.pk}/confirm", {"code": "1"}, format="json").status_code == 404
+    assert (
+        mallory.delete(f"/api/v1/me/otp-devices/{device.public_id}", {"code": "123456"}, format="json").status_code
+        == 404
+    )
+    assert (
+        mallory.post(f"/api/v1/me/otp-devices/{device.public_id}/confirm", {"code": "1"}, format="json").status_code
+        == 404
+    )
     assert mallory.get("/api/v1/me/otp-devices").json()["count"] == 0
+    assert api_as(world.member).get(f"/api/v1/me/otp-devices/{device.pk}").status_code == 404  # only UUIDs name them
     assert TOTPDevice.objects.filter(pk=device.pk).exists()
 
 
