@@ -147,6 +147,10 @@ def verify(request: HttpRequest) -> HttpResponse:
     signed_in = request.user.is_authenticated
     if found is None and not signed_in:
         return redirect("login")
+    if found is None and not services.has_device(request.user):
+        # Nothing to verify with yet: set a device up (its first code verifies the session), then back.
+        target = flow.safe_next(request, request.GET.get("next") or request.POST.get("next"))
+        return redirect(f"{reverse('twofactor')}?{urlencode({'next': target})}")
     next_url = found[1]["next"] if found is not None else flow.safe_next(request, request.GET.get("next") or
                                                                          request.POST.get("next"))  # fmt: skip
     form = CodeForm(request.POST or None, initial={"next": next_url})

@@ -145,3 +145,24 @@ def test_a_verified_session_goes_straight_back(world, people, client):
     client.post("/account/two-factor/verify/", {"code": code_of(device)})
     answer = client.get(f"/account/two-factor/required/?{urlencode({'next': '/account/'})}")
     assert answer.status_code == 302 and answer["Location"] == "/account/"
+
+
+def test_the_required_page_needs_a_sign_in(world, client):
+    answer = client.get("/account/two-factor/required/?next=/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/")
+
+
+def test_verifying_without_a_device_leads_to_setting_one_up(world, client):
+    client.force_login(world.member)
+    answer = client.get("/account/two-factor/verify/?next=/account/")
+    assert answer.status_code == 302 and answer["Location"] == "/account/two-factor/?next=%2Faccount%2F"
+
+
+def test_the_devices_page_has_a_query_budget(world, client, django_assert_max_num_queries):
+    for name in ("a", "b", "c"):
+        services.enroll(actor=world.member, name=name)
+        TOTPDevice.objects.filter(user=world.member).update(confirmed=True)
+    client.force_login(world.member)
+    with django_assert_max_num_queries(8):
+        page = client.get("/account/two-factor/")
+    assert page.status_code == 200 and page.content.decode().count('name="action" value="remove"') == 3
