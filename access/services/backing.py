@@ -42,8 +42,9 @@ def standing(user: Any, tenant_id: Any) -> Any:
     the roles alone, without the authentication fences of access/fences.py. Those close regions to a *request*
     whose sign-in does not satisfy them; an inviter who is not making this request passed them when they sent the
     invitation, and an invitation into a subtree requiring 2FA (or a tenant enforcing SSO) must not lose its backing
-    for that. The invitee is still fenced as their own requests deserve. Drops the user's cached Access."""
+    for that. The invitee is still fenced as their own requests deserve. The user's rights are read afresh."""
     fences.attach(user, fences.AuthContext("standing", frozenset({tenant_id}), True))
+    policy.forget(user)
     return user
 
 
