@@ -72,7 +72,8 @@ def _sign_in(
     request: HttpRequest, user: Any, *, method: str, sso_tenant: UUID | None, backend: str, otp_verified: bool
 ) -> None:
     # A second SSO sign-in of the same user in the same session adds its tenant to those already proved.
-    same = request.user.is_authenticated and request.user.pk == user.pk
+    current = getattr(request, "user", None)
+    same = current is not None and current.is_authenticated and current.pk == user.pk
     earlier = fences.session_context(request).sso_tenants if same else frozenset()
     request.session.pop(PENDING_KEY, None)
     login(request, user, backend=backend)
