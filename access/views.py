@@ -118,8 +118,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
     write = Write(
         run=lambda d: issue_token(
             user=request.user, name=d["name"], lifetime=timedelta(days=d["days"]),
-            # a session verified with a second factor mints tokens that reach subtrees requiring one
+            # what the session proved goes into its tokens: a second factor (subtrees requiring one), SSO tenants
             otp_verified=fences.context_of(request.user).otp_verified,
+            sso_tenants=fences.context_of(request.user).sso_tenants,
         ),
         then=lambda result: _tokens_page(request, {"created": result[1]}), form=TokenForm, form_key="form",
     )  # fmt: skip

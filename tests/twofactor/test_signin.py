@@ -164,3 +164,13 @@ def test_a_wrong_password_says_nothing_about_a_second_factor(world, api):
     answer = api.post("/api/v1/auth/token", {"username": "bob", "password": "nope", "otp": "123456"}, format="json")
     assert answer.status_code == 400 and "non_field_errors" in answer.json()
     assert services.has_device(world.member)
+
+
+def test_console_tokens_carry_the_sessions_sso_tenants(world, client):
+    client.force_login(world.member)
+    session = client.session
+    session[fences.SESSION_KEY] = fences.AuthContext("sso", frozenset({world.acme.pk}), False).as_session()
+    session.save()
+    client.post("/tokens/", {"name": "sso", "days": 1})
+    token = AccessToken.objects.get(user=world.member, name="sso")
+    assert token.sso_tenants == [str(world.acme.pk)] and not token.otp_verified
