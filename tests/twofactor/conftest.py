@@ -12,3 +12,12 @@ def _fresh_cache(db: Any):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _throttle_rates(monkeypatch: Any):
+    """The settings' throttle rates, whatever an earlier test left on DRF's class attribute."""
+    from django.conf import settings
+    from rest_framework.throttling import ScopedRateThrottle
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
