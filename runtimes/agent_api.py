@@ -428,6 +428,9 @@ class IdentityTokenView(AgentView):
             429: OpenApiResponse(
                 ErrorSerializer, description="identity_token_limit: the run had its tokens (do not retry)."
             ),
+            503: OpenApiResponse(
+                ErrorSerializer, description="identity_not_configured: Canopy has no signing key yet."
+            ),
         },
     )
     def post(self, request: Request, id: Any) -> Response:

@@ -88,7 +88,7 @@ def _published() -> dict[str, Any]:
         rows = (
             SigningKey.objects.annotate(last_use=Coalesce("signed_until", "retired_at"))
             .filter(published_q(timezone.now()))
-            .order_by("created_at")
+            .order_by("pk")  # oldest first
             .values_list("public_jwk", "alg")
         )
         keys = [jwk for jwk, _ in rows]
@@ -170,6 +170,8 @@ def rotate(*, actor: Any, force: bool = False, alg: str | None = None) -> Rotati
         )
         deleted = list(expired.values_list("kid", flat=True))
         SigningKey.objects.filter(kid__in=deleted).delete()
+        # Now (this transaction's own readers) and after the commit (a reader that cached the old keys meanwhile).
+        forget_published()
         transaction.on_commit(forget_published)
     logger.info(
         "workload.key_rotated by %s: active %s, next %s, retired %s, deleted %s",

@@ -48,6 +48,13 @@ class TokenLimit(DomainError):
     default_code = "identity_token_limit"
 
 
+class NotConfigured(DomainError):
+    """No active signing key: the operator has not run rotate_workload_keys yet (503, the agent's step fails)."""
+
+    status = 503
+    default_code = "identity_not_configured"
+
+
 class AudienceRefused(DomainError):
     status = 403
     default_code = "audience_not_declared"
@@ -115,7 +122,7 @@ def _signing_key(exp: datetime) -> SigningKey:
     for _ in range(3):
         key = keys.active_key()
         if key is None:
-            raise ImproperlyConfigured("No workload identity signing key: run `manage.py rotate_workload_keys`.")
+            raise NotConfigured("Canopy has no workload identity signing key yet: run manage.py rotate_workload_keys.")
         recorded = SigningKey.objects.filter(pk=key.pk, state=SigningKey.State.ACTIVE).update(
             signed_until=Greatest(Coalesce(F("signed_until"), until), until)
         )

@@ -131,8 +131,8 @@ class CanopyClient:
             raise LeaseLost(detail)
         if response.status_code == 409 and code == "seq_gap":
             raise SeqGap(detail, int(data.get("next_seq") or 1))
-        if response.status_code == 429 and code == "identity_token_limit":
-            raise ApiError(response.status_code, detail, code)  # the run's quota, not a busy server: no retry
+        if code in ("identity_token_limit", "identity_not_configured"):
+            raise ApiError(response.status_code, detail, code)  # the run's quota, or no key: retrying cannot help
         if response.status_code >= 500 or response.status_code == 429:
             raise Unreachable(f"HTTP {response.status_code}: {detail}")
         raise ApiError(response.status_code, detail, code)

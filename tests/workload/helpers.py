@@ -12,12 +12,13 @@ from typing import Any
 
 import jwt as pyjwt
 from joserfc import jwt as jose_jwt
+from joserfc.errors import BadSignatureError, JoseError, UnsupportedAlgorithmError
 from joserfc.jwk import KeySet
 from rest_framework.test import APIClient
 
 from resources.models import Run, Task
-from tests.runtimes.queue_helpers import Agent, enroll, make_task, queue_run
 from runtimes.models import Runtime
+from tests.runtimes.queue_helpers import Agent, enroll, make_task, queue_run
 
 ISSUER = "https://canopy.example"
 AUDIENCE = "sts.amazonaws.com"
@@ -64,6 +65,11 @@ def verify_with_pyjwt(token: str, jwks: dict[str, Any], audience: str = AUDIENCE
 
 
 VERIFIERS = [verify_with_joserfc, verify_with_pyjwt]
+# What the verifiers raise when they refuse a token: for an algorithm other than the pinned RS256, for a signature
+# that does not match, for anything at all.
+ALG_REFUSED = (UnsupportedAlgorithmError, pyjwt.InvalidAlgorithmError)
+SIGNATURE_REFUSED = (BadSignatureError, pyjwt.InvalidSignatureError)
+REFUSED = (JoseError, pyjwt.PyJWTError, ValueError, KeyError)
 
 
 def b64(data: bytes) -> str:
@@ -77,7 +83,11 @@ def b64json(value: dict[str, Any]) -> str:
 def parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     header, payload, signature = token.split(".")
     pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload))), signature
+    return (
+        json.loads(base64.urlsafe_b64decode(pad(header))),
+        json.loads(base64.urlsafe_b64decode(pad(payload))),
+        signature,
+    )
 
 
 def forge_hs256(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
@@ -93,7 +103,8 @@ class Claimed:
 
     def ask(self, audience: str = AUDIENCE, lease: str | None = None, agent: Agent | None = None) -> Any:
         return (agent or self.agent).post(
-            f"runs/{self.run.pk}/identity-token", {"lease": self.lease if lease is None else lease, "audience": audience}
+            f"runs/{self.run.pk}/identity-token",
+            {"lease": self.lease if lease is None else lease, "audience": audience},
         )
 
 
@@ -108,6 +119,6 @@ def claimed_run(runtime: Runtime, task: Task, agent: Agent | None = None) -> Cla
     return Claimed(agent, Run.objects.get(pk=run.pk), claimed["lease"])
 
 
-def identity_task(project: Any, name: str = "Call AWS", audience: str = AUDIENCE) -> Task:
+def identity_task(project: Any, name: str = "Call AWS", audience: str = AUDIENCE, **fields: Any) -> Task:
     step = {**IDENTITY_STEP, "identity": {"audience": audience}}
-    return make_task(project, name, steps=[step])
+    return make_task(project, name, steps=[step], **fields)
