@@ -10,7 +10,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('resources', '0006_runs_on_runtimes'),
+        # The first migration with Run (not the latest): tests migrate resources back and forth under leaf nodes.
+        ('resources', '0001_initial'),
     ]
 
     operations = [
