@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from config.actors import SYSTEM
+from runtimes import wakeup
 from runtimes.models import Runtime
 from tests.runtimes.queue_helpers import make_runtime
 from tests.workload.helpers import ISSUER, identity_task
@@ -18,6 +19,7 @@ def _issuer(settings: Any) -> Any:
     keys.forget_published()  # the JWKS cache outlives a test's database
     yield
     keys.forget_published()
+    wakeup.stop_listening()  # a claim's LISTEN connection (PostgreSQL) would keep the test database from being dropped
 
 
 @pytest.fixture
