@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
@@ -306,3 +307,20 @@ def test_the_rotation_is_logged_on_the_application_log(db, caplog):
     (record,) = [r for r in caplog.records if r.name == "canopy.workload"]
     assert record.getMessage().startswith("workload.key_rotated by system")
     assert rotation.active.kid in record.getMessage() and "PRIVATE" not in record.getMessage()
+
+
+def test_rotating_the_encryption_keys_re_encrypts_the_signing_keys(world, edge, task, settings):
+    old_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [old_key]
+    rotation = keys.rotate(actor=SYSTEM)
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    out = StringIO()
+    call_command("rotate_encryption_keys", stdout=out)
+    assert "2 signing keys" in out.getvalue()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is gone: the keys still sign
+    keys._private.cache_clear()  # no key decrypted before the rotation helps
+    token = claimed_run(edge, task).ask().json()["token"]
+    assert parts(token)[0]["kid"] == rotation.active.kid
+    for verify in VERIFIERS:
+        verify(token, fetch_jwks())
