@@ -4,8 +4,8 @@ Rotation (``rotate``) is the only writer of key states. The first rotation makes
 every later one promotes next → active, makes a new next, retires the old active and deletes the retired keys whose
 last token (``signed_until``, else the retirement) expired more than WORKLOAD_IDENTITY_KEY_LEEWAY_S ago. Because the
 next key was published one rotation earlier, a verifier's cached JWKS already knows the key that signs after the
-rotation; a rotation sooner than JWKS_MAX_AGE_S after the next key appeared would break that, so it is refused
-unless forced.
+rotation; a rotation sooner than MIN_NEXT_AGE_S (the verifiers' cache plus ours) after the next key appeared would
+break that, so it is refused unless forced.
 
 The JWKS and the algorithms are cached (``CACHE_KEY``) for JWKS_CACHE_S: the public endpoints cost at most one
 query per cache period; a rotation drops the cache at once. The private key of the active key is decrypted once per
@@ -38,6 +38,8 @@ logger = logging.getLogger("canopy.workload")
 
 JWKS_MAX_AGE_S = 300  # Cache-Control of the JWKS: verifiers may hold it this long
 JWKS_CACHE_S = 60  # our own cache of the published keys (a retired key's end is seen within this)
+# A next key signs only once every verifier can know it: our cache shows it within JWKS_CACHE_S, theirs within max-age.
+MIN_NEXT_AGE_S = JWKS_MAX_AGE_S + JWKS_CACHE_S
 CACHE_KEY = "workload:jwks:v1"
 
 JoseKey = RSAKey | ECKey
@@ -142,9 +144,9 @@ def rotate(*, actor: Any, force: bool = False, alg: str | None = None) -> Rotati
         )
         active = next((k for k in keys if k.state == SigningKey.State.ACTIVE), None)
         upcoming = next((k for k in keys if k.state == SigningKey.State.NEXT), None)
-        if upcoming is not None and not force and now - upcoming.created_at < timedelta(seconds=JWKS_MAX_AGE_S):
+        if upcoming is not None and not force and now - upcoming.created_at < timedelta(seconds=MIN_NEXT_AGE_S):
             raise Conflict(
-                f"The next key was published less than {JWKS_MAX_AGE_S} s ago: verifiers that cached the JWKS "
+                f"The next key was published less than {MIN_NEXT_AGE_S} s ago: verifiers that cached the JWKS "
                 "before may not know it yet. Rotate later, or force it.",
                 code="rotation_too_soon",
             )

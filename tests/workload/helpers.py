@@ -35,8 +35,8 @@ def fetch_jwks(client: Any = None) -> dict[str, Any]:
     return json.loads(response.content)
 
 
-def verify_with_joserfc(token: str, jwks: dict[str, Any], audience: str = AUDIENCE) -> dict[str, Any]:
-    decoded = jose_jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256"])
+def verify_with_joserfc(token: str, jwks: dict[str, Any], audience: str = AUDIENCE, alg: str = "RS256") -> Any:
+    decoded = jose_jwt.decode(token, KeySet.import_key_set(jwks), algorithms=[alg])
     registry = jose_jwt.JWTClaimsRegistry(
         iss={"essential": True, "value": ISSUER},
         aud={"essential": True, "value": audience},
@@ -50,13 +50,13 @@ def verify_with_joserfc(token: str, jwks: dict[str, Any], audience: str = AUDIEN
     return {"header": decoded.header, "claims": decoded.claims}
 
 
-def verify_with_pyjwt(token: str, jwks: dict[str, Any], audience: str = AUDIENCE) -> dict[str, Any]:
+def verify_with_pyjwt(token: str, jwks: dict[str, Any], audience: str = AUDIENCE, alg: str = "RS256") -> Any:
     header = pyjwt.get_unverified_header(token)
     key = pyjwt.PyJWKSet.from_dict(jwks)[header["kid"]]
     claims = pyjwt.decode(
         token,
         key.key,
-        algorithms=["RS256"],
+        algorithms=[alg],
         audience=audience,
         issuer=ISSUER,
         options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},

@@ -111,7 +111,7 @@ def test_the_private_key_is_stored_encrypted(db, signing_keys):
     assert private.thumbprint() == stored.kid and private.as_dict(private=True)["d"]
 
 
-def test_es256_keys_are_made_when_configured(db, settings):
+def test_es256_keys_are_made_when_configured_and_sign_es256_tokens(world, edge, task, settings):
     settings.WORKLOAD_IDENTITY_ALG = "ES256"
     rotation = keys.rotate(actor=SYSTEM)
     jwks = fetch_jwks()
@@ -119,6 +119,12 @@ def test_es256_keys_are_made_when_configured(db, settings):
     assert rotation.active.alg == "ES256" and "d" not in rotation.active.public_jwk
     discovery = json.loads(Client().get("/.well-known/openid-configuration").content)
     assert discovery["id_token_signing_alg_values_supported"] == ["ES256"]
+    token = claimed_run(edge, task).ask().json()["token"]
+    assert parts(token)[0] == {"alg": "ES256", "kid": rotation.active.kid, "typ": "JWT"}
+    for verify in VERIFIERS:
+        assert verify(token, jwks, alg="ES256")["claims"]["aud"] == AUDIENCE
+        with pytest.raises(ALG_REFUSED):  # a verifier pinned to RS256 refuses it
+            verify(token, jwks)
 
 
 # -- forgeries -----------------------------------------------------------------------------------------------------
@@ -292,7 +298,7 @@ def test_the_command_rotates_and_prints_the_status(db):
     active, upcoming = SigningKey.objects.get(state="active"), SigningKey.objects.get(state="next")
     assert f"Rotated: {active.kid} signs, {upcoming.kid} is next." in out.getvalue()
     assert f"active   RS256 {active.kid}" in out.getvalue() and f"next     RS256 {upcoming.kid}" in out.getvalue()
-    with pytest.raises(CommandError, match="less than 300 s ago"):
+    with pytest.raises(CommandError, match="less than 360 s ago"):
         call_command("rotate_workload_keys", stdout=StringIO())
     out = StringIO()
     call_command("rotate_workload_keys", "--force", "--alg", "ES256", stdout=out)

@@ -3,7 +3,7 @@
 Rotates the keys that sign workload identity tokens (workload.keys.rotate): the first run makes an active key and a
 next one; each later run promotes next to active, publishes a new next, retires the old active and deletes the
 retired keys whose tokens have all expired. Run it from a scheduler (daily or weekly is plenty), at least
-JWKS_MAX_AGE_S (5 min) apart. ``--status`` only prints the keys."""
+6 minutes apart (the JWKS's max-age plus Canopy's own cache of it). ``--status`` only prints the keys."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--status", action="store_true", help="Print the keys and change nothing.")
         parser.add_argument(
-            "--force", action="store_true", help="Rotate even if the next key was published less than 5 min ago."
+            "--force", action="store_true", help="Rotate even if the next key was published less than 6 min ago."
         )
         parser.add_argument(
             "--alg", choices=SigningKey.Alg.values, help="The new next key's algorithm (default WORKLOAD_IDENTITY_ALG)."
