@@ -226,7 +226,8 @@ class RunExecution:
         if cached is not None and cached[1] - time.monotonic() > IDENTITY_REUSE_MIN_S:
             return cached[0]
         client = self.options.client
-        stop = _Either(self.lost, self.options.give_up)
+        # Retried until Canopy answers, or a Stop, a lost lease or the agent's exit ends the step.
+        stop = _Either(self.interrupt.event, _Either(self.lost, self.options.give_up))
         try:
             answer = api.retrying(
                 lambda: client.identity_token(self.id, self.lease, audience),
@@ -242,6 +243,7 @@ class RunExecution:
             self.drop()
             raise StepStopped("agent token invalid") from None
         except api.Unreachable as error:
+            self.interrupt.check()  # stopped while retrying: the step stops, it did not fail
             raise StepError(f"no workload identity token (Canopy unreachable: {error})") from error
         except api.ApiError as error:
             raise StepError(f"Canopy refused a workload identity token for “{audience}”: {error.detail}") from error

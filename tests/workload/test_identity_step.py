@@ -6,6 +6,7 @@ step with Canopy's reason."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,21 @@ def test_a_bad_identity_is_refused_with_a_clear_400_and_nothing_changes(world, a
         f"/api/v1/projects/{world.website.pk}/tasks", {"name": "New", "steps": [identity_step]}, format="json"
     )
     assert created.status_code == 400 and not Task.objects.filter(name="New").exists()
+
+
+class UnreachableCanopy(BridgeClient):
+    def post(self, path: str, body: dict[str, Any], *, timeout: float | None = None, auth: bool = True) -> Any:
+        self.calls = getattr(self, "calls", 0) + 1
+        raise agent_client.Unreachable("HTTP 502: bad gateway")
+
+
+def test_a_stop_ends_the_retries_of_an_unreachable_canopy(world, signing_keys, edge, httpserver, tmp_path):
+    claimed = claimed_run(edge, identity_task(world.website))
+    run = execution(claimed, tmp_path)
+    run.options.client = UnreachableCanopy(claimed.agent.client)
+    threading.Timer(1.0, run.cancel).start()  # the user's Stop, a second later
+    started = time.monotonic()
+    with pytest.raises(StepStopped):
+        execute(step(httpserver.url_for("/aws")), make_env(run.identity_token))
+    assert time.monotonic() - started < 5 and run.options.client.calls >= 2  # it retried, then stopped at once
+    assert httpserver.log == []
