@@ -39,7 +39,7 @@ from tests.workload.helpers import (
     forge_hs256,
     parts,
 )
-from workload import keys
+from workload import checks, keys
 from workload.models import SigningKey
 
 
@@ -330,3 +330,14 @@ def test_rotating_the_encryption_keys_re_encrypts_the_signing_keys(world, edge, 
     assert parts(token)[0]["kid"] == rotation.active.kid
     for verify in VERIFIERS:
         verify(token, fetch_jwks())
+
+
+@pytest.mark.parametrize(
+    ("issuer", "warned"),
+    [("https://canopy.example", False), ("https://canopy.example/sub", False), ("http://canopy.example", True),
+     ("https://canopy.example?x=1", True), ("canopy.example", True)],
+)  # fmt: skip
+def test_the_deploy_check_warns_of_an_issuer_clouds_will_not_trust(settings, issuer, warned):
+    settings.WORKLOAD_IDENTITY_ISSUER = issuer
+    found = [message.id for message in checks.https_issuer()]
+    assert found == (["workload.W001"] if warned else [])
