@@ -424,7 +424,9 @@ class IdentityTokenView(AgentView):
         responses={
             200: IdentityTokenSerializer,
             403: OpenApiResponse(ErrorSerializer, description="audience_not_declared: no step names it."),
-            409: OpenApiResponse(ErrorSerializer, description="lease_lost, or run_stopping."),
+            409: OpenApiResponse(
+                ErrorSerializer, description="lease_lost; run_stopping; rotating (a key rotation raced: try again)."
+            ),
             429: OpenApiResponse(
                 ErrorSerializer, description="identity_token_limit: the run had its tokens (do not retry)."
             ),

@@ -180,7 +180,3 @@ def issue_token(*, runtime_id: Any, run_id: uuid.UUID, lease: str, audience: str
         IssuedToken.objects.create(jti=jti, run=run, audience=audience, kid=key.kid, issued_at=now, expires_at=exp)
     logger.info("workload.token_issued run %s aud %s jti %s kid %s exp %s", run.pk, audience, jti, key.kid, exp)
     return Issued(token=token, expires_at=exp, jti=jti, kid=key.kid)
-
-
-def issued_count(run: Run) -> int:
-    return IssuedToken.objects.filter(run=run).count()
