@@ -5,6 +5,7 @@ step with Canopy's reason."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -225,3 +226,15 @@ def test_a_stop_ends_the_retries_of_an_unreachable_canopy(world, signing_keys, e
         execute(step(httpserver.url_for("/aws")), make_env(run.identity_token))
     assert time.monotonic() - started < 5 and run.options.client.calls >= 2  # it retried, then stopped at once
     assert httpserver.log == []
+
+
+def test_the_console_task_form_refuses_identity_beside_authorization_with_the_reason(world, as_user):
+    client = as_user(world.tenant_admin)
+    page = f"/o/{world.marketing.pk}/p/{world.website.pk}/tasks/"
+    bad = json.dumps([{**GOOD, "headers": {"Authorization": "Bearer mine"}}])
+    response = client.post(page, {"action": "create", "name": "Cloud", "steps": bad})
+    assert response.status_code == 400
+    assert "remove the step&#x27;s own Authorization header" in response.content.decode()
+    assert not Task.objects.filter(name="Cloud").exists()
+    good = client.post(page, {"action": "create", "name": "Cloud", "steps": json.dumps([GOOD])})
+    assert good.status_code == 302 and Task.objects.get(name="Cloud").steps == [GOOD]
