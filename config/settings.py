@@ -73,7 +73,9 @@ if WORKLOAD_IDENTITY_ALG not in ("RS256", "ES256"):
 if not 60 <= WORKLOAD_IDENTITY_TTL_S <= 900:
     raise ImproperlyConfigured("WORKLOAD_IDENTITY_TTL_S must be from 60 to 900 seconds (15 minutes at most).")
 if WORKLOAD_IDENTITY_TOKENS_PER_RUN < 1 or WORKLOAD_IDENTITY_KEY_LEEWAY_S < 0:
-    raise ImproperlyConfigured("WORKLOAD_IDENTITY_TOKENS_PER_RUN must be 1 or more, WORKLOAD_IDENTITY_KEY_LEEWAY_S 0 or more.")
+    raise ImproperlyConfigured(
+        "WORKLOAD_IDENTITY_TOKENS_PER_RUN must be 1 or more and WORKLOAD_IDENTITY_KEY_LEEWAY_S 0 or more."
+    )
 
 INSTALLED_APPS = [
     "config.apps.CanopyAdminConfig",  # django.contrib.admin, with Canopy's site (config/admin.py)
