@@ -26,6 +26,9 @@ class TOTPSeed(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     ciphertext = models.TextField()
 
+    class Meta:
+        verbose_name = "TOTP seed"
+
     def __str__(self) -> str:
         return f"sealed seed of device {self.device_id}"
 

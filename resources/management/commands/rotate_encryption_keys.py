@@ -5,30 +5,37 @@ Run it after putting a new key first in FIELD_ENCRYPTION_KEYS; drop the old key 
 
 from typing import Any
 
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from resources import crypto
 from resources.models import Credential, EnvVar
-from twofactor.models import TOTPSeed
+
+# (model, field) of every encrypted column. The workload identity signing keys and the TOTP seeds are named by label:
+# this app depends on neither app (they depend on it), and a forgotten secret would be unreadable once its key is
+# dropped.
+ENCRYPTED = (
+    (Credential, "secret_ciphertext"),
+    (EnvVar, "secret_ciphertext"),
+    (apps.get_model("workload", "SigningKey"), "private_key"),
+    (apps.get_model("twofactor", "TOTPSeed"), "ciphertext"),  # the sealed keys of authenticator apps
+)
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every credential secret, secret environment variable and TOTP seed with the newest key."
+    help = (
+        "Re-encrypt every stored secret (credentials, secret variables, signing keys, TOTP seeds) with the newest key."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = {}
         with transaction.atomic():
-            for model in (Credential, EnvVar):
-                items = list(model.objects.exclude(secret_ciphertext="").only("pk", "secret_ciphertext"))
+            for model, field in ENCRYPTED:
+                items = list(model.objects.exclude(**{field: ""}).only("pk", field))
                 for item in items:
-                    item.secret_ciphertext = crypto.rotate(item.secret_ciphertext)
-                model.objects.bulk_update(items, ["secret_ciphertext"], batch_size=500)
+                    setattr(item, field, crypto.rotate(getattr(item, field)))
+                model.objects.bulk_update(items, [field], batch_size=500)
                 counts[model._meta.verbose_name_plural] = len(items)
-            seeds = list(TOTPSeed.objects.only("pk", "ciphertext"))
-            for seed in seeds:
-                seed.ciphertext = crypto.rotate(seed.ciphertext)
-            TOTPSeed.objects.bulk_update(seeds, ["ciphertext"], batch_size=500)
-            counts["TOTP seeds"] = len(seeds)
         summary = ", ".join(f"{n} {name}" for name, n in counts.items())
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted with the newest key: {summary}."))
