@@ -166,8 +166,8 @@ def _clean_mappings(tenant: Tenant, rows: Any, root: Organization) -> list[Mappi
         raise ValidationError({"group_roles": [f"At most {GROUP_ROLES_MAX} mappings."]})
     found: list[Mapping] = []
     seen: set[tuple[str, Any]] = set()
-    errors: list[Any] = []
-    for row in rows:
+    errors: list[str] = []
+    for number, row in enumerate(rows, start=1):
         try:
             if not isinstance(row, dict):
                 raise ValidationError({"group": ["Give {group, role, org}."]})
@@ -178,10 +178,9 @@ def _clean_mappings(tenant: Tenant, rows: Any, root: Organization) -> list[Mappi
                 raise ValidationError({"group": [f"“{group}” is mapped twice at {org.name}."]})
             seen.add((group, org.pk))
             found.append(Mapping(group, role, org))
-            errors.append({})
         except ValidationError as exc:
-            errors.append(exc.message_dict)
-    if any(errors):
+            errors += [f"Mapping {number}, {name}: {m}" for name, ms in exc.message_dict.items() for m in ms]
+    if errors:
         raise ValidationError({"group_roles": errors})
     return found
 

@@ -91,8 +91,8 @@ def tenant_sso(request: HttpRequest, org_id: UUID) -> HttpResponse:
         for o in Organization.objects.alive().filter(tenant=tenant).order_by("tree_id", "lft")[:ORGS_OFFERED]
     ]
 
-    def sso_form(*args: Any) -> SSOForm:
-        return SSOForm(*args, roles=roles, orgs=orgs)
+    def sso_form(*args: Any, **kwargs: Any) -> SSOForm:
+        return SSOForm(*args, roles=roles, orgs=orgs, **kwargs)
 
     def domain() -> Domain:
         found = services.domains_of(tenant).filter(pk=parse_uuid(request.POST.get("domain"))).first()
@@ -146,7 +146,7 @@ def tenant_sso(request: HttpRequest, org_id: UUID) -> HttpResponse:
         unlinked = services.unlinked_members(tenant)
         return render_org_page(
             request, "identity/sso.html", org, tab="sso", sso=current,
-            sso_form=context.get("sso_form") or sso_form(initial=_initial(current)),
+            sso_form=context.get("sso_form") or _blank_form(sso_form, current),
             domain_form=context.get("domain_form") or DomainForm(),
             domains=list(services.domains_of(tenant)), unlinked=list(unlinked[:200]), unlinked_count=unlinked.count(),
             recovery_left=services.unused_recovery_codes(tenant), codes=context.get("codes"),
@@ -156,6 +156,11 @@ def tenant_sso(request: HttpRequest, org_id: UUID) -> HttpResponse:
         )  # fmt: skip
 
     return dispatch(request, writes, show)
+
+
+def _blank_form(make: Any, sso: TenantSSO | None) -> SSOForm:
+    initial = _initial(sso)
+    return make(initial=initial, rows=initial["rows"])  # type: ignore[no-any-return]
 
 
 def _delete_domain(user: Any, domain: Domain) -> str:
