@@ -43,7 +43,7 @@ def redirect_uri(request: HttpRequest) -> str:
 
 def get_tenant(request: Request, id: Any) -> Tenant:
     """The tenant if the caller administers it (404 otherwise, 403 ``sso_required`` behind an SSO fence)."""
-    return policy.get_for(request.user, policy.TENANT_ADMIN, Tenant.objects.all(), pk=_uuid_or_404(id))  # type: ignore[no-any-return]
+    return policy.get_for(request.user, policy.TENANT_ADMIN, Tenant.objects.all(), pk=_uuid_or_404(id))
 
 
 def get_domain(request: Request, id: Any) -> Domain:

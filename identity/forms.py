@@ -45,8 +45,10 @@ class SSOForm(EditForm):
             except (TypeError, ValueError):
                 rows = 0
         self.row_count = rows
-        self.fields["default_role"].choices = [("", "— none —"), *roles]
-        self.fields["default_org"].choices = [("", "— the root —"), *orgs]
+        role_field, org_field = self.fields["default_role"], self.fields["default_org"]
+        assert isinstance(role_field, forms.ChoiceField) and isinstance(org_field, forms.ChoiceField)
+        role_field.choices = [("", "— none —"), *roles]
+        org_field.choices = [("", "— the root —"), *orgs]
         self.fields["rows"].initial = rows
         for i in range(rows):
             self.fields[f"group_{i}"] = forms.CharField(max_length=200, required=False, label="Group")

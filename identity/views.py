@@ -95,7 +95,8 @@ def tenant_sso(request: HttpRequest, org_id: UUID) -> HttpResponse:
         return SSOForm(*args, roles=roles, orgs=orgs, **kwargs)
 
     def domain() -> Domain:
-        found = services.domains_of(tenant).filter(pk=parse_uuid(request.POST.get("domain"))).first()
+        pk = parse_uuid(request.POST.get("domain"))
+        found = services.domains_of(tenant).filter(pk=pk).first() if pk is not None else None
         if found is None:
             raise NotFound()
         return found
@@ -160,7 +161,7 @@ def tenant_sso(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 def _blank_form(make: Any, sso: TenantSSO | None) -> SSOForm:
     initial = _initial(sso)
-    return make(initial=initial, rows=initial["rows"])  # type: ignore[no-any-return]
+    return make(initial=initial, rows=initial["rows"])
 
 
 def _delete_domain(user: Any, domain: Domain) -> str:
@@ -175,7 +176,8 @@ def sso_required(request: HttpRequest) -> HttpResponse:
     which tenants exist or use single sign-on."""
     tenant_id = parse_uuid(request.GET.get("tenant"))
     tenant = Tenant.objects.filter(pk=tenant_id).first() if tenant_id else None
-    if tenant is None or not selectors.tenant_memberships(tenant).filter(user=request.user).exists():
+    user_id = request.user.pk
+    if tenant is None or user_id is None or not selectors.tenant_memberships(tenant).filter(user_id=user_id).exists():
         raise NotFound()
     if not TenantSSO.objects.filter(tenant=tenant).exists():
         raise NotFound()
