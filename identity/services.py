@@ -194,6 +194,14 @@ def sso_of(tenant: Tenant) -> TenantSSO | None:
     )
 
 
+def _fresh(tenant: Tenant) -> TenantSSO:
+    """The configuration just written, with what the faces show of it loaded."""
+    sso = sso_of(tenant)
+    if sso is None:  # deleted by a concurrent request right after this one's commit
+        raise NotFound("Single sign-on is not configured.")
+    return sso
+
+
 def put_sso(*, actor: Any, tenant: Tenant, data: dict[str, Any], version: Versions = None) -> TenantSSO:
     """Configure (or reconfigure) the tenant's identity provider: the whole configuration (``group_roles``
     replaces every mapping; an absent ``client_secret`` keeps the stored one, which a new configuration needs).
@@ -257,7 +265,7 @@ def put_sso(*, actor: Any, tenant: Tenant, data: dict[str, Any], version: Versio
         if changes:
             audit.record(actor=actor, action="sso.configured", tenant=tenant, org=root, target=sso, changes=changes)
             fences.invalidate(tenant.pk)
-    return sso_of(tenant)  # type: ignore[return-value]
+    return _fresh(tenant)
 
 
 def _mapping_key(rows: list[Any]) -> list[tuple[str, Any, Any]]:
@@ -314,7 +322,7 @@ def set_enforced(*, actor: Any, tenant: Tenant, enforced: bool, version: Version
             audit.record(actor=actor, action="sso.enforced", tenant=tenant, org=_root(tenant), target=sso,
                          changes=changes)  # fmt: skip
             fences.invalidate(tenant.pk)
-    return sso_of(tenant)  # type: ignore[return-value]
+    return _fresh(tenant)
 
 
 def mark_tested(*, actor: Any, tenant: Tenant, changed_at: datetime) -> bool:

@@ -415,3 +415,21 @@ def test_unlinked_members_are_the_domain_members_without_an_identity(world, peop
     answer = api_as(world.tenant_admin).get(_url(world, "/unlinked-members"))
     assert answer.status_code == 200
     assert [m["username"] for m in answer.json()["results"]] == ["unlinked"]
+
+
+def test_the_client_secret_is_rotated_with_every_other_secret(world, settings):
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [old_key]
+    configure(world)
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    out = io.StringIO()
+    call_command("rotate_encryption_keys", stdout=out)
+    assert "1 single sign-on configurations" in out.getvalue()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]
+    assert crypto.decrypt(TenantSSO.objects.get(tenant=world.acme).client_secret_ciphertext) == "s3cret-value"

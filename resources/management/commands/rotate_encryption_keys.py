@@ -13,16 +13,16 @@ from resources.models import Credential, EnvVar
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every credential secret and secret environment variable with the newest key."
+    help = "Re-encrypt every stored secret (credentials, secret variables, other apps' columns) with the newest key."
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = {}
         with transaction.atomic():
-            for model in (Credential, EnvVar):
-                items = list(model.objects.exclude(secret_ciphertext="").only("pk", "secret_ciphertext"))
+            for model, column in [(Credential, "secret_ciphertext"), (EnvVar, "secret_ciphertext"), *crypto.COLUMNS]:
+                items = list(model.objects.exclude(**{column: ""}).only("pk", column))
                 for item in items:
-                    item.secret_ciphertext = crypto.rotate(item.secret_ciphertext)
-                model.objects.bulk_update(items, ["secret_ciphertext"], batch_size=500)
+                    setattr(item, column, crypto.rotate(getattr(item, column)))
+                model.objects.bulk_update(items, [column], batch_size=500)
                 counts[model._meta.verbose_name_plural] = len(items)
         summary = ", ".join(f"{n} {name}" for name, n in counts.items())
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted with the newest key: {summary}."))
