@@ -398,6 +398,7 @@ def claim_domain(*, actor: Any, tenant: Tenant, domain: str) -> Domain:
             raise Conflict("This tenant claimed this domain already.", code="domain_claimed") from None
         audit.record(actor=actor, action="domain.claimed", tenant=tenant, org=_root(tenant), target=claimed,
                      changes={"domain": name})  # fmt: skip
+        fences.invalidate(tenant.pk)  # binds nobody until verified; kept uniform with every other change
     return claimed
 
 

@@ -292,7 +292,7 @@ def test_a_tenant_admin_claims_lists_and_deletes_domains(world, api_as, django_a
     assert data["txt_record"].startswith("canopy-verification=") and len(data["txt_record"]) > 30
     for name in ("a.acme.test", "b.acme.test", "c.acme.test"):
         services.claim_domain(actor=world.tenant_admin, tenant=world.acme, domain=name)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(6):
         listed = client.get(f"/api/v1/tenants/{world.acme.pk}/domains")
     assert listed.json()["count"] == 4
     assert client.delete(f"/api/v1/domains/{data['id']}").status_code == 204
@@ -433,3 +433,27 @@ def test_the_client_secret_is_rotated_with_every_other_secret(world, settings):
     assert "1 single sign-on configurations" in out.getvalue()
     settings.FIELD_ENCRYPTION_KEYS = [new_key]
     assert crypto.decrypt(TenantSSO.objects.get(tenant=world.acme).client_secret_ciphertext) == "s3cret-value"
+
+
+def test_the_unlinked_members_list_has_a_query_budget(world, api_as, django_assert_max_num_queries):
+    verified_domain(world, "acme.test")
+    for i in range(30):
+        add_to_tenant(UserFactory(username=f"m{i:02}", email=f"m{i}@acme.test"), world.acme)
+    client = api_as(world.tenant_admin)
+    with django_assert_max_num_queries(8):
+        answer = client.get(_url(world, "/unlinked-members"))
+    assert answer.json()["count"] == 30 and len(answer.json()["results"]) == 30
+
+
+def test_a_change_while_enforced_keeps_enforcement_on_and_asks_for_a_new_test(world, api_as):
+    from tests.identity.sso_helpers import enforced
+
+    enforced(world)
+    client = api_as(world.superuser)
+    answer = client.put(_url(world), _body(world, client_id="rotated"), format="json")
+    assert answer.status_code == 200
+    assert (answer.json()["enforced"], answer.json()["tested_since_change"]) == (True, False)
+    again = client.put(_url(world), _body(world, client_id="rotated", enforced=True), format="json")
+    assert again.status_code == 200 and again.json()["enforced"] is True  # already on: nothing is being enabled
+    event = AuditEvent.objects.filter(action="sso.configured").latest("created_at")
+    assert event.changes["client_id"] == ["canopy", "rotated"] and "s3cret-value" not in str(event.changes)

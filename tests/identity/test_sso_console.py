@@ -182,3 +182,53 @@ def test_the_sso_required_page_needs_a_sign_in(world, client):
     enforced(world)
     answer = client.get(f"/sso/required/?tenant={world.acme.pk}")
     assert answer.status_code == 302 and "/login/" in answer["Location"]
+
+
+@pytest.mark.urls("tests.identity.sso_urls")
+def test_the_sso_required_page_links_to_the_idp_with_a_safe_next(world, people, as_user):
+    from urllib.parse import parse_qs, urlsplit
+
+    enforced(world)
+    client = as_user(people["guest"])
+    for given, kept in [(f"/o/{world.marketing.pk}/", f"/o/{world.marketing.pk}/"), ("https://evil.test/", "/"),
+                        ("//evil.test/x", "/")]:  # fmt: skip
+        page = client.get("/sso/required/", {"tenant": str(world.acme.pk), "next": given}).content.decode()
+        start = page.split('data-testid="sso-start"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+        parts = urlsplit(start)
+        assert parts.path == "/login/sso/start/"
+        assert parse_qs(parts.query) == {"tenant": [str(world.acme.pk)], "next": [kept]}
+
+
+@pytest.mark.urls("tests.identity.sso_urls")
+def test_the_sso_page_links_the_test_sign_in_and_shows_the_flows_callback(world, as_user, api_as):
+    configure(world)
+    page = as_user(world.tenant_admin).get(_page(world)).content.decode()
+    assert f'href="/login/sso/test/?tenant={world.acme.pk}"' in page
+    assert "http://testserver/login/sso/back/" in page
+    data = api_as(world.tenant_admin).get(f"/api/v1/tenants/{world.acme.pk}/sso").json()
+    assert data["redirect_uri"] == "http://testserver/login/sso/back/"
+
+
+def test_a_domain_admin_with_a_password_session_is_sent_to_sign_in_through_the_idp(world, client):
+    boss = UserFactory(username="boss", email="boss@acme.test")
+    add_to_tenant(boss, world.acme, is_admin=True)
+    enforced(world)
+    client.force_login(boss)
+    answer = client.get(_page(world))
+    assert answer.status_code == 302 and answer["Location"].startswith("/sso/required/")
+    assert client.post(_page(world), {"action": "recovery"}).status_code == 302
+    assert not RecoveryCode.objects.exists()
+
+
+def test_the_sso_page_has_a_query_budget(world, as_user, django_assert_max_num_queries):
+    configure(world, group_roles=[{"group": f"g{i}", "role": "guest"} for i in range(20)])
+    for i in range(10):
+        services.claim_domain(actor=world.tenant_admin, tenant=world.acme, domain=f"d{i}.test")
+    verified_domain(world, "acme.test")
+    for i in range(10):
+        add_to_tenant(UserFactory(username=f"m{i}", email=f"m{i}@acme.test"), world.acme)
+    client = as_user(world.tenant_admin)
+    client.get(_page(world))
+    with django_assert_max_num_queries(20):
+        page = client.get(_page(world))
+    assert page.status_code == 200 and page.content.count(b"@acme.test</span>") == 10
