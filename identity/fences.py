@@ -23,10 +23,17 @@ from identity.models import Domain, ExternalIdentity, TenantSSO
 
 
 def email_domain(email: str | None) -> str:
-    """The lower-case domain of an address (after its last @), empty without one."""
+    """The lower-case domain of an address (after its last @; an IDN in its punycode form, as domains are
+    stored), empty without one."""
     if not email or "@" not in email:
         return ""
-    return email.rsplit("@", 1)[1].strip().lower().rstrip(".")
+    domain = email.rsplit("@", 1)[1].strip().lower().rstrip(".")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return ""
+    return domain
 
 
 class SSOFences:

@@ -24,6 +24,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import dns.exception
+import dns.resolver
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
@@ -36,6 +38,7 @@ from access.services.grants import resolve_role
 from config.actors import require_actor, user_or_none
 from config.concurrency import Versions, lock_for_update, save_changes
 from config.errors import Conflict, NotFound
+from identity.fences import email_domain
 from identity.models import Domain, ExternalIdentity, GroupRole, RecoveryCode, TenantSSO
 from orgs.locks import lock_tenant
 from orgs.models import Organization, Tenant
@@ -405,9 +408,6 @@ def claim_domain(*, actor: Any, tenant: Tenant, domain: str) -> Domain:
 def _dns_has_record(domain: Domain) -> bool:
     """Whether the domain publishes ``canopy-verification=<token>`` in a TXT record. A lookup that fails is a field
     error saying what went wrong; a lookup that works but finds no such record returns False."""
-    import dns.exception
-    import dns.resolver
-
     try:
         answer = dns.resolver.resolve(domain.domain, "TXT", lifetime=DNS_TIMEOUT_SECONDS)
     except dns.resolver.NXDOMAIN:
@@ -476,6 +476,19 @@ def delete_domain(*, actor: Any, domain: Domain) -> None:
                      target_name=domain.domain, changes={"domain": domain.domain,
                                                          "verified": domain.verified})  # fmt: skip
         fences.invalidate(domain.tenant_id)
+
+
+def sso_for_address(email: str) -> TenantSSO | None:
+    """The SSO configuration of the tenant that verified the domain of ``email``, if any (for sign-in discovery:
+    the caller must answer the same whether or not one exists, so nothing reveals which domains use SSO)."""
+    domain = email_domain(email)
+    if not domain:
+        return None
+    return (
+        TenantSSO.objects.filter(tenant__domains__domain=domain, tenant__domains__verified_at__isnull=False)
+        .select_related("tenant")
+        .first()
+    )
 
 
 def unlinked_members(tenant: Tenant) -> QuerySet[TenantMembership]:

@@ -277,3 +277,20 @@ def test_one_recovery_code_spent_twice_at_once_opens_once(postgres_only):
     close_old_connections()
     assert sorted(results) == [False, False, False, True]
     assert AuditEvent.objects.filter(action="sso.recovery_used").count() == 1
+
+
+def test_sign_in_discovery_finds_the_sso_of_a_verified_domain_only(world):
+    enforced(world)
+    services.claim_domain(actor=world.tenant_admin, tenant=world.acme, domain="pending.test")
+    assert services.sso_for_address("Someone@ACME.test").tenant == world.acme
+    assert services.sso_for_address("someone@pending.test") is None  # claimed, not verified
+    assert services.sso_for_address("someone@elsewhere.test") is None
+    assert services.sso_for_address("no-at-sign") is None
+
+
+def test_an_idn_address_matches_its_punycode_domain(world):
+    enforced(world)
+    verified_domain(world, "bücher.test")
+    assert Domain.objects.filter(domain="xn--bcher-kva.test").exists()
+    assert email_domain("leser@BÜCHER.test") == "xn--bcher-kva.test"
+    assert services.sso_for_address("leser@bücher.test").tenant == world.acme
