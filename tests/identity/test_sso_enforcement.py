@@ -294,3 +294,23 @@ def test_an_idn_address_matches_its_punycode_domain(world):
     assert Domain.objects.filter(domain="xn--bcher-kva.test").exists()
     assert email_domain("leser@BÜCHER.test") == "xn--bcher-kva.test"
     assert services.sso_for_address("leser@bücher.test").tenant == world.acme
+
+
+def test_a_password_session_on_the_api_loses_the_tenant_too(world, employee, client):
+    enforced(world)
+    client.force_login(employee)
+    answer = client.get(f"/api/v1/orgs/{world.marketing.pk}")
+    assert (answer.status_code, answer.json()["code"]) == (403, "sso_required")
+    assert client.get(f"/api/v1/orgs/{world.globex_root.pk}").status_code == 200
+
+
+def test_only_a_tenant_administrator_completes_a_test_sign_in(world, employee):
+    from tests.identity.sso_helpers import configure
+
+    sso = configure(world)
+    assert services.mark_tested(actor=employee, tenant=world.acme, changed_at=sso.changed_at) is False
+    assert services.mark_tested(actor=world.other_admin, tenant=world.acme, changed_at=sso.changed_at) is False
+    assert not AuditEvent.objects.filter(action="sso.tested").exists()
+    assert services.mark_tested(actor=world.tenant_admin, tenant=world.acme, changed_at=sso.changed_at) is True
+    event = AuditEvent.objects.get(action="sso.tested")
+    assert (event.actor, event.tenant_id) == (world.tenant_admin, world.acme.pk)
