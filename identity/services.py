@@ -197,6 +197,12 @@ def sso_of(tenant: Tenant) -> TenantSSO | None:
     )
 
 
+def client_secret_of(sso: TenantSSO) -> str:
+    """The IdP client secret in clear, for the token request of a sign-in (identity/oidc.py) and nothing else:
+    never logged, never shown, never put in an answer."""
+    return str(crypto.decrypt(sso.client_secret_ciphertext) or "")
+
+
 def _fresh(tenant: Tenant) -> TenantSSO:
     """The configuration just written, with what the faces show of it loaded."""
     sso = sso_of(tenant)

@@ -457,3 +457,9 @@ def test_a_change_while_enforced_keeps_enforcement_on_and_asks_for_a_new_test(wo
     assert again.status_code == 200 and again.json()["enforced"] is True  # already on: nothing is being enabled
     event = AuditEvent.objects.filter(action="sso.configured").latest("created_at")
     assert event.changes["client_id"] == ["canopy", "rotated"] and "s3cret-value" not in str(event.changes)
+
+
+def test_the_sign_in_flow_reads_the_client_secret_through_the_service(world):
+    sso = configure(world)
+    assert services.client_secret_of(sso) == "s3cret-value"
+    assert "s3cret-value" not in sso.client_secret_ciphertext
