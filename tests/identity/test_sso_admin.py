@@ -95,3 +95,23 @@ def test_recovery_codes_show_no_hash_and_are_read_only(world, as_user):
     assert client.post(f"/admin/identity/recoverycode/{code.pk}/delete/", {"post": "yes"}).status_code == 403
     assert RecoveryCode.objects.filter(pk=code.pk).exists()
     assert as_user(world.other_admin).get("/admin/identity/recoverycode/").content.count(b"/change/") == 0
+
+
+def test_a_tenant_admin_adds_a_configuration_in_the_admin_for_their_tenant_only(world, as_user):
+    client = as_user(world.tenant_admin)
+    form = {"issuer": "https://idp.acme.test", "client_id": "canopy", "client_secret": "from-admin",
+            "scopes": "openid email", "groups_claim": "groups"}  # fmt: skip
+    refused = client.post("/admin/identity/tenantsso/add/", {**form, "tenant": str(world.globex.pk)})
+    assert refused.status_code == 200 and not TenantSSO.objects.exists()  # not a choice
+    answer = client.post("/admin/identity/tenantsso/add/", {**form, "tenant": str(world.acme.pk)})
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    sso = TenantSSO.objects.get(tenant=world.acme)
+    assert crypto.decrypt(sso.client_secret_ciphertext) == "from-admin" and sso.changed_at is not None
+
+
+@pytest.mark.parametrize("who", ["admin", "integrator"])
+def test_org_roles_do_not_open_the_sso_admin(world, people, as_user, who):
+    configure(world)
+    client = as_user(people[who])
+    answer = client.get("/admin/identity/tenantsso/")
+    assert answer.status_code == 302 and "/admin/login/" in answer["Location"]
