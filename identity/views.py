@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 
 from access import policy, selectors
 from access.services.grants import roles_available
@@ -76,6 +77,7 @@ def _initial(sso: TenantSSO | None) -> dict[str, Any]:
     return values
 
 
+@never_cache  # the response that carries new recovery codes must not be kept by any cache
 @console_view
 def tenant_sso(request: HttpRequest, org_id: UUID) -> HttpResponse:
     """The tenant's single sign-on: its IdP and group mappings, the test sign-in and its status, enforcement (with

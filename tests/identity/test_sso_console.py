@@ -151,7 +151,7 @@ def test_domains_claim_verify_and_delete_from_the_console(world, as_user, monkey
 def test_recovery_codes_are_shown_once(world, as_user):
     client = as_user(world.tenant_admin)
     answer = client.post(_page(world), {"action": "recovery"})
-    assert answer.status_code == 200
+    assert answer.status_code == 200 and "no-store" in answer["Cache-Control"]
     codes = [c.code_hash for c in RecoveryCode.objects.all()]
     assert len(codes) == 10
     shown = answer.content.decode()
