@@ -61,6 +61,22 @@ RUNTIME_TOKEN_ROTATION_GRACE_S = env.int("RUNTIME_TOKEN_ROTATION_GRACE_S", defau
 RUNTIME_CLAIM_MAX_WAIT_S = env.int("RUNTIME_CLAIM_MAX_WAIT_S", default=30)  # a claim's long poll, at most
 RUNTIME_LOG_BATCH_MAX = env.int("RUNTIME_LOG_BATCH_MAX", default=500)  # log lines per batch, at most
 
+# Workload identity (workload/; README "Workload identity"): Canopy as an OpenID Connect issuer of tokens for runs.
+# The issuer is the configured address, never the request's Host (a spoofed Host would otherwise name the issuer).
+WORKLOAD_IDENTITY_ISSUER = env.str("WORKLOAD_IDENTITY_ISSUER", default=SITE_URL).rstrip("/")
+WORKLOAD_IDENTITY_ALG = env.str("WORKLOAD_IDENTITY_ALG", default="RS256")  # of keys made from now on: RS256 or ES256
+WORKLOAD_IDENTITY_TTL_S = env.int("WORKLOAD_IDENTITY_TTL_S", default=300)  # a token's lifetime: 60..900 s
+WORKLOAD_IDENTITY_TOKENS_PER_RUN = env.int("WORKLOAD_IDENTITY_TOKENS_PER_RUN", default=60)  # at most, per run
+WORKLOAD_IDENTITY_KEY_LEEWAY_S = env.int("WORKLOAD_IDENTITY_KEY_LEEWAY_S", default=300)  # retired key kept past exp
+if WORKLOAD_IDENTITY_ALG not in ("RS256", "ES256"):
+    raise ImproperlyConfigured("WORKLOAD_IDENTITY_ALG must be RS256 or ES256.")
+if not 60 <= WORKLOAD_IDENTITY_TTL_S <= 900:
+    raise ImproperlyConfigured("WORKLOAD_IDENTITY_TTL_S must be from 60 to 900 seconds (15 minutes at most).")
+if WORKLOAD_IDENTITY_TOKENS_PER_RUN < 1 or WORKLOAD_IDENTITY_KEY_LEEWAY_S < 0:
+    raise ImproperlyConfigured(
+        "WORKLOAD_IDENTITY_TOKENS_PER_RUN must be 1 or more and WORKLOAD_IDENTITY_KEY_LEEWAY_S 0 or more."
+    )
+
 INSTALLED_APPS = [
     "config.apps.CanopyAdminConfig",  # django.contrib.admin, with Canopy's site (config/admin.py)
     "django.contrib.auth",

@@ -7,10 +7,3 @@ class IdentityConfig(AppConfig):
     name = "identity"
     verbose_name = "Identity"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from identity.models import TenantSSO
-        from resources import crypto
-
-        # The IdP client secrets are rotated with every other stored secret (rotate_encryption_keys).
-        crypto.register_column(TenantSSO, "client_secret_ciphertext")

@@ -15,15 +15,6 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-#: Columns of other apps that hold a token of ``encrypt`` (model, field name): ``rotate_encryption_keys`` re-encrypts
-#: them with resources' own. The app that owns the column registers it (``register_column``, from its ready()).
-COLUMNS: list[tuple[Any, str]] = []
-
-
-def register_column(model: Any, field: str) -> None:
-    if (model, field) not in COLUMNS:
-        COLUMNS.append((model, field))
-
 
 @cache
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:

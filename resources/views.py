@@ -808,13 +808,17 @@ def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse
 
     def show(context: dict[str, Any]) -> HttpResponse:
         tail = list(run.log_lines.order_by("-seq")[: RUN_LOG_TAIL + 1])
+        # Workload identity tokens the run's agent got (workload.models.IssuedToken): counted only for runs whose
+        # steps can ask for one, so other runs' pages cost no query more.
+        asks = any(isinstance(step, dict) and step.get("identity") for step in run.steps or [])
+        identity_tokens = run.identity_tokens.count() if asks else None
         return _page(
             request, "resources/run.html", org, context,
             run=run, task=run.task, lines=tail[:RUN_LOG_TAIL][::-1], truncated=len(tail) > RUN_LOG_TAIL,
             last_seq=tail[0].seq if tail else 0, steps=run_steps(run), runtime=run_runtime(user, run, org),
             can_run=policy.can(user, "task.run", run), is_active=run.status in Run.ACTIVE,
             can_stop=run.status in Run.ACTIVE and run.status != Run.Status.STOP_REQUESTED,
-            here=here,
+            here=here, identity_tokens=identity_tokens,
         )  # fmt: skip
 
     return dispatch(request, writes, show)

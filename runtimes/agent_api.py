@@ -21,6 +21,7 @@ from resources.models import Run, RunLogLine
 from runtimes import queue
 from runtimes.authentication import AgentTokenAuthentication, IsAgent, principal_of
 from runtimes.models import Runtime
+from workload import services as workload_services
 
 TAG = ["runtime-agent"]
 
@@ -394,3 +395,56 @@ class FinishView(AgentView):
             lines=[queue.LogLine(**line) for line in values["lines"]],
         )
         return Response(RunSummarySerializer(run).data)
+
+
+# -- workload identity ---------------------------------------------------------------------------------------------
+
+
+class IdentityTokenRequestSerializer(serializers.Serializer):
+    lease = serializers.CharField(max_length=64)
+    audience = serializers.CharField(
+        max_length=255,
+        help_text="Who the token is for (its aud): one an http step of the run declares in identity.audience; "
+        "no whitespace.",
+    )
+
+
+class IdentityTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="A JWT signed by Canopy's issuer (GET /.well-known/jwks.json).")
+    expires_at = serializers.DateTimeField()
+
+
+class IdentityTokenView(AgentView):
+    """A workload identity token for the run (README "Workload identity"): only for the agent whose runtime holds
+    the run's current lease, while the run is claimed or running, for an audience the run's steps declare."""
+
+    @extend_schema(
+        tags=TAG,
+        request=IdentityTokenRequestSerializer,
+        responses={
+            200: IdentityTokenSerializer,
+            403: OpenApiResponse(ErrorSerializer, description="audience_not_declared: no step names it."),
+            409: OpenApiResponse(
+                ErrorSerializer, description="lease_lost; run_stopping; rotating (a key rotation raced: try again)."
+            ),
+            429: OpenApiResponse(
+                ErrorSerializer, description="identity_token_limit: the run had its tokens (do not retry)."
+            ),
+            503: OpenApiResponse(
+                ErrorSerializer, description="identity_not_configured: Canopy has no signing key yet."
+            ),
+        },
+    )
+    def post(self, request: Request, id: Any) -> Response:
+        data = IdentityTokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = workload_services.issue_token(
+            runtime_id=principal_of(request).runtime.pk,
+            run_id=run_id(id),
+            lease=data.validated_data["lease"],
+            audience=data.validated_data["audience"],
+        )
+        body = {"token": issued.token, "expires_at": issued.expires_at}
+        response = Response(IdentityTokenSerializer(body).data)
+        response["Cache-Control"] = "no-store"
+        return response

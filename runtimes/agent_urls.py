@@ -12,4 +12,5 @@ urlpatterns = [
     path("runs/<str:id>/start", agent_api.StartView.as_view(), name="api-agent-run-start"),
     path("runs/<str:id>/logs", agent_api.LogsView.as_view(), name="api-agent-run-logs"),
     path("runs/<str:id>/finish", agent_api.FinishView.as_view(), name="api-agent-run-finish"),
+    path("runs/<str:id>/identity-token", agent_api.IdentityTokenView.as_view(), name="api-agent-run-identity-token"),
 ]

@@ -43,10 +43,11 @@ MAX_STEPS = 100
 MAX_TEXT = 10_000
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+AUDIENCE_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,255}$")  # a workload identity token's aud (workload.services)
 
 # type → (required keys, optional keys)
 STEP_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "http": ({"method", "url"}, {"headers", "body", "credential", "into", "name"}),
+    "http": ({"method", "url"}, {"headers", "body", "credential", "identity", "into", "name"}),
     "lookup": ({"table", "key"}, {"into", "default", "name"}),
     "transform": ({"expression"}, {"into", "name"}),
     "log": ({"message"}, {"level", "name"}),
@@ -111,6 +112,8 @@ def _step_errors(step: Any) -> list[str]:
             errors.append("“headers” must be an object of header names to text values.")
         if "credential" in step:
             _text(step, "credential", errors)
+        if "identity" in step:
+            errors += _identity_errors(step, headers)
     elif kind == "lookup":
         _text(step, "table", errors)
         _text(step, "key", errors)
@@ -120,6 +123,29 @@ def _step_errors(step: Any) -> list[str]:
         _text(step, "message", errors)
         if step.get("level", "info") not in ("info", "warning", "error"):
             errors.append("“level” must be info, warning or error.")
+    return errors
+
+
+def audience_error(audience: Any) -> str | None:
+    """Why ``audience`` cannot be a workload identity token's ``aud`` (None when it can)."""
+    if not isinstance(audience, str) or not AUDIENCE_RE.match(audience):
+        return "must be a non-empty text of at most 255 characters without whitespace or control characters."
+    return None
+
+
+def _identity_errors(step: dict[str, Any], headers: Any) -> list[str]:
+    """An http step's ``identity``: {"audience": …}, sent as ``Authorization: Bearer <token>``, so it is the
+    step's one source of authentication: no Authorization header and no credential beside it."""
+    identity = step["identity"]
+    if not isinstance(identity, dict) or set(identity) != {"audience"}:
+        return ["“identity” must be an object with an “audience” only."]
+    errors = []
+    if (problem := audience_error(identity["audience"])) is not None:
+        errors.append(f"“identity.audience” {problem}")
+    if isinstance(headers, dict) and any(str(name).lower() == "authorization" for name in headers):
+        errors.append("“identity” sends the Authorization header: remove the step's own Authorization header.")
+    if "credential" in step:
+        errors.append("“identity” authenticates the request: a step has either an identity or a credential.")
     return errors
 
 

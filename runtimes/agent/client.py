@@ -131,6 +131,8 @@ class CanopyClient:
             raise LeaseLost(detail)
         if response.status_code == 409 and code == "seq_gap":
             raise SeqGap(detail, int(data.get("next_seq") or 1))
+        if code in ("identity_token_limit", "identity_not_configured"):
+            raise ApiError(response.status_code, detail, code)  # the run's quota, or no key: retrying cannot help
         if response.status_code >= 500 or response.status_code == 429:
             raise Unreachable(f"HTTP {response.status_code}: {detail}")
         raise ApiError(response.status_code, detail, code)
@@ -161,3 +163,7 @@ class CanopyClient:
 
     def finish(self, run: str, body: dict[str, Any]) -> Any:
         return self.post(f"runs/{run}/finish", body)
+
+    def identity_token(self, run: str, lease: str, audience: str) -> Any:
+        """A workload identity token (JWT) of ``run`` for ``audience``: ``{"token", "expires_at"}``."""
+        return self.post(f"runs/{run}/identity-token", {"lease": lease, "audience": audience})

@@ -93,6 +93,10 @@ class Credentials:
             text = text.replace(value, "[redacted]")
         return text
 
+    def remember(self, value: str) -> None:
+        """Keep ``value`` (a bearer token the run got elsewhere: a workload identity token) out of the logs too."""
+        self._remember(value)
+
     def _remember(self, *values: str) -> None:
         with self._lock:
             self.secrets.update(value for value in values if len(value) >= 4)

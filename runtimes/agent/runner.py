@@ -33,6 +33,7 @@ FLUSH_EVERY_S = 0.5
 FLUSH_LINES = 50
 MAX_BATCH = 200
 SHUTDOWN_ERROR = "agent shut down"
+IDENTITY_REUSE_MIN_S = 60  # a cached identity token is reused while it has more than this left
 
 
 def now_iso() -> str:
@@ -188,6 +189,7 @@ class RunExecution:
         self.stop_kind = ""  # "stopped" (a user's Stop) or "shutdown"
         self.done = threading.Event()
         self.started = time.monotonic()
+        self._identity: dict[str, tuple[str, float]] = {}  # audience → (token, monotonic expiry)
         # A claim may say what the runtime allows now; otherwise what it said at enrollment.
         runtime = claim.get("runtime")
         runtime = runtime if isinstance(runtime, dict) else {}
@@ -216,6 +218,46 @@ class RunExecution:
             self.lost.set()
             logger.warning("run %s: lease lost, dropped", self.id)
         self.interrupt("lease lost")
+
+    def identity_token(self, audience: str) -> str:
+        """A workload identity token of this run for ``audience``, from Canopy (retried on network errors), reused
+        while it has more than IDENTITY_REUSE_MIN_S left: Canopy caps the tokens per run. Kept out of the logs."""
+        cached = self._identity.get(audience)
+        if cached is not None and cached[1] - time.monotonic() > IDENTITY_REUSE_MIN_S:
+            return cached[0]
+        client = self.options.client
+        # Retried until Canopy answers, or a Stop, a lost lease or the agent's exit ends the step.
+        stop = _Either(self.interrupt.event, _Either(self.lost, self.options.give_up))
+        try:
+            answer = api.retrying(
+                lambda: client.identity_token(self.id, self.lease, audience),
+                stop=stop,
+                what=f"run {self.id}: identity token",
+                log=logger.warning,
+            )
+        except api.LeaseLost:
+            self.drop()
+            raise StepStopped("lease lost") from None
+        except api.TokenInvalid:
+            self.options.on_token_invalid()
+            self.drop()
+            raise StepStopped("agent token invalid") from None
+        except api.Unreachable as error:
+            self.interrupt.check()  # stopped while retrying: the step stops, it did not fail
+            raise StepError(f"no workload identity token (Canopy unreachable: {error})") from error
+        except api.ApiError as error:
+            raise StepError(f"Canopy refused a workload identity token for “{audience}”: {error.detail}") from error
+        token = str(answer.get("token") or "")
+        if not token:
+            raise StepError("Canopy answered no workload identity token")
+        self.credentials.remember(token)
+        try:
+            left = datetime.fromisoformat(str(answer["expires_at"]).replace("Z", "+00:00")) - datetime.now(UTC)
+            expires = time.monotonic() + left.total_seconds()
+        except (KeyError, ValueError, TypeError):
+            expires = time.monotonic()  # unknown expiry: not reused
+        self._identity[audience] = (token, expires)
+        return token
 
     # -- the run's own thread -----------------------------------------------------------------------------------
 
@@ -302,6 +344,7 @@ class RunExecution:
             allow_private=self.allow_private,
             log=log.add,
             interrupt=self.interrupt,
+            identity_token=self.identity_token,
         )
         results: list[dict[str, Any]] = []
         status, error = "succeeded", ""

@@ -2,7 +2,9 @@
 
 - ``http``: method, url, headers, body (text or JSON), credential, into, ``timeout_s`` (1..300, default 30),
   ``expect_status`` (an int or a list; default any 2xx), ``max_bytes`` (default 1 MiB). Its variable is
-  ``{"status", "headers", "body"}``, the body parsed when the answer is JSON.
+  ``{"status", "headers", "body"}``, the body parsed when the answer is JSON. ``identity: {"audience"}`` sends
+  ``Authorization: Bearer <workload identity token>``, a token Canopy issues for this run and audience (README
+  "Workload identity"); it is the step's one source of authentication (no Authorization header, no credential).
 - ``lookup``: table, key (templated), default, into: the table's value for the key.
 - ``transform``: expression (JMESPath over the variables), into.
 - ``log``: message (templated), level.
@@ -81,6 +83,8 @@ class StepEnv:
     allow_private: bool
     log: Callable[[str, str], None]  # (level, message)
     interrupt: Interrupt = field(default_factory=Interrupt)
+    # audience → a workload identity token of the run (the runner asks Canopy); None: the agent cannot get one.
+    identity_token: Callable[[str], str] | None = None
 
 
 def describe(index: int, step: dict[str, Any]) -> str:
@@ -158,6 +162,8 @@ def _http(step: dict[str, Any], env: StepEnv) -> tuple[Any, str]:
     max_bytes = _int_option(step, "max_bytes", DEFAULT_MAX_BYTES, 1, 1024 * DEFAULT_MAX_BYTES)
     expected = _expected(step)
     headers = {str(k): templates.render(str(v), variables) for k, v in dict(step.get("headers") or {}).items()}
+    if step.get("identity") is not None:
+        headers["Authorization"] = f"Bearer {_identity_token(step, headers, env)}"
     content: bytes | None = None
     body = step.get("body")
     if isinstance(body, str):
@@ -210,6 +216,20 @@ def _http(step: dict[str, Any], env: StepEnv) -> tuple[Any, str]:
         text = raw[:ERROR_BODY_CHARS].decode(response.encoding or "utf-8", errors="replace")
         raise StepError(f"HTTP {response.status_code} {response.reason_phrase}: {text}".rstrip(": "))
     return value, f"{method} {url[:500]} → {response.status_code} in {elapsed_ms} ms"
+
+
+def _identity_token(step: dict[str, Any], headers: dict[str, str], env: StepEnv) -> str:
+    """The step's workload identity token, refused when the step has another source of authentication (Canopy
+    refuses such a step when the task is saved; a run queued from an older task is checked again here)."""
+    identity = step["identity"]
+    audience = identity.get("audience") if isinstance(identity, dict) else None
+    if not isinstance(audience, str) or not audience or any(c.isspace() for c in audience):
+        raise StepError("“identity” needs an “audience” (a text without whitespace)")
+    if any(name.lower() == "authorization" for name in headers) or step.get("credential"):
+        raise StepError("“identity” is the step's authentication: no Authorization header or credential beside it")
+    if env.identity_token is None:
+        raise StepError("this agent cannot get workload identity tokens")
+    return env.identity_token(audience)
 
 
 def _parse(raw: bytes, response: httpx.Response) -> Any:

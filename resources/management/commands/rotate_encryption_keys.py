@@ -5,24 +5,35 @@ Run it after putting a new key first in FIELD_ENCRYPTION_KEYS; drop the old key 
 
 from typing import Any
 
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from resources import crypto
 from resources.models import Credential, EnvVar
 
+# (model, field) of every encrypted column. The workload identity signing keys and the tenants' IdP client secrets are
+# named by label: this app does not depend on workload or identity (they depend on it), and a forgotten secret would be
+# unreadable once its key is dropped.
+ENCRYPTED = (
+    (Credential, "secret_ciphertext"),
+    (EnvVar, "secret_ciphertext"),
+    (apps.get_model("workload", "SigningKey"), "private_key"),
+    (apps.get_model("identity", "TenantSSO"), "client_secret_ciphertext"),
+)
+
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored secret (credentials, secret variables, other apps' columns) with the newest key."
+    help = "Re-encrypt every stored secret (credentials, variables, signing keys, IdP secrets) with the newest key."
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = {}
         with transaction.atomic():
-            for model, column in [(Credential, "secret_ciphertext"), (EnvVar, "secret_ciphertext"), *crypto.COLUMNS]:
-                items = list(model.objects.exclude(**{column: ""}).only("pk", column))
+            for model, field in ENCRYPTED:
+                items = list(model.objects.exclude(**{field: ""}).only("pk", field))
                 for item in items:
-                    setattr(item, column, crypto.rotate(getattr(item, column)))
-                model.objects.bulk_update(items, [column], batch_size=500)
+                    setattr(item, field, crypto.rotate(getattr(item, field)))
+                model.objects.bulk_update(items, [field], batch_size=500)
                 counts[model._meta.verbose_name_plural] = len(items)
         summary = ", ".join(f"{n} {name}" for name, n in counts.items())
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted with the newest key: {summary}."))
