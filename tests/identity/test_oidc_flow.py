@@ -1,0 +1,365 @@
+"""Signing in through a tenant's IdP, end to end against a real OpenID Provider (scripts/test_idp, oidc-provider):
+discovery on the log-in page, the authorization request with state/nonce/PKCE S256, the IdP's own log-in form, the
+callback, just-in-time provisioning and group mapping — and the attacks: a wrong or replayed state, a replayed code,
+another client's token, a key the IdP rotated, the same subject at two IdPs, an e-mail match across tenants."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from django.contrib.auth import get_user_model
+
+from access import fences
+from access.models import AuditEvent, OrgUserGrant, TenantMembership
+from access.services.grants import grant_role
+from config.actors import SYSTEM
+from identity import oidc, signin
+from identity.models import ExternalIdentity, SyncedGrant, TenantSSO
+from tests.factories import UserFactory, add_to_tenant
+from tests.identity.idp import callback_path, make_idp  # noqa: F401 - the fixture
+from tests.identity.sso_world import client_of, configure, person, sign_in
+
+User = get_user_model()
+ACME = "canopy-acme"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_idp(settings: Any) -> None:
+    settings.SSO_ALLOW_PRIVATE_NETWORK = True  # the test IdP listens on 127.0.0.1
+
+
+def roles_of(user: Any, tenant: Any) -> dict[str, str]:
+    grants = OrgUserGrant.objects.filter(user=user, content_object__tenant=tenant).select_related(
+        "role", "content_object"
+    )
+    return {g.content_object.name: g.role.key for g in grants}
+
+
+@pytest.fixture
+def acme_idp(make_idp):  # noqa: F811
+    return make_idp(
+        clients=[client_of(ACME), client_of("canopy-other")],
+        users=[
+            person("sub-ann", "ann", "ann@acme.test", ["engineering", "platform-admins"]),
+            person("sub-sam", "sam", "sam@acme.test", ["engineering"]),
+        ],
+    )
+
+
+def test_the_log_in_page_sends_an_sso_address_to_the_idp_with_state_nonce_and_pkce_s256(world, client, acme_idp):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    response = client.get("/login/", {"email": "Ann@ACME.test", "next": "/o/x/"})
+    assert response.status_code == 302
+    url = urlsplit(response["Location"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == f"{acme_idp.url}/auth"
+    params = {k: v[0] for k, v in parse_qs(url.query).items()}
+    attempt = client.session[signin.ATTEMPTS_KEY][params["state"]]
+    assert params["client_id"] == ACME and params["response_type"] == "code"
+    assert params["redirect_uri"] == oidc.redirect_uri()
+    assert params["code_challenge_method"] == "S256"
+    assert params["code_challenge"] == create_s256_code_challenge(attempt["verifier"])
+    assert params["nonce"] == attempt["nonce"] and len(params["state"]) >= 32
+    assert params["scope"].split()[0] == "openid"
+    # A second attempt has fresh secrets.
+    again = parse_qs(urlsplit(client.get("/login/", {"email": "ann@acme.test"})["Location"]).query)
+    assert again["state"][0] != params["state"] and again["nonce"][0] != params["nonce"]
+
+
+@pytest.mark.parametrize("claims_in_id_token", [False, True], ids=["claims-from-userinfo", "claims-in-id-token"])
+def test_a_first_sign_in_creates_the_account_the_membership_and_the_highest_mapped_role(
+    world,
+    client,
+    make_idp,  # noqa: F811
+    claims_in_id_token,
+):
+    idp = make_idp(
+        clients=[client_of(ACME)],
+        users=[person("sub-ann", "ann", "ann@acme.test", ["engineering", "platform-admins"])],
+        claims_in_id_token=claims_in_id_token,
+    )
+    configure(
+        world.acme, idp, client_id=ACME, domain="acme.test",
+        groups=[
+            ("engineering", "integrator", world.marketing),
+            ("platform-admins", "admin", world.marketing),  # the same org: the highest role wins
+            ("engineering", "guest", world.logistics),
+            ("sales", "admin", world.root),  # ann is not in sales
+        ],
+    )  # fmt: skip
+    response = sign_in(client, idp, "ann", email="ann@acme.test")
+    assert response.status_code == 302 and response["Location"] == "/"
+    user = User.objects.get(email="ann@acme.test")
+    assert user.username == "ann" and not user.has_usable_password() and user.email_verified
+    assert TenantMembership.objects.filter(tenant=world.acme, user=user, is_admin=False).exists()
+    assert roles_of(user, world.acme) == {"Marketing": "admin", "Logistics": "guest"}
+    identity = ExternalIdentity.objects.get(user=user)
+    assert (identity.tenant, identity.issuer, identity.subject) == (world.acme, idp.issuer, "sub-ann")
+    assert identity.groups == ["engineering", "platform-admins"]
+    actions = set(AuditEvent.objects.filter(tenant=world.acme).values_list("action", flat=True))
+    assert {"sso.provisioned", "sso.signin", "sso.roles_synced"} <= actions
+    # The session is an SSO session of this tenant: what the tenant's enforcement asks for.
+    assert client.session["_auth_user_id"] == str(user.pk)
+    context = fences.AuthContext.from_session(client.session[fences.SESSION_KEY])
+    assert context.method == "sso" and context.sso_tenants == {world.acme.pk}
+    assert client.get(f"/o/{world.marketing.pk}/").status_code == 200
+
+
+def test_a_new_member_no_group_maps_gets_the_default_role_at_the_root(world, client, acme_idp):
+    from access.models import Role
+
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test", default_role=Role.objects.get(key="guest"))
+    sign_in(client, acme_idp, "sam", email="sam@acme.test")
+    assert roles_of(User.objects.get(username="sam"), world.acme) == {"Acme": "guest"}
+
+
+def test_group_sync_adds_and_removes_only_what_it_gave_and_a_missing_groups_claim_removes_nothing(
+    world, client, acme_idp
+):
+    configure(
+        world.acme, acme_idp, client_id=ACME, domain="acme.test", remove_unmapped_roles=True,
+        groups=[("platform-admins", "admin", world.marketing), ("engineering", "integrator", world.emea)],
+    )  # fmt: skip
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    ann = User.objects.get(username="ann")
+    grant_role(actor=SYSTEM, target=world.logistics, role="guest", user=ann)  # by hand: never sync's to remove
+    assert roles_of(ann, world.acme) == {"Marketing": "admin", "EMEA": "integrator", "Logistics": "guest"}
+
+    # No groups claim at all: nothing is removed (the IdP may simply not have sent it).
+    acme_idp.set_users([person("sub-ann", "ann", "ann@acme.test", None)])
+    client.logout()
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert roles_of(ann, world.acme) == {"Marketing": "admin", "EMEA": "integrator", "Logistics": "guest"}
+
+    # The groups claim, without platform-admins: sync takes back the admin role it gave, and only that.
+    acme_idp.set_users([person("sub-ann", "ann", "ann@acme.test", ["engineering"])])
+    client.logout()
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert roles_of(ann, world.acme) == {"EMEA": "integrator", "Logistics": "guest"}
+    assert SyncedGrant.objects.filter(identity__user=ann).count() == 1
+    synced = AuditEvent.objects.filter(action="sso.roles_synced").latest("created_at")
+    assert synced.changes["removed"] == ["admin at Marketing"]
+
+
+def test_without_removal_group_sync_only_adds(world, client, acme_idp):
+    configure(
+        world.acme, acme_idp, client_id=ACME, domain="acme.test", groups=[("platform-admins", "admin", world.marketing)]
+    )
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    acme_idp.set_users([person("sub-ann", "ann", "ann@acme.test", [])])
+    client.logout()
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert roles_of(User.objects.get(username="ann"), world.acme) == {"Marketing": "admin"}
+
+
+def test_a_mapped_role_raises_a_lower_hand_given_one_and_removal_restores_it(world, client, acme_idp):
+    bob = world.member
+    bob.email = "ann@acme.test"
+    bob.save()
+    grant_role(actor=SYSTEM, target=world.marketing, role="guest", user=bob)
+    configure(
+        world.acme, acme_idp, client_id=ACME, domain="acme.test", remove_unmapped_roles=True,
+        groups=[("platform-admins", "admin", world.marketing)],
+    )  # fmt: skip
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")  # linked: bob is a verified member of Acme
+    assert roles_of(bob, world.acme) == {"Marketing": "admin"}
+    acme_idp.set_users([person("sub-ann", "ann", "ann@acme.test", [])])
+    client.logout()
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert roles_of(bob, world.acme) == {"Marketing": "guest"}
+
+
+# -- the attacks ----------------------------------------------------------------------------------------------------
+
+
+def _leave_and_log_in(client: Any, idp: Any, username: str, email: str) -> str:
+    return idp.log_in(client.get("/login/", {"email": email})["Location"], username)
+
+
+def test_a_wrong_missing_or_foreign_state_is_refused_and_nothing_is_created(world, client, acme_idp):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    back = _leave_and_log_in(client, acme_idp, "ann", "ann@acme.test")
+    parts = urlsplit(back)
+    code = parse_qs(parts.query)["code"][0]
+    for query in (f"code={code}&state=forged", f"code={code}"):
+        response = client.get(f"{parts.path}?{query}")
+        assert response.status_code == 400 and b"not valid any more" in response.content
+    # The attacker's own callback URL, opened in the victim's browser (log-in CSRF): not this session's attempt.
+    from django.test import Client
+
+    victim = Client()
+    assert victim.get(callback_path(back)).status_code == 400
+    assert "_auth_user_id" not in victim.session
+    assert not User.objects.filter(email="ann@acme.test").exists()
+    assert not ExternalIdentity.objects.exists()
+
+
+def test_a_replayed_callback_and_a_replayed_code_are_refused(world, client, acme_idp):
+    sso = configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    back = _leave_and_log_in(client, acme_idp, "ann", "ann@acme.test")
+    assert client.get(callback_path(back)).status_code == 302
+    client.logout()
+    assert client.get(callback_path(back)).status_code == 400  # the state was used
+    # Even with a fresh state of its own, the code itself is spent at the IdP.
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    with pytest.raises(oidc.SignInFailed):
+        oidc.exchange_code(sso, oidc.discover(sso.issuer), code=code, verifier="x" * 64)
+    assert ExternalIdentity.objects.count() == 1
+
+
+def _tokens_for(idp: Any, client_id: str, username: str) -> dict[str, Any]:
+    """An honest token response of the IdP for another client (its own code, verifier and secret)."""
+    attempt = oidc.new_attempt()
+    provider = oidc.discover(idp.issuer)
+    sso = TenantSSO(issuer=idp.issuer, client_id=client_id, scopes="openid email")
+    back = idp.log_in(oidc.authorization_url(sso, provider, attempt), username)
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    response = httpx.post(
+        provider.token_endpoint,
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": oidc.redirect_uri(),
+              "code_verifier": attempt.verifier},
+        auth=(client_id, f"{client_id}-secret"),
+    )  # fmt: skip
+    assert response.status_code == 200
+    return response.json() | {"nonce": attempt.nonce}
+
+
+def test_a_token_issued_to_another_client_of_the_idp_is_refused(world, client, acme_idp, monkeypatch):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    stolen = _tokens_for(acme_idp, "canopy-other", "ann")
+    provider = oidc.discover(acme_idp.issuer)
+    with pytest.raises(oidc.SignInFailed) as refused:
+        oidc.verify_id_token(stolen["id_token"], provider=provider, client_id=ACME, nonce=stolen["nonce"])
+    assert refused.value.reason.startswith("id_token: aud")
+    # End to end: the callback that receives it (say, from a compromised token endpoint) signs nobody in.
+    back = _leave_and_log_in(client, acme_idp, "ann", "ann@acme.test")
+    monkeypatch.setattr(oidc, "exchange_code", lambda *a, **k: stolen)
+    response = client.get(callback_path(back))
+    assert response.status_code == 400 and "_auth_user_id" not in client.session
+    assert not ExternalIdentity.objects.exists()
+
+
+def test_a_key_the_idp_rotated_is_accepted_after_one_jwks_refetch(world, client, acme_idp, monkeypatch):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    assert sign_in(client, acme_idp, "ann", email="ann@acme.test").status_code == 302  # JWKS now cached
+    old_kid = acme_idp.kid
+    acme_idp.restart(rotate=True)
+    assert acme_idp.kid != old_kid
+    fetched: list[str] = []
+    real = oidc._get_json
+    monkeypatch.setattr(oidc, "_get_json", lambda url, what, *a: fetched.append(what) or real(url, what, *a))
+    client.logout()
+    assert sign_in(client, acme_idp, "sam", email="sam@acme.test").status_code == 302
+    assert fetched.count("jwks") == 1  # the cached set lacked the new kid: fetched again, once
+    assert User.objects.filter(username="sam").exists()
+
+
+def test_the_same_subject_at_two_idps_is_two_accounts_and_an_email_never_links_across_tenants(world, make_idp):  # noqa: F811
+    from django.test import Client
+
+    acme_idp = make_idp(clients=[client_of(ACME)], users=[person("same-sub", "ann", "ann@acme.test", [])])
+    globex_idp = make_idp(
+        clients=[client_of("canopy-globex")],
+        users=[
+            person("same-sub", "ann", "ann@globex.test", []),
+            person("sub-gina", "gina", world.other_admin.email, []),  # Globex's own admin's address
+        ],
+    )
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    configure(world.globex, globex_idp, client_id="canopy-globex", domain="globex.test")
+    sign_in(Client(), acme_idp, "ann", email="ann@acme.test")
+    sign_in(Client(), globex_idp, "ann", email="ann@globex.test")
+    identities = ExternalIdentity.objects.filter(subject="same-sub").select_related("user")
+    assert len(identities) == 2 and len({i.user_id for i in identities}) == 2
+    assert {i.user.email for i in identities} == {"ann@acme.test", "ann@globex.test"}
+    for identity in identities:
+        assert list(TenantMembership.objects.filter(user=identity.user).values_list("tenant", flat=True)) == [
+            identity.tenant_id
+        ]
+
+    # Acme's IdP asserting Globex's admin's (verified) address links nothing and creates nothing.
+    acme_idp.set_users([person("sub-evil", "evil", world.other_admin.email, [])])
+    browser = Client()
+    response = sign_in(browser, acme_idp, "evil", tenant=world.acme)
+    assert response.status_code == 400 and b"cannot be linked" in response.content
+    assert "_auth_user_id" not in browser.session
+    assert not TenantMembership.objects.filter(tenant=world.acme, user=world.other_admin).exists()
+    assert User.objects.filter(email__iexact=world.other_admin.email).count() == 1
+    assert not ExternalIdentity.objects.filter(subject="sub-evil").exists()
+
+
+def test_an_existing_member_is_linked_only_with_a_verified_address_on_both_sides(world, make_idp):  # noqa: F811
+    from django.test import Client
+
+    idp = make_idp(clients=[client_of(ACME)], users=[person("sub-bob", "bob", world.member.email, [], verified=False)])
+    configure(world.acme, idp, client_id=ACME)
+    assert sign_in(Client(), idp, "bob", tenant=world.acme).status_code == 400  # the IdP did not verify it
+    idp.set_users([person("sub-bob", "bob", world.member.email, [])])
+    world.member.email_verified_at = None
+    world.member.save()
+    assert sign_in(Client(), idp, "bob", tenant=world.acme).status_code == 400  # Canopy's side is unverified
+    assert not ExternalIdentity.objects.exists()
+    world.member.email_verified_at = world.acme.created_at
+    world.member.save()
+    assert sign_in(Client(), idp, "bob", tenant=world.acme).status_code == 302
+    assert ExternalIdentity.objects.get().user == world.member
+    assert User.objects.filter(email__iexact=world.member.email).count() == 1
+
+
+def test_an_outsider_with_the_same_address_elsewhere_is_not_linked(world, make_idp):  # noqa: F811
+    from django.test import Client
+
+    outsider = UserFactory(username="olga", email="olga@acme.test")  # verified, member of no tenant
+    idp = make_idp(clients=[client_of(ACME)], users=[person("sub-olga", "olga", "olga@acme.test", [])])
+    configure(world.acme, idp, client_id=ACME, domain="acme.test")
+    assert sign_in(Client(), idp, "olga", email="olga@acme.test").status_code == 400
+    assert not TenantMembership.objects.filter(user=outsider).exists()
+
+
+def test_the_idp_saying_no_or_being_down_is_a_clear_failure_page_not_a_500(world, client, acme_idp):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    state = parse_qs(urlsplit(client.get("/login/", {"email": "ann@acme.test"})["Location"]).query)["state"][0]
+    response = client.get("/login/sso/callback/", {"state": state, "error": "access_denied"})
+    assert response.status_code == 400 and b"did not sign you in" in response.content
+    from django.core.cache import cache
+
+    cache.clear()  # the discovery document is cached; make the next sign-in ask the (stopped) IdP
+    acme_idp.stop()
+    response = client.get("/login/", {"email": "ann@acme.test"})
+    assert response.status_code == 502 and b"cannot be reached" in response.content
+
+
+def test_sso_start_needs_a_tenant_with_sso_and_keeps_next_on_this_site(world, client, acme_idp):
+    assert client.get("/login/sso/", {"tenant": str(world.acme.pk)}).status_code == 404
+    assert client.get("/login/sso/", {"tenant": "nope"}).status_code == 404
+    configure(world.acme, acme_idp, client_id=ACME)
+    response = client.get("/login/sso/", {"tenant": str(world.acme.pk), "next": "https://evil.example/"})
+    assert response.status_code == 302
+    state = parse_qs(urlsplit(response["Location"]).query)["state"][0]
+    assert client.session[signin.ATTEMPTS_KEY][state]["next"] == "/"
+
+
+def test_an_idp_on_a_private_address_is_refused_unless_the_platform_allows_it(world, client, acme_idp, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.SSO_ALLOW_PRIVATE_NETWORK = False
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    response = client.get("/login/", {"email": "ann@acme.test"})
+    assert response.status_code == 502
+    assert not client.session.get(signin.ATTEMPTS_KEY)
+
+
+def test_an_sso_session_keeps_the_tenants_it_already_opened(world, client, make_idp):  # noqa: F811
+    acme_idp = make_idp(clients=[client_of(ACME)], users=[person("s1", "alice", world.tenant_admin.email, [])])
+    globex_idp = make_idp(clients=[client_of("g")], users=[person("s2", "alice", world.tenant_admin.email, [])])
+    add_to_tenant(world.tenant_admin, world.globex)
+    configure(world.acme, acme_idp, client_id=ACME)
+    configure(world.globex, globex_idp, client_id="g")
+    sign_in(client, acme_idp, "alice", tenant=world.acme)
+    sign_in(client, globex_idp, "alice", tenant=world.globex)
+    context = fences.AuthContext.from_session(client.session[fences.SESSION_KEY])
+    assert context.sso_tenants == {world.acme.pk, world.globex.pk}
