@@ -217,6 +217,8 @@ def _jwks(provider: Provider, *, refresh: bool = False) -> KeySet:
             raise SignInFailed("The identity provider's keys cannot be read.", "jwks: no keys")
         _cache_set(key, document)
     usable = [k for k in document["keys"] if isinstance(k, dict) and k.get("use", "sig") == "sig" and "d" not in k]
+    if not usable:
+        return KeySet([])
     try:
         return KeySet.import_key_set({"keys": usable})
     except (JoseError, ValueError, TypeError) as error:

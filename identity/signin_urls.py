@@ -8,6 +8,6 @@ from identity import signin
 urlpatterns = [
     path("login/sso/", signin.sso_start, name="sso-start"),
     path("login/sso/callback/", signin.sso_callback, name="sso-callback"),
-    path("login/sso/test/<uuid:tenant_id>/", signin.sso_test, name="sso-test"),
+    path("login/sso/test/", signin.sso_test, name="sso-test"),
     path("login/recovery/", signin.login_recovery, name="login-recovery"),
 ]
