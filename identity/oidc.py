@@ -272,15 +272,16 @@ def exchange_code(sso: TenantSSO, provider: Provider, *, code: str, verifier: st
         "code_verifier": verifier,
     }
     secret = client_secret(sso)
-    auth: tuple[str, str] | None = None
-    if "client_secret_basic" in provider.auth_methods:
-        auth = (sso.client_id, secret)
-    else:
+    basic = "client_secret_basic" in provider.auth_methods
+    if not basic:
         data |= {"client_id": sso.client_id, "client_secret": secret}
     try:
         with _client() as client:
             response = client.post(
-                provider.token_endpoint, data=data, auth=auth, headers={"Accept": "application/json"}
+                provider.token_endpoint,
+                data=data,
+                auth=httpx.BasicAuth(sso.client_id, secret) if basic else httpx.USE_CLIENT_DEFAULT,
+                headers={"Accept": "application/json"},
             )
     except (httpx.HTTPError, netguard.BlockedAddress, OSError) as error:
         raise SignInFailed(
@@ -291,11 +292,11 @@ def exchange_code(sso: TenantSSO, provider: Provider, *, code: str, verifier: st
     except ValueError:
         body = {}
     if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
-        error = body.get("error") if isinstance(body, dict) else None
+        said = body.get("error") if isinstance(body, dict) else None
         raise SignInFailed(
             "The identity provider did not accept this sign-in (it may have expired or been used already). "
             "Start again.",
-            f"token: HTTP {response.status_code} {error!r}",
+            f"token: HTTP {response.status_code} {said!r}",
         )
     return body
 

@@ -9,9 +9,10 @@ provisioning with group mapping, the administrator's test sign-in and the break-
 - **Attempts** live in the session, keyed by ``state``, each with its nonce and PKCE verifier, for ten minutes and
   used once: a callback whose state is unknown, expired or already used is refused before anything is fetched.
 - **Provisioning** keys a person by (tenant, issuer, subject). A first sign-in creates the account (a username from
-  the e-mail, no usable password, the address verified only if the IdP says so) and the tenant membership. An
-  existing account with the same address is linked only when it already belongs to this tenant and has verified
-  that address; any other match is refused, never linked (across tenants in particular).
+  the e-mail, no usable password) and the tenant membership. The IdP vouches for an address only when it says it
+  verified it and the address is in one of the tenant's verified domains: only then is the new account's address
+  verified, and only then is an existing account with that address linked — and only one that already belongs to
+  this tenant and verified the address itself. Any other match is refused, never linked (across tenants above all).
 - **Group sync** grants the highest mapped role per org, through the access services with ``SYSTEM`` as the actor.
   It only adds, unless the tenant turned on ``remove_unmapped_roles`` and the IdP sent the groups claim: then it takes
   back what an earlier sync gave (identity.models.SyncedGrant) and nothing an administrator gave by hand.
@@ -24,7 +25,7 @@ import logging
 import re
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -52,7 +53,7 @@ from access.views import LoginForm
 from config.actors import SYSTEM
 from config.errors import DomainError
 from identity import oidc
-from identity.models import ExternalIdentity, GroupRole, RecoveryCode, SyncedGrant, TenantSSO
+from identity.models import Domain, ExternalIdentity, GroupRole, RecoveryCode, SyncedGrant, TenantSSO
 from orgs.models import Organization, Tenant
 
 log = logging.getLogger("canopy.security")
@@ -163,9 +164,8 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(_safe_next(request, next_url))
     if request.method == "POST" and "password" in request.POST:
-        return auth_views.LoginView.as_view(
-            authentication_form=LoginForm, extra_context={"step": "password"}
-        )(request)  # fmt: skip
+        view = auth_views.LoginView.as_view(authentication_form=LoginForm, extra_context={"step": "password"})
+        return cast(HttpResponse, view(request))
     if request.GET.get("password"):  # "log in with a password instead", for members of a tenant that allows it
         return _login_page(request, {"form": LoginForm(request), "step": "password", "next": next_url})
     raw = request.POST.get("email") if request.method == "POST" else request.GET.get("email")
@@ -207,7 +207,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     if pending is None:
         return _failure(request, "This sign-in is not valid any more (it expired or was already used). Start again.")
     attempt, data = pending
-    sso = TenantSSO.objects.filter(tenant_id=data.get("tenant")).select_related("tenant").first()
+    sso = TenantSSO.objects.filter(tenant_id=str(data.get("tenant"))).select_related("tenant").first()
     if sso is None:
         return _failure(request, "Single sign-on is not configured for this organization any more.")
     if request.GET.get("error"):
@@ -296,12 +296,25 @@ def provision(*, sso: TenantSSO, identity: oidc.Identity) -> Any:
     return user
 
 
+def _address_trusted(tenant: Tenant, identity: oidc.Identity) -> bool:
+    """Whether the tenant's IdP may vouch for this address: it says it verified it, and the address is in a domain
+    the tenant proved it owns. An IdP is an authority on its own domains only: anything else it asserts would let
+    one tenant claim (and lock everyone else out of) any address in Canopy."""
+    domain = identity.email.rpartition("@")[2].strip().lower().rstrip(".")
+    return (
+        identity.email_verified
+        and bool(domain)
+        and Domain.objects.filter(tenant=tenant, domain__iexact=domain, verified_at__isnull=False).exists()
+    )
+
+
 def _link_or_create(tenant: Tenant, identity: oidc.Identity) -> tuple[Any, bool]:
     User = get_user_model()
     refused = (
         "A Canopy account with this e-mail address already exists and cannot be linked to your organization's "
         "sign-in automatically. Sign in with your password, or ask your administrator."
     )
+    trusted = bool(identity.email) and _address_trusted(tenant, identity)
     if identity.email:
         matches = list(User.objects.filter(email__iexact=identity.email))
         if matches:
@@ -310,11 +323,11 @@ def _link_or_create(tenant: Tenant, identity: oidc.Identity) -> tuple[Any, bool]
                 for u in matches
                 if u.email_verified and TenantMembership.objects.filter(tenant=tenant, user=u).exists()
             ]
-            if identity.email_verified and len(matches) == 1 and linkable:
+            if trusted and len(matches) == 1 and linkable:
                 return linkable[0], False
             raise oidc.SignInFailed(refused, f"e-mail {identity.email!r} matches an account that cannot be linked")
     user = User.objects.create_user(username=_free_username(identity), email=identity.email, password=None)
-    if identity.email and identity.email_verified:
+    if trusted:
         user.email_verified_at = timezone.now()
         user.save(update_fields=["email_verified_at"])
     return user, True
@@ -372,8 +385,8 @@ def sync_roles(
     for org_id, (org, role) in desired.items():
         grant = grants.get(org_id)
         if grant is None:
-            grant = grant_role(actor=SYSTEM, target=org, role=role, user=user)
-            SyncedGrant.objects.create(identity=external, grant=grant, role=role)
+            given = cast(OrgUserGrant, grant_role(actor=SYSTEM, target=org, role=role, user=user))
+            SyncedGrant.objects.create(identity=external, grant=given, role=role)
             changes["added"].append(f"{role.key} at {org.name}")
             continue
         marker = markers.get(grant.pk)

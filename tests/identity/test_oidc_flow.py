@@ -12,13 +12,14 @@ import httpx
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from access import fences
 from access.models import AuditEvent, OrgUserGrant, TenantMembership
 from access.services.grants import grant_role
 from config.actors import SYSTEM
 from identity import oidc, signin
-from identity.models import ExternalIdentity, SyncedGrant, TenantSSO
+from identity.models import Domain, ExternalIdentity, SyncedGrant, TenantSSO
 from tests.factories import UserFactory, add_to_tenant
 from tests.identity.idp import callback_path, make_idp  # noqa: F401 - the fixture
 from tests.identity.sso_world import client_of, configure, person, sign_in
@@ -291,22 +292,41 @@ def test_the_same_subject_at_two_idps_is_two_accounts_and_an_email_never_links_a
     assert not ExternalIdentity.objects.filter(subject="sub-evil").exists()
 
 
-def test_an_existing_member_is_linked_only_with_a_verified_address_on_both_sides(world, make_idp):  # noqa: F811
+def test_an_existing_member_is_linked_only_with_an_address_verified_on_both_sides_in_a_claimed_domain(
+    world,
+    make_idp,  # noqa: F811
+):
     from django.test import Client
 
-    idp = make_idp(clients=[client_of(ACME)], users=[person("sub-bob", "bob", world.member.email, [], verified=False)])
+    bob = world.member  # bob@example.com, verified, a member of Acme
+    idp = make_idp(clients=[client_of(ACME)], users=[person("sub-bob", "bob", bob.email, [], verified=False)])
     configure(world.acme, idp, client_id=ACME)
+    idp.set_users([person("sub-bob", "bob", bob.email, [])])
+    assert sign_in(Client(), idp, "bob", tenant=world.acme).status_code == 400  # example.com is not Acme's domain
+    Domain.objects.create(tenant=world.acme, domain="EXAMPLE.com", txt_token="t" * 32, verified_at=timezone.now())
+    idp.set_users([person("sub-bob", "bob", bob.email, [], verified=False)])
     assert sign_in(Client(), idp, "bob", tenant=world.acme).status_code == 400  # the IdP did not verify it
-    idp.set_users([person("sub-bob", "bob", world.member.email, [])])
-    world.member.email_verified_at = None
-    world.member.save()
+    idp.set_users([person("sub-bob", "bob", bob.email, [])])
+    bob.email_verified_at = None
+    bob.save()
     assert sign_in(Client(), idp, "bob", tenant=world.acme).status_code == 400  # Canopy's side is unverified
     assert not ExternalIdentity.objects.exists()
-    world.member.email_verified_at = world.acme.created_at
-    world.member.save()
+    bob.email_verified_at = timezone.now()
+    bob.save()
     assert sign_in(Client(), idp, "bob", tenant=world.acme).status_code == 302
-    assert ExternalIdentity.objects.get().user == world.member
-    assert User.objects.filter(email__iexact=world.member.email).count() == 1
+    assert ExternalIdentity.objects.get().user == bob
+    assert User.objects.filter(email__iexact=bob.email).count() == 1
+
+
+def test_an_address_outside_the_tenants_verified_domains_is_never_taken_as_verified(world, make_idp):  # noqa: F811
+    from django.test import Client
+
+    idp = make_idp(clients=[client_of(ACME)], users=[person("sub-zed", "zed", "zed@gmail.test", [])])
+    configure(world.acme, idp, client_id=ACME, domain="acme.test")
+    assert sign_in(Client(), idp, "zed", tenant=world.acme).status_code == 302
+    zed = User.objects.get(username="zed")
+    assert zed.email == "zed@gmail.test" and not zed.email_verified  # Acme's IdP is no authority on gmail.test
+    assert TenantMembership.objects.filter(tenant=world.acme, user=zed).exists()
 
 
 def test_an_outsider_with_the_same_address_elsewhere_is_not_linked(world, make_idp):  # noqa: F811
@@ -357,9 +377,14 @@ def test_an_sso_session_keeps_the_tenants_it_already_opened(world, client, make_
     acme_idp = make_idp(clients=[client_of(ACME)], users=[person("s1", "alice", world.tenant_admin.email, [])])
     globex_idp = make_idp(clients=[client_of("g")], users=[person("s2", "alice", world.tenant_admin.email, [])])
     add_to_tenant(world.tenant_admin, world.globex)
-    configure(world.acme, acme_idp, client_id=ACME)
+    configure(world.acme, acme_idp, client_id=ACME, domain="example.com")
     configure(world.globex, globex_idp, client_id="g")
+    # Linked at Globex before (example.com is Acme's domain, so Globex's IdP could not link her by address).
+    ExternalIdentity.objects.create(
+        user=world.tenant_admin, tenant=world.globex, issuer=globex_idp.issuer, subject="s2"
+    )
     sign_in(client, acme_idp, "alice", tenant=world.acme)
     sign_in(client, globex_idp, "alice", tenant=world.globex)
+    assert client.session["_auth_user_id"] == str(world.tenant_admin.pk)
     context = fences.AuthContext.from_session(client.session[fences.SESSION_KEY])
     assert context.sso_tenants == {world.acme.pk, world.globex.pk}
