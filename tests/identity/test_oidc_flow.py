@@ -388,3 +388,66 @@ def test_an_sso_session_keeps_the_tenants_it_already_opened(world, client, make_
     assert client.session["_auth_user_id"] == str(world.tenant_admin.pk)
     context = fences.AuthContext.from_session(client.session[fences.SESSION_KEY])
     assert context.sso_tenants == {world.acme.pk, world.globex.pk}
+
+
+def test_an_answer_naming_another_issuer_is_refused_before_the_code_is_spent(world, client, acme_idp, monkeypatch):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    back = urlsplit(_leave_and_log_in(client, acme_idp, "ann", "ann@acme.test"))
+    spent: list[str] = []
+    monkeypatch.setattr(oidc, "exchange_code", lambda *a, **k: spent.append("x") or {})
+    query = back.query.replace("iss=", "iss=https%3A%2F%2Fevil.example%2F&was=")
+    response = client.get(f"{back.path}?{query}")
+    assert response.status_code == 400 and b"another identity provider" in response.content
+    assert spent == [] and not ExternalIdentity.objects.exists()
+
+
+def test_userinfo_about_another_subject_is_refused(world, client, acme_idp, monkeypatch):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    real = oidc._get_json
+
+    def lying_userinfo(url: str, what: str, *args: Any) -> Any:
+        answer = real(url, what, *args)
+        return answer | {"sub": "someone-else"} if what == "userinfo" else answer
+
+    monkeypatch.setattr(oidc, "_get_json", lying_userinfo)
+    response = sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert response.status_code == 400 and not ExternalIdentity.objects.exists()
+
+
+class SsoRule:
+    """A stand-in for sso-core's fence provider: the tenant closes to sessions not signed in through its IdP."""
+
+    name = "test-sso-rule"
+
+    def __init__(self, tenant_id: Any):
+        self.tenant_id = tenant_id
+
+    def enforcing(self, tenant_ids: Any) -> set[Any]:
+        return {t for t in tenant_ids if t == self.tenant_id}
+
+    def fences(self, user: Any, context: fences.AuthContext, tenant_id: Any) -> list[fences.Fence]:
+        if tenant_id in context.sso_tenants:
+            return []
+        return [fences.Fence("sso_required", "Sign in through your company.", tenant_id)]
+
+
+def test_an_enforcing_tenant_opens_to_the_sso_session_and_not_to_the_password_one(world, make_idp):  # noqa: F811
+    from django.core.cache import cache
+    from django.test import Client
+
+    idp = make_idp(clients=[client_of(ACME)], users=[person("s-alice", "alice", world.tenant_admin.email, [])])
+    configure(world.acme, idp, client_id=ACME, domain="example.com")
+    rule = fences.register(SsoRule(world.acme.pk))
+    cache.clear()
+    try:
+        password = Client()
+        password.post("/login/", {"username": "alice", "password": "correct-horse-battery-staple"})
+        refused = password.get(f"/o/{world.marketing.pk}/")
+        # The fence's page (sso-core's sso-required, once merged) or the plain 403: never the org page.
+        assert refused.status_code == 403 or (refused.status_code == 302 and "sso" in refused["Location"])
+        sso = Client()
+        assert sign_in(sso, idp, "alice", email=world.tenant_admin.email).status_code == 302
+        assert sso.get(f"/o/{world.marketing.pk}/").status_code == 200
+    finally:
+        fences._providers.remove(rule)
+        cache.clear()
