@@ -35,6 +35,7 @@ from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -292,6 +293,8 @@ def provision(*, sso: TenantSSO, identity: oidc.Identity) -> Any:
         raise oidc.SignInFailed("This sign-in collided with another one. Try again.", "integrity error") from None
     except DomainError as error:
         raise oidc.SignInFailed("Your roles could not be set up. Ask your administrator.", error.detail) from None
+    except ValidationError as error:  # a mapped role not usable at its org (a custom role defined elsewhere)
+        raise oidc.SignInFailed("Your roles could not be set up. Ask your administrator.", str(error)) from None
     policy.forget(user)
     return user
 
@@ -356,7 +359,7 @@ def _desired_roles(sso: TenantSSO, groups: list[str] | None, *, new_member: bool
     desired: dict[UUID, tuple[Any, Role]] = {}
     if groups:
         for mapping in GroupRole.objects.filter(sso=sso, group__in=groups).select_related("role", "org"):
-            if mapping.org.tenant_id != sso.tenant_id or getattr(mapping.org, "deleted_at", None) is not None:
+            if mapping.org.tenant_id != sso.tenant_id or mapping.org.deleted_at is not None:
                 continue
             current = desired.get(mapping.org_id)
             if current is None or _rank(mapping.role) > _rank(current[1]):

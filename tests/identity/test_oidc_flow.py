@@ -451,3 +451,14 @@ def test_an_enforcing_tenant_opens_to_the_sso_session_and_not_to_the_password_on
     finally:
         fences._providers.remove(rule)
         cache.clear()
+
+
+def test_a_mapping_to_a_role_unusable_at_its_org_is_a_clear_refusal_and_creates_nothing(world, client, acme_idp):
+    from access.models import Role
+
+    ops = Role.objects.create(key="ops", name="Ops", tenant=world.acme, org=world.logistics, custom_capabilities=[])
+    sso = configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    sso.group_roles.create(group="engineering", role=ops, org=world.marketing)  # ops exists under Logistics only
+    response = sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert response.status_code == 400 and b"roles could not be set up" in response.content
+    assert not User.objects.filter(username="ann").exists() and not ExternalIdentity.objects.exists()
