@@ -395,21 +395,21 @@ def sync_roles(
         marker = markers.get(grant.pk)
         if grant.role_id == role.pk:
             continue
-        ours = marker is not None and marker.role_id == grant.role_id
+        ours = marker if marker is not None and marker.role_id == grant.role_id else None
         if _rank(role) > _rank(grant.role):
             previous = grant.role
             change_grant(actor=SYSTEM, grant=grant, role=role)
-            if ours:
-                marker.role = role  # type: ignore[union-attr]
-                marker.save(update_fields=["role"])  # type: ignore[union-attr]
+            if ours is not None:
+                ours.role = role
+                ours.save(update_fields=["role"])
             else:
                 SyncedGrant.objects.filter(grant=grant).delete()
                 SyncedGrant.objects.create(identity=external, grant=grant, role=role, previous_role=previous)
             changes["changed"].append(f"{previous.key} → {role.key} at {org.name}")
-        elif ours and removing:
+        elif ours is not None and removing:
             change_grant(actor=SYSTEM, grant=grant, role=role)
-            marker.role = role  # type: ignore[union-attr]
-            marker.save(update_fields=["role"])  # type: ignore[union-attr]
+            ours.role = role
+            ours.save(update_fields=["role"])
             changes["changed"].append(f"{grant.role.key} → {role.key} at {org.name}")
     if removing:
         for grant_id, marker in markers.items():
@@ -529,16 +529,16 @@ def login_recovery(request: HttpRequest) -> HttpResponse:
         return render(request, "identity/signin/recovery.html", {"form": form}, status=429)  # AxesMiddleware answers
     recovery = RecoveryCode.objects.filter(code_hash=_code_hash(code), used_at__isnull=True).first()
     tenant = recovery.tenant if recovery is not None else None
-    allowed = (
-        user is not None
-        and tenant is not None
-        and TenantMembership.objects.filter(tenant=tenant, user=user, is_admin=True).exists()
-    )
-    if not allowed or not use_recovery_code(user, tenant, code):  # type: ignore[arg-type]
+    if (
+        user is None
+        or tenant is None
+        or not TenantMembership.objects.filter(tenant=tenant, user=user, is_admin=True).exists()
+        or not use_recovery_code(user, tenant, code)
+    ):
         if user is not None:  # the password was right: the code counts as the failed credential
             user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
         form.add_error(None, RECOVERY_REFUSED)
         return render(request, "identity/signin/recovery.html", {"form": form}, status=400)
     auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    fences.update_session_context(request, method="recovery", sso_tenants={tenant.pk})  # type: ignore[union-attr]
+    fences.update_session_context(request, method="recovery", sso_tenants={tenant.pk})
     return redirect(reverse(settings.LOGIN_REDIRECT_URL))

@@ -31,7 +31,7 @@ def configure(
     client_id: str,
     domain: str | None = None,
     verified: bool = True,
-    groups: list[tuple[str, str, Any]] = (),  # type: ignore[assignment]
+    groups: tuple[tuple[str, str, Any], ...] | list[tuple[str, str, Any]] = (),
     **fields: Any,
 ) -> TenantSSO:
     """The tenant's SSO (as sso-core's services would store it: the secret encrypted), its domain and mappings."""
