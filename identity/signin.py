@@ -147,6 +147,12 @@ def sso_for_address(address: str) -> TenantSSO | None:
     )
 
 
+# The password step: Django's view with its form (django-axes counts and locks out). Integrator: twofactor's
+# ``access.views.LoginView`` (which ends in its code step) takes this place: ``views.LoginView.as_view(extra_context=
+# {"step": "password"})``.
+_password_login = auth_views.LoginView.as_view(authentication_form=LoginForm, extra_context={"step": "password"})
+
+
 class IdentifyForm(forms.Form):
     email = forms.CharField(label="E-mail address or username", max_length=254, strip=True)
 
@@ -165,8 +171,7 @@ def login(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(_safe_next(request, next_url))
     if request.method == "POST" and "password" in request.POST:
-        view = auth_views.LoginView.as_view(authentication_form=LoginForm, extra_context={"step": "password"})
-        return cast(HttpResponse, view(request))
+        return cast(HttpResponse, _password_login(request))
     if request.GET.get("password"):  # "log in with a password instead", for members of a tenant that allows it
         return _login_page(request, {"form": LoginForm(request), "step": "password", "next": next_url})
     raw = request.POST.get("email") if request.method == "POST" else request.GET.get("email")
@@ -539,6 +544,13 @@ def login_recovery(request: HttpRequest) -> HttpResponse:
             user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
         form.add_error(None, RECOVERY_REFUSED)
         return render(request, "identity/signin/recovery.html", {"form": form}, status=400)
+    return _finish_recovery(request, user, tenant) or redirect(reverse(settings.LOGIN_REDIRECT_URL))
+
+
+def _finish_recovery(request: HttpRequest, user: Any, tenant: Tenant) -> HttpResponse | None:
+    """A session that counts as signed in through ``tenant``'s IdP, by break-glass. (Integrator: with twofactor,
+    ``complete_login(request, user, method="recovery", sso_tenant=tenant.pk)``: a code does not skip the second
+    factor.)"""
     auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     fences.update_session_context(request, method="recovery", sso_tenants={tenant.pk})
-    return redirect(reverse(settings.LOGIN_REDIRECT_URL))
+    return None
