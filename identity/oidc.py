@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
@@ -401,7 +400,3 @@ def complete(sso: TenantSSO, attempt: Attempt, *, code: str, iss: str | None) ->
         claims={k: v for k, v in claims.items() if k not in {"nonce", "at_hash", "c_hash"}},
     )
 
-
-def describe(value: Any) -> str:
-    """A short, safe rendering of claims for the test sign-in's result page."""
-    return json.dumps(value, sort_keys=True, default=str)[:2000]
