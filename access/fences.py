@@ -26,6 +26,7 @@ loaded from the database) counts as the weakest context: not through SSO, not ve
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,6 +35,8 @@ from uuid import UUID
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
+
+from config.errors import Forbidden
 
 SESSION_KEY = "canopy_auth"
 _CONTEXT_ATTR = "canopy_auth"
@@ -81,15 +84,10 @@ def context_of(user: Any) -> AuthContext:
 
 
 def attach(user: Any, context: AuthContext) -> None:
-    """Give ``user`` (the request's user object) its authentication context. Drops a cached Access, which was
-    decided without it."""
-    from access import policy
-
-    try:
+    """Give ``user`` (the request's user object) its authentication context. An Access already built for the user
+    sees the change at its next fence question (access/policy.py compares contexts)."""
+    with contextlib.suppress(AttributeError):  # objects that refuse attributes have no grants either
         setattr(user, _CONTEXT_ATTR, context)
-    except AttributeError:  # objects that refuse attributes have no grants either
-        return
-    policy.forget(user)
 
 
 # -- the session --------------------------------------------------------------------------------------------------
@@ -113,9 +111,11 @@ def update_session_context(request: Any, **changes: Any) -> AuthContext:
     """Change part of the session's context (e.g. ``otp_verified=True`` after a second factor, or one more SSO
     tenant after signing in through another tenant's IdP in the same session)."""
     current = session_context(request)
-    values = {"method": current.method, "sso_tenants": current.sso_tenants, "otp_verified": current.otp_verified}
-    values.update(changes)
-    context = AuthContext(values["method"], frozenset(values["sso_tenants"]), bool(values["otp_verified"]))
+    context = AuthContext(
+        str(changes.get("method", current.method)),
+        frozenset(changes.get("sso_tenants", current.sso_tenants)),
+        bool(changes.get("otp_verified", current.otp_verified)),
+    )
     set_session_context(request, context)
     return context
 
@@ -166,15 +166,24 @@ class Fence:
     def covers(self, org: Any) -> bool:
         if org is None or org.tenant_id != self.tenant_id:
             return False
-        if self.whole_tenant:
+        if self.lft is None or self.rght is None:
             return True
-        return org.tree_id == self.tree_id and self.lft <= org.lft <= self.rght  # type: ignore[operator]
+        return bool(org.tree_id == self.tree_id and self.lft <= org.lft <= self.rght)
 
     def condition(self, prefix: str) -> Q:
         """The fenced orgs, as a filter on the org reached through ``prefix`` (``""`` for orgs themselves)."""
         if self.whole_tenant:
             return Q(**{f"{prefix}tenant_id": self.tenant_id})
         return Q(**{f"{prefix}tree_id": self.tree_id, f"{prefix}lft__gte": self.lft, f"{prefix}lft__lte": self.rght})
+
+
+class FenceRefusal(Forbidden):
+    """403 with the fence's code, to a user whose roles reach the object but whose authentication does not. The
+    console sends them to the page that opens the fence (config/console.py ``FENCE_PAGES``)."""
+
+    def __init__(self, fence: Fence):
+        super().__init__(fence.detail, code=fence.code)
+        self.fence = fence
 
 
 class Provider(Protocol):
@@ -213,7 +222,7 @@ def enforcing(tenant_ids: Iterable[UUID]) -> dict[UUID, tuple[str, ...]]:
     result = {keys[k]: tuple(v) for k, v in cached.items() if isinstance(v, (list, tuple))}
     missing = [t for t in ids if t not in result]
     if missing:
-        found = {t: [] for t in missing}
+        found: dict[UUID, list[str]] = {t: [] for t in missing}
         for provider in _providers:
             for tenant in provider.enforcing(missing):
                 found.setdefault(tenant, []).append(provider.name)

@@ -105,23 +105,26 @@ class Access:
 
     @property
     def admin_tenant_ids(self) -> frozenset[UUID]:
-        ids = frozenset(r.object_id for r in self.subtree_rows if r.kind == "tenant_admin")  # type: ignore[misc]
+        ids = self._tenant_ids_of_rows(("tenant_admin",))
         return ids - self._closed_tenants(ids)
 
     @property
     def member_tenant_ids(self) -> frozenset[UUID]:
-        ids = frozenset(
-            r.object_id
-            for r in self.subtree_rows
-            if r.kind in ("tenant_admin", "tenant_member")  # type: ignore[misc]
-        )
+        ids = self._tenant_ids_of_rows(("tenant_admin", "tenant_member"))
         return ids - self._closed_tenants(ids)
+
+    def _tenant_ids_of_rows(self, kinds: tuple[str, ...] = ("tenant_admin", "tenant_member")) -> frozenset[UUID]:
+        """The tenants of the user's membership rows, before fences."""
+        return frozenset(r.object_id for r in self.subtree_rows if r.kind in kinds and r.object_id is not None)
 
     # -- authentication fences (access/fences.py) ----------------------------------------------------------------
     def fences_in(self, tenant_ids: Any) -> tuple[fences.Fence, ...]:
         """The regions of these tenants closed to the user in this request (none for superusers and SYSTEM)."""
         if self._fences_off or not self.is_authenticated or self.is_superuser:
             return ()
+        context = fences.context_of(self.user)
+        if context != self.context:  # the request's authentication was raised (e.g. a second factor just now)
+            self.context, self._fences = context, {}
         wanted = [t for t in tenant_ids if t is not None]
         missing = [t for t in wanted if t not in self._fences]
         if missing:
@@ -137,22 +140,22 @@ class Access:
             return None
         return next((f for f in self.fences_in([org.tenant_id]) if f.covers(org)), None)
 
-    def _org_of(self, obj: Any) -> Organization | None:
+    def _org_of(self, obj: Any) -> Any:
         """Where ``obj`` lives, for fences: the org itself, a project's or task's org, a declaration's org."""
         kind = _KINDS.of(obj)
         while kind.rule is Rule.CHILD or (kind.owner and getattr(obj, kind.owner_attname, None) is not None):
             obj = getattr(obj, kind.within if kind.rule is Rule.CHILD else kind.owner)
             kind = _KINDS.of(obj)
         if kind.rule is Rule.ORG:
-            return obj  # type: ignore[no-any-return]
+            return obj
         if kind.rule is Rule.TENANT:
             return None
         place = getattr(obj, kind.within)
         if kind.rule is Rule.TASK:
-            return place.org  # type: ignore[no-any-return]
+            return place.org
         if kind.rule is Rule.PROJECT:
-            return place  # type: ignore[no-any-return]
-        return place  # type: ignore[no-any-return]
+            return place
+        return place
 
     def blocking_fence(self, obj: models.Model) -> fences.Fence | None:
         """The fence that alone keeps the user from seeing ``obj``: their roles would show it, but this request's
@@ -368,13 +371,6 @@ class Access:
         for fence in closed:
             condition |= fence.condition(prefix)
         return narrowed.exclude(condition)
-
-    def _tenant_ids_of_rows(self) -> frozenset[UUID]:
-        return frozenset(
-            r.object_id
-            for r in self.subtree_rows
-            if r.kind in ("tenant_admin", "tenant_member")  # type: ignore[misc]
-        )
 
     def _visible(self, capability: str, queryset: models.QuerySet) -> models.QuerySet:
         if not self.is_authenticated:
@@ -732,9 +728,7 @@ def authorize(user: Any, capability: str, obj: models.Model) -> None:
     if kind is not None and not access.can(kind.view, obj):
         fence = access.blocking_fence(obj)
         if fence is not None:
-            refusal = Forbidden(fence.detail, code=fence.code)
-            refusal.fence = fence  # type: ignore[attr-defined] - the console sends the user where it opens
-            raise refusal
+            raise fences.FenceRefusal(fence)
         raise NotFound()
     if not access.can(capability, obj):
         raise Forbidden("You do not have permission to do this here.", code="permission_denied")

@@ -42,6 +42,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 
 from access import policy
+from access.fences import FenceRefusal
 from access.services import remember_org
 from config.errors import Busy, DomainError, Forbidden, NotFound, Stale
 from config.kinds import Kind
@@ -122,7 +123,7 @@ def error_page(request: HttpRequest, exc: Exception) -> HttpResponse:
     user may see it (a Forbidden only happens on something visible)."""
     if isinstance(exc, NotFound | Http404):
         return render(request, "404.html", status=404)
-    fence = getattr(exc, "fence", None)
+    fence = exc.fence if isinstance(exc, FenceRefusal) else None
     if fence is not None and fence.code in FENCE_PAGES and request.user.is_authenticated:
         # An authentication fence (access/fences.py): the page that opens it (sign in through the tenant's IdP,
         # verify or set up a second factor), then back here.

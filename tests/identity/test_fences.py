@@ -142,3 +142,21 @@ def test_no_rules_no_query_and_the_cache_answers_after_the_first_request(world, 
     _rule(book, world.acme, "2fa", world.emea)  # a change invalidates at once
     policy.forget(user)
     assert not policy.can(user, "org.view", world.emea)
+
+
+def test_fences_leave_the_platform_s_objects_to_the_tenants_still_open(world, book):
+    """A global runtime has no org: a whole-tenant fence hides it only through the tenants it closes."""
+    from runtimes.models import Runtime
+
+    both = world.tenant_admin
+    add_to_tenant(both, world.globex)
+    platform = Runtime.objects.get(org__isnull=True, name="platform")
+    _rule(book, world.acme, "sso")
+    assert platform in policy.visible(both, "runtime.view", Runtime.objects.all())  # through Globex, still open
+    alone = UserFactory(username="acme-only")
+    add_to_tenant(alone, world.acme)
+    assert not policy.visible(alone, "runtime.view", Runtime.objects.all()).exists()
+    assert not policy.can(alone, "runtime.view", platform)
+    _rule(book, world.globex, "2fa", world.globex_root)  # a subtree fence of the other tenant: the org-less row stays
+    policy.forget(both)
+    assert platform in policy.visible(both, "runtime.view", Runtime.objects.all())
