@@ -462,3 +462,38 @@ def test_a_mapping_to_a_role_unusable_at_its_org_is_a_clear_refusal_and_creates_
     response = sign_in(client, acme_idp, "ann", email="ann@acme.test")
     assert response.status_code == 400 and b"roles could not be set up" in response.content
     assert not User.objects.filter(username="ann").exists() and not ExternalIdentity.objects.exists()
+
+
+def test_an_attempt_older_than_ten_minutes_is_refused(world, client, acme_idp):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    back = _leave_and_log_in(client, acme_idp, "ann", "ann@acme.test")
+    session = client.session
+    attempts = session[signin.ATTEMPTS_KEY]
+    for attempt in attempts.values():
+        attempt["created"] -= signin.ATTEMPT_TTL + 1
+    session[signin.ATTEMPTS_KEY] = attempts
+    session.save()
+    response = client.get(callback_path(back))
+    assert response.status_code == 400 and not ExternalIdentity.objects.exists()
+
+
+def test_a_session_holds_a_few_open_attempts_at_most(world, client, acme_idp):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    for _ in range(signin.MAX_ATTEMPTS + 3):
+        client.get("/login/", {"email": "ann@acme.test"})
+    assert len(client.session[signin.ATTEMPTS_KEY]) == signin.MAX_ATTEMPTS
+
+
+def test_a_deactivated_account_or_a_removed_configuration_signs_nobody_in(world, client, acme_idp):
+    sso = configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    User.objects.filter(username="ann").update(is_active=False)
+    client.logout()
+    response = sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert response.status_code == 400 and b"deactivated" in response.content
+    assert "_auth_user_id" not in client.session
+    back = _leave_and_log_in(client, acme_idp, "sam", "sam@acme.test")
+    TenantSSO.objects.filter(pk=sso.pk).delete()
+    response = client.get(callback_path(back))
+    assert response.status_code == 400 and b"not configured" in response.content
+    assert not User.objects.filter(username="sam").exists()
