@@ -399,4 +399,3 @@ def complete(sso: TenantSSO, attempt: Attempt, *, code: str, iss: str | None) ->
         groups=groups,
         claims={k: v for k, v in claims.items() if k not in {"nonce", "at_hash", "c_hash"}},
     )
-

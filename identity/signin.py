@@ -251,56 +251,70 @@ def _finish_login(request: HttpRequest, user: Any, tenant: Tenant) -> HttpRespon
 
 def provision(*, sso: TenantSSO, identity: oidc.Identity) -> Any:
     """The account ``identity`` signs in as: found by (tenant, issuer, subject), else linked or created (see the
-    module), made a member of the tenant, its roles synced from its groups; audited. SignInFailed when refused."""
+    module), made a member of the tenant, its roles synced from its groups; audited. SignInFailed when refused.
+
+    Two first sign-ins of the same person at once (two tabs, a double click) race on the identity's unique key:
+    the loser starts again once and finds the winner's identity, instead of failing."""
+    for attempt in (1, 2):
+        try:
+            user = _provision(sso, identity)
+        except IntegrityError:
+            if attempt == 2:
+                raise oidc.SignInFailed(
+                    "This sign-in collided with another one. Try again.", "integrity error"
+                ) from None
+            continue
+        except DomainError as error:
+            raise oidc.SignInFailed("Your roles could not be set up. Ask your administrator.", error.detail) from None
+        except ValidationError as error:  # a mapped role not usable at its org (a custom role defined elsewhere)
+            raise oidc.SignInFailed("Your roles could not be set up. Ask your administrator.", str(error)) from None
+        policy.forget(user)
+        return user
+    raise AssertionError("unreachable")
+
+
+def _provision(sso: TenantSSO, identity: oidc.Identity) -> Any:
     tenant = sso.tenant
-    try:
-        with transaction.atomic():
-            external = (
-                ExternalIdentity.objects.select_for_update()
-                .select_related("user")
-                .filter(tenant=tenant, issuer=identity.issuer, subject=identity.subject)
-                .first()
+    with transaction.atomic():
+        external = (
+            ExternalIdentity.objects.select_for_update()
+            .select_related("user")
+            .filter(tenant=tenant, issuer=identity.issuer, subject=identity.subject)
+            .first()
+        )
+        created_account = False
+        if external is None:
+            user, created_account = _link_or_create(tenant, identity)
+            external = ExternalIdentity.objects.create(
+                user=user, tenant=tenant, issuer=identity.issuer, subject=identity.subject
             )
-            created_account = False
-            if external is None:
-                user, created_account = _link_or_create(tenant, identity)
-                external = ExternalIdentity.objects.create(
-                    user=user, tenant=tenant, issuer=identity.issuer, subject=identity.subject
-                )
-            user = external.user
-            if not user.is_active:
-                raise oidc.SignInFailed("This Canopy account is deactivated.", f"inactive user {user.pk}")
-            new_member = not TenantMembership.objects.filter(tenant=tenant, user=user).exists()
-            if new_member:
-                add_tenant_member(actor=SYSTEM, tenant=tenant, user=user)
-            changes = sync_roles(sso=sso, external=external, groups=identity.groups, new_member=new_member)
-            external.email = identity.email[:254]
-            if identity.groups is not None:
-                external.groups = identity.groups
-            external.last_login_at = timezone.now()
-            external.save(update_fields=["email", "groups", "last_login_at"])
-            if created_account or new_member:
-                audit.record(
-                    actor=SYSTEM, action="sso.provisioned", tenant=tenant, target=user,
-                    target_name=user.get_username(),
-                    changes={"subject": identity.subject, "new_account": created_account, "roles": changes["added"]},
-                )  # fmt: skip
-            if any(changes.values()):
-                audit.record(
-                    actor=SYSTEM, action="sso.roles_synced", tenant=tenant, target=user,
-                    target_name=user.get_username(), changes=changes,
-                )  # fmt: skip
+        user = external.user
+        if not user.is_active:
+            raise oidc.SignInFailed("This Canopy account is deactivated.", f"inactive user {user.pk}")
+        new_member = not TenantMembership.objects.filter(tenant=tenant, user=user).exists()
+        if new_member:
+            add_tenant_member(actor=SYSTEM, tenant=tenant, user=user)
+        changes = sync_roles(sso=sso, external=external, groups=identity.groups, new_member=new_member)
+        external.email = identity.email[:254]
+        if identity.groups is not None:
+            external.groups = identity.groups
+        external.last_login_at = timezone.now()
+        external.save(update_fields=["email", "groups", "last_login_at"])
+        if created_account or new_member:
             audit.record(
-                actor=user, action="sso.signin", tenant=tenant, target=external, target_name=user.get_username(),
-                changes={"issuer": identity.issuer, "subject": identity.subject},
+                actor=SYSTEM, action="sso.provisioned", tenant=tenant, target=user,
+                target_name=user.get_username(),
+                changes={"subject": identity.subject, "new_account": created_account, "roles": changes["added"]},
             )  # fmt: skip
-    except IntegrityError:  # a concurrent first sign-in of the same person, or an address taken meanwhile
-        raise oidc.SignInFailed("This sign-in collided with another one. Try again.", "integrity error") from None
-    except DomainError as error:
-        raise oidc.SignInFailed("Your roles could not be set up. Ask your administrator.", error.detail) from None
-    except ValidationError as error:  # a mapped role not usable at its org (a custom role defined elsewhere)
-        raise oidc.SignInFailed("Your roles could not be set up. Ask your administrator.", str(error)) from None
-    policy.forget(user)
+        if any(changes.values()):
+            audit.record(
+                actor=SYSTEM, action="sso.roles_synced", tenant=tenant, target=user,
+                target_name=user.get_username(), changes=changes,
+            )  # fmt: skip
+        audit.record(
+            actor=user, action="sso.signin", tenant=tenant, target=external, target_name=user.get_username(),
+            changes={"issuer": identity.issuer, "subject": identity.subject},
+        )  # fmt: skip
     return user
 
 
