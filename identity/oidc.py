@@ -263,20 +263,44 @@ def _scopes(sso: TenantSSO) -> str:
 
 
 def exchange_code(sso: TenantSSO, provider: Provider, *, code: str, verifier: str) -> dict[str, Any]:
-    """The token response for ``code`` (sent once: the IdP refuses a code it has seen, and so do we by state)."""
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect_uri(),
-        "code_verifier": verifier,
-    }
+    """The token response for ``code`` (sent once: the IdP refuses a code it has seen, and so do we by state).
+
+    The client authenticates with its secret in HTTP Basic when the IdP supports it, else in the form. An IdP that
+    registered the client for the other method answers ``invalid_client`` before it looks at the code, so that one
+    answer is retried once with the other method (Okta, for one, holds each client to a single method)."""
     secret = client_secret(sso)
-    basic = "client_secret_basic" in provider.auth_methods
+    methods = ["client_secret_basic", "client_secret_post"]
+    if "client_secret_basic" not in provider.auth_methods:
+        methods.reverse()
+    for method in methods:
+        response = _token_request(sso, provider, code=code, verifier=verifier, secret=secret, method=method)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        said = body.get("error") if isinstance(body, dict) else None
+        if said == "invalid_client" and method == methods[0] and methods[1] in provider.auth_methods:
+            continue
+        if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
+            raise SignInFailed(
+                "The identity provider did not accept this sign-in (it may have expired or been used already). "
+                "Start again.",
+                f"token: HTTP {response.status_code} {said!r} ({method})",
+            )
+        return body
+    raise AssertionError("unreachable")
+
+
+def _token_request(
+    sso: TenantSSO, provider: Provider, *, code: str, verifier: str, secret: str, method: str
+) -> httpx.Response:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri(), "code_verifier": verifier}
+    basic = method == "client_secret_basic"
     if not basic:
         data |= {"client_id": sso.client_id, "client_secret": secret}
     try:
         with _client() as client:
-            response = client.post(
+            return client.post(
                 provider.token_endpoint,
                 data=data,
                 auth=httpx.BasicAuth(sso.client_id, secret) if basic else httpx.USE_CLIENT_DEFAULT,
@@ -286,18 +310,6 @@ def exchange_code(sso: TenantSSO, provider: Provider, *, code: str, verifier: st
         raise SignInFailed(
             "The identity provider cannot be reached right now. Try again in a moment.", f"token: {error!r}"
         ) from None
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
-        said = body.get("error") if isinstance(body, dict) else None
-        raise SignInFailed(
-            "The identity provider did not accept this sign-in (it may have expired or been used already). "
-            "Start again.",
-            f"token: HTTP {response.status_code} {said!r}",
-        )
-    return body
 
 
 def verify_id_token(

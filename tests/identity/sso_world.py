@@ -56,11 +56,14 @@ def configure(
     return sso
 
 
-def sign_in(client: Any, idp: IdP, username: str, *, email: str | None = None, tenant: Any = None) -> Any:
+def sign_in(
+    client: Any, idp: IdP, username: str, *, email: str | None = None, tenant: Any = None, next_url: str = ""
+) -> Any:
     """The whole browser round trip: the log-in page (or sso-start), the IdP's form, the callback's response."""
+    query = {"next": next_url} if next_url else {}
     if email is not None:
-        leave = client.get("/login/", {"email": email})
+        leave = client.get("/login/", {"email": email, **query})
     else:
-        leave = client.get("/login/sso/", {"tenant": str(tenant.pk)})
+        leave = client.get("/login/sso/", {"tenant": str(tenant.pk), **query})
     assert leave.status_code == 302 and leave["Location"].startswith(idp.url), leave.content[:500]
     return client.get(callback_path(idp.log_in(leave["Location"], username)))

@@ -497,3 +497,31 @@ def test_a_deactivated_account_or_a_removed_configuration_signs_nobody_in(world,
     response = client.get(callback_path(back))
     assert response.status_code == 400 and b"not configured" in response.content
     assert not User.objects.filter(username="sam").exists()
+
+
+def test_an_idp_holding_the_client_to_the_form_post_method_is_answered_with_it(world, client, acme_idp, monkeypatch):
+    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    methods: list[str] = []
+    real = oidc._token_request
+
+    def strict_idp(*args: Any, **kwargs: Any) -> httpx.Response:
+        # As Okta answers a client registered for client_secret_post that authenticates in HTTP Basic.
+        methods.append(kwargs["method"])
+        if kwargs["method"] == "client_secret_basic":
+            return httpx.Response(401, json={"error": "invalid_client"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oidc, "_token_request", strict_idp)
+    assert sign_in(client, acme_idp, "ann", email="ann@acme.test", next_url="/o/x/")["Location"] == "/o/x/"
+    assert methods == ["client_secret_basic", "client_secret_post"]
+    assert ExternalIdentity.objects.filter(subject="sub-ann").exists()
+    # Any other refusal is not retried: the code is spent once.
+    methods.clear()
+    monkeypatch.setattr(
+        oidc,
+        "_token_request",
+        lambda *a, **k: methods.append(k["method"]) or httpx.Response(400, json={"error": "invalid_grant"}),
+    )
+    client.logout()
+    assert sign_in(client, acme_idp, "ann", email="ann@acme.test").status_code == 400
+    assert methods == ["client_secret_basic"]
