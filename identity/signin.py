@@ -402,7 +402,9 @@ def sync_roles(
             "role", "content_object"
         )
     }
-    markers = {m.grant_id: m for m in SyncedGrant.objects.filter(identity=external).select_related("role")}
+    markers = {
+        m.grant_id: m for m in SyncedGrant.objects.filter(identity=external).select_related("role", "previous_role")
+    }
     changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
     for org_id, (org, role) in desired.items():
         grant = grants.get(org_id)
@@ -426,19 +428,27 @@ def sync_roles(
                 SyncedGrant.objects.create(identity=external, grant=grant, role=role, previous_role=previous)
             changes["changed"].append(f"{previous.key} → {role.key} at {org.name}")
         elif ours is not None and removing:
-            change_grant(actor=SYSTEM, grant=grant, role=role)
-            ours.role = role
-            ours.save(update_fields=["role"])
-            changes["changed"].append(f"{grant.role.key} → {role.key} at {org.name}")
+            # Lower what sync gave, never below what the member held by hand before sync raised it.
+            by_hand = ours.previous_role if ours.previous_role_id is not None else None
+            lowered = by_hand if by_hand is not None and _rank(by_hand) >= _rank(role) else role
+            change_grant(actor=SYSTEM, grant=grant, role=lowered)
+            if lowered == by_hand:
+                ours.delete()
+            else:
+                ours.role = role
+                ours.save(update_fields=["role"])
+            changes["changed"].append(f"{grant.role.key} → {lowered.key} at {org.name}")
     if removing:
         for grant_id, marker in markers.items():
             grant = next((g for g in grants.values() if g.pk == grant_id), None)
             if grant is None or grant.content_object_id in desired:
                 continue
             if grant.role_id == marker.role_id:  # still what sync gave: take it back
-                if marker.previous_role_id is not None:
-                    change_grant(actor=SYSTEM, grant=grant, role=Role.objects.get(pk=marker.previous_role_id))
-                    changes["changed"].append(f"{grant.role.key} → previous role at {grant.content_object.name}")
+                if marker.previous_role is not None:
+                    change_grant(actor=SYSTEM, grant=grant, role=marker.previous_role)
+                    changes["changed"].append(
+                        f"{grant.role.key} → {marker.previous_role.key} at {grant.content_object.name}"
+                    )
                 else:
                     revoke_grant(actor=SYSTEM, grant=grant)
                     changes["removed"].append(f"{grant.role.key} at {grant.content_object.name}")

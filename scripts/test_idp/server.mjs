@@ -20,6 +20,7 @@
 //                       test changes a user's groups between two sign-ins without a restart
 //
 // PKCE (S256) is required from every client; the consent step is skipped (a first-party test IdP).
+// oidc-provider 9 prefers Node 22 LTS: on Node 20 it prints "Unsupported runtime" and works (what CI runs today).
 
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";

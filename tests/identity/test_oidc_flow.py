@@ -525,3 +525,25 @@ def test_an_idp_holding_the_client_to_the_form_post_method_is_answered_with_it(w
     client.logout()
     assert sign_in(client, acme_idp, "ann", email="ann@acme.test").status_code == 400
     assert methods == ["client_secret_basic"]
+
+
+def test_a_lower_mapping_never_takes_a_member_below_the_role_they_held_by_hand(world, client, acme_idp):
+    bob = world.member
+    bob.email = "ann@acme.test"
+    bob.save()
+    grant_role(actor=SYSTEM, target=world.marketing, role="integrator", user=bob)
+    configure(
+        world.acme, acme_idp, client_id=ACME, domain="acme.test", remove_unmapped_roles=True,
+        groups=[("platform-admins", "admin", world.marketing), ("engineering", "guest", world.marketing)],
+    )  # fmt: skip
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")  # engineering + platform-admins: admin wins
+    assert roles_of(bob, world.acme) == {"Marketing": "admin"}
+    acme_idp.set_users([person("sub-ann", "ann", "ann@acme.test", ["engineering"])])  # guest only, now
+    client.logout()
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert roles_of(bob, world.acme) == {"Marketing": "integrator"}  # back to bob's own role, not guest
+    assert not SyncedGrant.objects.exists()  # the role is the administrator's again
+    acme_idp.set_users([person("sub-ann", "ann", "ann@acme.test", [])])
+    client.logout()
+    sign_in(client, acme_idp, "ann", email="ann@acme.test")
+    assert roles_of(bob, world.acme) == {"Marketing": "integrator"}
