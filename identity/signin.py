@@ -188,6 +188,7 @@ def login(request: HttpRequest) -> HttpResponse:
     return _login_page(request, {"form": form, "step": "password", "next": next_url})
 
 
+@never_cache  # each answer carries a fresh state: never a cached one
 @require_GET
 def sso_start(request: HttpRequest) -> HttpResponse:
     """Sign in through one tenant's IdP (the ``sso-required`` page links here with ``?tenant=&next=``)."""
@@ -459,6 +460,7 @@ def sync_roles(
 # -- the administrator's test sign-in -------------------------------------------------------------------------------
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def sso_test(request: HttpRequest) -> HttpResponse:
     """A tenant administrator (``?tenant=``) signs in at the IdP to prove the configuration works: enforcing needs
