@@ -160,11 +160,17 @@ def _cache_set(key: str, value: Any) -> None:
 # -- discovery and keys ---------------------------------------------------------------------------------------------
 
 
+def _schemes() -> tuple[str, ...]:
+    """TLS only, unless the platform allows IdPs on its own network (development, tests): the token request carries
+    the client secret, and the keys decide every signature."""
+    return ("https://", "http://") if getattr(settings, "SSO_ALLOW_PRIVATE_NETWORK", False) else ("https://",)
+
+
 def _endpoint(document: dict[str, Any], name: str, *, required: bool = True) -> str | None:
     value = document.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+    if not isinstance(value, str) or not value.startswith(_schemes()):
         raise SignInFailed(
             "The identity provider's configuration is incomplete. Ask your administrator.", f"discovery: bad {name}"
         )
@@ -173,6 +179,10 @@ def _endpoint(document: dict[str, Any], name: str, *, required: bool = True) -> 
 
 def discover(issuer: str) -> Provider:
     """The IdP's discovery document (cached per issuer for a few minutes), checked against the configured issuer."""
+    if not issuer.startswith(_schemes()):
+        raise SignInFailed(
+            "The identity provider's address must use https. Ask your administrator.", f"issuer {issuer!r}"
+        )
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     key = _cache_key("discovery", url)
     document = _cache_get(key)
@@ -180,13 +190,13 @@ def discover(issuer: str) -> Provider:
         document = _get_json(url, "discovery")
         if not isinstance(document, dict):
             raise SignInFailed("The identity provider sent an answer Canopy cannot read.", "discovery: not an object")
-        if document.get("issuer") != issuer:
-            # OIDC Discovery §4.3: the document must name exactly the issuer it was fetched for.
-            raise SignInFailed(
-                "The identity provider's issuer does not match the configured one. Ask your administrator.",
-                f"discovery: issuer {document.get('issuer')!r} != {issuer!r}",
-            )
         _cache_set(key, document)
+    if document.get("issuer") != issuer:
+        # OIDC Discovery §4.3: the document must name exactly the issuer it was fetched for.
+        raise SignInFailed(
+            "The identity provider's issuer does not match the configured one. Ask your administrator.",
+            f"discovery: issuer {document.get('issuer')!r} != {issuer!r}",
+        )
     announced = document.get("id_token_signing_alg_values_supported") or ["RS256"]
     algorithms = frozenset(str(a) for a in announced if isinstance(a, str)) & ASYMMETRIC
     if not algorithms:

@@ -362,15 +362,23 @@ def test_sso_start_needs_a_tenant_with_sso_and_keeps_next_on_this_site(world, cl
     assert client.session[signin.ATTEMPTS_KEY][state]["next"] == "/"
 
 
-def test_an_idp_on_a_private_address_is_refused_unless_the_platform_allows_it(world, client, acme_idp, settings):
+def test_an_idp_on_a_private_address_or_without_tls_is_refused_unless_the_platform_allows_it(
+    world, client, acme_idp, settings
+):
     from django.core.cache import cache
 
     cache.clear()
     settings.SSO_ALLOW_PRIVATE_NETWORK = False
-    configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
+    sso = configure(world.acme, acme_idp, client_id=ACME, domain="acme.test")
     response = client.get("/login/", {"email": "ann@acme.test"})
-    assert response.status_code == 502
+    assert response.status_code == 502 and b"must use https" in response.content  # http: refused before any request
     assert not client.session.get(signin.ATTEMPTS_KEY)
+    # https to a loopback (or any private) address: the SSRF guard refuses to connect.
+    TenantSSO.objects.filter(pk=sso.pk).update(issuer=f"https://127.0.0.1:{acme_idp.port}")
+    with pytest.raises(oidc.SignInFailed) as refused:
+        oidc.discover(f"https://127.0.0.1:{acme_idp.port}")
+    assert "BlockedAddress" in refused.value.reason
+    assert client.get("/login/", {"email": "ann@acme.test"}).status_code == 502
 
 
 def test_an_sso_session_keeps_the_tenants_it_already_opened(world, client, make_idp):  # noqa: F811

@@ -176,3 +176,21 @@ def test_discovery_must_name_the_configured_issuer_exactly(monkeypatch):
         oidc.discover(ISSUER)
     document["id_token_signing_alg_values_supported"] = ["HS256", "RS256"]
     assert oidc.discover(ISSUER).algorithms == {"RS256"}
+
+
+def test_discovery_refuses_endpoints_without_tls_unless_the_platform_allows_private_idps(monkeypatch, settings):
+    monkeypatch.setattr(oidc, "_cache_get", lambda key: None)
+    document = {
+        "issuer": ISSUER,
+        "authorization_endpoint": "https://idp.example.com/auth",
+        "token_endpoint": "http://idp.example.com/token",  # the client secret would travel in clear
+        "jwks_uri": "https://idp.example.com/jwks",
+    }
+    monkeypatch.setattr(oidc, "_get_json", lambda url, what, headers=None: document)
+    settings.SSO_ALLOW_PRIVATE_NETWORK = False
+    with pytest.raises(oidc.SignInFailed, match="incomplete"):
+        oidc.discover(ISSUER)
+    with pytest.raises(oidc.SignInFailed, match="must use https"):
+        oidc.discover("http://idp.example.com")
+    settings.SSO_ALLOW_PRIVATE_NETWORK = True
+    assert oidc.discover(ISSUER).token_endpoint == "http://idp.example.com/token"
