@@ -12,7 +12,6 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -23,22 +22,16 @@ from access import policy
 from access.models import TenantMembership
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
-from identity import services
+from identity import oidc, services
 from identity.models import Domain, TenantSSO
 from orgs.api import _uuid_or_404
 from orgs.models import Tenant
 
-#: Where the IdP sends people back; the route is the sign-in flow's (identity/signin_urls.py).
-CALLBACK_PATH = "/login/sso/callback/"
-
 
 def redirect_uri(request: HttpRequest) -> str:
-    """The absolute callback URL to register at the IdP."""
-    try:
-        path = reverse("sso-callback")
-    except NoReverseMatch:
-        path = CALLBACK_PATH
-    return request.build_absolute_uri(path)
+    """The absolute callback URL to register at the IdP: the one the sign-in flow sends (built from SITE_URL, never
+    from the request's Host header, so that both always agree)."""
+    return oidc.redirect_uri()
 
 
 def get_tenant(request: Request, id: Any) -> Tenant:

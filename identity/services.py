@@ -514,7 +514,7 @@ def unlinked_members(tenant: Tenant) -> QuerySet[TenantMembership]:
 # Break-glass recovery codes
 
 
-def _hash_code(code: str) -> str:
+def hash_recovery_code(code: str) -> str:
     normalized = re.sub(r"[\s-]", "", (code or "").lower())
     return hashlib.sha256(normalized.encode()).hexdigest()
 
@@ -533,7 +533,8 @@ def regenerate_recovery_codes(*, actor: Any, tenant: Tenant) -> list[str]:
         lock_tenant(tenant.pk)
         revoked, _ = RecoveryCode.objects.filter(tenant=tenant, used_at__isnull=True).delete()
         RecoveryCode.objects.bulk_create(
-            RecoveryCode(tenant=tenant, code_hash=_hash_code(code), created_by=user_or_none(actor)) for code in codes
+            RecoveryCode(tenant=tenant, code_hash=hash_recovery_code(code), created_by=user_or_none(actor))
+            for code in codes
         )
         audit.record(actor=actor, action="sso.recovery_codes", tenant=tenant, org=_root(tenant),
                      target_name="recovery codes", changes={"issued": len(codes), "revoked": revoked})  # fmt: skip
@@ -556,12 +557,12 @@ def use_recovery_code(user: Any, tenant: Tenant, code: str) -> bool:
         return False
     with transaction.atomic():
         now = timezone.now()
-        spent = RecoveryCode.objects.filter(tenant=tenant, code_hash=_hash_code(code), used_at__isnull=True).update(
-            used_at=now, used_by=user
-        )
+        spent = RecoveryCode.objects.filter(
+            tenant=tenant, code_hash=hash_recovery_code(code), used_at__isnull=True
+        ).update(used_at=now, used_by=user)
         if spent != 1:
             return False
-        used = RecoveryCode.objects.get(tenant=tenant, code_hash=_hash_code(code))
+        used = RecoveryCode.objects.get(tenant=tenant, code_hash=hash_recovery_code(code))
         audit.record(actor=user, action="sso.recovery_used", tenant=tenant, org=_root(tenant), target=used,
                      target_name="recovery code", changes={"left": unused_recovery_codes(tenant)})  # fmt: skip
     return True

@@ -1,7 +1,13 @@
-"""The sign-in routes of single sign-on (discovery, the IdP's callback, the test sign-in, break-glass): the
-sign-in flow's (identity/signin.py) to fill. URL names other pages link to: ``sso-start``, ``sso-callback``,
-``sso-test``."""
+"""Signing in through a tenant's IdP (identity.signin); included from identity/urls.py. The log-in page itself is
+routed in access/urls.py (``login``)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from identity import signin
+
+urlpatterns = [
+    path("login/sso/", signin.sso_start, name="sso-start"),
+    path("login/sso/callback/", signin.sso_callback, name="sso-callback"),
+    path("login/sso/test/", signin.sso_test, name="sso-test"),
+    path("login/recovery/", signin.login_recovery, name="login-recovery"),
+]
