@@ -18,8 +18,16 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
+# The single sign-on tests' OpenID Provider (oidc-provider on Node): installed when node is on the machine; without
+# it those tests are skipped (required under CI, where .ci/run installs it).
+IDP := scripts/test_idp
+$(IDP)/node_modules/.package-lock.json: $(IDP)/package-lock.json
+	cd $(IDP) && npm ci --no-audit --no-fund
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(IDP)/node_modules/.package-lock.json; fi
 
 # Development server on SQLite (var/db.sqlite3) unless DATABASE_URL says otherwise; prints the demo logins. Beside
 # it, an agent of the platform's global runtime (scripts/dev_run), so Run really runs; Ctrl-C stops both.

@@ -2,10 +2,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from access import org_views, views
+from identity import signin
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
-    path("login/", views.LoginView.as_view(), name="login"),
+    # Sign-in discovery: the e-mail first, then the tenant's IdP or the password form (identity.signin).
+    path("login/", signin.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", views.account, name="account"),
     path("account/verify-email/", views.email_verify, name="email-verify"),

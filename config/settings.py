@@ -44,6 +44,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SIGNUP_ENABLED = env.bool("SIGNUP_ENABLED", default=True)
 # The public address of the console, for links in e-mails (invitations).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Single sign-on: may a tenant's identity provider live on a private or loopback address? Issuer URLs are typed by
+# tenant administrators, so by default Canopy refuses to fetch them there (SSRF) and requires https; a self-hosted
+# IdP on the same network (or the tests' IdP on loopback) needs it on.
+SSO_ALLOW_PRIVATE_NETWORK = env.bool("SSO_ALLOW_PRIVATE_NETWORK", default=DEBUG)
 # How long a soft-deleted organization can be restored before purge_deleted_orgs removes it.
 ORG_RESTORE_WINDOW = timedelta(days=env.int("ORG_RESTORE_WINDOW_DAYS", default=30))
 # Lifetime of personal access tokens issued by POST /api/v1/auth/token.

@@ -162,3 +162,22 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code of {self.tenant}"
+
+
+class SyncedGrant(models.Model):
+    """A role at an org that group sync gave (oidc-flow: identity.signin), remembered so that a later sync takes back
+    what it gave and nothing else: a grant an administrator made or changed by hand is theirs, never removed.
+
+    ``role`` is the role sync set; when the grant's role differs now, an administrator changed it and sync leaves it
+    alone. ``previous_role`` is the lower role the member held by hand before sync raised it: restored, not deleted,
+    when the group goes away."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    identity = models.ForeignKey(ExternalIdentity, on_delete=models.CASCADE, related_name="synced_grants")
+    grant = models.OneToOneField("access.OrgUserGrant", on_delete=models.CASCADE, related_name="+")
+    role = models.ForeignKey("access.Role", on_delete=models.CASCADE, related_name="+")
+    previous_role = models.ForeignKey("access.Role", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.role} from {self.identity}"

@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+from identity import views
+
+urlpatterns = [
+    path("o/<uuid:org_id>/sso/", views.tenant_sso, name="tenant-sso"),
+    path("sso/required/", views.sso_required, name="sso-required"),
+    path("", include("identity.signin_urls")),
+]

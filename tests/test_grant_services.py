@@ -235,7 +235,7 @@ def test_can_issues_one_query_at_depth_1_and_at_depth_100(world, people, depth):
     chain = make_chain(world.marketing, depth)
     deepest = Organization.objects.get(pk=chain[-1].pk)
     user = type(people["guest"]).objects.get(pk=people["guest"].pk)
-    fences.enforcing([world.acme.pk])  # the tenant's authentication rules are cached across requests
+    fences.enforcing([world.acme.pk])  # the tenant's authentication rules cached, as after a server's first request
     with CaptureQueriesContext(connection) as first:
         assert policy.can(user, "task.view", deepest)
     with CaptureQueriesContext(connection) as cached:

@@ -45,7 +45,7 @@ def test_can_costs_one_query_whatever_the_depth(world):
     add_to_tenant(user, world.acme)
     grant_role(actor=SYSTEM, target=world.root, role="guest", user=user)
     chain = make_chain(world.root, 30)
-    fences.enforcing([world.acme.pk])  # the tenant's authentication rules are cached across requests
+    fences.enforcing([world.acme.pk])  # the tenant's authentication rules cached, as after a server's first request
     counts = []
     for org in (chain[0], chain[-1]):
         policy.forget(user)
@@ -61,7 +61,7 @@ def test_on_postgresql_the_decision_is_prepared_once_per_connection_and_stays_on
     add_to_tenant(user, world.acme)
     grant_role(actor=SYSTEM, target=world.root, role="integrator", user=user)
     deep = make_chain(world.root, 5)[-1]
-    fences.enforcing([world.acme.pk])  # the tenant's authentication rules are cached across requests
+    fences.enforcing([world.acme.pk])  # the tenant's authentication rules cached, as after a server's first request
     counts = []
     for _ in range(3):
         policy.forget(user)
@@ -80,7 +80,7 @@ def test_without_prepared_statements_the_decision_is_the_same(world, postgres_on
     user = UserFactory()
     add_to_tenant(user, world.acme)
     grant_role(actor=SYSTEM, target=world.emea, role="guest", user=user)
-    fences.enforcing([world.acme.pk])  # the tenant's authentication rules are cached across requests
+    fences.enforcing([world.acme.pk])  # the tenant's authentication rules cached, as after a server's first request
     with CaptureQueriesContext(connection) as ctx:
         assert policy.can(user, "task.view", world.campaigns) and not policy.can(user, "task.view", world.root)
     assert len(ctx) == 2 and "PREPARE" not in ctx.captured_queries[0]["sql"]

@@ -62,7 +62,8 @@ def test_console_admin_tree_and_swagger_ui_work_without_a_policy_violation(live_
     reports = BrowserReports(page)
 
     page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill("alice")
+    page.get_by_label("E-mail address or username").fill("alice")  # sign-in discovery first
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
 

@@ -16,7 +16,8 @@ SECRET = "e2e-Secret-0a9b8c"
 
 def log_in(page: Page, base: str, username: str) -> None:
     page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
+    page.get_by_label("E-mail address or username").fill(username)  # sign-in discovery first
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
 

@@ -13,7 +13,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_log_in_search_the_switcher_and_switch(live_server, page: Page) -> None:
     world = build_world()
     page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("alice")
+    page.get_by_label("E-mail address or username").fill("alice")  # sign-in discovery first
+    page.get_by_role("button", name="Continue").click()
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{live_server.url}/o/{world.root.pk}/")

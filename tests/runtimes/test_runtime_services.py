@@ -328,7 +328,7 @@ def test_the_effective_list_costs_the_same_few_queries_whatever_its_length(
         return len(captured.captured_queries)
 
     local(world.root, "r0")
-    measure()  # the tenant's authentication rules (access/fences.py) are cached after the first request
+    measure()  # once to warm the per-tenant caches (the authentication fences' "does this tenant enforce anything")
     small = measure()
     project = make_project(world.emea, "Busy")
     task = Task.objects.create(project=project, name="t", steps=[])
