@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from access import fences
 from access.services import issue_token
 from config.actors import SYSTEM
 from tests.factories import World, build_world
@@ -38,7 +39,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def world(db: Any) -> World:
-    return build_world()
+    world = build_world()
+    # A running server's steady state: each tenant's authentication-rule answers (access/fences.py, one query per
+    # registered provider on a miss) are cached, so query budgets measure the requests, not a cold cache.
+    fences.enforcing([world.acme.pk, world.globex.pk])
+    return world
 
 
 @pytest.fixture
