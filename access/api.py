@@ -26,6 +26,7 @@ from config.schema import ErrorSerializer
 from orgs import services as org_services
 from orgs.api import OrgSerializer, TenantSerializer
 from orgs.models import Tenant
+from twofactor import services as twofactor
 
 
 class UserRefSerializer(serializers.ModelSerializer):
@@ -39,6 +40,11 @@ class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    otp = serializers.CharField(
+        required=False, allow_blank=True, max_length=40,
+        help_text="A current code from the authenticator app (or a backup code): required when the account has "
+        "two-factor authentication; the token then reaches organizations that require it.",
+    )  # fmt: skip
 
 
 class TokenCreatedSerializer(serializers.Serializer):
@@ -66,7 +72,14 @@ class TokenView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema(request=TokenRequestSerializer, responses={201: TokenCreatedSerializer}, auth=[])
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            201: TokenCreatedSerializer,
+            401: OpenApiResponse(ErrorSerializer, description="otp_invalid: the second factor's code was refused."),
+        },
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -88,7 +101,23 @@ class TokenView(APIView):
                 {"non_field_errors": ["Unable to log in with the credentials provided."]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        token, raw = issue_token(user=user, name=data.validated_data.get("name", ""))
+        otp_verified = False
+        if twofactor.has_device(user):
+            # The password alone does not mint a token for an account with a second factor (400 otp_required);
+            # a wrong, reused or throttled code is 401 otp_invalid (each device's back-off counts the failure).
+            code = data.validated_data.get("otp") or ""
+            if not code:
+                return Response(
+                    {"detail": "This account uses two-factor authentication: send a current code as otp.",
+                     "code": "otp_required"},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )  # fmt: skip
+            result = twofactor.check_code(user, code)
+            if not result.ok:
+                detail = "Too many wrong codes: wait a minute." if result.throttled else "This code is not valid."
+                return Response({"detail": detail, "code": "otp_invalid"}, status=status.HTTP_401_UNAUTHORIZED)
+            otp_verified = True
+        token, raw = issue_token(user=user, name=data.validated_data.get("name", ""), otp_verified=otp_verified)
         return Response({"token": raw, "expires_at": token.expires_at}, status=status.HTTP_201_CREATED)
 
 

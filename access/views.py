@@ -16,6 +16,7 @@ from uuid import UUID
 from django import forms
 from django.conf import settings
 from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -25,6 +26,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from access import fences
 from access.models import AccessToken
 from access.services import accounts, issue_token, revoke_token
 from access.services.invitations import (
@@ -37,6 +39,7 @@ from access.services.invitations import (
 from config.console import ActionForm, Write, console_view, dispatch, error_page
 from config.errors import Conflict, DomainError, NotFound
 from orgs import services as org_services
+from twofactor.flow import complete_login
 
 # The session keeps the id of the invitation whose code this browser gave (never the code itself).
 INVITATION_SESSION_KEY = "canopy_invitation"
@@ -84,6 +87,20 @@ class LoginForm(AuthenticationForm):
     """Django's form; django-axes (the first authentication backend) refuses locked-out credentials."""
 
 
+class LoginView(auth_views.LoginView):
+    """Django's log-in page, whose password sign-in ends in the second-factor step (twofactor.flow): a user with a
+    confirmed device is sent to the code page instead of being signed in."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        user = form.get_user()
+        backend = getattr(user, "backend", None) or "django.contrib.auth.backends.ModelBackend"
+        step = complete_login(self.request, user, method="password", backend=backend, next_url=self.get_success_url())
+        return step or redirect(self.get_success_url())
+
+
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, required=False, help_text="What the token is for, e.g. “CI deploy”.")
     days = forms.IntegerField(min_value=1, max_value=365, initial=30, label="Valid for (days)")
@@ -99,7 +116,12 @@ def _tokens_page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
 def tokens(request: HttpRequest) -> HttpResponse:
     """The user's personal API tokens; a new token's raw value is in this one response only (Canopy keeps a hash)."""
     write = Write(
-        run=lambda d: issue_token(user=request.user, name=d["name"], lifetime=timedelta(days=d["days"])),
+        run=lambda d: issue_token(
+            user=request.user, name=d["name"], lifetime=timedelta(days=d["days"]),
+            # what the session proved goes into its tokens: a second factor (subtrees requiring one), SSO tenants
+            otp_verified=fences.context_of(request.user).otp_verified,
+            sso_tenants=fences.context_of(request.user).sso_tenants,
+        ),
         then=lambda result: _tokens_page(request, {"created": result[1]}), form=TokenForm, form_key="form",
     )  # fmt: skip
     return dispatch(request, {"": write}, lambda context: _tokens_page(request, context))

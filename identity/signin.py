@@ -32,7 +32,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import get_user_model
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -46,16 +45,17 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from access import audit, fences, policy
+from access import audit, policy
 from access.models import OrgUserGrant, Role, TenantMembership
 from access.services.grants import add_tenant_member, change_grant, grant_role, revoke_grant
-from access.views import LoginForm
+from access.views import LoginForm, LoginView
 from config.actors import SYSTEM
 from config.errors import DomainError
 from identity import oidc, services
 from identity.models import Domain, ExternalIdentity, GroupRole, RecoveryCode, SyncedGrant, TenantSSO
 from identity.services import mark_tested, use_recovery_code
 from orgs.models import Organization, Tenant
+from twofactor.flow import complete_login
 
 log = logging.getLogger("canopy.security")
 
@@ -147,10 +147,9 @@ def sso_for_address(address: str) -> TenantSSO | None:
     )
 
 
-# The password step: Django's view with its form (django-axes counts and locks out). Integrator: twofactor's
-# ``access.views.LoginView`` (which ends in its code step) takes this place: ``views.LoginView.as_view(extra_context=
-# {"step": "password"})``.
-_password_login = auth_views.LoginView.as_view(authentication_form=LoginForm, extra_context={"step": "password"})
+# The password step: Django's view with its form (django-axes counts and locks out), ending in the second factor's
+# code step for a user with a device (access.views.LoginView → twofactor.flow.complete_login).
+_password_login = LoginView.as_view(extra_context={"step": "password"})
 
 
 class IdentifyForm(forms.Form):
@@ -231,20 +230,16 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     except oidc.SignInFailed as failure:
         log.warning("sso: sign-in for tenant %s refused: %s", sso.tenant_id, failure.reason)
         return _failure(request, failure.message, tenant=sso.tenant)
-    response = _finish_login(request, user, sso.tenant)
-    return response or redirect(_safe_next(request, data.get("next")))
+    next_url = _safe_next(request, data.get("next"))
+    response = _finish_login(request, user, sso.tenant, next_url)
+    return response or redirect(next_url)
 
 
-def _finish_login(request: HttpRequest, user: Any, tenant: Tenant) -> HttpResponse | None:
-    """Sign ``user`` in through ``tenant``'s IdP. The session keeps the tenants an earlier SSO sign-in of the same
-    person opened. (Integrator: becomes ``twofactor.flow.complete_login(request, user, method="sso",
-    sso_tenant=tenant.pk)``, which may answer with the second-factor step.)"""
-    earlier: frozenset[UUID] = frozenset()
-    if request.user.is_authenticated and request.user.pk == user.pk:
-        earlier = fences.session_context(request).sso_tenants
-    auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    fences.update_session_context(request, method="sso", sso_tenants=earlier | {tenant.pk})
-    return None
+def _finish_login(request: HttpRequest, user: Any, tenant: Tenant, next_url: str = "") -> HttpResponse | None:
+    """Sign ``user`` in through ``tenant``'s IdP (twofactor.flow.complete_login: a user with a second factor goes
+    through its code step first, and None means signed in). The session keeps the tenants an earlier SSO sign-in of
+    the same person opened."""
+    return complete_login(request, user, method="sso", sso_tenant=tenant.pk, next_url=next_url)
 
 
 # -- just-in-time provisioning and group sync -----------------------------------------------------------------------
@@ -543,9 +538,6 @@ def login_recovery(request: HttpRequest) -> HttpResponse:
 
 
 def _finish_recovery(request: HttpRequest, user: Any, tenant: Tenant) -> HttpResponse | None:
-    """A session that counts as signed in through ``tenant``'s IdP, by break-glass. (Integrator: with twofactor,
-    ``complete_login(request, user, method="recovery", sso_tenant=tenant.pk)``: a code does not skip the second
-    factor.)"""
-    auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    fences.update_session_context(request, method="recovery", sso_tenants={tenant.pk})
-    return None
+    """A session that counts as signed in through ``tenant``'s IdP, by break-glass: a code does not skip the second
+    factor (twofactor.flow.complete_login)."""
+    return complete_login(request, user, method="recovery", sso_tenant=tenant.pk)

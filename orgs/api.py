@@ -25,6 +25,7 @@ from config.errors import NotFound
 from config.schema import IF_MATCH, StaleSerializer
 from orgs import services
 from orgs.models import Organization, Project, Tenant, ancestors_of
+from twofactor.requirement import requirement_at
 
 # POST actions that change a versioned object (move, restore) honour If-Match too; the schema's automatic rule
 # covers PATCH/PUT/DELETE only, so these declare it themselves.
@@ -96,6 +97,25 @@ class OrgSerializer(serializers.Serializer):
         request = self.context.get("request")
         user = request.user if request is not None else None
         return sorted(policy.capabilities(user, org))
+
+
+class RequireTwoFactorSerializer(serializers.Serializer):
+    required = serializers.BooleanField()
+    grace_hours = serializers.IntegerField()
+    source = serializers.UUIDField(allow_null=True, help_text="The org whose setting decides; null: the default.")
+    enforced_after = serializers.DateTimeField(
+        allow_null=True, help_text="From then on, users without a verified second factor are stopped here."
+    )
+
+
+class OrgDetailSerializer(OrgSerializer):
+    """One org: also the effective two-factor requirement and where it comes from (a query the lists skip)."""
+
+    require_2fa = serializers.SerializerMethodField()
+
+    @extend_schema_field(RequireTwoFactorSerializer)
+    def get_require_2fa(self, org: Organization) -> dict[str, Any]:
+        return requirement_at(org).as_dict()
 
 
 def paths_for(orgs: list[Organization]) -> dict[Any, list[Organization]]:
@@ -216,22 +236,22 @@ class OrgListView(OrgPageMixin, generics.ListAPIView):
 
 
 class OrgDetailView(APIView):
-    serializer_class = OrgSerializer
+    serializer_class = OrgDetailSerializer
     versioned = True
 
-    @extend_schema(responses=OrgSerializer)
+    @extend_schema(responses=OrgDetailSerializer)
     def get(self, request: Request, id: Any) -> Response:
         org = get_org(request, "org.view", id)
-        return with_etag(Response(OrgSerializer(org, context={"request": request}).data), org)
+        return with_etag(Response(OrgDetailSerializer(org, context={"request": request}).data), org)
 
-    @extend_schema(request=OrgUpdateSerializer, responses=OrgSerializer)
+    @extend_schema(request=OrgUpdateSerializer, responses=OrgDetailSerializer)
     def patch(self, request: Request, id: Any) -> Response:
         org = get_org(request, "org.manage", id)
         data = OrgUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         org = services.update_org(actor=request.user, org=org, version=if_match(request), **data.validated_data)
         policy.forget(request.user)
-        return with_etag(Response(OrgSerializer(org, context={"request": request}).data), org)
+        return with_etag(Response(OrgDetailSerializer(org, context={"request": request}).data), org)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:

@@ -483,6 +483,8 @@ def _setting_text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):  # require_2fa: JSON, which its cleaner reads back
+        return json.dumps(value)
     return str(value)
 
 

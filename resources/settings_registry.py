@@ -6,6 +6,7 @@ below. ``effective_settings(org)`` gives every key with its value and source in 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ class Spec:
     key: str
     label: str
     help: str
-    type: str  # bool | int | str
+    type: str  # bool | int | str | domains | runtimes | two_factor
     default: Any
     clean: Callable[[Any], Any]
 
@@ -99,6 +100,39 @@ def _runtime_names(value: Any) -> list[str]:
     return names
 
 
+TWO_FACTOR_MAX_GRACE_HOURS = 720  # 30 days: long enough to roll out, short enough to mean it
+
+
+def clean_two_factor(value: Any) -> dict[str, Any]:
+    """``require_2fa``: ``{"required": bool, "grace_hours": 0..720}``. The console's one text field and the admin's
+    give it as JSON or as words: ``true``, ``false``, ``true, 48`` (required, 48 hours of grace)."""
+    problem = (
+        f'Give {{"required": true or false, "grace_hours": 0 to {TWO_FACTOR_MAX_GRACE_HOURS}}}, or e.g. "true, 24".'
+    )
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ValidationError(problem) from None
+        else:
+            parts = [part for part in re.split(r"[\s,;]+", text) if part]
+            if not 1 <= len(parts) <= 2:
+                raise ValidationError(problem)
+            value = {"required": parts[0], "grace_hours": parts[1] if len(parts) == 2 else 0}
+    if isinstance(value, bool):
+        value = {"required": value}
+    if not isinstance(value, dict) or not set(value) <= {"required", "grace_hours"} or "required" not in value:
+        raise ValidationError(problem)
+    try:
+        required = _bool(value["required"])
+        grace = _int_between(0, TWO_FACTOR_MAX_GRACE_HOURS)(value.get("grace_hours", 0))
+    except ValidationError:
+        raise ValidationError(problem) from None
+    return {"required": required, "grace_hours": grace}
+
+
 REGISTRY: dict[str, Spec] = {
     spec.key: spec
     for spec in (
@@ -150,6 +184,16 @@ REGISTRY: dict[str, Spec] = {
             "runtimes",
             [],
             _runtime_names,
+        ),
+        Spec(
+            "require_2fa",
+            "Require two-factor authentication",
+            "Members must verify their sign-in with a second factor to reach this organization and everything below "
+            "it; `grace_hours` after the requirement is set or changed, those without it are sent to set it up. "
+            "Lock it so no organization below turns it off.",
+            "two_factor",
+            {"required": False, "grace_hours": 0},
+            clean_two_factor,
         ),
     )
 }

@@ -94,7 +94,10 @@ MAX_ROWS_SHOWN = 1000
 class SettingForm(forms.Form):
     key = forms.ChoiceField(choices=[(key, spec.label) for key, spec in REGISTRY.items()], label="Setting")
     value = forms.CharField(
-        required=False, max_length=13_000, help_text="true/false, a number, a text, or domains separated by commas."
+        required=False,
+        max_length=13_000,
+        help_text="true/false, a number, a text, domains separated by commas, or for require_2fa "
+        "“true, 24” (required after 24 hours of grace).",
     )
     locked = forms.BooleanField(required=False, help_text="Organizations below may not change it.")
     # The form sets any key, so it carries the version of every setting declared here when it was opened

@@ -28,7 +28,7 @@ def statuses(schema: dict[str, Any], method: str, path: str) -> set[str]:
     "method, path, expected",
     [
         ("get", "/api/v1/me", {"200", "401"}),
-        ("post", "/api/v1/auth/token", {"201", "400", "409", "415", "429"}),
+        ("post", "/api/v1/auth/token", {"201", "400", "401", "409", "415", "429"}),  # 401 otp_invalid
         ("post", "/api/v1/signup", {"201", "400", "404", "409", "415", "429"}),
         ("get", "/api/v1/orgs", {"200", "400", "401", "404"}),
         ("post", "/api/v1/orgs", {"201", "400", "401", "403", "409", "415"}),

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from twofactor import api
+
+urlpatterns = [
+    path("me/otp-devices", api.OtpDevicesView.as_view(), name="api-otp-devices"),
+    path("me/otp-devices/backup-codes", api.BackupCodesView.as_view(), name="api-otp-backup-codes"),
+    path("me/otp-devices/<str:id>", api.OtpDeviceDetailView.as_view(), name="api-otp-device"),
+    path("me/otp-devices/<str:id>/confirm", api.OtpDeviceConfirmView.as_view(), name="api-otp-device-confirm"),
+]

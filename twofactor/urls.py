@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from twofactor import views
+
+urlpatterns = [
+    path("account/two-factor/", views.devices, name="twofactor"),
+    path("account/two-factor/verify/", views.verify, name="twofactor-verify"),
+    path("account/two-factor/required/", views.required, name="twofactor-required"),
+]

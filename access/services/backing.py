@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from access import audit, policy
+from access import audit, fences, policy
 from access.models import Invitation
 
 
@@ -25,8 +25,8 @@ def backing_problem(invitation: Invitation) -> str | None:
     inviter = invitation.invited_by
     if inviter is None or not inviter.is_active:
         return "The person who sent this invitation can no longer invite anyone: ask for a new invitation."
-    policy.forget(inviter)
     org = invitation.org
+    standing(inviter, org.tenant_id)
     if not policy.can(inviter, "member.manage", org):
         return f"The person who sent this invitation can no longer invite people to {org.name}: ask for a new one."
     if policy.delegation_gaps(inviter, invitation.role.capabilities, org):
@@ -35,6 +35,17 @@ def backing_problem(invitation: Invitation) -> str | None:
             "ask for a new invitation."
         )
     return None
+
+
+def standing(user: Any, tenant_id: Any) -> Any:
+    """Judge ``user`` (loaded from the database, not the request's user) by their standing rights in ``tenant_id``:
+    the roles alone, without the authentication fences of access/fences.py. Those close regions to a *request*
+    whose sign-in does not satisfy them; an inviter who is not making this request passed them when they sent the
+    invitation, and an invitation into a subtree requiring 2FA (or a tenant enforcing SSO) must not lose its backing
+    for that. The invitee is still fenced as their own requests deserve. The user's rights are read afresh."""
+    fences.attach(user, fences.AuthContext("standing", frozenset({tenant_id}), True))
+    policy.forget(user)
+    return user
 
 
 def pending_invitations(tenant_id: Any) -> Any:

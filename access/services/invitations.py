@@ -23,7 +23,7 @@ from django.utils import timezone
 from access import audit, policy
 from access.models import AccessToken, Invitation, TenantMembership, hash_token
 from access.services.accounts import clean_email, create_account, link_with_code, new_account_problems
-from access.services.backing import backing_problem, mark_revoked
+from access.services.backing import backing_problem, mark_revoked, standing
 from access.services.grants import Grant, authorize_role, grant_role, resolve_role
 from config.actors import SYSTEM, require_actor
 from config.concurrency import lock_for_update
@@ -187,7 +187,8 @@ def accept_invitation(
         org = invitation.org
         TenantMembership.objects.get_or_create(tenant_id=org.tenant_id, user=user)
         # Granted by the inviter, whose rights the grant service checks once more.
-        grant = grant_role(actor=invitation.invited_by, target=org, role=invitation.role, user=user)
+        grant = grant_role(actor=standing(invitation.invited_by, org.tenant_id), target=org, role=invitation.role,
+                           user=user)  # fmt: skip
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])

@@ -21,7 +21,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from access import audit, policy
+from access import audit, fences, policy
 from access.models import AuditEvent
 from config import kinds
 from config.actors import require_actor, user_or_none
@@ -326,6 +326,7 @@ def set_setting(
         else:
             changes = save_changes(current, {"value": cleaned, "locked": locked})
         audit.record(actor=actor, action="setting.set", tenant=org.tenant_id, org=org, target=current, changes=changes)
+        _rules_changed(org, key)
     return current
 
 
@@ -342,6 +343,16 @@ def reset_setting(*, actor: Any, org: Organization, key: str, version: Versions 
             changes={"key": key, "value": current.value},
         )  # fmt: skip
         current.delete()
+        _rules_changed(org, key)
+
+
+# Settings that are authentication rules (access/fences.py): the tenant's cached "enforces something" answer goes.
+_FENCE_SETTINGS = frozenset({"require_2fa"})
+
+
+def _rules_changed(org: Organization, key: str) -> None:
+    if key in _FENCE_SETTINGS:
+        fences.invalidate(org.tenant_id)
 
 
 def setting_version(org: Organization, key: str) -> int:

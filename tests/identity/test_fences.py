@@ -123,7 +123,10 @@ def test_a_whole_tenant_fence_takes_the_tenant_and_its_administration_not_other_
 def test_the_session_context_decides_in_the_console(world, people, book, client):
     _rule(book, world.acme, "2fa", world.emea)
     client.force_login(people["admin"])  # a password session
-    assert client.get(f"/o/{world.emea.pk}/").status_code == 403
+    answer = client.get(f"/o/{world.emea.pk}/")
+    assert answer.status_code == 302  # to the page that opens the fence, then back
+    assert answer["Location"].startswith("/account/two-factor/required/?")
+    assert f"org={world.emea.pk}" in answer["Location"] and f"next=%2Fo%2F{world.emea.pk}%2F" in answer["Location"]
     session = client.session
     session[fences.SESSION_KEY] = fences.AuthContext("password", frozenset(), True).as_session()
     session.save()

@@ -12,19 +12,23 @@ from django.db import transaction
 from resources import crypto
 from resources.models import Credential, EnvVar
 
-# (model, field) of every encrypted column. The workload identity signing keys and the tenants' IdP client secrets are
-# named by label: this app does not depend on workload or identity (they depend on it), and a forgotten secret would be
-# unreadable once its key is dropped.
+# (model, field) of every encrypted column. The workload identity signing keys, the tenants' IdP client secrets and the
+# TOTP seeds are named by label: this app does not depend on workload, identity or twofactor (they depend on it), and a
+# forgotten secret would be unreadable once its key is dropped.
 ENCRYPTED = (
     (Credential, "secret_ciphertext"),
     (EnvVar, "secret_ciphertext"),
     (apps.get_model("workload", "SigningKey"), "private_key"),
     (apps.get_model("identity", "TenantSSO"), "client_secret_ciphertext"),
+    (apps.get_model("twofactor", "TOTPSeed"), "ciphertext"),  # the sealed keys of authenticator apps
 )
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored secret (credentials, variables, signing keys, IdP secrets) with the newest key."
+    help = (
+        "Re-encrypt every stored secret (credentials, variables, signing keys, IdP secrets, TOTP seeds) with the "
+        "newest key."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = {}
