@@ -24,6 +24,7 @@ from orgs.models import Organization, Tenant
 from resources import inheritance
 from resources.models import Component, Credential, LookupTable, Run, Task
 from tests.factories import PASSWORD
+from workload.models import SigningKey
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,9 +125,13 @@ def test_seed_demo_is_idempotent_and_deep(db, settings):
     settings.DEBUG = True
     call_command("seed_demo", stdout=StringIO())
     counts = (Organization.objects.count(), OrgUserGrant.objects.count(), get_user_model().objects.count())
+    keys = list(SigningKey.objects.order_by("kid").values_list("kid", "state"))
     out = StringIO()
     call_command("seed_demo", stdout=out)
     assert (Organization.objects.count(), OrgUserGrant.objects.count(), get_user_model().objects.count()) == counts
+    # Workload identity works at once (an active key and the next one published), and a second seed rotates nothing.
+    assert sorted(state for _, state in keys) == ["active", "next"]
+    assert list(SigningKey.objects.order_by("kid").values_list("kid", "state")) == keys
     assert "acme-admin" in out.getvalue() and "canopy-demo" in out.getvalue()
     assert Organization.objects.filter(tenant__name="Acme").order_by("-level").first().level >= 3
     assert Organization.objects.filter(tenant__name="Globex").count() == 1

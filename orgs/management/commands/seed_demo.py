@@ -20,6 +20,8 @@ from orgs.models import Organization, Project, Tenant
 from resources import services as rs
 from resources.models import Credential, Hidden
 from runtimes import demo
+from workload import keys as workload_keys
+from workload.models import SigningKey
 
 PASSWORD = "canopy-demo-2026"
 
@@ -83,6 +85,8 @@ class Command(BaseCommand):
                 self._place(users[username], tenant, orgs, where, officer if role == "security-officer" else role)
             superuser = self._user("root", superuser=True)
             demo.platform_runtime(superuser)  # before the resources: their demo runs are placed on it
+            if not SigningKey.objects.filter(state=SigningKey.State.ACTIVE).exists():
+                workload_keys.rotate(actor=superuser)  # runs can ask for workload identity tokens at once
             self._resources(acme_orgs, users)
             runtimes = demo.seed_runtimes(
                 superuser=superuser, admin=users["acme-admin"], orgs=acme_orgs, site_url=settings.SITE_URL
