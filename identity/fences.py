@@ -39,9 +39,12 @@ def email_domain(email: str | None) -> str:
 class SSOFences:
     name = "sso"
 
+    def enforcing_query(self, tenant_ids: Iterable[UUID]) -> tuple[Any, str]:
+        return TenantSSO.objects.filter(tenant_id__in=list(tenant_ids), enforced=True), "tenant_id"
+
     def enforcing(self, tenant_ids: Iterable[UUID]) -> set[UUID]:
-        ids = list(tenant_ids)
-        return set(TenantSSO.objects.filter(tenant_id__in=ids, enforced=True).values_list("tenant_id", flat=True))
+        queryset, field = self.enforcing_query(tenant_ids)
+        return set(queryset.values_list(field, flat=True))
 
     def fences(self, user: Any, context: AuthContext, tenant_id: UUID) -> list[Fence]:
         if tenant_id in context.sso_tenants or getattr(user, "is_superuser", False) or not getattr(user, "pk", None):

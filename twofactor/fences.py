@@ -21,14 +21,14 @@ from twofactor.requirement import KEY, enforced_regions, tenant_rows
 class TwoFactorRequired:
     name = "2fa"
 
+    def enforcing_query(self, tenant_ids: Iterable[UUID]) -> tuple[Any, str]:
+        """Tenants with a ``require_2fa`` declaration that requires it anywhere (grace or not)."""
+        queryset = OrgSetting.objects.filter(key=KEY, org__tenant_id__in=list(tenant_ids), value__required=True)
+        return queryset, "org__tenant_id"
+
     def enforcing(self, tenant_ids: Iterable[UUID]) -> set[UUID]:
-        """Tenants with a ``require_2fa`` declaration that requires it anywhere (grace or not): one query."""
-        ids = list(tenant_ids)
-        return set(
-            OrgSetting.objects.filter(key=KEY, org__tenant_id__in=ids, value__required=True)
-            .values_list("org__tenant_id", flat=True)
-            .distinct()
-        )
+        queryset, field = self.enforcing_query(tenant_ids)
+        return set(queryset.values_list(field, flat=True))
 
     def fences(self, user: Any, context: fences.AuthContext, tenant_id: UUID) -> list[fences.Fence]:
         if context.otp_verified:

@@ -163,3 +163,21 @@ def test_fences_leave_the_platform_s_objects_to_the_tenants_still_open(world, bo
     _rule(book, world.globex, "2fa", world.globex_root)  # a subtree fence of the other tenant: the org-less row stays
     policy.forget(both)
     assert platform in policy.visible(both, "runtime.view", Runtime.objects.all())
+
+
+def test_a_cold_cache_asks_every_query_provider_in_one_query(world):
+    """SSO and 2FA both say which tenants they enforce in with a queryset: a miss is one UNION, not one per
+    provider; then the cache answers."""
+    from tests.twofactor.helpers import require_2fa
+
+    names = {p.name for p in fences.providers()}
+    assert {"sso", "2fa"} <= names
+    require_2fa(world.emea, grace_hours=24)
+    cache.clear()
+    with CaptureQueriesContext(connection) as queries:
+        answer = fences.enforcing([world.acme.pk, world.globex.pk])
+    assert len(queries) == 1 and "UNION" in queries[0]["sql"].upper()
+    assert answer == {world.acme.pk: ("2fa",), world.globex.pk: ()}
+    with CaptureQueriesContext(connection) as queries:
+        assert fences.enforcing([world.acme.pk, world.globex.pk]) == answer
+    assert len(queries) == 0
