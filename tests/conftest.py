@@ -40,8 +40,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def world(db: Any) -> World:
     world = build_world()
-    # A running server's steady state: each tenant's authentication-rule answers (access/fences.py, one query per
-    # registered provider on a miss) are cached, so query budgets measure the requests, not a cold cache.
+    # A running server's steady state: each tenant's authentication-rule answers (access/fences.py: one query for all
+    # providers on a miss, tests/identity/test_fences.py) are cached, so query budgets measure the requests.
     fences.enforcing([world.acme.pk, world.globex.pk])
     return world
 
