@@ -4,10 +4,13 @@ placement in run_task is another part's)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
 
 from config.actors import SYSTEM
@@ -84,3 +87,30 @@ def queue_run(task: Task, runtime: Runtime | None, **fields: Any) -> Run:
 
 def lines_of(run: Run) -> list[tuple[int, str, str]]:
     return list(RunLogLine.objects.filter(run=run).order_by("seq").values_list("seq", "level", "message"))
+
+
+def together(workers: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]]:
+    """Start every worker at the same instant; their results and what they raised."""
+    barrier = threading.Barrier(len(workers))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def wrap(work: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            result = work()
+            with lock:
+                results.append(result)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=wrap, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    close_old_connections()
+    return results, errors

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from config.actors import SYSTEM
@@ -22,7 +22,7 @@ from runtimes import queue, wakeup
 from runtimes.models import AgentToken, RuntimeInstance
 from runtimes.tokens import issue_enrollment_token
 from tests.factories import build_world
-from tests.runtimes.queue_helpers import BASE, enroll, make_runtime, make_task, queue_run
+from tests.runtimes.queue_helpers import BASE, enroll, make_runtime, make_task, queue_run, together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -32,33 +32,6 @@ def _postgres(postgres_only: Any, settings: Any) -> Iterator[None]:
     settings.RUNTIME_REAPER_INTERVAL_S = 0
     yield
     wakeup.stop_listening()  # its connection would keep the test database from being dropped
-
-
-def together(workers: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]]:
-    """Start every worker at the same instant; their results and what they raised."""
-    barrier = threading.Barrier(len(workers))
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def wrap(work: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            result = work()
-            with lock:
-                results.append(result)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=wrap, args=(w,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    close_old_connections()
-    return results, errors
 
 
 def test_many_agents_claiming_200_runs_take_each_exactly_once():

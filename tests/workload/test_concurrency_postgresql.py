@@ -3,18 +3,16 @@ rotation in the middle of issuance never leaves a token whose key is unpublished
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from config.actors import SYSTEM
 from runtimes import wakeup
-from tests.runtimes.queue_helpers import BASE, agent_client
+from tests.runtimes.queue_helpers import BASE, agent_client, together
 from tests.workload.helpers import AUDIENCE, VERIFIERS, claimed_run, fetch_jwks, identity_task, parts
 from workload import keys
 from workload.models import IssuedToken, SigningKey
@@ -26,32 +24,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def _postgres(postgres_only: Any) -> Iterator[None]:
     yield
     wakeup.stop_listening()
-
-
-def together(workers: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]]:
-    barrier = threading.Barrier(len(workers))
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def wrap(work: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            result = work()
-            with lock:
-                results.append(result)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=wrap, args=(work,)) for work in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    close_old_connections()
-    return results, errors
 
 
 def test_concurrent_requests_never_pass_the_runs_allowance(world, edge, settings):
