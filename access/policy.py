@@ -659,6 +659,17 @@ def access_for(user: Any) -> Access:
     return access
 
 
+def by_roles(user: Any) -> Access:
+    """What ``user`` may do by their roles alone, without the authentication fences (access/fences.py): for a user
+    who is not the one making this request, or whose sign-in is being decided (a break-glass code or a test sign-in
+    is what opens an enforcing tenant to them). Not cached on the user: the request's own decisions keep their
+    fences."""
+    require_actor(user)
+    access = Access(user)
+    access._fences_off = True
+    return access
+
+
 def forget(user: Any) -> None:
     """Drop the cached Access, e.g. after a service changed this user's own grants within the request."""
     if user is not None and user is not SYSTEM and hasattr(user, _CACHE_ATTR):

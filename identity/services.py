@@ -61,9 +61,10 @@ def _require_admin(actor: Any, tenant: Tenant) -> None:
 
 
 def _is_admin_member(user: Any, tenant: Tenant) -> bool:
+    """A tenant administrator by membership, whatever the fences of this request (policy.by_roles)."""
     if not getattr(user, "pk", None):
         return False
-    return selectors.tenant_memberships(tenant).filter(user=user, is_admin=True).exists()
+    return tenant.pk in policy.by_roles(user).admin_tenant_ids
 
 
 def _root(tenant: Tenant) -> Organization:
@@ -339,7 +340,7 @@ def mark_tested(*, actor: Any, tenant: Tenant, changed_at: datetime) -> bool:
     the test started (``changed_at`` read then). A configuration changed during the test is not counted as tested:
     returns False. Called by the sign-in flow (identity/signin.py) after the callback validated everything.
 
-    Membership itself, not the policy: the sign-in being recorded is what opens an enforcing tenant, and the user
+    By roles alone (policy.by_roles): the sign-in being recorded is what opens an enforcing tenant, and the user
     object of the callback does not carry its SSO context yet."""
     require_actor(actor)
     if not (getattr(actor, "is_superuser", False) or _is_admin_member(actor, tenant)):
@@ -551,8 +552,8 @@ def use_recovery_code(user: Any, tenant: Tenant, code: str) -> bool:
     anyone else, a wrong or a used code; the caller throttles attempts."""
     if not isinstance(code, str) or not code.strip() or user is None or not getattr(user, "pk", None):
         return False
-    # Membership itself, not the policy: the policy closes an enforcing tenant to the password session this code
-    # is meant to open.
+    # By roles alone (policy.by_roles): the fences close an enforcing tenant to the password session this code is
+    # meant to open.
     if not _is_admin_member(user, tenant):
         return False
     with transaction.atomic():
