@@ -435,11 +435,14 @@ def _server_lines(lines: list[tuple[Run, str, str]], now: datetime) -> None:
 # -- a claimed run: start, logs, finish ----------------------------------------------------------------------------
 
 
-def _fenced(principal: AgentPrincipal, run_id: UUID, lease: str, *, finished_ok: bool = False) -> Run:
-    """The run, locked, when ``lease`` is its current lease: 404 for a run of another runtime (or none), 409
-    ``lease_lost`` for a lease that is no longer the run's. Call inside transaction.atomic."""
-    run = Run.objects.select_for_update().filter(pk=run_id).first()
-    if run is None or run.runtime_id != principal.runtime.pk:
+def fenced_run(
+    runtime_id: Any, run_id: UUID, lease: str, *, finished_ok: bool = False, related: tuple[str, ...] = ()
+) -> Run:
+    """The run, locked (with ``related`` read along, unlocked), when ``lease`` is its current lease: 404 for a run of
+    another runtime (or none), 409 ``lease_lost`` for a lease that is no longer the run's. Every agent call about a
+    run asks this (workload identity tokens too). Call inside transaction.atomic."""
+    run = Run.objects.select_for_update(of=("self",)).select_related(*related).filter(pk=run_id).first()
+    if run is None or run.runtime_id != runtime_id:
         raise NotFound("No such run on this runtime.")
     same = bool(run.lease) and isinstance(lease, str) and hmac.compare_digest(run.lease, lease)
     if not same or not (run.status in Run.LEASED or (finished_ok and run.status in FINISHED_BY_AGENT)):
@@ -454,7 +457,7 @@ def start(*, principal: AgentPrincipal, run_id: UUID, lease: str) -> bool:
     """The agent starts executing: ``claimed`` → ``running`` (a repeat changes nothing). Returns whether to cancel."""
     now = timezone.now()
     with transaction.atomic():
-        run = _fenced(principal, run_id, lease)
+        run = fenced_run(principal.runtime.pk, run_id, lease)
         run.lease_expires_at = now + _lease_s()
         fields = ["lease_expires_at"]
         if run.status == Run.Status.CLAIMED:
@@ -509,7 +512,7 @@ def append_logs(*, principal: AgentPrincipal, run_id: UUID, lease: str, lines: l
     _check_batch(lines)
     now = timezone.now()
     with transaction.atomic():
-        run = _fenced(principal, run_id, lease)
+        run = fenced_run(principal.runtime.pk, run_id, lease)
         _store_lines(run, lines)
         run.lease_expires_at = now + _lease_s()
         run.save(update_fields=["log_next_seq", "lease_expires_at"])
@@ -544,7 +547,7 @@ def finish(
     _check_batch(lines or [])
     now = timezone.now()
     with transaction.atomic():
-        run = _fenced(principal, run_id, lease, finished_ok=True)
+        run = fenced_run(principal.runtime.pk, run_id, lease, finished_ok=True)
         if run.status in Run.FINISHED:
             return run  # its lines were stored with the first finish (or refused with it)
         if any(not 0 <= step.index < len(run.steps or []) for step in steps or []):

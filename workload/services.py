@@ -15,7 +15,6 @@ Each issuance is recorded (workload.models.IssuedToken: jti, audience, kid, expi
 
 from __future__ import annotations
 
-import hmac
 import logging
 import uuid
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from config.errors import Conflict, DomainError, NotFound
 from orgs.models import Organization
 from resources.models import Run
 from resources.services.tasks import audience_error
+from runtimes import queue
 from workload import keys
 from workload.models import IssuedToken, SigningKey
 
@@ -92,21 +92,9 @@ def subject(org_id: Any, project_id: Any, task_id: Any) -> str:
 
 
 def _fenced_run(runtime_id: Any, run_id: uuid.UUID, lease: str) -> Run:
-    """The run, locked, with its task, project, org and runtime, when the caller's runtime holds ``lease`` on it."""
-    run = (
-        Run.objects.select_for_update(of=("self",))
-        .select_related("task__project__org", "runtime")
-        .filter(pk=run_id)
-        .first()
-    )
-    if run is None or run.runtime_id != runtime_id:
-        raise NotFound("No such run on this runtime.")
-    same = bool(run.lease) and isinstance(lease, str) and hmac.compare_digest(run.lease, lease)
-    if not same or run.status not in Run.LEASED:
-        raise Conflict(
-            "This lease is no longer the run's (it was declared lost, queued again or finished): drop the run.",
-            code="lease_lost",
-        )
+    """The run, locked, with its task, project, org and runtime, when the caller's runtime holds ``lease`` on it
+    (runtimes.queue.fenced_run, as every agent call) and it may still ask for tokens."""
+    run = queue.fenced_run(runtime_id, run_id, lease, related=("task__project__org", "runtime"))
     if run.status not in ISSUABLE:
         raise Conflict("The run is stopping: no new identity token.", code="run_stopping")
     if run.task.project.org.deleted_at is not None:
