@@ -20,6 +20,17 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """``page`` from 1, ``page_size`` from 1 to its maximum: what the paginator accepts, declared (a larger
+        page_size is capped at the maximum, not refused)."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            schema = parameter["schema"]
+            schema["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                schema.update(maximum=self.max_page_size, default=self.page_size)
+        return parameters
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map domain errors to the contract: 404 / 403 {"detail","code"} / 409 {"detail","code"} / 400 fields; and, the

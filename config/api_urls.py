@@ -2,15 +2,28 @@
 
 from csp.decorators import csp_update
 from django.http import HttpRequest, JsonResponse
-from django.urls import include, path
-from django.views.decorators.http import require_GET
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 
-@require_GET
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers, and the throughput script's ceiling: no authentication, no database."""
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed(request, ["GET", "HEAD"])
     return JsonResponse({"status": "ok"})
+
+
+def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
+    response = JsonResponse(
+        {"detail": f'Method "{request.method}" not allowed.', "code": "method_not_allowed"}, status=405
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /api/v1/: the API's JSON 404, also with DEBUG on (Django's debug page is HTML)."""
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
 
 
 # The split view serves its start-up script from ?script instead of inline (the Content-Security-Policy allows
@@ -31,4 +44,5 @@ urlpatterns = [
     path("runtime-agent/", include("runtimes.agent_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", swagger_ui, name="api-docs"),
+    re_path(r"^(?P<rest>.*)$", not_found),  # last
 ]

@@ -27,11 +27,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.error_codes import ERROR_CODE_CHOICES
+from config.operations import OPERATIONS
+
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# -- OrgRef: every reference to an organization has this one named type (a UUID), so generated clients and readers
+# see "an organization's id" and not just a string. The component is added by the postprocessing hook
+# ``add_named_types``.
+ORG_REF = {"$ref": "#/components/schemas/OrgRef"}
+ORG_REF_SCHEMA = {
+    "type": "string",
+    "format": "uuid",
+    "description": "An organization's id: GET /api/v1/orgs/{id} reads it.",
+}
+
+
+@extend_schema_field(ORG_REF)
+class OrgRefField(serializers.UUIDField):
+    """An organization's id, documented as ``OrgRef``. For ``serializers.UUIDField(source="org_id")`` and the like."""
+
+
+@extend_schema_field(ORG_REF)
+class RelatedOrgField(serializers.PrimaryKeyRelatedField):
+    """A writable reference to an organization by id, documented as ``OrgRef`` (a PrimaryKeyRelatedField)."""
 
 
 class StaleSerializer(serializers.Serializer):
@@ -58,8 +83,10 @@ ETAG = {"description": 'The object\'s version, e.g. "3": send it back as If-Matc
 class ErrorSerializer(serializers.Serializer):
     """An error: a sentence for people and a stable code for programs."""
 
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="e.g. not_found, permission_denied, plan_limit, conflict, name_taken.")
+    detail = serializers.CharField(help_text="What went wrong, in a sentence for people (it may change).")
+    code = serializers.ChoiceField(
+        choices=ERROR_CODE_CHOICES, help_text="What went wrong, for programs: stable (config/error_codes.py)."
+    )
     field = serializers.CharField(required=False, help_text="invalid_characters in a JSON body: the field's path.")
     parameter = serializers.CharField(
         required=False, help_text="invalid_characters in a query parameter or form field: its name."
@@ -90,10 +117,18 @@ RESPONSES = {
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def _row(self) -> tuple[str, str] | None:
+        prefix = settings.SPECTACULAR_SETTINGS["SCHEMA_PATH_PREFIX"]
+        return OPERATIONS.get((self.method, self.path.removeprefix(prefix)))
+
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
+        # The operation's name and summary: its row in config/operations.py wins over what a view or the generator
+        # says (tests/api fail on an operation without a row).
+        if row := self._row():
+            operation["operationId"], operation["summary"] = row
         responses = operation["responses"]
         if getattr(self.view, "versioned", False):
             if self.method in ("PATCH", "PUT", "DELETE"):
@@ -156,3 +191,25 @@ class AutoSchema(SpectacularAutoSchema):
         )
         self.registry.register_on_missing(component)
         return component.ref
+
+
+USER_SCHEMES = ("bearerAuth", "cookieAuth")  # a person's token or session; agentToken opens /runtime-agent/ only
+
+
+def add_named_types(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the named scalar types fields refer to (``OrgRef``)."""
+    result.setdefault("components", {}).setdefault("schemas", {})["OrgRef"] = dict(ORG_REF_SCHEMA)
+    result["components"]["schemas"] = dict(sorted(result["components"]["schemas"].items()))
+    return result
+
+
+def document_security(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the schema's top-level ``security`` (a bearer token or the browser
+    session, the API's default), and ``security: []`` on the operations open to anonymous callers only (sign-up,
+    token, password reset), which would otherwise inherit the default in clients and linters."""
+    schemes = result.get("components", {}).get("securitySchemes", {})
+    result["security"] = [{name: []} for name in USER_SCHEMES if name in schemes]
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            operation.setdefault("security", [])
+    return result

@@ -135,6 +135,9 @@ MIDDLEWARE = [
     # Last: a safe request's view reads from one snapshot (the session is saved outside it).
     "config.snapshots.ReadSnapshotMiddleware",
 ]
+if "pytest" in sys.modules:
+    # Under the test suite: every API error code answered is one the schema's ErrorCode enum lists.
+    MIDDLEWARE.insert(0, "config.error_codes.UndeclaredErrorCode")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -317,12 +320,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # DRF's parsers, refusing NUL and lone surrogates in bodies (400 invalid_characters): config/hostile.py.
-    "DEFAULT_PARSER_CLASSES": [
-        "config.hostile.JSONParser",
-        "config.hostile.FormParser",
-        "config.hostile.MultiPartParser",
-    ],
+    # JSON bodies only (a view that receives a file declares multipart itself: the lookup-table CSV import), with
+    # DRF's parser refusing NUL and lone surrogates (400 invalid_characters): config/hostile.py. One content type per
+    # operation is what generated clients can call (form and multipart cannot carry nested steps, secrets or rows).
+    "DEFAULT_PARSER_CLASSES": ["config.hostile.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -348,14 +349,26 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVERS": [{"url": SITE_URL, "description": "This installation (SITE_URL)"}],
+    "LICENSE": {"name": "Proprietary: the API may be used by Canopy's customers to integrate with their tenants."},
+    "CONTACT": {"name": "Canopy", "url": SITE_URL},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_security",
+        "config.schema.add_named_types",
+    ],
     # Choice sets whose field names other sets share ("kind", "source", "status"): one enum name each.
     "ENUM_NAME_OVERRIDES": {
-        "CredentialKindEnum": "resources.models.Credential.Kind",
-        "CredentialSourceEnum": "resources.models.Credential.Source",
-        "RuntimeKindEnum": "runtimes.models.Runtime.Kind",
-        "RuntimeSourceEnum": ["here", "inherited", "platform"],
-        "RunStatusEnum": "resources.models.Run.Status",
-        "RuntimeStatusEnum": "runtimes.models.Runtime.Status",
+        "ErrorCode": "config.error_codes.ERROR_CODE_CHOICES",
+        # -- access, orgs (issue #15: enums named for what they are, without an "Enum" suffix)
+        # -- resources
+        "CredentialKind": "resources.models.Credential.Kind",
+        "CredentialSource": "resources.models.Credential.Source",
+        "RunStatus": "resources.models.Run.Status",
+        # -- runtimes, identity, twofactor, workload
+        "RuntimeKind": "runtimes.models.Runtime.Kind",
+        "RuntimeSource": ["here", "inherited", "platform"],
+        "RuntimeStatus": "runtimes.models.Runtime.Status",
     },
 }
 
