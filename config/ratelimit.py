@@ -56,7 +56,7 @@ def quota_of(request: HttpRequest) -> Quota | None:
 
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
-    """"5000/hour" → (5000, 3600): DRF's notation (the period's first letter: s, m, h or d)."""
+    """ "5000/hour" → (5000, 3600): DRF's notation (the period's first letter: s, m, h or d)."""
     if not rate:
         return None
     count, period = rate.split("/")
@@ -79,13 +79,13 @@ def sends_headers(view: Any) -> bool:
 
 def throttled(view: Any) -> bool:
     """Can ``view`` answer 429: one of its throttles applies to it (a throttle without ``applies_to``, always)."""
-    return any(
-        getattr(cls, "applies_to", None) is None or cls.applies_to(view) for cls in getattr(view, "throttle_classes", ())
-    )
+    classes = getattr(view, "throttle_classes", ())
+    return any(getattr(cls, "applies_to", None) is None or cls.applies_to(view) for cls in classes)
 
 
 class _FixedWindowThrottle(throttling.BaseThrottle):
     scope = ""
+    timer = staticmethod(time.time)
 
     def __init__(self) -> None:
         self._wait: float | None = None
@@ -105,7 +105,7 @@ class _FixedWindowThrottle(throttling.BaseThrottle):
             return True
         limit, duration = rate
         # The caller's window starts at an offset of its own: not every client's count resets at the same instant.
-        window, elapsed = divmod(time.time() + zlib.crc32(ident.encode()) % duration, duration)
+        window, elapsed = divmod(self.timer() + zlib.crc32(ident.encode()) % duration, duration)
         reset = max(1, math.ceil(duration - elapsed))
         count = _count(f"ratelimit:{self.scope}:{ident}:{int(window)}", timeout=reset + 1)
         note(request, Quota(limit=limit, remaining=max(0, limit - count), reset=reset))

@@ -8,6 +8,7 @@ insert and reads the claim: in flight (409), or finished (the answer again), or 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -60,10 +61,8 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     order and white space do not matter)."""
     canonical = body
     if body.strip():
-        try:
+        with contextlib.suppress(ValueError, RecursionError):  # not JSON (a file): byte for byte
             canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-        except (ValueError, RecursionError):
-            pass  # not JSON (a file): byte for byte
     digest = hashlib.sha256(f"{method}\n{path}\n".encode())
     digest.update(canonical)
     return digest.hexdigest()
