@@ -100,7 +100,8 @@ class _FixedWindowThrottle(throttling.BaseThrottle):
     def allow_request(self, request: Any, view: Any) -> bool:
         if not self.applies_to(view) or (ident := self.ident(request)) is None:
             return True
-        rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
+        rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
+        rate = parse_rate(rates.get(self.scope))
         if rate is None:
             return True
         limit, duration = rate
@@ -168,14 +169,15 @@ class ScopedRateThrottle(throttling.ScopedRateThrottle):
     def allow_request(self, request: Any, view: Any) -> bool:
         allowed = super().allow_request(request, view)
         history = getattr(self, "history", None)
-        if getattr(self, "rate", None) is not None and history is not None:
+        if (rate := parse_rate(getattr(self, "rate", None))) is not None and history is not None:
+            limit, duration = rate
             oldest = history[-1] if history else self.now
             note(
                 request,
                 Quota(
-                    limit=self.num_requests,
-                    remaining=max(0, self.num_requests - len(history)),
-                    reset=max(1, math.ceil(self.duration - (self.now - oldest))),
+                    limit=limit,
+                    remaining=max(0, limit - len(history)),
+                    reset=max(1, math.ceil(duration - (self.now - oldest))),
                 ),
             )
         return allowed

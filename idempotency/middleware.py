@@ -76,8 +76,8 @@ class IdempotencyMiddleware:
         try:
             response = self.get_response(request)
         except BaseException:
-            if (record := getattr(request, _ON_REQUEST, None)) is not None:
-                store.release(record)
+            if (claimed := getattr(request, _ON_REQUEST, None)) is not None:
+                store.release(claimed)
             raise
         record: IdempotencyKey | None = getattr(request, _ON_REQUEST, None)
         if record is not None:
