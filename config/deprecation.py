@@ -102,6 +102,8 @@ class DeprecationMiddleware:
         if notice is not None:
             for name, value in notice.headers().items():
                 if name == "Link" and response.has_header("Link"):
+                    if value in response["Link"]:
+                        continue  # a replayed answer (Idempotency-Key) has it already
                     value = f"{response['Link']}, {value}"
                 response[name] = value
         return response

@@ -78,7 +78,7 @@ class RequestIdFormatter(logging.Formatter):
     """The message as before, then `` request_id=<id>`` when written while serving a request: a line still starts
     with its message (alerts match on that, e.g. "Cache unavailable, failing open")."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    def formatMessage(self, record: logging.LogRecord) -> str:  # the message's line, before any traceback
+        line = super().formatMessage(record)
         request_id = getattr(record, "request_id", None) or current_request_id.get()
         return f"{line} request_id={request_id}" if request_id and request_id != "-" else line

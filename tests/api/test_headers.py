@@ -119,6 +119,23 @@ def test_log_lines_written_while_serving_a_request_name_it(world, api, legacy_ur
     ]
 
 
+def test_a_server_errors_log_names_the_request_on_its_first_line(world, api, legacy_urls):
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(request_id.RequestIdFilter())
+    handler.setFormatter(request_id.RequestIdFormatter())
+    django_request = logging.getLogger("django.request")
+    django_request.addHandler(handler)
+    api.raise_request_exception = False
+    try:
+        api.get("/api/v1/boom", HTTP_X_REQUEST_ID="ticket-8")
+    finally:
+        django_request.removeHandler(handler)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Internal Server Error: /api/v1/boom request_id=ticket-8"
+    assert lines[1].startswith("Traceback") and lines[-1] == "RuntimeError: the test's server error"
+
+
 def test_the_application_log_has_the_filter_and_formatter(settings):
     console = settings.LOGGING["handlers"]["console"]
     assert "request_id" in console["filters"] and console["formatter"] == "console"
