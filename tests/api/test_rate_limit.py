@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.throttling import ScopedRateThrottle
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 
 from config import ratelimit
 from runtimes.agent_api import AgentView, EnrollView
+from tests.test_cache import key_prefix, redis_cache, redis_url  # noqa: F401 - fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -122,6 +124,15 @@ def test_the_agents_protocol_is_not_under_the_general_limits():
     assert not ratelimit.serves_people(AgentView())
     assert not ratelimit.throttled(AgentView()) and not ratelimit.sends_headers(AgentView())
     assert ratelimit.serves_people(EnrollView())  # anonymous: counted per address
+
+
+def test_the_general_limit_counts_in_redis(world, api_as, redis_url, key_prefix):  # noqa: F811
+    """Production's cache (CACHE_URL=redis://…, failing open): the count is atomic INCR on a key per window."""
+    with override_settings(CACHES={"default": {**redis_cache(redis_url)["default"], "KEY_PREFIX": key_prefix}}):
+        client = api_as(world.tenant_admin)
+        answers = [client.get("/api/v1/me") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [quota(a)[:2] for a in answers] == [(3, 2), (3, 1), (3, 0), (3, 0)]
 
 
 def test_a_cache_that_fails_counts_nothing_and_serves(world, api_as, monkeypatch):
