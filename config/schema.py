@@ -285,11 +285,11 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
     "Deprecation": {
         "description": "The operation is deprecated since this instant (RFC 9745: @ and Unix time).",
-        "schema": {"type": "string", "example": "@1780272000"},
+        "schema": {"type": "string", "examples": ["@1780272000"]},
     },
     "Sunset": {
         "description": "The operation stops answering at this HTTP-date (RFC 8594).",
-        "schema": {"type": "string", "example": "Tue, 01 Jun 2027 00:00:00 GMT"},
+        "schema": {"type": "string", "examples": ["Tue, 01 Jun 2027 00:00:00 GMT"]},
     },
     "Link": {
         "description": 'Where to read what replaces the operation: <url>; rel="deprecation".',
