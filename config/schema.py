@@ -304,7 +304,7 @@ def _header(name: str) -> dict[str, str]:
 
 def document_headers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: ``X-Request-Id`` on every answer (operations' own and the shared
-    responses), ``Retry-After`` and the RateLimit-* headers on the shared 429, and the header components."""
+    responses), ``Retry-After`` and the RateLimit-* headers on the shared 429, and the header components used."""
     components = result.setdefault("components", {})
     shared = components.get("responses", {})
     for name, response in shared.items():
@@ -316,8 +316,19 @@ def document_headers(result: dict[str, Any], generator: Any, request: Any, publi
             for response in operation.get("responses", {}).values():
                 if "$ref" not in response:
                     response.setdefault("headers", {})["X-Request-Id"] = _header("X-Request-Id")
-    components["headers"] = {name: dict(HEADERS[name]) for name in sorted(HEADERS)}
+    used = _header_refs([result.get("paths", {}), shared])  # only those used: no deprecated operation, no Sunset
+    components["headers"] = {name: dict(HEADERS[name]) for name in sorted(HEADERS) if name in used}
     return result
+
+
+def _header_refs(node: Any) -> set[str]:
+    prefix = "#/components/headers/"
+    if isinstance(node, dict):
+        found = {node["$ref"].removeprefix(prefix)} if str(node.get("$ref", "")).startswith(prefix) else set()
+        return found.union(*(_header_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_header_refs(value) for value in node))
+    return set()
 
 
 USER_SCHEMES = ("bearerAuth", "cookieAuth")  # a person's token or session; agentToken opens /runtime-agent/ only

@@ -8,12 +8,17 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.test import RequestFactory
+from django.urls import resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from access.services import issue_token
+from config.operations import OPERATIONS
 from idempotency import store
+from idempotency.middleware import operation_id
 from idempotency.models import IdempotencyKey
+from idempotency.operations import IDEMPOTENT_OPERATIONS
 from orgs.models import Project
 from resources import services
 from resources.models import Run
@@ -223,3 +228,16 @@ def test_concurrent_duplicates_run_once_on_postgresql(postgres_only, world, task
     assert len(set(created)) == 1  # every 201 is the same run
     assert {answer for status, answer in results if status != 201} <= {"idempotency_in_progress"}
     assert Run.objects.filter(task=task).count() == 1
+
+
+def test_every_idempotent_operation_is_found_from_its_route():
+    """The middleware names a request's operation from its URL route: each listed operation resolves to itself."""
+    paths = {row[0]: (method, path) for (method, path), row in OPERATIONS.items()}
+    found = {}
+    for name in sorted(IDEMPOTENT_OPERATIONS):
+        method, path = paths[name]
+        url = "/api/v1" + path.replace("{id}", "00000000-0000-0000-0000-000000000001")
+        request = RequestFactory().generic(method, url)
+        request.resolver_match = resolve(url)
+        found[name] = operation_id(request)
+    assert found == {name: name for name in IDEMPOTENT_OPERATIONS}
