@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from access import policy
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
-from config.schema import IF_MATCH, StaleSerializer
+from config.schema import IF_MATCH, OrgRefField, StaleSerializer
 from orgs import services
 from orgs.models import Organization, Project, Tenant, ancestors_of
 from twofactor.requirement import requirement_at
@@ -57,7 +57,7 @@ class TenantSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "plan", "root_org", "created_at"]
         read_only_fields = ["id", "root_org", "created_at"]
 
-    @extend_schema_field(OpenApiTypes.UUID)
+    @extend_schema_field(OrgRefField(read_only=True, help_text="The tenant's root organization."))
     def get_root_org(self, tenant: Tenant) -> Any:
         root = getattr(tenant, "root_org_id", None)
         if root is None:
@@ -75,7 +75,7 @@ class OrgSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
     tenant = serializers.UUIDField(source="tenant_id", read_only=True)
-    parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
+    parent = OrgRefField(source="parent_id", read_only=True, allow_null=True, help_text="Null for the root.")
     depth = serializers.IntegerField(source="level", read_only=True)
     path = serializers.SerializerMethodField()
     access_inheritance = serializers.ChoiceField(choices=Organization.AccessInheritance.choices, read_only=True)
@@ -102,7 +102,7 @@ class OrgSerializer(serializers.Serializer):
 class RequireTwoFactorSerializer(serializers.Serializer):
     required = serializers.BooleanField()
     grace_hours = serializers.IntegerField()
-    source = serializers.UUIDField(allow_null=True, help_text="The org whose setting decides; null: the default.")
+    source = OrgRefField(allow_null=True, help_text="The org whose setting decides; null: the default.")
     enforced_after = serializers.DateTimeField(
         allow_null=True, help_text="From then on, users without a verified second factor are stopped here."
     )
@@ -135,7 +135,7 @@ def paths_for(orgs: list[Organization]) -> dict[Any, list[Organization]]:
 
 class OrgCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    parent = serializers.UUIDField()
+    parent = OrgRefField(help_text="The new organization's parent.")
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
@@ -146,11 +146,11 @@ class OrgUpdateSerializer(serializers.Serializer):
 
 
 class OrgMoveSerializer(serializers.Serializer):
-    parent = serializers.UUIDField()
+    parent = OrgRefField(help_text="The new parent (in the same tenant, outside the moved subtree).")
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    org = serializers.UUIDField(source="org_id", read_only=True)
+    org = OrgRefField(source="org_id", read_only=True)
 
     class Meta:
         model = Project
