@@ -796,7 +796,9 @@ class AuditEventFilterSerializer(serializers.Serializer):
     action = serializers.CharField(
         required=False, max_length=64, help_text="An action (org.create) or a prefix ending in '.' (org.)."
     )
-    since = SinceField(required=False, help_text="Events at or after this date-time (ISO 8601, e.g. 2026-11-01T00:00:00Z).")
+    since = SinceField(
+        required=False, help_text="Events at or after this date-time (ISO 8601, e.g. 2026-11-01T00:00:00Z)."
+    )
 
 
 class AuditEventsView(generics.GenericAPIView):
