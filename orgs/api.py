@@ -13,7 +13,13 @@ from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,8 +50,12 @@ def _uuid_or_404(value: Any) -> Any:
         raise NotFound() from None
 
 
+# The component is OrgSummary: the name OrgRef is the bare id's (config.schema), which replaced this object's schema.
+@extend_schema_serializer(component_name="OrgSummary")
 class OrgRefSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
+    """An organization's id and name."""
+
+    id = OrgRefField()
     name = serializers.CharField()
 
 
