@@ -182,9 +182,10 @@ def test_the_audit_filters_apply_and_an_empty_one_is_no_filter(world, people, ap
     everything = client.get(url).json()["count"]
     assert client.get(url, {"since": "", "actor": "", "action": ""}).json()["count"] == everything
     assert client.get(url, {"since": "2999-01-01T00:00:00Z"}).json()["count"] == 0
-    assert client.get(url, {"action": "grant."}).json()["count"] == AuditEvent.objects.filter(
-        action__startswith="grant.", org__tree_id=world.root.tree_id
-    ).count()
+    assert (
+        client.get(url, {"action": "grant."}).json()["count"]
+        == AuditEvent.objects.filter(action__startswith="grant.", org__tree_id=world.root.tree_id).count()
+    )
     response = client.get(url, {"action": "x" * 65})
     assert response.status_code == 400 and "action" in response.json()
 
