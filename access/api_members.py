@@ -708,11 +708,7 @@ class ExplainView(APIView):
 
 # An audit event's changes: the fields the write changed, by name. What a value holds depends on the action: the new
 # value, [old, new] for an update, a count, a list of names; any JSON but an object of objects.
-JSON_SCALARS: list[dict[str, Any]] = [
-    {"type": "string", "nullable": True},
-    {"type": "number"},
-    {"type": "boolean"},
-]
+JSON_SCALARS: list[dict[str, Any]] = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
 AUDIT_CHANGES = {
     "type": "object",
     "description": "The fields the write changed, by name: the new value, or [old, new] for an update (the shape "

@@ -81,7 +81,8 @@ def test_every_reference_to_an_organization_is_an_org_ref_or_an_embedded_org(sch
         for field, declared in component.get("properties", {}).items():
             if field not in rules.ORG_FIELDS:
                 continue
-            references = {declared.get("$ref")} | {option.get("$ref") for option in declared.get("allOf", [])}
+            options = declared.get("allOf", []) + declared.get("oneOf", [])
+            references = {declared.get("$ref")} | {option.get("$ref") for option in options}
             embedded = any("properties" in components.get(str(r).rsplit("/", 1)[-1], {}) for r in references - {None})
             if "#/components/schemas/OrgRef" not in references and not embedded:
                 offenders.append(f"{name}.{field}: {declared}")
