@@ -197,7 +197,7 @@ STEP = {
     "step's method, url, headers, body, credential, identity, into; a lookup's table, key, default; a transform's "
     "expression; a log's message, level), each with an optional ``name``.",
     "properties": {
-        "type": {"type": "string", "description": f"One of: {', '.join(STEP_KEYS)}."},
+        "type": {"type": "string", "enum": list(STEP_KEYS), "description": "The step's type."},
         "name": {"type": "string"},
     },
     "required": ["type"],
