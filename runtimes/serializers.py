@@ -19,8 +19,7 @@ from runtimes.selectors import RuntimeRow
 # Where a runtime is declared, embedded as {"id", "name"} (null for a global runtime). Inline, with its id an
 # ``OrgRef``: the field says "an organization" to generated clients.
 DECLARING_ORG = {
-    "type": "object",
-    "nullable": True,
+    "type": ["object", "null"],
     "properties": {"id": ORG_REF, "name": {"type": "string"}},
     "required": ["id", "name"],
     "description": "Where it is declared; null for a global runtime.",

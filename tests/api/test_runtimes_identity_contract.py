@@ -33,8 +33,8 @@ def schema() -> dict[str, Any]:
 
 
 def json_schema(node: Any) -> Any:
-    """An OpenAPI 3.0 schema object as JSON Schema: ``nullable`` as a null alternative, and objects closed (a key
-    the answer has and the schema does not document is a failure too)."""
+    """The schema's objects closed (a key the answer has and the schema does not document is a failure too); an
+    OpenAPI 3.0 ``nullable`` (none should be left under 3.1) as a null alternative."""
     if isinstance(node, list):
         return [json_schema(item) for item in node]
     if not isinstance(node, dict):
