@@ -22,7 +22,7 @@ from runtimes.tokens import issue_enrollment_token
 from tests.factories import UserFactory, add_to_tenant
 from tests.identity.sso_helpers import config, verified_domain
 from tests.runtimes.queue_helpers import BASE, enroll, make_runtime, make_task, queue_run
-from tests.twofactor.helpers import enrolled
+from tests.twofactor.helpers import code_of, enrolled
 
 NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
 
@@ -336,3 +336,19 @@ def test_the_sso_domain_and_otp_answers_match_their_schema(world, api_as, schema
     conforms(schema, response_component(schema, "/me/otp-devices", "post", "201"), started.json())
     device = me.get(f"/api/v1/me/otp-devices/{started.json()['id']}")
     conforms(schema, response_component(schema, "/me/otp-devices/{id}", "get", "200"), device.json())
+
+
+def test_removing_a_confirmed_device_documents_the_code_it_reads_from_the_body(world, api_as, schema):
+    operation = schema["paths"]["/api/v1/me/otp-devices/{id}"]["delete"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/OtpRemoveRequest"} and operation["requestBody"]["required"] is False
+    device, _ = enrolled(world.member)
+    client = api_as(world.member)
+    path = f"/api/v1/me/otp-devices/{device.canopy_seed.public_id}"
+    refused = client.delete(path, {}, format="json")
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["code"]  # a field error on the body's code
+    conforms(schema, "ValidationError", refused.json())
+    request = {"code": code_of(device)}
+    conforms(schema, "OtpRemoveRequest", request)
+    assert client.delete(path, request, format="json").status_code == 204
