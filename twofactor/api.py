@@ -117,7 +117,7 @@ class DeleteWithBodySchema(AutoSchema):
     def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
         if self.method != "DELETE":
             return super()._get_request_body(direction)
-        body = self.resolve_serializer(OtpRemoveSerializer, direction).ref
+        body = self.resolve_serializer(OtpRemoveSerializer, "request").ref
         return {"content": {"application/json": {"schema": body}}, "required": False}
 
 
