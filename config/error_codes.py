@@ -60,7 +60,7 @@ ERROR_CODES: dict[str, str] = {
     "cross_tenant": "The objects belong to different tenants.",
     "sso_untested": "Enforcing single sign-on needs a successful test sign-in after the last change.",
     "sso_no_domain": "Enforcing single sign-on needs a verified e-mail domain.",
-    "identity_not_configured": "The tenant has no single sign-on configuration.",
+    "identity_not_configured": "Workload identity is not set up: Canopy has no signing key yet.",
     "domain_claimed": "The domain is claimed by this tenant already.",
     "domain_taken": "The domain is verified by another tenant.",
     # -- organizations and projects
@@ -97,6 +97,7 @@ ERROR_CODES: dict[str, str] = {
     "runtime_busy": "The runtime still has runs in flight.",
     "placement": "The task cannot be placed on a runtime (gone, offline, or outside allowed_runtimes).",
     "platform_default": "The runtime is the platform's default.",
+    "placement": "The run cannot be placed: no runtime the task's org allows can take it.",
     "audience_invalid": "The workload identity audience is not valid.",
     "audience_not_declared": "The task's steps do not declare this audience.",
     "identity_token_limit": "The run has received as many identity tokens as it may.",
@@ -105,8 +106,8 @@ ERROR_CODES: dict[str, str] = {
     "rotation_too_soon": "The next signing key is not published long enough yet.",
     # -- the runtime agents' protocol
     "enrollment_token_invalid": "The enrollment token is unknown, used or expired.",
-    "instance_mismatch": "The run is leased to another instance.",
-    "instance_taken": "The instance name is in use by a live agent.",
+    "instance_mismatch": "The agent token belongs to another agent instance.",
+    "instance_taken": "The agent instance id is enrolled on another runtime.",
     "lease_lost": "The lease on the run expired or was taken over.",
     "invalid_status": "The finish status is not one an agent may report.",
     "batch_too_large": "Too many log lines in one batch.",

@@ -410,6 +410,10 @@ SPECTACULAR_SETTINGS = {
         "RuntimeKind": "runtimes.models.Runtime.Kind",
         "RuntimeSource": ["here", "inherited", "platform"],
         "RuntimeStatus": "runtimes.models.Runtime.Status",
+        "ClaimedRunStatus": "runtimes.agent_api.CLAIMED_STATUSES",
+        "FinishStatus": "runtimes.queue.FINISH_STATUSES",
+        "StepStatus": "runtimes.queue.STEP_STATUSES",
+        "SsoProtocol": "identity.models.TenantSSO.Protocol",
     },
 }
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config.schema import AutoSchema
 from twofactor import services
 from twofactor.models import SealedTOTPDevice
 
@@ -109,7 +110,19 @@ class OtpRemoveSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
+class DeleteWithBodySchema(AutoSchema):
+    """DELETE /me/otp-devices/{id} reads a body (``{"code"}``): documented, so that generated clients can send it
+    (OpenAPI 3.1 allows a DELETE body; drf-spectacular documents bodies of POST, PUT and PATCH only)."""
+
+    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        body = self.resolve_serializer(OtpRemoveSerializer, "request").ref
+        return {"content": {"application/json": {"schema": body}}, "required": False}
+
+
 class OtpDeviceDetailView(APIView):
+    schema = DeleteWithBodySchema()
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
