@@ -95,7 +95,6 @@ ERROR_CODES: dict[str, str] = {
     "stop_requested": "A stop was requested already.",
     "run_finished": "The run is finished: there is nothing to stop.",
     "runtime_busy": "The runtime still has runs in flight.",
-    "placement": "The task cannot be placed on a runtime (gone, offline, or outside allowed_runtimes).",
     "platform_default": "The runtime is the platform's default.",
     "placement": "The run cannot be placed: no runtime the task's org allows can take it.",
     "audience_invalid": "The workload identity audience is not valid.",
