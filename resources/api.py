@@ -319,7 +319,10 @@ class DevTeamMemberSerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    published_by = serializers.CharField(source="published_by.username", default=None, read_only=True)
+    published_by = serializers.CharField(
+        source="published_by.username", default=None, read_only=True, allow_null=True,
+        help_text="Who pushed it: a username, null when the user is gone.",
+    )  # fmt: skip
 
     class Meta:
         model = ComponentVersion
@@ -828,7 +831,10 @@ class TaskShareDetailView(APIView):
 
 class RunSerializer(serializers.ModelSerializer):
     task = serializers.UUIDField(source="task_id", read_only=True)
-    requested_by = serializers.CharField(source="requested_by.username", default=None)
+    requested_by = serializers.CharField(
+        source="requested_by.username", default=None, read_only=True, allow_null=True,
+        help_text="Who ran it: a username, null when the system did (or the user is gone).",
+    )  # fmt: skip
     runtime = serializers.UUIDField(
         source="runtime_id", read_only=True, allow_null=True, help_text="The runtime it was placed on (null: gone)."
     )

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.generators import SchemaGenerator
 
 from resources import services
-from resources.models import ComponentMember, Task
+from resources.models import ComponentMember, Run, Task
 from resources.services.tasks import STEP_TYPES, clean_steps
 from resources.settings_registry import REGISTRY
 from tests.factories import UserFactory, add_to_tenant
@@ -267,3 +267,27 @@ def test_removing_by_the_path_is_404_for_an_invisible_component_or_a_stranger(wo
         api_as(people["admin"]).delete(f"/api/v1/components/{team.pk}/team/{world.other_admin.pk}").status_code == 404
     )
     assert members(team) == {"guest-m", "integrator-m"}
+
+
+# -- runs ----------------------------------------------------------------------------------------------------------
+
+
+def test_a_run_its_list_and_its_logs_match_their_schema(world, api_as, schema):
+    task = services.create_task(
+        actor=world.tenant_admin, project=world.website, name="Sync", steps=[{"type": "log", "message": "hi"}]
+    )
+    client = api_as(world.tenant_admin)
+    run = client.post(f"/api/v1/tasks/{task.pk}/run").json()
+    conforms(schema, "Run", run)
+    assert run["requested_by"] == world.tenant_admin.username
+    Run.objects.filter(pk=run["id"]).update(
+        requested_by=None, step_results=[{"index": 0, "status": "succeeded", "ms": 3}, {"index": 1, "status":
+                                         "failed", "ms": None, "error": "boom"}]
+    )  # fmt: skip
+    again = client.get(f"/api/v1/runs/{run['id']}").json()
+    conforms(schema, "Run", again)
+    assert again["requested_by"] is None and again["step_results"][1]["error"] == "boom"
+    conforms(schema, "PaginatedRunList", client.get(f"/api/v1/tasks/{task.pk}/runs").json())
+    logs = client.get(f"/api/v1/runs/{run['id']}/logs").json()
+    conforms(schema, "PaginatedLogLineList", logs)
+    assert logs["results"][0]["level"] == "info"
