@@ -1,7 +1,8 @@
 """Integration tasks, their shares and runs.
 
 Rules enforced here, whatever face calls:
-- ``steps`` is a list of typed steps whose shape is checked now (a later issue executes them);
+- ``steps`` is a list of typed steps whose shape is checked now (runtimes.agent.steps executes them): one serializer
+  per step type (STEP_TYPES), the same definitions the OpenAPI schema's ``Step`` oneOf is generated from;
 - the credentials and lookup tables the steps name must be ones the editor may see in the task's org; what they
   resolve to is bound to the task (resources.services.references), and a run whose names resolve to something
   else by then fails with a clear error;
