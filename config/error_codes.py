@@ -94,6 +94,7 @@ ERROR_CODES: dict[str, str] = {
     "invalid_step": "A task step is not valid.",
     "stop_requested": "A stop was requested already.",
     "run_finished": "The run is finished: there is nothing to stop.",
+    "placement": "No runtime may take the run: the task's or the default runtime is not allowed or not available.",
     "runtime_busy": "The runtime still has runs in flight.",
     "platform_default": "The runtime is the platform's default.",
     "placement": "The run cannot be placed: no runtime the task's org allows can take it.",

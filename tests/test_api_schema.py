@@ -171,7 +171,7 @@ def test_shares_answer_the_documented_shape(world, people, api_as):
     assert created.status_code == 201
     body = created.json()
     assert body["user"] == {"id": str(people["guest"].pk), "username": "guest-m"} and body["team"] is None
-    assert client.get(f"/api/v1/tasks/{task.pk}/shares").json() == [body]
+    assert client.get(f"/api/v1/tasks/{task.pk}/shares").json()["results"] == [body]
 
 
 def test_an_empty_repository_url_is_answered_as_an_empty_text(world, stock, api_as):
