@@ -414,7 +414,6 @@ SPECTACULAR_SETTINGS = {
         "LookupStepType": ["lookup"],
         "TransformStepType": ["transform"],
         "LogStepType": ["log"],
-        "StepStatus": ["succeeded", "failed", "skipped", "stopped"],
         "SettingType": "resources.api.SETTING_TYPES",
         "SettingSource": ["default", "here", "inherited"],
         "LookupImportMode": ["replace", "merge"],

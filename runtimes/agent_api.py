@@ -21,7 +21,7 @@ from config.errors import NotFound
 from config.schema import ORG_REF, AutoSchema, ErrorSerializer
 from resources.api import StepResultSerializer as RunStepResultSerializer
 from resources.models import Credential, Run, RunLogLine
-from resources.services.tasks import STEP_KEYS
+from resources.serializers import StepsField
 from runtimes import queue
 from runtimes.authentication import AgentTokenAuthentication, IsAgent, principal_of
 from runtimes.models import Runtime
@@ -191,25 +191,6 @@ class TaskRefSerializer(serializers.Serializer):
 
 # -- the claimed run's steps and context, documented (the answer passes them through as built: runtimes.context)
 
-STEP = {
-    "type": "object",
-    "description": "A step as the task saved it (Task.steps): ``type`` and the fields of that type (an http "
-    "step's method, url, headers, body, credential, identity, into; a lookup's table, key, default; a transform's "
-    "expression; a log's message, level), each with an optional ``name``.",
-    "properties": {
-        "type": {"type": "string", "enum": list(STEP_KEYS), "description": "The step's type."},
-        "name": {"type": "string"},
-    },
-    "required": ["type"],
-    "additionalProperties": True,
-}
-
-
-@extend_schema_field({"type": "array", "items": STEP})
-class StepsField(serializers.ListField):
-    child = serializers.DictField()
-
-
 ORG_SUMMARY = {
     "type": "object",
     "properties": {"id": ORG_REF, "name": {"type": "string"}},
@@ -282,7 +263,7 @@ class ClaimedRunSerializer(serializers.Serializer):
     lease = serializers.CharField(source="run.lease", help_text="The claim's fencing token: present it every call.")
     lease_expires_at = serializers.DateTimeField(source="run.lease_expires_at")
     sovereign = serializers.BooleanField(source="run.sovereign")
-    steps = StepsField(source="run.steps")
+    steps = StepsField(source="run.steps", read_only=True, help_text="The task's steps when the run was queued.")
     status = serializers.ChoiceField(
         choices=CLAIMED_STATUSES,
         help_text="running when the claim asked to start the run, else claimed (call start).",
