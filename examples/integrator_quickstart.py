@@ -51,13 +51,16 @@ from canopy_client.api.projects import create_task
 from canopy_client.api.runs import get_run, list_run_logs
 from canopy_client.api.tasks import list_task_runs, run_task
 from canopy_client.models import (
-    AcceptRequest,
     CredentialKind,
     CredentialWriteRequest,
     CredentialWriteRequestSecret,
     Error,
     ErrorCode,
+    InvitationAcceptRequest,
     InvitationCreateRequest,
+    LogLevel,
+    LogStepRequest,
+    LogStepType,
     LookupRowRequest,
     LookupTableWriteRequest,
     Org,
@@ -65,7 +68,7 @@ from canopy_client.models import (
     ProjectWriteRequest,
     RunStatus,
     TaskWriteRequest,
-    TokenRequestRequest,
+    TokenCreateRequest,
     ValidationError,
 )
 from canopy_client.types import Response, Unset
@@ -142,7 +145,7 @@ def day(base_url: str, username: str, password: str, keep: bool, page_size: int)
     # -- an access token ------------------------------------------------------------------------------------------
     token = ok(
         "token",
-        create_token.sync_detailed(client=anonymous, body=TokenRequestRequest(username=username, password=password)),
+        create_token.sync_detailed(client=anonymous, body=TokenCreateRequest(username=username, password=password)),
         HTTPStatus.CREATED,
     )
     say("token", f"issued, expires {token.expires_at:%Y-%m-%d %H:%M} UTC")
@@ -219,14 +222,14 @@ def rest_of_the_day(
         "accept invitation",
         accept_invitation_by_body.sync_detailed(
             client=anonymous,
-            body=AcceptRequest(token=invitation_token, username=guest_name, password=guest_password),
+            body=InvitationAcceptRequest(token=invitation_token, username=guest_name, password=guest_password),
         ),
     )
     say("accept invitation", f"{guest_name} is now {member.role} of {org.name}")
     guest_token = ok(
         "guest token",
         create_token.sync_detailed(
-            client=anonymous, body=TokenRequestRequest(username=guest_name, password=guest_password)
+            client=anonymous, body=TokenCreateRequest(username=guest_name, password=guest_password)
         ),
         HTTPStatus.CREATED,
     )
@@ -245,7 +248,12 @@ def rest_of_the_day(
             project.id,
             client=client,
             body=TaskWriteRequest(
-                name="Say hello", steps=[{"type": "log", "name": "hello", "message": "Hello from the quick start"}]
+                name="Say hello",
+                steps=[
+                    LogStepRequest(
+                        type_=LogStepType.LOG, name="hello", message="Hello from the quick start", level=LogLevel.INFO
+                    )
+                ],
             ),
         ),
         HTTPStatus.CREATED,
