@@ -343,6 +343,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Canopy API",
     "DESCRIPTION": "The organization layer: tenants, organizations, projects, members and shared resources.",
     "VERSION": "1.0.0",
+    # OpenAPI 3.1 (JSON Schema): a nullable reference is oneOf [ref, null], which generators and linters read alike.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -350,7 +352,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVERS": [{"url": SITE_URL, "description": "This installation (SITE_URL)"}],
-    "LICENSE": {"name": "Proprietary: the API may be used by Canopy's customers to integrate with their tenants."},
+    "LICENSE": {
+        "name": "Proprietary: the API may be used by Canopy's customers to integrate with their tenants.",
+        "identifier": "LicenseRef-Canopy-Proprietary",  # SPDX's form for a licence of one's own
+    },
     "CONTACT": {"name": "Canopy", "url": SITE_URL},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -85,8 +85,9 @@ def test_the_bodies_found_undocumented_by_the_fuzzer_are_documented_as_they_are(
         body = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert body == {"$ref": f"#/components/schemas/Paginated{item}List"}, path
     share = schemas["Share"]["properties"]
-    assert share["user"]["nullable"] and share["user"]["allOf"] == [{"$ref": "#/components/schemas/ShareUser"}]
-    assert share["team"]["nullable"] and share["team"]["allOf"] == [{"$ref": "#/components/schemas/TeamRef"}]
+    # OpenAPI 3.1: a nullable reference is oneOf [the reference, null]
+    assert share["user"]["oneOf"] == [{"$ref": "#/components/schemas/ShareUser"}, {"type": "null"}]
+    assert share["team"]["oneOf"] == [{"$ref": "#/components/schemas/TeamRef"}, {"type": "null"}]
     assert "format" not in schemas["Component"]["properties"]["repository_url"]  # may be empty: not a "uri"
 
 

@@ -224,7 +224,8 @@ def test_every_reference_to_an_organization_is_an_org_ref(schema):
         for field, declared in component.get("properties", {}).items():
             if field not in ORG_FIELDS or "properties" in declared:
                 continue  # an embedded object (an org's summary) is typed by its own schema
-            references = {declared.get("$ref")} | {option.get("$ref") for option in declared.get("allOf", [])}
+            options = declared.get("allOf", []) + declared.get("oneOf", [])
+            references = {declared.get("$ref")} | {option.get("$ref") for option in options}
             if "#/components/schemas/OrgRef" not in references:
                 offenders.append(f"{name}.{field}: {declared}")
     assert offenders == []
