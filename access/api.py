@@ -10,7 +10,7 @@ from typing import Any
 from axes.exceptions import AxesBackendPermissionDenied
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -36,7 +36,7 @@ class UserRefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class TokenCreateSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
@@ -73,7 +73,7 @@ class TokenView(APIView):
     throttle_scope = "auth"
 
     @extend_schema(
-        request=TokenRequestSerializer,
+        request=TokenCreateSerializer,
         responses={
             201: TokenCreatedSerializer,
             401: OpenApiResponse(ErrorSerializer, description="otp_invalid: the second factor's code was refused."),
@@ -81,7 +81,7 @@ class TokenView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        data = TokenRequestSerializer(data=request.data)
+        data = TokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             user = authenticate(
@@ -148,6 +148,12 @@ class SignUpSerializer(serializers.Serializer):
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
 
 
+class SignUpResultSerializer(serializers.Serializer):
+    user = UserRefSerializer()
+    tenant = TenantSerializer()
+    org = OrgSerializer(help_text="The tenant's root organization.")
+
+
 class SignUpView(APIView):
     """Create a user, their tenant (Free plan) and its root organization."""
 
@@ -160,10 +166,7 @@ class SignUpView(APIView):
         request=SignUpSerializer,
         auth=[],
         responses={
-            201: inline_serializer(
-                "SignUpResult",
-                {"user": UserRefSerializer(), "tenant": serializers.DictField(), "org": serializers.DictField()},
-            ),
+            201: SignUpResultSerializer,
             404: OpenApiResponse(ErrorSerializer, description="Sign-up is disabled on this server."),
         },
     )
@@ -261,8 +264,18 @@ class MeVerifyEmailView(APIView):
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
-class CodeSerializer(serializers.Serializer):
+class VerifyEmailSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="The code of the e-mailed link (the part after #).")
+
+
+class VerifiedEmailSerializer(UserRefSerializer):
+    """The account whose address was confirmed."""
+
+    email_verified = serializers.BooleanField(read_only=True)
+
+    class Meta(UserRefSerializer.Meta):
+        fields = [*UserRefSerializer.Meta.fields, "email_verified"]
+        read_only_fields = fields
 
 
 class VerifyEmailView(APIView):
@@ -273,9 +286,9 @@ class VerifyEmailView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "email"
 
-    @extend_schema(request=CodeSerializer, responses=MeSerializer, auth=[])
+    @extend_schema(request=VerifyEmailSerializer, responses=VerifiedEmailSerializer, auth=[])
     def post(self, request: Request) -> Response:
-        data = CodeSerializer(data=request.data)
+        data = VerifyEmailSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = accounts.verify_email(code=data.validated_data["token"])
         return Response(UserRefSerializer(user).data | {"email_verified": True})

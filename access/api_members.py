@@ -40,7 +40,7 @@ from access.services.invitations import accept_invitation, accept_url, invite, r
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
-from config.schema import ErrorSerializer
+from config.schema import ErrorSerializer, OrgRefField
 from orgs.api import IF_MATCH_PARAMETER, PRECONDITION_FAILED, _uuid_or_404, get_org, get_project
 from orgs.models import Organization, Project, Tenant
 
@@ -87,7 +87,7 @@ class MemberSerializer(serializers.Serializer):
     team = serializers.SerializerMethodField()
     role = serializers.CharField(source="role.key")
     role_name = serializers.CharField(source="role.name")
-    org = serializers.UUIDField(source="org.pk")
+    org = OrgRefField(source="org.pk", help_text="Where the grant was made (an ancestor's when inherited).")
     org_name = serializers.CharField(source="org.name")
     inherited = serializers.BooleanField()
     expires_at = serializers.DateTimeField(allow_null=True)
@@ -219,7 +219,7 @@ class MemberDetailView(APIView):
 
 
 class TeamSerializer(serializers.ModelSerializer):
-    org = serializers.UUIDField(source="org_id", read_only=True)
+    org = OrgRefField(source="org_id", read_only=True, help_text="Where the team is defined.")
     members = serializers.SerializerMethodField()
 
     class Meta:
@@ -330,12 +330,20 @@ class TeamMemberDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(exclude=True)
+class TeamMemberByUsernameView(TeamMemberDetailView):
+    """``DELETE /teams/{id}/members/{username}``: the first form, which named the user by username too. Kept for
+    the callers that use it; the schema documents the user's id only (a path cannot be both)."""
+
+
 # -- roles ---------------------------------------------------------------------------------------------------------
 
 
 class RoleSerializer(serializers.ModelSerializer):
     builtin = serializers.BooleanField(source="is_builtin", read_only=True)
-    org = serializers.UUIDField(source="org_id", read_only=True, allow_null=True)
+    org = OrgRefField(
+        source="org_id", read_only=True, allow_null=True, help_text="Where a custom role is defined; null: built in."
+    )
     capabilities = serializers.SerializerMethodField()
 
     class Meta:
@@ -343,7 +351,7 @@ class RoleSerializer(serializers.ModelSerializer):
         fields = ["id", "key", "name", "description", "builtin", "org", "capabilities"]
         read_only_fields = fields
 
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=CAPABILITIES)))
     def get_capabilities(self, role: Role) -> list[str]:
         return sorted(role.capabilities)
 
@@ -411,11 +419,14 @@ class RoleDetailView(APIView):
 
 # -- invitations ---------------------------------------------------------------------------------------------------
 
+# The values of Invitation.status, in the schema as the enum InvitationStatus.
+INVITATION_STATUSES = ["pending", "accepted", "revoked", "expired"]
+
 
 class InvitationSerializer(serializers.ModelSerializer):
     role = serializers.CharField(source="role.key")
-    org = serializers.UUIDField(source="org_id")
-    status = serializers.CharField()
+    org = OrgRefField(source="org_id")
+    status = serializers.ChoiceField(choices=INVITATION_STATUSES)
 
     class Meta:
         model = Invitation
@@ -480,14 +491,19 @@ class InvitationDetailView(APIView):
         return Response(InvitationSerializer(invitation).data)
 
 
-class AcceptSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="The invitation's code (the part of the e-mailed link after #).")
+class InvitationAcceptByPathSerializer(serializers.Serializer):
+    """The body of an acceptance with the code in the path: a signed-in caller sends ``{}``."""
+
     username = serializers.CharField(
         required=False, max_length=150, help_text="Without a signed-in caller: the new account's username."
     )
     password = serializers.CharField(
         required=False, style={"input_type": "password"}, trim_whitespace=False, help_text="And its password."
     )
+
+
+class InvitationAcceptSerializer(InvitationAcceptByPathSerializer):
+    token = serializers.CharField(help_text="The invitation's code (the part of the e-mailed link after #).")
 
 
 def _accept(request: Request, token: str, data: dict[str, Any]) -> Response:
@@ -505,14 +521,14 @@ class InvitationAcceptView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        request=AcceptSerializer,
+        request=InvitationAcceptSerializer,
         responses={
             200: MemberSerializer,
             404: OpenApiResponse(ErrorSerializer, description="No invitation has this code."),
         },
     )
     def post(self, request: Request) -> Response:
-        data = AcceptSerializer(data=request.data)
+        data = InvitationAcceptSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return _accept(request, data.validated_data["token"], data.validated_data)
 
@@ -524,13 +540,17 @@ class InvitationAcceptByPathView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        request=AcceptSerializer(partial=True),
-        responses=MemberSerializer,
+        request=InvitationAcceptByPathSerializer,
+        responses={
+            200: MemberSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No invitation has this code."),
+        },
         deprecated=True,
-        operation_id="invitations_accept_by_path_create",
     )
     def post(self, request: Request, token: str) -> Response:
-        data = AcceptSerializer(data={**request.data, "token": token} if isinstance(request.data, dict) else {})
+        data = InvitationAcceptSerializer(
+            data={**request.data, "token": token} if isinstance(request.data, dict) else {}
+        )
         data.is_valid(raise_exception=True)
         return _accept(request, token, data.validated_data)
 
@@ -615,19 +635,42 @@ class TenantMemberDetailView(APIView):
 # -- explain and audit ---------------------------------------------------------------------------------------------
 
 
+# Where a grant of an explanation comes from (access.policy._Reason.source), in the schema as the enum GrantSource.
+GRANT_SOURCES = [
+    ("user", "A grant to the user at an organization"),
+    ("team", "A grant to a team of the user at an organization"),
+    ("project_user", "A grant to the user on the project"),
+    ("project_team", "A grant to a team of the user on the project"),
+]
+
+
+class ExplainGrantSerializer(serializers.Serializer):
+    """One grant that bears on the decision: whose it is, where it was made, and whether it applies here."""
+
+    source = serializers.ChoiceField(choices=GRANT_SOURCES)
+    grant = serializers.UUIDField(allow_null=True, help_text="The grant's id (GET /members/{id}).")
+    role = serializers.CharField(help_text="The role's key.")
+    org = OrgRefField(allow_null=True, help_text="Where the grant was made (for a project grant: the project's org).")
+    org_name = serializers.CharField()
+    team = serializers.CharField(allow_null=True, help_text="The team's name, for a team's grant.")
+    applies = serializers.BooleanField(help_text="False when an organization between cuts the inheritance.")
+    cut_by = serializers.CharField(allow_null=True, help_text="The name of the organization that cuts it.")
+    capabilities = serializers.ListField(child=serializers.ChoiceField(choices=CAPABILITIES))
+
+
 class ExplainSerializer(serializers.Serializer):
     user = UserRefSerializer()
-    capability = serializers.CharField()
+    capability = serializers.ChoiceField(choices=CAPABILITIES)
     allowed = serializers.BooleanField()
-    reasons = serializers.ListField(child=serializers.CharField())
-    grants = serializers.ListField(child=serializers.DictField())
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="The decision, in sentences.")
+    grants = ExplainGrantSerializer(many=True)
 
 
 class ExplainView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("user", str, required=True, description="Id or username of a user of the tenant."),
-            OpenApiParameter("capability", str, required=True, enum=sorted(ALL_CAPABILITIES)),
+            OpenApiParameter("capability", str, required=True, enum=list(CAPABILITIES)),
             OpenApiParameter("project", OpenApiTypes.UUID, description="Explain on this project of the org."),
         ],
         responses=ExplainSerializer,
@@ -663,10 +706,33 @@ class ExplainView(APIView):
         )
 
 
+# An audit event's changes: the fields the write changed, by name. What a value holds depends on the action: the new
+# value, [old, new] for an update, a count, a list of names; any JSON but an object of objects.
+JSON_SCALARS: list[dict[str, Any]] = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+AUDIT_CHANGES = {
+    "type": "object",
+    "description": "The fields the write changed, by name: the new value, or [old, new] for an update (the shape "
+    "depends on the action). Never a secret.",
+    "additionalProperties": {
+        "oneOf": [
+            *JSON_SCALARS,
+            {"type": "array", "items": {"oneOf": [*JSON_SCALARS, {"type": "object"}]}},
+            {"type": "object"},
+        ]
+    },
+}
+
+
+@extend_schema_field(AUDIT_CHANGES)
+class AuditChangesField(serializers.JSONField):
+    pass
+
+
 class AuditEventSerializer(serializers.ModelSerializer):
-    org = serializers.UUIDField(source="org_id", allow_null=True)
+    org = OrgRefField(source="org_id", allow_null=True, help_text="Where it happened; null once purged.")
     org_name = serializers.SerializerMethodField()
-    actor = serializers.CharField(source="actor_name")
+    actor = serializers.CharField(source="actor_name", help_text="The actor's username, or system.")
+    changes = AuditChangesField()
 
     class Meta:
         model = AuditEvent
@@ -676,6 +742,9 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     def get_org_name(self, event: AuditEvent) -> str | None:
         return event.org.name if event.org is not None else None
+
+
+SINCE_ERROR = "Use an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."
 
 
 def filtered_audit_events(org: Organization, params: Any) -> Any:
@@ -702,24 +771,41 @@ def _since(value: str) -> datetime:
     except (ValueError, OverflowError):
         since = None
     if since is None:
-        raise serializers.ValidationError({"since": ["Use an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."]})
+        raise serializers.ValidationError({"since": [SINCE_ERROR]})
     return since
+
+
+class SinceField(serializers.DateTimeField):
+    """``since``: read in UTC like the console's filter (_since), whatever the offset."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            return _since(str(value))
+        except serializers.ValidationError:
+            raise serializers.ValidationError(SINCE_ERROR) from None
+
+
+class AuditEventFilterSerializer(serializers.Serializer):
+    """The audit log's filters (query parameters): each one given narrows the list."""
+
+    actor = serializers.CharField(required=False, max_length=150, help_text="The actor's username.")
+    action = serializers.CharField(
+        required=False, max_length=64, help_text="An action (org.create) or a prefix ending in '.' (org.)."
+    )
+    since = SinceField(
+        required=False, help_text="Events at or after this date-time (ISO 8601, e.g. 2026-11-01T00:00:00Z)."
+    )
 
 
 class AuditEventsView(generics.GenericAPIView):
     serializer_class = AuditEventSerializer
     queryset = Organization.objects.none()  # for the schema's path parameter; the view decides
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("actor", str, description="Username of the actor."),
-            OpenApiParameter("action", str, description="An action (org.create) or a prefix ending in '.' (org.)."),
-            OpenApiParameter("since", OpenApiTypes.DATETIME),
-        ],
-        responses=AuditEventSerializer(many=True),
-    )
+    @extend_schema(parameters=[AuditEventFilterSerializer], responses=AuditEventSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         """The audit log of this organization and its subtree, newest first (audit.view)."""
         org = get_org(request, "audit.view", id)
+        filters = AuditEventFilterSerializer(data={k: v for k, v in request.query_params.items() if v != ""})
+        filters.is_valid(raise_exception=True)
         page = self.paginate_queryset(filtered_audit_events(org, request.query_params))
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)

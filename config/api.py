@@ -34,14 +34,21 @@ class Pagination(PageNumberPagination):
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         """The page envelope, in OpenAPI 3.1 terms (DRF's own says ``nullable``, which 3.1 no longer has), with every
         key required: a client can rely on ``next`` being there (null on the last page)."""
-        link = {"type": ["string", "null"], "format": "uri", "description": "The URL of the {} page, or null."}
+
+        def link(which: str) -> dict[str, Any]:
+            return {
+                "type": ["string", "null"],
+                "format": "uri",
+                "description": f"The URL of the {which} page, or null.",
+            }
+
         return {
             "type": "object",
             "required": ["count", "next", "previous", "results"],
             "properties": {
                 "count": {"type": "integer", "minimum": 0, "description": "How many items all pages hold."},
-                "next": {**link, "description": link["description"].format("next")},
-                "previous": {**link, "description": link["description"].format("previous")},
+                "next": link("next"),
+                "previous": link("previous"),
                 "results": schema,
             },
         }

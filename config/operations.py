@@ -46,8 +46,11 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("DELETE", "/env-vars/{id}"): ("deleteEnvVar", "Delete an environment variable"),
     ("DELETE", "/hidden/{id}"): ("unhideInherited", "Show a hidden inherited item again"),
     ("DELETE", "/invitations/{id}"): ("revokeInvitation", "Revoke a pending invitation"),
-    ("POST", "/invitations/{token}/accept"): ("acceptInvitation", "Accept an invitation by its token"),
-    ("POST", "/invitations/accept"): ("acceptInvitationByBody", "Accept an invitation, token in the body"),
+    ("POST", "/invitations/{token}/accept"): (
+        "acceptInvitationByPath",
+        "Accept an invitation, token in the path (deprecated: paths are logged; use acceptInvitation)",
+    ),
+    ("POST", "/invitations/accept"): ("acceptInvitation", "Accept an invitation with its token"),
     ("GET", "/lookup-tables/{id}"): ("getLookupTable", "Get a lookup table"),
     ("PATCH", "/lookup-tables/{id}"): ("updateLookupTable", "Update a lookup table or its rows"),
     ("DELETE", "/lookup-tables/{id}"): ("deleteLookupTable", "Delete a lookup table"),

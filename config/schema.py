@@ -97,7 +97,13 @@ VALIDATION_ERROR = {
     "type": "object",
     "description": "Field errors: each key a field of the request (or non_field_errors), each value its messages; "
     "nested like the field for lists and objects.",
-    "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]},
+    "additionalProperties": {
+        "oneOf": [
+            # a field's messages; for a list of objects, one field-error object per item
+            {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "object"}]}},
+            {"type": "object", "description": "A nested object's field errors, keyed like this one."},
+        ]
+    },
 }
 
 # status → (component name, description)
@@ -118,8 +124,8 @@ RESPONSES = {
 
 class AutoSchema(SpectacularAutoSchema):
     def _row(self) -> tuple[str, str] | None:
-        prefix = settings.SPECTACULAR_SETTINGS["SCHEMA_PATH_PREFIX"]
-        return OPERATIONS.get((self.method, self.path.removeprefix(prefix)))
+        prefix = str(settings.SPECTACULAR_SETTINGS["SCHEMA_PATH_PREFIX"])
+        return OPERATIONS.get((self.method, str(self.path).removeprefix(prefix)))
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)

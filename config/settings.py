@@ -366,6 +366,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ErrorCode": "config.error_codes.ERROR_CODE_CHOICES",
         # -- access, orgs (issue #15: enums named for what they are, without an "Enum" suffix)
+        "AccessInheritance": "orgs.models.Organization.AccessInheritance",
+        "Capability": "access.roles.CAPABILITIES",
+        "GrantSource": "access.api_members.GRANT_SOURCES",
+        "InvitationStatus": "access.api_members.INVITATION_STATUSES",
+        "TenantPlan": "orgs.models.Tenant.Plan",
         # -- resources
         "CredentialKind": "resources.models.Credential.Kind",
         "CredentialSource": "resources.models.Credential.Source",

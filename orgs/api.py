@@ -13,7 +13,13 @@ from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,7 +28,7 @@ from rest_framework.views import APIView
 from access import policy
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
-from config.schema import IF_MATCH, StaleSerializer
+from config.schema import IF_MATCH, OrgRefField, StaleSerializer
 from orgs import services
 from orgs.models import Organization, Project, Tenant, ancestors_of
 from twofactor.requirement import requirement_at
@@ -44,8 +50,12 @@ def _uuid_or_404(value: Any) -> Any:
         raise NotFound() from None
 
 
+# The component is OrgSummary: the name OrgRef is the bare id's (config.schema), which replaced this object's schema.
+@extend_schema_serializer(component_name="OrgSummary")
 class OrgRefSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
+    """An organization's id and name."""
+
+    id = OrgRefField()
     name = serializers.CharField()
 
 
@@ -57,7 +67,7 @@ class TenantSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "plan", "root_org", "created_at"]
         read_only_fields = ["id", "root_org", "created_at"]
 
-    @extend_schema_field(OpenApiTypes.UUID)
+    @extend_schema_field(OrgRefField(read_only=True, help_text="The tenant's root organization."))
     def get_root_org(self, tenant: Tenant) -> Any:
         root = getattr(tenant, "root_org_id", None)
         if root is None:
@@ -75,7 +85,7 @@ class OrgSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
     tenant = serializers.UUIDField(source="tenant_id", read_only=True)
-    parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
+    parent = OrgRefField(source="parent_id", read_only=True, allow_null=True, help_text="Null for the root.")
     depth = serializers.IntegerField(source="level", read_only=True)
     path = serializers.SerializerMethodField()
     access_inheritance = serializers.ChoiceField(choices=Organization.AccessInheritance.choices, read_only=True)
@@ -102,7 +112,7 @@ class OrgSerializer(serializers.Serializer):
 class RequireTwoFactorSerializer(serializers.Serializer):
     required = serializers.BooleanField()
     grace_hours = serializers.IntegerField()
-    source = serializers.UUIDField(allow_null=True, help_text="The org whose setting decides; null: the default.")
+    source = OrgRefField(allow_null=True, help_text="The org whose setting decides; null: the default.")
     enforced_after = serializers.DateTimeField(
         allow_null=True, help_text="From then on, users without a verified second factor are stopped here."
     )
@@ -135,7 +145,7 @@ def paths_for(orgs: list[Organization]) -> dict[Any, list[Organization]]:
 
 class OrgCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    parent = serializers.UUIDField()
+    parent = OrgRefField(help_text="The new organization's parent.")
     description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
@@ -146,11 +156,11 @@ class OrgUpdateSerializer(serializers.Serializer):
 
 
 class OrgMoveSerializer(serializers.Serializer):
-    parent = serializers.UUIDField()
+    parent = OrgRefField(help_text="The new parent (in the same tenant, outside the moved subtree).")
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    org = serializers.UUIDField(source="org_id", read_only=True)
+    org = OrgRefField(source="org_id", read_only=True)
 
     class Meta:
         model = Project
