@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from canopy_client import AuthenticatedClient, Client, errors
 from canopy_client.api.auth import create_token
 from canopy_client.api.credentials import get_credential
-from canopy_client.api.invitations import accept_invitation_by_body
+from canopy_client.api.invitations import accept_invitation
 from canopy_client.api.lookup_tables import list_lookup_rows
 from canopy_client.api.orgs import (
     create_credential,
@@ -220,7 +220,7 @@ def rest_of_the_day(
     guest_name, guest_password = f"guest-{stamp}", f"pw-{uuid.uuid4()}"
     member = ok(
         "accept invitation",
-        accept_invitation_by_body.sync_detailed(
+        accept_invitation.sync_detailed(
             client=anonymous,
             body=InvitationAcceptRequest(token=invitation_token, username=guest_name, password=guest_password),
         ),
