@@ -15,13 +15,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from access import policy
 from access.models import AccessToken
 from access.services import accounts, issue_token, revoke_token
 from config.errors import NotFound
+from config.ratelimit import ScopedRateThrottle
 from config.schema import ErrorSerializer
 from orgs import services as org_services
 from orgs.api import OrgSerializer, TenantSerializer

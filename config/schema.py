@@ -17,7 +17,15 @@ response components: ``Error`` {"detail", "code"} (config.api.exception_handler,
   ``If-Match`` names a version that is no longer current; such operations also declare the ``If-Match`` request
   header, and their 200 answers the ``ETag`` header (config.concurrency);
 - 415 ``UnsupportedMediaType``: an operation with a body;
+- 422 ``UnprocessableEntity``: an operation that takes an ``Idempotency-Key`` (the key came with another request);
 - 429 ``Throttled``: a throttled view.
+
+Headers (``document_headers`` and ``AutoSchema.document_integrator_headers``, components under
+``components/headers``): ``X-Request-Id`` on every answer; ``RateLimit-Limit``, ``RateLimit-Remaining`` and
+``RateLimit-Reset`` on the 2xx answers of the operations a rate limit counts and, with ``Retry-After``, on 429; the
+``Idempotency-Key`` request header on creates and runs (idempotency/operations.py), whose 2xx answers may carry
+``Idempotent-Replayed``; ``Deprecation``, ``Sunset`` and ``Link`` on the answers of a deprecated operation
+(config/deprecation.py), which is marked ``deprecated: true``.
 
 A view can still document an error itself (a specific description, or a status outside these rules): what the
 view declares wins.
@@ -33,8 +41,10 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config import deprecation, ratelimit
 from config.error_codes import ERROR_CODE_CHOICES
 from config.operations import OPERATIONS
+from idempotency.operations import IDEMPOTENT_OPERATIONS
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -147,6 +157,7 @@ class AutoSchema(SpectacularAutoSchema):
                         response.setdefault("headers", {})["ETag"] = dict(ETAG)
         for status in self.error_statuses(operation):
             responses.setdefault(status, self._error_response(status))
+        self.document_integrator_headers(operation)
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
@@ -173,9 +184,43 @@ class AutoSchema(SpectacularAutoSchema):
             statuses.append("412")
         if has_body:
             statuses.append("415")
-        if getattr(self.view, "throttle_classes", ()):
+        if ratelimit.throttled(self.view):
             statuses.append("429")
         return statuses
+
+    def is_deprecated(self) -> bool:
+        return deprecation.deprecation_of(self.view, self.method) is not None
+
+    def document_integrator_headers(self, operation: dict[str, Any]) -> None:
+        """Idempotency-Key (and its 422), RateLimit-* on 2xx, and a deprecation's headers and dates."""
+        responses = operation["responses"]
+        success = [r for status, r in responses.items() if status.startswith("2") and "$ref" not in r]
+        if operation.get("operationId") in IDEMPOTENT_OPERATIONS:
+            operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_KEY))
+            responses.setdefault("422", self._shared_error("UnprocessableEntity", UNPROCESSABLE))
+            for response in success:
+                response.setdefault("headers", {})["Idempotent-Replayed"] = _header("Idempotent-Replayed")
+        if ratelimit.sends_headers(self.view):
+            for response in success:
+                response.setdefault("headers", {}).update({name: _header(name) for name in RATE_LIMIT_HEADERS})
+        if (notice := deprecation.deprecation_of(self.view, self.method)) is not None:
+            operation["description"] = "\n\n".join(filter(None, [operation.get("description"), notice.describe()]))
+            for response in responses.values():
+                if "$ref" not in response:
+                    response.setdefault("headers", {}).update({name: _header(name) for name in DEPRECATION_HEADERS})
+
+    def _shared_error(self, name: str, description: str) -> dict[str, Any]:
+        component = ResolvedComponent(
+            name=name,
+            type=ResolvedComponent.RESPONSE,
+            object=name,
+            schema={
+                "description": description,
+                "content": {"application/json": {"schema": self.resolve_serializer(ErrorSerializer, "response").ref}},
+            },
+        )
+        self.registry.register_on_missing(component)
+        return component.ref
 
     def _error_response(self, status: str) -> dict[str, Any]:
         name, description = RESPONSES[status]
@@ -197,6 +242,99 @@ class AutoSchema(SpectacularAutoSchema):
         )
         self.registry.register_on_missing(component)
         return component.ref
+
+
+# -- The headers integrators rely on (README, "REST API" and "API versioning and deprecation") ------------------------
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A key of your choosing (a UUID, say), new for each new request: sending the same request again "
+    "with the same key within 24 hours answers the first answer again (with Idempotent-Replayed: true) without "
+    "doing the work twice. The same key with another request answers 422 idempotency_key_reused; while the first "
+    "request is still being served, 409 idempotency_in_progress. Keys are per user.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+UNPROCESSABLE = (
+    "The Idempotency-Key was sent in the last 24 hours with another request (method, path or body): "
+    "idempotency_key_reused."
+)
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+DEPRECATION_HEADERS = ("Deprecation", "Sunset", "Link")
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-Id": {
+        "description": "The request's id: the one you sent (1 to 200 characters of A-Z a-z 0-9 . _ -), else a new "
+        "one. Every log line about the request names it: quote it to support.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,200}$"},
+    },
+    "RateLimit-Limit": {
+        "description": "Requests allowed in the current window of the limit that counts this request.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "RateLimit-Remaining": {
+        "description": "Requests left in the current window.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Reset": {
+        "description": "Seconds until the window ends (the count starts again).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Idempotent-Replayed": {
+        "description": "Present (true) when this is the first answer to an earlier request with the same "
+        "Idempotency-Key, answered again: the work was not done twice.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Deprecation": {
+        "description": "The operation is deprecated since this instant (RFC 9745: @ and Unix time).",
+        "schema": {"type": "string", "examples": ["@1780272000"]},
+    },
+    "Sunset": {
+        "description": "The operation stops answering at this HTTP-date (RFC 8594).",
+        "schema": {"type": "string", "examples": ["Tue, 01 Jun 2027 00:00:00 GMT"]},
+    },
+    "Link": {
+        "description": 'Where to read what replaces the operation: <url>; rel="deprecation".',
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _header(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def document_headers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: ``X-Request-Id`` on every answer (operations' own and the shared
+    responses), ``Retry-After`` and the RateLimit-* headers on the shared 429, and the header components used."""
+    components = result.setdefault("components", {})
+    shared = components.get("responses", {})
+    for name, response in shared.items():
+        response.setdefault("headers", {})["X-Request-Id"] = _header("X-Request-Id")
+        if name == RESPONSES["429"][0]:
+            response["headers"].update({name: _header(name) for name in ("Retry-After", *RATE_LIMIT_HEADERS)})
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                if "$ref" not in response:
+                    response.setdefault("headers", {})["X-Request-Id"] = _header("X-Request-Id")
+    used = _header_refs([result.get("paths", {}), shared])  # only those used: no deprecated operation, no Sunset
+    components["headers"] = {name: dict(HEADERS[name]) for name in sorted(HEADERS) if name in used}
+    return result
+
+
+def _header_refs(node: Any) -> set[str]:
+    prefix = "#/components/headers/"
+    if isinstance(node, dict):
+        found = {node["$ref"].removeprefix(prefix)} if str(node.get("$ref", "")).startswith(prefix) else set()
+        return found.union(*(_header_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_header_refs(value) for value in node))
+    return set()
 
 
 USER_SCHEMES = ("bearerAuth", "cookieAuth")  # a person's token or session; agentToken opens /runtime-agent/ only

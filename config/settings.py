@@ -4,6 +4,7 @@ Every variable is documented in README.md. Production secrets have no silent def
 a missing SECRET_KEY stops the process at start-up.
 """
 
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -103,6 +104,7 @@ INSTALLED_APPS = [
     "identity",  # single sign-on per tenant (OIDC), e-mail domains, break-glass codes, sign-in discovery
     "twofactor",  # TOTP and backup codes (django-otp), the require_2fa setting's enforcement
     "workload",  # Canopy as an OIDC issuer: workload identity tokens for runs, signing keys, JWKS
+    "idempotency",  # Idempotency-Key on the API's creates and runs: a retry gets the first answer (24 h)
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -115,6 +117,13 @@ if DEVTOOLS:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    # First: every answer carries X-Request-Id (the refusals of the middleware below included), and every log line
+    # written while serving the request names it.
+    "config.request_id.RequestIdMiddleware",
+    # The API's RateLimit-* headers (the throttles note the quota) and a deprecated operation's Deprecation, Sunset
+    # and Link headers (before the idempotency middleware: a replayed answer carries them too).
+    "config.ratelimit.RateLimitHeadersMiddleware",
+    "config.deprecation.DeprecationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before whitenoise, so that static files carry the policy too (an SVG opened on its own is a document).
     "csp.middleware.CSPMiddleware",
@@ -132,6 +141,8 @@ MIDDLEWARE = [
     # How the session authenticated (password, SSO, second factor): the policy's fences read it (access/fences.py).
     "access.fences.AuthContextMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Idempotency-Key (idempotency/middleware.py): after the session and authentication, so it knows the user.
+    "idempotency.middleware.IdempotencyMiddleware",
     # Last: a safe request's view reads from one snapshot (the session is saved outside it).
     "config.snapshots.ReadSnapshotMiddleware",
 ]
@@ -313,6 +324,16 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# The API's general rate limits (config/ratelimit.py): requests per signed-in user, and per address for anonymous
+# callers, in DRF's notation (count/second|minute|hour|day). Under the test suite the defaults are out of reach: the
+# tests of the limits set their own.
+_UNREACHABLE = "pytest" in sys.modules
+THROTTLE_USER = env.str("THROTTLE_USER", default="1000000/hour" if _UNREACHABLE else "5000/hour")
+THROTTLE_ANON = env.str("THROTTLE_ANON", default="1000000/hour" if _UNREACHABLE else "1000/hour")
+for _name, _rate in (("THROTTLE_USER", THROTTLE_USER), ("THROTTLE_ANON", THROTTLE_ANON)):
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(f"{_name} must be a rate such as 5000/hour (a count, then s, min, hour or day).")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so that an anonymous request is answered 401 with a WWW-Authenticate header.
@@ -330,7 +351,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",  # documents the error answers of every operation
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Every API view a person calls counts against a general limit (config/ratelimit.py: per user, or per address
+    # for anonymous callers), answered with RateLimit-* headers; a view with a stricter scope (below) has its own.
+    "DEFAULT_THROTTLE_CLASSES": ["config.ratelimit.UserRateThrottle", "config.ratelimit.AnonRateThrottle"],
+    # A throttle's client address is REMOTE_ADDR, which the proxy in front sets (README, Deploying): never the
+    # X-Forwarded-For a client can write itself (DRF's default trusts it, so a scoped limit could be dodged).
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
+        "user": THROTTLE_USER,
+        "anon": THROTTLE_ANON,
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
         "signup": env.str("THROTTLE_SIGNUP", default="10/hour"),
         # Password reset and e-mail verification requests: each may send an e-mail.
@@ -361,6 +390,8 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.document_security",
         "config.schema.add_named_types",
+        # X-Request-Id on every answer, Retry-After and RateLimit-* on 429: the headers integrators rely on.
+        "config.schema.document_headers",
     ],
     # Choice sets whose field names other sets share ("kind", "source", "status"): one enum name each.
     "ENUM_NAME_OVERRIDES": {
@@ -375,10 +406,26 @@ SPECTACULAR_SETTINGS = {
         "CredentialKind": "resources.models.Credential.Kind",
         "CredentialSource": "resources.models.Credential.Source",
         "RunStatus": "resources.models.Run.Status",
+        "HiddenKind": "resources.api.hide_choices",
+        "HttpMethod": "resources.services.tasks.HTTP_METHODS",
+        "LogLevel": "resources.models.RunLogLine.Level",
+        "ShareLevel": "resources.services.tasks.SHARE_PERMISSIONS",
+        "HttpStepType": ["http"],
+        "LookupStepType": ["lookup"],
+        "TransformStepType": ["transform"],
+        "LogStepType": ["log"],
+        "StepStatus": ["succeeded", "failed", "skipped", "stopped"],
+        "SettingType": "resources.api.SETTING_TYPES",
+        "SettingSource": ["default", "here", "inherited"],
+        "LookupImportMode": ["replace", "merge"],
         # -- runtimes, identity, twofactor, workload
         "RuntimeKind": "runtimes.models.Runtime.Kind",
         "RuntimeSource": ["here", "inherited", "platform"],
         "RuntimeStatus": "runtimes.models.Runtime.Status",
+        "ClaimedRunStatus": "runtimes.agent_api.CLAIMED_STATUSES",
+        "FinishStatus": "runtimes.queue.FINISH_STATUSES",
+        "StepStatus": "runtimes.queue.STEP_STATUSES",
+        "SsoProtocol": "identity.models.TenantSSO.Protocol",
     },
 }
 
@@ -386,13 +433,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # No token or secret in any log line (config/redaction.py), Django's request and runserver logs included.
-    "filters": {"redact": {"()": "config.redaction.RedactSecrets"}},
+    # Every record knows the request it was written for (record.request_id; X-Request-Id), and a line written while
+    # serving a request ends with request_id=<id> (config/request_id.py).
+    "filters": {
+        "redact": {"()": "config.redaction.RedactSecrets"},
+        "request_id": {"()": "config.request_id.RequestIdFilter"},
+    },
     "formatters": {
-        "server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+        "console": {"()": "config.request_id.RequestIdFormatter"},
+        "server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
-        "server": {"class": "logging.StreamHandler", "filters": ["redact"], "formatter": "server"},
+        "console": {"class": "logging.StreamHandler", "filters": ["redact", "request_id"], "formatter": "console"},
+        "server": {"class": "logging.StreamHandler", "filters": ["redact", "request_id"], "formatter": "server"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

@@ -22,6 +22,7 @@ from access import policy
 from access.models import TenantMembership
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
+from config.schema import OrgRefField
 from identity import oidc, services
 from identity.models import Domain, TenantSSO
 from orgs.api import _uuid_or_404
@@ -53,19 +54,19 @@ def get_domain(request: Request, id: Any) -> Domain:
 class GroupRoleSerializer(serializers.Serializer):
     group = serializers.CharField(max_length=200, help_text="The group's name as the IdP sends it.")
     role = serializers.CharField(max_length=50, help_text="A role key available at the org (admin, integrator, …).")
-    org = serializers.UUIDField(required=False, allow_null=True, help_text="Where the role is given (default: root).")
+    org = OrgRefField(required=False, allow_null=True, help_text="Where the role is given (default: root).")
 
 
 class SSOSerializer(serializers.Serializer):
     configured = serializers.BooleanField()
-    protocol = serializers.CharField()
+    protocol = serializers.ChoiceField(choices=TenantSSO.Protocol.choices)
     issuer = serializers.CharField(allow_null=True)
     client_id = serializers.CharField(allow_null=True)
     client_secret_set = serializers.BooleanField(help_text="A client secret is stored (it is never shown).")
     scopes = serializers.CharField(allow_null=True)
     groups_claim = serializers.CharField(allow_null=True)
     default_role = serializers.CharField(allow_null=True, help_text="Key of the role new members get.")
-    default_org = serializers.UUIDField(allow_null=True)
+    default_org = OrgRefField(allow_null=True, help_text="Where new members get the default role (null: the root).")
     group_roles = GroupRoleSerializer(many=True)
     remove_unmapped_roles = serializers.BooleanField()
     enforced = serializers.BooleanField()
@@ -86,7 +87,7 @@ class SSOWriteSerializer(serializers.Serializer):
     scopes = serializers.CharField(max_length=500, required=False, help_text="Space-separated; must include openid.")
     groups_claim = serializers.CharField(max_length=100, required=False, allow_blank=True)
     default_role = serializers.CharField(max_length=50, required=False, allow_null=True, allow_blank=True)
-    default_org = serializers.UUIDField(required=False, allow_null=True)
+    default_org = OrgRefField(required=False, allow_null=True)
     group_roles = GroupRoleSerializer(many=True, required=False, help_text="Replaces every mapping.")
     remove_unmapped_roles = serializers.BooleanField(required=False)
     enforced = serializers.BooleanField(

@@ -17,7 +17,13 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,27 +35,35 @@ from config import hostile, kinds
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
 from config.schema import StaleSerializer
-from orgs.api import OrgRefSerializer, _uuid_or_404, get_org, get_project
+from orgs.api import _uuid_or_404, get_org, get_project
 from orgs.models import Organization
 from resources import inheritance, services
 from resources.models import (
     Component,
+    ComponentMember,
     ComponentVersion,
     EnvVar,
     Hidden,
     LookupTable,
+    OrgSetting,
     Run,
     RunLogLine,
     Task,
 )
 from resources.serializers import (
+    ORG_SUMMARY,
     ComponentSerializer,
     EnvVarSerializer,
     EnvVarWriteSerializer,
+    LogLineSerializer,
     LookupRowSerializer,
     LookupTableSerializer,
+    StepResultSerializer,
+    StepsField,
+    org_summary,
 )
 from resources.services.declarations import declaration_model, services_for
+from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
 from runtimes.serializers import TaskRuntimeField
 
@@ -251,23 +265,29 @@ class LookupTableExportView(APIView):
 
 
 class LookupImportSerializer(serializers.Serializer):
-    csv = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    """The import's multipart form: the CSV as a ``file`` (or its text as ``csv``) and the ``mode``."""
+
+    file = serializers.FileField(required=False, help_text="The CSV file: `key,value` per line, optional header.")
+    csv = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, help_text="The CSV as text, instead of a file."
+    )
     mode = serializers.ChoiceField(choices=["replace", "merge"], default="replace", error_messages={
-        "invalid_choice": "Give replace or merge."})  # fmt: skip
+        "invalid_choice": "Give replace or merge."}, help_text="replace (default): the rows become the CSV's; "
+        "merge: the CSV's keys are added or changed, the others kept.")  # fmt: skip
 
 
 class LookupTableImportView(APIView):
-    """Rows from CSV (``key,value`` per line, optional header): a ``file`` upload or a ``csv`` text field;
-    ``mode`` is ``replace`` (default) or ``merge``."""
+    """Rows from CSV (``key,value`` per line, optional header): a ``file`` upload or a ``csv`` text field of a
+    multipart form; ``mode`` is ``replace`` (default) or ``merge``. The schema documents the multipart form only;
+    the JSON (and urlencoded) body ``{"csv", "mode"}`` that clients sent before stays accepted, not documented."""
 
     parser_classes = [hostile.MultiPartParser, hostile.FormParser, hostile.JSONParser]
 
     @extend_schema(
-        request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}, "mode": {"type": "string", "enum": ["replace", "merge"]}}},  # noqa: E501
-                 "application/json": {"type": "object", "properties": {"csv": {"type": "string"}, "mode": {"type": "string", "enum": ["replace", "merge"]}}}},  # noqa: E501
+        request={"multipart/form-data": LookupImportSerializer},
         parameters=[IF_MATCH_PARAMETER],
         responses={200: LookupTableSerializer, 412: PRECONDITION_FAILED},
-    )  # fmt: skip
+    )
     def post(self, request: Request, id: Any) -> Response:
         table = get_object(request, "lookup.manage", _alive(LookupTable.objects), id)
         data = LookupImportSerializer(data=request.data)
@@ -299,7 +319,10 @@ class DevTeamMemberSerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    published_by = serializers.CharField(source="published_by.username", default=None, read_only=True)
+    published_by = serializers.CharField(
+        source="published_by.username", default=None, read_only=True, allow_null=True,
+        help_text="Who pushed it: a username, null when the user is gone.",
+    )  # fmt: skip
 
     class Meta:
         model = ComponentVersion
@@ -360,11 +383,31 @@ class ComponentTeamView(generics.GenericAPIView):
 
     @extend_schema(request=TeamMemberRefSerializer, responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
+        """The user named in the body: kept for older clients; DELETE /components/{id}/team/{user_id} names the
+        user in the path."""
         component = _component(request, "component.manage", id)
         data = TeamMemberRefSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = tenant_user(component.org, data.validated_data["user"])
         services.remove_component_member(actor=request.user, component=component, user=user, version=if_match(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ComponentTeamMemberView(APIView):
+    """One member of a component's development team. Removing them changes the component: If-Match is the
+    component's ETag (412 when it changed since)."""
+
+    versioned = True
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: Any, user_id: Any) -> Response:
+        component = _component(request, "component.manage", id)
+        member = ComponentMember.objects.filter(component=component, user_id=user_id).select_related("user").first()
+        if member is None:
+            raise NotFound("Not on the development team.")
+        services.remove_component_member(
+            actor=request.user, component=component, user=member.user, version=if_match(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -411,19 +454,25 @@ class ComponentEnvVarsView(generics.GenericAPIView):
 # -- hidden items, settings, effective configuration ---------------------------------------------------------------
 
 
+def hide_choices() -> list[tuple[str, str]]:
+    """Every hideable kind of the registry: this app's, in their usual order, then any other app's (a runtime)."""
+    known = list(Hidden.Kind.choices)
+    return known + [(key, kind.label) for key, kind in kinds.registry.hideable().items() if key not in Hidden.Kind]
+
+
 class HiddenSerializer(serializers.ModelSerializer):
-    type = serializers.ChoiceField(source="kind", choices=Hidden.Kind.choices)
+    type = serializers.ChoiceField(source="kind", choices=Hidden.Kind.choices, help_text="The kind of item hidden.")
 
     class Meta:
         model = Hidden
         fields = ["id", "type", "name", "created_at"]
         read_only_fields = ["id", "created_at"]
 
-
-def hide_choices() -> list[tuple[str, str]]:
-    """Every hideable kind of the registry: this app's, in their usual order, then any other app's (a runtime)."""
-    known = list(Hidden.Kind.choices)
-    return known + [(key, kind.label) for key, kind in kinds.registry.hideable().items() if key not in Hidden.Kind]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["type"]
+        assert isinstance(field, serializers.ChoiceField)
+        field.choices = hide_choices()  # read when used, like HideSerializer's
 
 
 class HideSerializer(serializers.Serializer):
@@ -472,33 +521,86 @@ class HiddenDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# A setting's value: its type depends on the key (the setting's ``type``), so the schema says each type it can be.
+SETTING_TYPES = {
+    "bool": "true or false",
+    "int": "a whole number (each key has its range)",
+    "str": "a text, or null",
+    "domains": "a list of e-mail domains (empty: any)",
+    "runtimes": "a list of runtime names (empty: any)",
+    "two_factor": '{"required": true or false, "grace_hours": 0 to 720}',
+}
+SETTING_VALUE: dict[str, Any] = {
+    "description": "The value; its type follows the setting's `type`: "
+    + "; ".join(f"`{name}`: {meaning}" for name, meaning in SETTING_TYPES.items())
+    + ".",
+    "nullable": True,
+    "oneOf": [
+        {"type": "boolean"},
+        {"type": "integer"},
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string"}},
+        {
+            "type": "object",
+            "properties": {"required": {"type": "boolean"}, "grace_hours": {"type": "integer", "minimum": 0}},
+            "required": ["required", "grace_hours"],
+        },
+    ],
+}
+SETTING_INPUT: dict[str, Any] = {
+    **SETTING_VALUE,
+    "description": SETTING_VALUE["description"] + " A text in the console's words is accepted too (e.g. "
+    '"on", "10", "example.com, example.org", "true, 24"); null resets a text setting.',
+}
+
+
+@extend_schema_field(SETTING_VALUE)
+class SettingValueField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(SETTING_INPUT)
+class SettingInputField(serializers.JSONField):
+    pass
+
+
 class SettingSerializer(serializers.Serializer):
     key = serializers.CharField(source="spec.key")
     label = serializers.CharField(source="spec.label")
     help = serializers.CharField(source="spec.help")
-    type = serializers.CharField(source="spec.type")
-    value = serializers.JSONField()
-    default = serializers.JSONField(source="spec.default")
-    source = serializers.CharField(help_text="default, here or inherited")
+    type = serializers.ChoiceField(source="spec.type", choices=list(SETTING_TYPES), help_text="The value's type.")
+    value = SettingValueField(help_text="The effective value.")
+    default = SettingValueField(source="spec.default", help_text="The value where none is set.")
+    source = serializers.ChoiceField(
+        choices=["default", "here", "inherited"],
+        help_text="default: nobody set it; here: set at this org; inherited: set at an org above.",
+    )
     org = serializers.SerializerMethodField()
     inherited = serializers.BooleanField()
     locked = serializers.BooleanField()
 
-    @extend_schema(responses=OrgRefSerializer)
+    @extend_schema_field({**ORG_SUMMARY, "nullable": True, "description": "Where the value is set (null: default)."})
     def get_org(self, setting: Any) -> dict[str, Any] | None:
-        return {"id": setting.org.pk, "name": setting.org.name} if setting.org is not None else None
+        return org_summary(setting.org) if setting.org is not None else None
 
 
 class SettingWriteSerializer(serializers.Serializer):
-    value = serializers.JSONField(allow_null=True)
+    value = SettingInputField(allow_null=True)
     locked = serializers.BooleanField(required=False, default=False)
 
 
-class OrgSettingsView(APIView):
+class OrgSettingsView(generics.GenericAPIView):
+    """Every registered setting at the org, with its value and where it comes from (paginated, in the registry's
+    order)."""
+
+    serializer_class = SettingSerializer
+    queryset = OrgSetting.objects.none()
+
     @extend_schema(responses=SettingSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         org = get_org(request, "org.view", id)
-        return Response(SettingSerializer(effective_settings(org), many=True).data)
+        page = self.paginate_queryset(effective_settings(org))
+        return self.get_paginated_response(SettingSerializer(page, many=True).data)
 
 
 class OrgSettingDetailView(APIView):
@@ -540,10 +642,26 @@ class OrgSettingDetailView(APIView):
         return self._setting(org, key)
 
 
+def effective_config_serializer() -> type[serializers.Serializer]:
+    """The effective configuration's body: the settings, every declared kind's effective list under its segment
+    (``lookup_tables``, …; absent when the caller may not view that kind) and the hidden items."""
+    fields: dict[str, Any] = {
+        "settings": SettingSerializer(many=True, help_text="Every setting, as GET /orgs/{id}/settings gives them.")
+    }
+    for kind in declared_kinds():
+        serializer = kinds.faces_of(kind.model).serializer
+        assert serializer is not None
+        fields[api_segment(kind).replace("-", "_")] = serializer(
+            many=True, required=False, help_text=f"The effective {kind.label_plural} (absent without {kind.view})."
+        )
+    fields["hidden"] = HiddenSerializer(many=True, help_text="The inherited items this org hides.")
+    return type("EffectiveConfigSerializer", (serializers.Serializer,), {**fields, "__module__": __name__})
+
+
 class EffectiveConfigView(APIView):
     """Every setting and every shared resource the caller may see at this org, with source and lock state."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=effective_config_serializer())
     def get(self, request: Request, id: Any) -> Response:
         org = get_org(request, "org.view", id)
         result: dict[str, Any] = {"settings": SettingSerializer(effective_settings(org), many=True).data}
@@ -566,6 +684,7 @@ class EffectiveConfigView(APIView):
 
 class TaskSerializer(serializers.ModelSerializer):
     project = serializers.UUIDField(source="project_id", read_only=True)
+    steps = StepsField(read_only=True)
     runtime = serializers.UUIDField(
         source="runtime_id", read_only=True, allow_null=True, help_text="null: the default runtime when it runs."
     )
@@ -581,7 +700,7 @@ class TaskSerializer(serializers.ModelSerializer):
 class TaskWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    steps = serializers.JSONField(required=False, help_text='e.g. [{"type": "log", "message": "hello"}]')
+    steps = StepsField(required=False)
     runtime = TaskRuntimeField(required=False)
     retry_on_lost = serializers.BooleanField(required=False)
 
@@ -644,26 +763,36 @@ class ShareUserSerializer(serializers.Serializer):
     username = serializers.CharField()
 
 
+SHARE_LEVEL_HELP = "view: see it and its runs; run: also run it; edit: also change it."
+
+
 class ShareSerializer(serializers.Serializer):
     """A share of a task, with a user or with a team (the other one is null)."""
 
     id = serializers.UUIDField()
     user = ShareUserSerializer(allow_null=True)
     team = TeamRefSerializer(allow_null=True)
-    permission = serializers.ChoiceField(choices=["view", "run", "edit"])
+    permission = serializers.ChoiceField(choices=list(SHARE_PERMISSIONS), help_text=SHARE_LEVEL_HELP)
 
 
 class ShareCreateSerializer(serializers.Serializer):
     user = serializers.CharField(required=False, help_text="A user of the tenant: id or username.")
     team = serializers.UUIDField(required=False)
-    permission = serializers.ChoiceField(choices=["view", "run", "edit"])
+    permission = serializers.ChoiceField(choices=list(SHARE_PERMISSIONS), help_text=SHARE_LEVEL_HELP)
 
 
-class TaskSharesView(APIView):
+class TaskSharesView(generics.GenericAPIView):
+    """Who the task is shared with (paginated: users first, then teams). Sharing changes the task: a POST honours
+    If-Match (the task's ETag)."""
+
+    serializer_class = ShareSerializer
+    queryset = Task.objects.none()
+
     @extend_schema(responses=ShareSerializer(many=True))
     def get(self, request: Request, id: Any) -> Response:
         task = _task(request, "task.view", id)
-        return Response(ShareSerializer(services.shares_of(task), many=True).data)
+        page = self.paginate_queryset(services.shares_of(task))
+        return self.get_paginated_response(ShareSerializer(page, many=True).data)
 
     @extend_schema(
         request=ShareCreateSerializer,
@@ -700,16 +829,12 @@ class TaskShareDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class StepResultSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    status = serializers.CharField(help_text="succeeded, failed, skipped or stopped")
-    ms = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField(required=False)
-
-
 class RunSerializer(serializers.ModelSerializer):
     task = serializers.UUIDField(source="task_id", read_only=True)
-    requested_by = serializers.CharField(source="requested_by.username", default=None)
+    requested_by = serializers.CharField(
+        source="requested_by.username", default=None, read_only=True, allow_null=True,
+        help_text="Who ran it: a username, null when the system did (or the user is gone).",
+    )  # fmt: skip
     runtime = serializers.UUIDField(
         source="runtime_id", read_only=True, allow_null=True, help_text="The runtime it was placed on (null: gone)."
     )
@@ -724,13 +849,6 @@ class RunSerializer(serializers.ModelSerializer):
         fields = ["id", "task", "status", "error", "requested_by", "created_at", "started_at", "finished_at",
                   "runtime", "runtime_name", "sovereign", "attempt", "claimed_at", "step_results",
                   "log_location"]  # fmt: skip
-        read_only_fields = fields
-
-
-class LogLineSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = RunLogLine
-        fields = ["seq", "at", "level", "message"]
         read_only_fields = fields
 
 

@@ -12,43 +12,103 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import Count, QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from access import policy
 from config import kinds
-from orgs.api import OrgRefSerializer
+from config.schema import ORG_REF
 from resources import inheritance
-from resources.models import Component, Credential, EnvVar, LookupTable
+from resources.models import Component, Credential, EnvVar, LookupTable, RunLogLine
+from resources.services.tasks import STEP_TYPES
+
+# An organization named with its name (where a declaration or a setting comes from): embedded, its id an OrgRef.
+ORG_SUMMARY: dict[str, Any] = {
+    "type": "object",
+    "description": "The organization it is declared at: its id and name.",
+    "properties": {"id": ORG_REF, "name": {"type": "string"}},
+    "required": ["id", "name"],
+}
+
+
+def org_summary(org: Any) -> dict[str, Any]:
+    return {"id": org.pk, "name": org.name}
 
 
 class SourceFields(serializers.Serializer):
     """Where an item of an effective list comes from."""
 
     org = serializers.SerializerMethodField()
-    inherited = serializers.SerializerMethodField()
-    locked = serializers.BooleanField(read_only=True)
-    overrides = serializers.SerializerMethodField()
+    inherited = serializers.SerializerMethodField(help_text="Declared at an org above the one listed.")
+    locked = serializers.BooleanField(
+        read_only=True, help_text="Orgs below may neither override nor hide it (declared locked at its org)."
+    )
+    overrides = serializers.SerializerMethodField(
+        help_text="The id of the declaration of the same name above that this one overrides, or null."
+    )
 
-    @extend_schema(responses=OrgRefSerializer)
+    @extend_schema_field(ORG_SUMMARY)
     def get_org(self, item: Any) -> dict[str, Any]:
-        return {"id": item.org_id, "name": item.org.name}
+        return org_summary(item.org)
 
     def _effective(self, item: Any) -> inheritance.Effective | None:
         return self.context.get("effective", {}).get(item.pk)
 
+    @extend_schema_field(serializers.BooleanField())
     def get_inherited(self, item: Any) -> bool:
         effective = self._effective(item)
         return bool(effective and effective.inherited)
 
-    @extend_schema(responses=OpenApiTypes.UUID)
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_overrides(self, item: Any) -> Any:
         effective = self._effective(item)
         return effective.overrides if effective else None
 
 
+# -- task steps and run results ------------------------------------------------------------------------------------
+
+# The ``Step`` oneOf of the OpenAPI schema: one component per step type (HttpStep, LookupStep, …), discriminated by
+# ``type``, built from the serializers resources.services.tasks.clean_steps validates with.
+STEP = PolymorphicProxySerializer(
+    component_name="Step",
+    serializers={step_type: serializer for step_type, serializer in STEP_TYPES.items()},
+    resource_type_field_name="type",
+    many=True,
+)
+
+
+@extend_schema_field(STEP)
+class StepsField(serializers.JSONField):
+    """A task's (or a run's snapshot of its) steps: a list of ``Step``. As a body field it refuses null; the steps
+    themselves are checked by resources.services.tasks.clean_steps (the step serializers)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", 'The steps in order, e.g. [{"type": "log", "message": "hello"}].')
+        super().__init__(**kwargs)
+
+
+class StepResultSerializer(serializers.Serializer):
+    """One step's outcome as the runtime reported it."""
+
+    index = serializers.IntegerField(help_text="The step's position, from 0.")
+    status = serializers.ChoiceField(choices=["succeeded", "failed", "skipped", "stopped"])
+    ms = serializers.IntegerField(allow_null=True, help_text="How long it took, in milliseconds.")
+    error = serializers.CharField(required=False, help_text="Why it failed (never for a sovereign run).")
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    level = serializers.ChoiceField(choices=RunLogLine.Level.choices, read_only=True)
+
+    class Meta:
+        model = RunLogLine
+        fields = ["seq", "at", "level", "message"]
+        read_only_fields = fields
+
+
 # -- credentials ---------------------------------------------------------------------------------------------------
+
+
+FIELDS_HELP = "The kind's non-secret fields: field names to text values (shown to viewers)."
 
 
 class CredentialWriteSerializer(serializers.Serializer):
@@ -75,7 +135,9 @@ class CredentialWriteSerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         declared = dict(super().get_fields())
-        declared["fields"] = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+        declared["fields"] = serializers.DictField(
+            child=serializers.CharField(allow_blank=True), required=False, help_text=FIELDS_HELP
+        )
         # ``source`` is Field's own attribute too: added here, like ``fields``.
         declared["source"] = self.source_field()
         return {name: declared[name] for name in self.ORDER}
@@ -106,6 +168,12 @@ class CredentialSerializer(SourceFields, serializers.ModelSerializer):
                   "locked", "overrides", "created_at", "updated_at"]  # fmt: skip
         read_only_fields = fields
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        declared = dict(super().get_fields())
+        # ``fields`` cannot be a class attribute (see CredentialWriteSerializer): the model's JSON, typed here.
+        declared["fields"] = serializers.DictField(child=serializers.CharField(), read_only=True, help_text=FIELDS_HELP)
+        return declared
+
 
 # -- lookup tables -------------------------------------------------------------------------------------------------
 
@@ -115,10 +183,18 @@ class LookupRowSerializer(serializers.Serializer):
     value = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=4096)
 
 
+@extend_schema_field(LookupRowSerializer(many=True))
+class LookupRowsField(serializers.ListField):
+    """The rows of a body: each checked by the service (resources.services.resources: "Row 3: …" errors)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=serializers.DictField(), **kwargs)
+
+
 class LookupTableWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
-    rows = serializers.ListField(child=serializers.DictField(), required=False)
+    rows = LookupRowsField(required=False, help_text="Replace the rows (keys unique).")
     locked = serializers.BooleanField(required=False, default=False)
 
 
@@ -145,7 +221,7 @@ class LookupTableSerializer(SourceFields, serializers.ModelSerializer):
     def list_queryset(queryset: QuerySet) -> QuerySet:
         return queryset.annotate(row_total=Count("rows"))
 
-    @extend_schema(responses=LookupRowSerializer(many=True))
+    @extend_schema_field(LookupRowSerializer(many=True, allow_null=True, help_text="null in lists (see row_count)."))
     def get_rows(self, table: LookupTable) -> list[dict[str, str]] | None:
         if not self.context.get("with_rows", True):
             return None  # lists give the count; the detail gives the rows
@@ -218,6 +294,7 @@ class ComponentSerializer(SourceFields, serializers.ModelSerializer):
                   "can_publish", "created_at", "updated_at"]  # fmt: skip
         read_only_fields = fields
 
+    @extend_schema_field(serializers.BooleanField(help_text="Whether you may push versions (development team)."))
     def get_can_publish(self, component: Component) -> bool:
         request = self.context.get("request")
         return bool(request and policy.can(request.user, policy.COMPONENT_PUSH, component))

@@ -1,23 +1,27 @@
 """The agent API (docs/API.md "Runtime agents"), under /api/v1/runtime-agent/: what an agent process calls, with its
 own token (runtimes.authentication), never a user's. Every write is runtimes.queue's; these views check shapes and
-translate. Errors are ``{"detail", "code"}``: 401 ``token_invalid``, 400 ``enrollment_token_invalid``, 404 for a run
-of another runtime, 409 ``lease_lost`` and ``seq_gap`` (with ``next_seq``)."""
+translate. Errors are ``{"detail", "code"}`` (the shared ``Error`` schema): 401 ``token_invalid``, 400
+``enrollment_token_invalid``, 404 for a run of another runtime (or an id that is no UUID), 409 ``lease_lost`` and
+``seq_gap`` (``SeqGap``: an Error with ``next_seq``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.error_codes import ERROR_CODE_CHOICES
 from config.errors import NotFound
-from config.schema import ErrorSerializer
-from resources.models import Run, RunLogLine
+from config.schema import ORG_REF, AutoSchema, ErrorSerializer
+from resources.api import StepResultSerializer as RunStepResultSerializer
+from resources.models import Credential, Run, RunLogLine
+from resources.services.tasks import STEP_KEYS
 from runtimes import queue
 from runtimes.authentication import AgentTokenAuthentication, IsAgent, principal_of
 from runtimes.models import Runtime
@@ -26,16 +30,9 @@ from workload import services as workload_services
 TAG = ["runtime-agent"]
 
 
-def inline_choice(choices: list[str], help_text: str = "", **kwargs: Any) -> serializers.ChoiceField:
-    """A ChoiceField documented by a pattern, not an enum: its field name ("status", "kind") names other choice sets
-    in the schema, and one more enum of that name would rename theirs (KindEnum → KindAd1Enum) under clients."""
-
-    @extend_schema_field({"type": "string", "pattern": f"^({'|'.join(choices)})$"})
-    class InlineChoiceField(serializers.ChoiceField):
-        pass
-
-    one_of = f"One of: {', '.join(choices)}."
-    return InlineChoiceField(choices=choices, help_text=f"{help_text} {one_of}".strip(), **kwargs)
+# The choice sets of the protocol, each an enum named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
+# (ClaimedRunStatus, FinishStatus, StepStatus; a runtime's kind is RuntimeKind).
+CLAIMED_STATUSES = [Run.Status.CLAIMED.value, Run.Status.RUNNING.value]
 
 
 class AgentView(APIView):
@@ -48,7 +45,10 @@ class AgentView(APIView):
 # -- enrollment and tokens -----------------------------------------------------------------------------------------
 
 
-class InstanceSerializer(serializers.Serializer):
+class EnrollInstanceSerializer(serializers.Serializer):
+    """The enrolling agent process (component ``EnrollInstanceRequest``; ``Instance`` is a runtime's process as the
+    runtimes API lists it)."""
+
     id = serializers.UUIDField(help_text="The agent process's own id, kept in its state directory.")
     hostname = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     version = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
@@ -56,11 +56,13 @@ class InstanceSerializer(serializers.Serializer):
 
 class EnrollSerializer(serializers.Serializer):
     enrollment_token = serializers.CharField(max_length=200, help_text="The one-time token (cne_…).")
-    instance = InstanceSerializer()
+    instance = EnrollInstanceSerializer()
 
 
 class RuntimeRefSerializer(serializers.ModelSerializer):
-    kind = inline_choice(Runtime.Kind.values, "global (run by the platform) or local (run by the customer).")
+    kind = serializers.ChoiceField(
+        choices=Runtime.Kind.choices, help_text="global (run by the platform) or local (run by the customer)."
+    )
 
     class Meta:
         model = Runtime
@@ -79,7 +81,9 @@ class EnrolledSerializer(serializers.Serializer):
 
 class EnrollView(APIView):
     """Exchange a one-time enrollment token for the agent's own token. No other authentication: the enrollment
-    token is the credential, single use (two agents racing with one: one wins)."""
+    token is the credential, single use (two agents racing with one: one wins). 400: an Error
+    ``enrollment_token_invalid`` (unknown, expired or used: one answer for the three) or ``instance_taken``, or
+    field errors."""
 
     authentication_classes: list[Any] = []
     permission_classes = [permissions.AllowAny]
@@ -87,14 +91,7 @@ class EnrollView(APIView):
     @extend_schema(
         tags=TAG,
         request=EnrollSerializer,
-        responses={
-            201: EnrolledSerializer,
-            400: OpenApiResponse(
-                OpenApiTypes.OBJECT,
-                description="Either an error {detail, code}: enrollment_token_invalid (unknown, expired or used), "
-                "instance_taken; or field errors {field: [messages]}.",
-            ),
-        },
+        responses={201: EnrolledSerializer},
     )
     def post(self, request: Request) -> Response:
         data = EnrollSerializer(data=request.data)
@@ -192,8 +189,84 @@ class TaskRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+# -- the claimed run's steps and context, documented (the answer passes them through as built: runtimes.context)
+
+STEP = {
+    "type": "object",
+    "description": "A step as the task saved it (Task.steps): ``type`` and the fields of that type (an http "
+    "step's method, url, headers, body, credential, identity, into; a lookup's table, key, default; a transform's "
+    "expression; a log's message, level), each with an optional ``name``.",
+    "properties": {
+        "type": {"type": "string", "enum": list(STEP_KEYS), "description": "The step's type."},
+        "name": {"type": "string"},
+    },
+    "required": ["type"],
+    "additionalProperties": True,
+}
+
+
+@extend_schema_field({"type": "array", "items": STEP})
+class StepsField(serializers.ListField):
+    child = serializers.DictField()
+
+
+ORG_SUMMARY = {
+    "type": "object",
+    "properties": {"id": ORG_REF, "name": {"type": "string"}},
+    "required": ["id", "name"],
+    "description": "The org of the task's project.",
+}
+
+
+@extend_schema_serializer(component_name="ClaimContextRun")
+class ContextRunSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    attempt = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="ClaimCredential")
+class ContextCredentialSerializer(serializers.Serializer):
+    """A credential a step names, with its secret unless it is kept on the runtime."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Declared here: class attributes named "source" and "fields" would shadow the serializer's own.
+        return {
+            "kind": serializers.ChoiceField(choices=Credential.Kind.choices),
+            "source": serializers.ChoiceField(choices=Credential.Source.choices),
+            "fields": serializers.DictField(child=serializers.CharField(), help_text="Its non-secret fields."),
+            "secret": serializers.DictField(
+                child=serializers.CharField(),
+                required=False,
+                help_text="Its secret fields, decrypted; absent for source runtime (the agent reads them itself).",
+            ),
+        }
+
+
+@extend_schema_serializer(component_name="ClaimContext")
+class ContextSerializer(serializers.Serializer):
+    """What the run's steps name, and nothing else (runtimes.context)."""
+
+    task = TaskRefSerializer()
+    org = serializers.SerializerMethodField()
+    run = ContextRunSerializer()
+    credentials = serializers.DictField(child=ContextCredentialSerializer(), help_text="By the name steps use.")
+    lookup_tables = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField()), help_text="By name: {key: value}."
+    )
+    env = serializers.DictField(child=serializers.CharField(), help_text="The environment variables steps name.")
+
+    @extend_schema_field(ORG_SUMMARY)
+    def get_org(self, context: dict[str, Any]) -> dict[str, Any]:
+        return dict(context["org"])
+
+
+@extend_schema_field(ContextSerializer)
+class ContextField(serializers.DictField):
+    """The claim's context as runtimes.context built it (documented by ContextSerializer)."""
+
+
 class ClaimedRuntimeSerializer(serializers.Serializer):
-    kind = inline_choice([k.value for k in Runtime.Kind], "global or local.")
+    kind = serializers.ChoiceField(choices=Runtime.Kind.choices, help_text="global or local.")
     allow_private_network = serializers.BooleanField(
         help_text="Whether http steps may reach private, loopback and link-local addresses (always, on a local one)."
     )
@@ -209,10 +282,10 @@ class ClaimedRunSerializer(serializers.Serializer):
     lease = serializers.CharField(source="run.lease", help_text="The claim's fencing token: present it every call.")
     lease_expires_at = serializers.DateTimeField(source="run.lease_expires_at")
     sovereign = serializers.BooleanField(source="run.sovereign")
-    steps = serializers.ListField(child=serializers.DictField(), source="run.steps")
-    status = inline_choice(
-        [Run.Status.CLAIMED.value, Run.Status.RUNNING.value],
-        "running when the claim asked to start the run, else claimed (call start).",
+    steps = StepsField(source="run.steps")
+    status = serializers.ChoiceField(
+        choices=CLAIMED_STATUSES,
+        help_text="running when the claim asked to start the run, else claimed (call start).",
         source="run.status",
     )
     runtime = ClaimedRuntimeSerializer()
@@ -220,10 +293,7 @@ class ClaimedRunSerializer(serializers.Serializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         # Declared here: a class attribute named "context" would shadow the serializer's own context.
-        fields["context"] = serializers.DictField(
-            help_text='{"task","org","run","credentials":{name:{"kind","source","fields","secret"?}},'
-            '"lookup_tables":{name:{key:value}},"env":{KEY:value}}: only what the steps name.'
-        )
+        fields["context"] = ContextField()
         return fields
 
 
@@ -289,6 +359,7 @@ class StartView(AgentView):
         return Response(StartedSerializer({"cancel": cancel}).data)
 
 
+@extend_schema_serializer(component_name="AgentLogLine")
 class LogLineSerializer(serializers.Serializer):
     seq = serializers.IntegerField(min_value=1, max_value=2_000_000_000)
     at = serializers.DateTimeField()
@@ -306,22 +377,48 @@ class LogsAcceptedSerializer(serializers.Serializer):
     cancel = serializers.BooleanField()
 
 
+@extend_schema_serializer(component_name="SeqGap")
 class SeqGapSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="seq_gap or lease_lost.")
+    """An Error (``detail``, ``code``) that may say where to resume: ``seq_gap`` with ``next_seq``."""
+
+    detail = serializers.CharField(help_text="What went wrong, in a sentence for people (it may change).")
+    code = serializers.ChoiceField(choices=ERROR_CODE_CHOICES, help_text="seq_gap or lease_lost.")
     next_seq = serializers.IntegerField(required=False, help_text="seq_gap: send from this seq.")
+
+
+class SeqGapSchema(AutoSchema):
+    """The 409 of the calls that take log lines: the shared ``SeqGap`` response (``SeqGap`` body), one component
+    for both operations."""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        body = self.resolve_serializer(SeqGapSerializer, "response").ref
+        component = ResolvedComponent(
+            name="SeqGap",
+            type=ResolvedComponent.RESPONSE,
+            object="SeqGap",
+            schema={
+                "description": "seq_gap: the first line's seq is past next_seq (send from next_seq; nothing was "
+                "stored); or lease_lost: the lease is no longer the run's (drop the run).",
+                "content": {"application/json": {"schema": body}},
+            },
+        )
+        self.registry.register_on_missing(component)
+        operation["responses"]["409"] = component.ref
+        return operation
 
 
 class LogsView(AgentView):
     """A batch of the run's log lines: a repeat is ignored, a gap refused with the next expected seq."""
 
+    schema = SeqGapSchema()
+
     @extend_schema(
         tags=TAG,
         request=LogsSerializer,
-        responses={
-            200: LogsAcceptedSerializer,
-            409: OpenApiResponse(SeqGapSerializer, description="seq_gap (with next_seq) or lease_lost."),
-        },
+        responses={200: LogsAcceptedSerializer},
     )
     def post(self, request: Request, id: Any) -> Response:
         data = LogsSerializer(data=request.data)
@@ -335,16 +432,19 @@ class LogsView(AgentView):
         return Response(LogsAcceptedSerializer({"next_seq": next_seq, "cancel": cancel}).data)
 
 
+@extend_schema_serializer(component_name="AgentStepResult")
 class StepResultSerializer(serializers.Serializer):
     index = serializers.IntegerField(min_value=0, max_value=1000)
-    status = inline_choice(list(queue.STEP_STATUSES))
+    status = serializers.ChoiceField(choices=list(queue.STEP_STATUSES))
     ms = serializers.IntegerField(min_value=0, max_value=10**10)
     error = serializers.CharField(required=False, allow_blank=True, default="", max_length=queue.MAX_TEXT)
 
 
 class FinishSerializer(serializers.Serializer):
     lease = serializers.CharField(max_length=64)
-    status = inline_choice([s.value for s in queue.FINISH_STATUSES], "A run whose stop was requested finishes stopped.")
+    status = serializers.ChoiceField(
+        choices=[s.value for s in queue.FINISH_STATUSES], help_text="A run whose stop was requested finishes stopped."
+    )
     error = serializers.CharField(required=False, allow_blank=True, default="", max_length=queue.MAX_TEXT)
     steps = serializers.ListField(child=StepResultSerializer(), required=False, default=list, max_length=1000)
     log_location = serializers.CharField(
@@ -360,8 +460,16 @@ class FinishSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field(RunStepResultSerializer(many=True))
+class StepResultsField(serializers.ListField):
+    """The run's step results as stored (runtimes.queue.finish), documented like the run's in the runs API."""
+
+    child = serializers.DictField()
+
+
 class RunSummarySerializer(serializers.ModelSerializer):
     task = serializers.UUIDField(source="task_id")
+    step_results = StepResultsField(read_only=True)
 
     class Meta:
         model = Run
@@ -372,13 +480,12 @@ class RunSummarySerializer(serializers.ModelSerializer):
 class FinishView(AgentView):
     """The run's result. A run whose stop was requested finishes stopped; a sovereign run keeps metadata only."""
 
+    schema = SeqGapSchema()
+
     @extend_schema(
         tags=TAG,
         request=FinishSerializer,
-        responses={
-            200: RunSummarySerializer,
-            409: OpenApiResponse(SeqGapSerializer, description="lease_lost, or seq_gap (with next_seq) for lines."),
-        },
+        responses={200: RunSummarySerializer},
     )
     def post(self, request: Request, id: Any) -> Response:
         data = FinishSerializer(data=request.data)
@@ -400,7 +507,9 @@ class FinishView(AgentView):
 # -- workload identity ---------------------------------------------------------------------------------------------
 
 
-class IdentityTokenRequestSerializer(serializers.Serializer):
+class IdentityTokenIssueSerializer(serializers.Serializer):
+    """The body asking for a workload identity token (component ``IdentityTokenIssueRequest``)."""
+
     lease = serializers.CharField(max_length=64)
     audience = serializers.CharField(
         max_length=255,
@@ -420,7 +529,7 @@ class IdentityTokenView(AgentView):
 
     @extend_schema(
         tags=TAG,
-        request=IdentityTokenRequestSerializer,
+        request=IdentityTokenIssueSerializer,
         responses={
             200: IdentityTokenSerializer,
             403: OpenApiResponse(ErrorSerializer, description="audience_not_declared: no step names it."),
@@ -436,7 +545,7 @@ class IdentityTokenView(AgentView):
         },
     )
     def post(self, request: Request, id: Any) -> Response:
-        data = IdentityTokenRequestSerializer(data=request.data)
+        data = IdentityTokenIssueSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         issued = workload_services.issue_token(
             runtime_id=principal_of(request).runtime.pk,

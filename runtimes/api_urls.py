@@ -5,14 +5,14 @@ from django.urls import path
 from runtimes import api
 
 urlpatterns = [
-    path("orgs/<str:id>/runtimes", api.OrgRuntimesView.as_view(), name="api-org-runtimes"),
+    path("orgs/<uuid:id>/runtimes", api.OrgRuntimesView.as_view(), name="api-org-runtimes"),
     path("runtimes", api.GlobalRuntimesView.as_view(), name="api-runtimes"),
-    path("runtimes/<str:id>", api.RuntimeDetailView.as_view(), name="api-runtime"),
+    path("runtimes/<uuid:id>", api.RuntimeDetailView.as_view(), name="api-runtime"),
     path(
-        "runtimes/<str:id>/enrollment-tokens",
+        "runtimes/<uuid:id>/enrollment-tokens",
         api.RuntimeEnrollmentTokensView.as_view(),
         name="api-runtime-enrollment-tokens",
     ),
-    path("runtimes/<str:id>/revoke", api.RuntimeRevokeView.as_view(), name="api-runtime-revoke"),
-    path("runtimes/<str:id>/instances", api.RuntimeInstancesView.as_view(), name="api-runtime-instances"),
+    path("runtimes/<uuid:id>/revoke", api.RuntimeRevokeView.as_view(), name="api-runtime-revoke"),
+    path("runtimes/<uuid:id>/instances", api.RuntimeInstancesView.as_view(), name="api-runtime-instances"),
 ]

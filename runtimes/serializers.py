@@ -12,9 +12,36 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orgs.api import OrgRefSerializer
+from config.schema import ORG_REF
 from runtimes.models import Runtime, RuntimeInstance
 from runtimes.selectors import RuntimeRow
+
+# Where a runtime is declared, embedded as {"id", "name"} (null for a global runtime). Inline, with its id an
+# ``OrgRef``: the field says "an organization" to generated clients.
+DECLARING_ORG = {
+    "type": ["object", "null"],
+    "properties": {"id": ORG_REF, "name": {"type": "string"}},
+    "required": ["id", "name"],
+    "description": "Where it is declared; null for a global runtime.",
+}
+
+# The tenants a global runtime is offered to, as written: every tenant (now and later) or the listed ones.
+TENANTS = {
+    "oneOf": [
+        {"type": "string", "enum": ["all"], "description": "Every tenant, present and future."},
+        {
+            "type": "array",
+            "items": {"type": "string", "format": "uuid"},
+            "description": "The ids of the tenants it is offered to (an empty list: none yet).",
+        },
+    ],
+    "description": 'Global runtimes, superusers only: "all" or a list of tenant ids.',
+}
+
+
+@extend_schema_field(TENANTS)
+class TenantsField(serializers.JSONField):
+    """``"all"`` or a list of tenant ids: checked by runtimes.services (400 on ``tenants`` otherwise)."""
 
 
 class RuntimeSerializer(serializers.Serializer):
@@ -24,7 +51,7 @@ class RuntimeSerializer(serializers.Serializer):
     name = serializers.CharField(source="runtime.name")
     description = serializers.CharField(source="runtime.description")
     kind = serializers.ChoiceField(source="runtime.kind", choices=Runtime.Kind.choices)
-    org = serializers.SerializerMethodField(help_text="Where it is declared; null for a global runtime.")
+    org = serializers.SerializerMethodField()
     inherited = serializers.BooleanField()
     locked = serializers.BooleanField()
     overrides = serializers.UUIDField(allow_null=True)
@@ -54,7 +81,7 @@ class RuntimeSerializer(serializers.Serializer):
                 )
         return ordered
 
-    @extend_schema_field(OrgRefSerializer(allow_null=True))
+    @extend_schema_field(DECLARING_ORG)
     def get_org(self, row: RuntimeRow) -> dict[str, Any] | None:
         org = row.runtime.org if row.runtime.org_id is not None else None
         return {"id": org.pk, "name": org.name} if org is not None else None
@@ -84,7 +111,7 @@ class RuntimeUpdateSerializer(serializers.Serializer):
     paused = serializers.BooleanField(required=False)
     locked = serializers.BooleanField(required=False, help_text="Local runtimes only.")
     allow_private_network = serializers.BooleanField(required=False, help_text="Superusers only.")
-    tenants = serializers.JSONField(required=False, help_text='Global runtimes, superusers only: "all" or [id, …].')
+    tenants = TenantsField(required=False)
     is_platform_default = serializers.BooleanField(required=False, help_text="Global runtimes, superusers only.")
 
 
@@ -101,7 +128,7 @@ class GlobalRuntimeWriteSerializer(serializers.Serializer):
             raise serializers.ValidationError("POST /orgs/{id}/runtimes registers a local runtime.")
         return value
 
-    tenants = serializers.JSONField(required=False, help_text='"all" or a list of tenant ids (default: none yet).')
+    tenants = TenantsField(required=False, help_text='"all" or a list of tenant ids (default: none yet).')
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     labels = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=20)
     region = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")

@@ -66,7 +66,8 @@ def probe(settings: Any) -> Iterator[kinds.Kind]:
             fields = ["id", "name", "description", "org", "inherited", "locked", "overrides"]
             read_only_fields = fields
 
-    urlpatterns[:] = [*project_urls.urlpatterns, path("api/v1/", include(declared_kind_patterns()))]
+    # The generated routes first: the project's own end with the JSON 404 catch-all of /api/v1/.
+    urlpatterns[:] = [path("api/v1/", include(declared_kind_patterns())), *project_urls.urlpatterns]
     settings.ROOT_URLCONF = __name__
     yield kind
     urlpatterns.clear()

@@ -188,7 +188,7 @@ def test_a_task_shared_with_a_user_outside_the_project(world, people, api_as, ta
     client.post(f"/api/v1/tasks/{task.pk}/shares", {"user": "newcomer", "permission": "edit"}, format="json")
     assert api_as(newcomer).patch(f"/api/v1/tasks/{task.pk}", {"description": "x"}, format="json").status_code == 200
     assert api_as(newcomer).delete(f"/api/v1/tasks/{task.pk}").status_code == 403  # edit is not delete
-    shares = client.get(f"/api/v1/tasks/{task.pk}/shares").json()
+    shares = client.get(f"/api/v1/tasks/{task.pk}/shares").json()["results"]
     assert len(shares) == 1 and shares[0]["permission"] == "edit"
     assert client.delete(f"/api/v1/tasks/{task.pk}/shares/{shares[0]['id']}").status_code == 204
     assert api_as(newcomer).get(f"/api/v1/tasks/{task.pk}").status_code == 404

@@ -111,13 +111,13 @@ def test_the_same_name_twice_in_one_org_is_a_conflict(world, api_as):
 def test_settings_inherit_override_lock_and_reset(world, api_as):
     client = api_as(world.tenant_admin)
     url = f"/api/v1/orgs/{world.emea.pk}/settings"
-    defaults = {s["key"]: s for s in client.get(url).json()}
+    defaults = {s["key"]: s for s in client.get(url).json()["results"]}
     assert (
         defaults["run_log_retention_days"]["value"] == 30 and defaults["run_log_retention_days"]["source"] == "default"
     )
     assert client.put(f"/api/v1/orgs/{world.marketing.pk}/settings/run_log_retention_days", {"value": 90},
                       format="json").status_code == 200  # fmt: skip
-    inherited = {s["key"]: s for s in client.get(url).json()}["run_log_retention_days"]
+    inherited = {s["key"]: s for s in client.get(url).json()["results"]}["run_log_retention_days"]
     assert inherited["value"] == 90 and inherited["source"] == "inherited" and inherited["org"]["name"] == "Marketing"
     assert client.put(f"{url}/run_log_retention_days", {"value": 7}, format="json").json()["source"] == "here"
     assert setting_value(world.campaigns, "run_log_retention_days") == 7
@@ -129,7 +129,7 @@ def test_settings_inherit_override_lock_and_reset(world, api_as):
     assert client.put(root_url, {"value": 365, "locked": True}, format="json").status_code == 200
     response = client.put(f"{url}/run_log_retention_days", {"value": 1}, format="json")
     assert response.status_code == 409 and response.json()["code"] == "locked"
-    locked = {s["key"]: s for s in client.get(url).json()}["run_log_retention_days"]
+    locked = {s["key"]: s for s in client.get(url).json()["results"]}["run_log_retention_days"]
     assert locked["value"] == 365 and locked["locked"] is True
 
 

@@ -10,9 +10,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from config.ratelimit import ScopedRateThrottle
+from config.schema import AutoSchema
 from twofactor import services
 from twofactor.models import SealedTOTPDevice
 
@@ -59,11 +61,12 @@ class OtpDevicesView(generics.ListAPIView):
 
     serializer_class = OtpDeviceSerializer
     queryset = SealedTOTPDevice.objects.none()  # for the schema; get_queryset() decides
-    throttle_classes = [ScopedRateThrottle]
+    # The general limits, and the stricter "auth" scope on the methods that check a code (get_throttles).
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
     throttle_scope = "auth"
 
     def get_throttles(self) -> list[Any]:
-        return super().get_throttles() if self.request.method == "POST" else []
+        return _scoped_on(self, "POST")
 
     def get_queryset(self) -> Any:
         return services.devices_of(self.request.user)
@@ -86,7 +89,8 @@ class OtpDevicesView(generics.ListAPIView):
 
 
 class OtpDeviceConfirmView(APIView):
-    throttle_classes = [ScopedRateThrottle]
+    # The general limits, and the stricter "auth" scope on the methods that check a code (get_throttles).
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=OtpCodeSerializer, responses={200: OtpConfirmedSerializer})
@@ -109,12 +113,25 @@ class OtpRemoveSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
+class DeleteWithBodySchema(AutoSchema):
+    """DELETE /me/otp-devices/{id} reads a body (``{"code"}``): documented, so that generated clients can send it
+    (OpenAPI 3.1 allows a DELETE body; drf-spectacular documents bodies of POST, PUT and PATCH only)."""
+
+    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        body = self.resolve_serializer(OtpRemoveSerializer, "request").ref
+        return {"content": {"application/json": {"schema": body}}, "required": False}
+
+
 class OtpDeviceDetailView(APIView):
-    throttle_classes = [ScopedRateThrottle]
+    schema = DeleteWithBodySchema()
+    # The general limits, and the stricter "auth" scope on the methods that check a code (get_throttles).
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
     throttle_scope = "auth"
 
     def get_throttles(self) -> list[Any]:
-        return super().get_throttles() if self.request.method == "DELETE" else []
+        return _scoped_on(self, "DELETE")
 
     @extend_schema(responses=OtpDeviceSerializer)
     def get(self, request: Request, id: Any) -> Response:
@@ -133,7 +150,8 @@ class OtpDeviceDetailView(APIView):
 
 
 class BackupCodesView(APIView):
-    throttle_classes = [ScopedRateThrottle]
+    # The general limits, and the stricter "auth" scope on the methods that check a code (get_throttles).
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=OtpCodeSerializer, responses={201: BackupCodesSerializer})
@@ -145,3 +163,12 @@ class BackupCodesView(APIView):
         response = Response({"backup_codes": codes}, status=status.HTTP_201_CREATED)
         response["Cache-Control"] = "no-store"
         return response
+
+
+def _scoped_on(view: APIView, method: str) -> list[Any]:
+    """The view's throttles, without the "auth" scope for other methods than ``method`` (reads are not code checks:
+    only the general limits count them)."""
+    throttles = APIView.get_throttles(view)
+    if view.request.method == method:
+        return throttles
+    return [throttle for throttle in throttles if not isinstance(throttle, ScopedRateThrottle)]

@@ -1,7 +1,8 @@
 """Integration tasks, their shares and runs.
 
 Rules enforced here, whatever face calls:
-- ``steps`` is a list of typed steps whose shape is checked now (a later issue executes them);
+- ``steps`` is a list of typed steps whose shape is checked now (runtimes.agent.steps executes them): one serializer
+  per step type (STEP_TYPES), the same definitions the OpenAPI schema's ``Step`` oneOf is generated from;
 - the credentials and lookup tables the steps name must be ones the editor may see in the task's org; what they
   resolve to is bound to the task (resources.services.references), and a run whose names resolve to something
   else by then fails with a clear error;
@@ -23,6 +24,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
 
 from access import audit, policy
 from access.models import Team, TenantMembership
@@ -41,89 +45,104 @@ from runtimes.placement import check_task_runtime, place
 
 MAX_STEPS = 100
 MAX_TEXT = 10_000
+MAX_URL = 2000
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+LOG_LEVELS = ("info", "warning", "error")
 VARIABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 AUDIENCE_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,255}$")  # a workload identity token's aud (workload.services)
-
-# type → (required keys, optional keys)
-STEP_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "http": ({"method", "url"}, {"headers", "body", "credential", "identity", "into", "name"}),
-    "lookup": ({"table", "key"}, {"into", "default", "name"}),
-    "transform": ({"expression"}, {"into", "name"}),
-    "log": ({"message"}, {"level", "name"}),
-}
 SHARE_PERMISSIONS = {"view": "view_task", "run": "run_task", "edit": "change_task"}
 PERMISSION_LEVELS = {codename: level for level, codename in SHARE_PERMISSIONS.items()}
 
+# -- steps: each step type is a serializer, the one definition clean_steps validates with and the OpenAPI schema
+# describes (resources.serializers.StepsField: the ``Step`` oneOf, discriminated by ``type``). Each field checks its
+# value itself and says what is wrong in one sentence; clean_steps prefixes it with the step's number.
 
-def clean_steps(steps: Any) -> list[dict[str, Any]]:
-    """The steps, checked: a list of at most 100 objects, each with a known ``type`` and that type's fields."""
-    if steps is None:
-        return []
-    if not isinstance(steps, list):
-        raise ValidationError({"steps": ["Give a list of steps."]})
-    if len(steps) > MAX_STEPS:
-        raise ValidationError({"steps": [f"At most {MAX_STEPS} steps."]})
-    errors = []
-    for number, step in enumerate(steps, start=1):
-        errors += [f"Step {number}: {message}" for message in _step_errors(step)]
-    if errors:
-        raise ValidationError({"steps": errors[:20]})
-    return steps
-
-
-def _text(step: dict[str, Any], key: str, errors: list[str], *, required: bool = True) -> None:
-    value = step.get(key)
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        errors.append(f"“{key}” must be a non-empty text of at most {MAX_TEXT:,} characters.")
+# Any JSON value (an http step's body, a lookup's default): said precisely, a client may send any of these.
+JSON_VALUE: dict[str, Any] = {
+    "description": "Any JSON value: text, number, true/false, an object or a list (null allowed).",
+    "nullable": True,
+    "oneOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "object", "additionalProperties": True},
+        {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+    ],
+}
 
 
-def _step_errors(step: Any) -> list[str]:
-    if not isinstance(step, dict):
-        return ["give an object with a “type”."]
-    kind = step.get("type")
-    if kind not in STEP_KEYS:
-        return [f"“type” must be one of {', '.join(STEP_KEYS)}."]
-    required, optional = STEP_KEYS[kind]
-    errors = []
-    present = set(step) - {"type"}
-    if missing := sorted(required - present):
-        errors.append(f"a {kind} step needs {', '.join(missing)}.")
-    if unknown := sorted(present - required - optional):
-        errors.append(f"unknown field(s) {', '.join(unknown)} for a {kind} step.")
-    for key in ("into",):
-        if key in step and not (isinstance(step[key], str) and VARIABLE_RE.match(step[key])):
-            errors.append("“into” must be a variable name (letters, digits, underscores).")
-    if "name" in step:
-        _text(step, "name", errors)
-    if kind == "http":
-        if step.get("method") not in HTTP_METHODS:
-            errors.append(f"“method” must be one of {', '.join(HTTP_METHODS)}.")
-        url = step.get("url")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
-            errors.append("“url” must be an http:// or https:// address.")
-        headers = step.get("headers", {})
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            errors.append("“headers” must be an object of header names to text values.")
-        if "credential" in step:
-            _text(step, "credential", errors)
-        if "identity" in step:
-            errors += _identity_errors(step, headers)
-    elif kind == "lookup":
-        _text(step, "table", errors)
-        _text(step, "key", errors)
-    elif kind == "transform":
-        _text(step, "expression", errors)
-    elif kind == "log":
-        _text(step, "message", errors)
-        if step.get("level", "info") not in ("info", "warning", "error"):
-            errors.append("“level” must be info, warning or error.")
-    return errors
+class CheckedField(serializers.Field):
+    """A step field that checks a present value itself (``problem``: None when fine) and answers one sentence, the
+    same whatever is wrong with it (null included), keeping the value as given. A missing required field is left to
+    clean_steps, which names all of them in one message."""
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if data is empty:
+            return super().run_validation(data)
+        if (message := self.problem(data)) is not None:
+            raise serializers.ValidationError(message, code="invalid")
+        return data
+
+    def problem(self, data: Any) -> str | None:
+        raise NotImplementedError
+
+
+class StepText(CheckedField, serializers.CharField):
+    """A non-empty text of at most MAX_TEXT characters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=MAX_TEXT, **kwargs)
+
+    def problem(self, data: Any) -> str | None:
+        if not isinstance(data, str) or not data.strip() or len(data) > MAX_TEXT:
+            return f"“{self.field_name}” must be a non-empty text of at most {MAX_TEXT:,} characters."
+        return None
+
+
+class StepVariable(CheckedField, serializers.RegexField):
+    """The variable a step's result goes into."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(VARIABLE_RE, **kwargs)
+
+    def problem(self, data: Any) -> str | None:
+        if not (isinstance(data, str) and VARIABLE_RE.match(data)):
+            return "“into” must be a variable name (letters, digits, underscores)."
+        return None
+
+
+class StepChoice(CheckedField, serializers.ChoiceField):
+    def problem(self, data: Any) -> str | None:
+        if not isinstance(data, str) or data not in self.choices:
+            return self.error_messages["invalid_choice"]
+        return None
+
+
+class StepUrl(CheckedField, serializers.URLField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=MAX_URL, **kwargs)
+
+    def problem(self, data: Any) -> str | None:
+        parts = urlsplit(data) if isinstance(data, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(data) > MAX_URL:
+            return "“url” must be an http:// or https:// address."
+        return None
+
+
+class StepHeaders(CheckedField, serializers.DictField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=serializers.CharField(allow_blank=True), **kwargs)
+
+    def problem(self, data: Any) -> str | None:
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            return "“headers” must be an object of header names to text values."
+        return None
+
+
+@extend_schema_field(JSON_VALUE)
+class StepJson(CheckedField, serializers.JSONField):
+    def problem(self, data: Any) -> str | None:
+        return None
 
 
 def audience_error(audience: Any) -> str | None:
@@ -133,19 +152,149 @@ def audience_error(audience: Any) -> str | None:
     return None
 
 
-def _identity_errors(step: dict[str, Any], headers: Any) -> list[str]:
-    """An http step's ``identity``: {"audience": …}, sent as ``Authorization: Bearer <token>``, so it is the
-    step's one source of authentication: no Authorization header and no credential beside it."""
-    identity = step["identity"]
-    if not isinstance(identity, dict) or set(identity) != {"audience"}:
-        return ["“identity” must be an object with an “audience” only."]
+class IdentitySerializer(serializers.Serializer):
+    audience = serializers.RegexField(
+        AUDIENCE_RE, max_length=255, help_text="The token's `aud`: who will accept it (e.g. sts.amazonaws.com)."
+    )
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if data is empty:
+            return super().run_validation(data)
+        if not isinstance(data, dict) or set(data) != {"audience"}:
+            raise serializers.ValidationError("“identity” must be an object with an “audience” only.")
+        if (problem := audience_error(data["audience"])) is not None:
+            raise serializers.ValidationError(f"“identity.audience” {problem}")
+        return data
+
+
+class StepSerializer(serializers.Serializer):
+    """What every step has: its ``type`` (one value per step type: the discriminator) and an optional ``name``."""
+
+    STEP_TYPE = ""
+
+    name = StepText(required=False, help_text="Shown in the run's results and logs.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        kind = StepChoice(choices=[self.STEP_TYPE], help_text="The step type.")
+        return {"type": kind, **fields}
+
+
+class HttpStepSerializer(StepSerializer):
+    """Calls an HTTP endpoint; the answer (``{"status","headers","body"}``) goes into ``into``."""
+
+    STEP_TYPE = "http"
+
+    method = StepChoice(
+        choices=HTTP_METHODS, error_messages={"invalid_choice": f"“method” must be one of {', '.join(HTTP_METHODS)}."}
+    )
+    url = StepUrl(help_text="An http:// or https:// address (templated).")
+    headers = StepHeaders(required=False, help_text="Header names to text values (templated).")
+    body = StepJson(required=False, help_text="Sent as JSON (an object or list) or as text.")
+    credential = StepText(required=False, help_text="The name of a credential of the task's org (or above).")
+    identity = IdentitySerializer(
+        required=False,
+        help_text="Sends `Authorization: Bearer <workload identity token>` for this run and audience: the step's "
+        "one source of authentication (no Authorization header, no credential beside it).",
+    )
+    into = StepVariable(required=False, help_text="The variable the answer goes into.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors = []
+        if "identity" in attrs:
+            if any(str(name).lower() == "authorization" for name in attrs.get("headers", {})):
+                errors.append("“identity” sends the Authorization header: remove the step's own Authorization header.")
+            if "credential" in attrs:
+                errors.append("“identity” authenticates the request: a step has either an identity or a credential.")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class LookupStepSerializer(StepSerializer):
+    """The value of ``key`` in a lookup table goes into ``into`` (``default`` when the key is absent)."""
+
+    STEP_TYPE = "lookup"
+
+    table = StepText(help_text="The name of a lookup table of the task's org (or above).")
+    key = StepText(help_text="The key to look up (templated).")
+    into = StepVariable(required=False, help_text="The variable the value goes into.")
+    default = StepJson(required=False, help_text="The value when the key is absent.")
+
+
+class TransformStepSerializer(StepSerializer):
+    """A JMESPath expression over the variables; its result goes into ``into``."""
+
+    STEP_TYPE = "transform"
+
+    expression = StepText(help_text="A JMESPath expression over the variables.")
+    into = StepVariable(required=False, help_text="The variable the result goes into.")
+
+
+class LogStepSerializer(StepSerializer):
+    """Writes a line to the run's log."""
+
+    STEP_TYPE = "log"
+
+    message = StepText(help_text="The line (templated).")
+    level = StepChoice(
+        choices=LOG_LEVELS, required=False, default="info",
+        error_messages={"invalid_choice": "“level” must be info, warning or error."},
+    )  # fmt: skip
+
+
+STEP_TYPES: dict[str, type[StepSerializer]] = {
+    step.STEP_TYPE: step
+    for step in (HttpStepSerializer, LookupStepSerializer, TransformStepSerializer, LogStepSerializer)
+}
+
+
+def clean_steps(steps: Any) -> list[dict[str, Any]]:
+    """The steps, checked: a list of at most 100 objects, each with a known ``type`` and that type's fields (its
+    serializer in STEP_TYPES). The steps are kept as given."""
+    if steps is None:
+        return []
+    if not isinstance(steps, list):
+        raise ValidationError({"steps": ["Give a list of steps."]})
+    if len(steps) > MAX_STEPS:
+        raise ValidationError({"steps": [f"At most {MAX_STEPS} steps."]})
     errors = []
-    if (problem := audience_error(identity["audience"])) is not None:
-        errors.append(f"“identity.audience” {problem}")
-    if isinstance(headers, dict) and any(str(name).lower() == "authorization" for name in headers):
-        errors.append("“identity” sends the Authorization header: remove the step's own Authorization header.")
-    if "credential" in step:
-        errors.append("“identity” authenticates the request: a step has either an identity or a credential.")
+    for number, step in enumerate(steps, start=1):
+        errors += [f"Step {number}: {message}" for message in step_errors(step)]
+    if errors:
+        raise ValidationError({"steps": errors[:20]})
+    return steps
+
+
+def _messages(detail: Any) -> list[str]:
+    """The sentences of a serializer's errors, nested ones included, in order."""
+    if isinstance(detail, dict):
+        return [message for value in detail.values() for message in _messages(value)]
+    if isinstance(detail, list):
+        return [message for value in detail for message in _messages(value)]
+    return [str(detail)]
+
+
+def step_errors(step: Any) -> list[str]:
+    """What is wrong with one step (empty when nothing is): the fields its type needs, the fields it does not know,
+    then each field's own sentence."""
+    if not isinstance(step, dict):
+        return ["give an object with a “type”."]
+    kind = step.get("type")
+    if not isinstance(kind, str) or kind not in STEP_TYPES:
+        return [f"“type” must be one of {', '.join(STEP_TYPES)}."]
+    serializer = STEP_TYPES[kind](data=step)
+    fields = serializer.fields
+    errors = []
+    if missing := sorted(name for name, field in fields.items() if field.required and name not in step):
+        errors.append(f"a {kind} step needs {', '.join(missing)}.")
+    if unknown := sorted(set(step) - set(fields)):
+        errors.append(f"unknown field(s) {', '.join(unknown)} for a {kind} step.")
+    if not serializer.is_valid():
+        for name, detail in serializer.errors.items():
+            if name in missing:
+                continue
+            errors += _messages(detail)
     return errors
 
 

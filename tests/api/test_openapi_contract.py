@@ -167,6 +167,13 @@ def raised_codes() -> dict[str, str]:
             if "migrations" in file.parts:
                 continue
             tree = ast.parse(file.read_text())
+            constants = {
+                target.id: node.value
+                for node in tree.body
+                if isinstance(node, ast.Assign)
+                for target in node.targets
+                if isinstance(target, ast.Name) and target.id.isupper()
+            }
             for node in ast.walk(tree):
                 value = None
                 if (isinstance(node, ast.keyword) and node.arg == "code") or (
@@ -178,6 +185,8 @@ def raised_codes() -> dict[str, str]:
                     for key, item in zip(node.keys, node.values, strict=True):
                         if isinstance(key, ast.Constant) and key.value == "code":
                             value = item
+                if isinstance(value, ast.Name):  # code=PLACEMENT: the module's constant
+                    value = constants.get(value.id)
                 if isinstance(value, ast.Constant) and isinstance(value.value, str):
                     found[value.value] = f"{file.relative_to(ROOT)}:{node.lineno}"
     return found

@@ -217,8 +217,13 @@ def test_the_schema_declares_start_and_lines(api):
     schema = api.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
     components = schema["components"]["schemas"]
     assert components["ClaimRequest"]["properties"]["start"]["type"] == "boolean"
-    assert components["ClaimedRun"]["properties"]["status"]["pattern"] == "^(claimed|running)$"
+    status = components["ClaimedRun"]["properties"]["status"]
+    assert status["allOf"] == [{"$ref": "#/components/schemas/ClaimedRunStatus"}]
+    assert components["ClaimedRunStatus"]["enum"] == ["claimed", "running"]
     lines = components["FinishRequest"]["properties"]["lines"]
-    assert lines["items"] == {"$ref": "#/components/schemas/LogLineRequest"}
+    assert lines["items"] == {"$ref": "#/components/schemas/AgentLogLineRequest"}
     finish = schema["paths"]["/api/v1/runtime-agent/runs/{id}/finish"]["post"]["responses"]["409"]
-    assert finish["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/SeqGap"}
+    assert finish == {"$ref": "#/components/responses/SeqGap"}
+    seq_gap = schema["components"]["responses"]["SeqGap"]["content"]["application/json"]["schema"]
+    assert seq_gap == {"$ref": "#/components/schemas/SeqGap"}
+    assert set(components["SeqGap"]["properties"]) == {"detail", "code", "next_seq"}
