@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test install install-dev lint migrate seed clean
+.PHONY: run test install install-dev lint migrate seed clean api-client
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,15 @@ IDP := scripts/test_idp
 $(IDP)/node_modules/.package-lock.json: $(IDP)/package-lock.json
 	cd $(IDP) && npm ci --no-audit --no-fund
 
+# Redocly CLI for the API client check's lint of the OpenAPI schema (scripts/api_client_check), likewise on Node.
+API_CLIENT := scripts/api_client
+$(API_CLIENT)/node_modules/.package-lock.json: $(API_CLIENT)/package-lock.json
+	cd $(API_CLIENT) && npm ci --no-audit --no-fund
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory $(IDP)/node_modules/.package-lock.json; fi
+		$(MAKE) --no-print-directory $(IDP)/node_modules/.package-lock.json $(API_CLIENT)/node_modules/.package-lock.json; fi
 
 # Development server on SQLite (var/db.sqlite3) unless DATABASE_URL says otherwise; prints the demo logins. Beside
 # it, an agent of the platform's global runtime (scripts/dev_run), so Run really runs; Ctrl-C stops both.
@@ -46,6 +51,12 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	DEBUG=True $(BIN)/mypy
 	$(BIN)/python scripts/type_ignores
+
+# The schema proved with integrators' tools: Redocly's lint, a generated Python client imported and type-checked
+# (mypy --strict) with the quick start (examples/integrator_quickstart.py), which then runs against a live server.
+# SQLite unless CLIENT_DATABASE_URL names a PostgreSQL database of its own (dropped and re-created).
+api-client: install-dev
+	scripts/api_client_check
 
 clean:
 	rm -rf $(VENV) var staticfiles
