@@ -97,7 +97,6 @@ ERROR_CODES: dict[str, str] = {
     "placement": "No runtime may take the run: the task's or the default runtime is not allowed or not available.",
     "runtime_busy": "The runtime still has runs in flight.",
     "platform_default": "The runtime is the platform's default.",
-    "placement": "The run cannot be placed: no runtime the task's org allows can take it.",
     "audience_invalid": "The workload identity audience is not valid.",
     "audience_not_declared": "The task's steps do not declare this audience.",
     "identity_token_limit": "The run has received as many identity tokens as it may.",

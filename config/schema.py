@@ -349,11 +349,20 @@ def add_named_types(result: dict[str, Any], generator: Any, request: Any, public
 
 def document_security(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: the schema's top-level ``security`` (a bearer token or the browser
-    session, the API's default), and ``security: []`` on the operations open to anonymous callers only (sign-up,
-    token, password reset), which would otherwise inherit the default in clients and linters."""
+    session, the API's default), and ``security: []`` on the operations that need no credentials: those open to
+    anonymous callers only (sign-up, token, password reset), and those where credentials are optional (accepting an
+    invitation: as a new user, or signed in). OpenAPI would say "optional" as ``[{…}, {}]``, but generated clients
+    read any non-empty list as "authentication required" (openapi-python-client then demands an
+    AuthenticatedClient a new user cannot have): the description says it instead."""
     schemes = result.get("components", {}).get("securitySchemes", {})
     result["security"] = [{name: []} for name in USER_SCHEMES if name in schemes]
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
-            operation.setdefault("security", [])
+            security = operation.setdefault("security", [])
+            if {} in security:
+                named = [name for requirement in security for name in requirement]
+                operation["security"] = []
+                if named:
+                    note = f"Credentials are optional here: when sent ({', '.join(named)}), they are used."
+                    operation["description"] = f"{operation.get('description', '')}\n\n{note}".strip()
     return result

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -48,6 +48,7 @@ class OtpConfirmedSerializer(OtpDeviceSerializer):
     )
 
 
+@extend_schema_serializer(component_name="NewBackupCodes")  # not BackupCodes: generated clients clash with its field
 class BackupCodesSerializer(serializers.Serializer):
     backup_codes = serializers.ListField(child=serializers.CharField(), help_text="Shown once; the old codes stop.")
 
