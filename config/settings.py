@@ -380,6 +380,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "string", "format": "uuid"}},  # config/converters.py
     "SERVERS": [{"url": SITE_URL, "description": "This installation (SITE_URL)"}],
     "LICENSE": {
         "name": "Proprietary: the API may be used by Canopy's customers to integrate with their tenants.",

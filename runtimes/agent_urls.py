@@ -9,8 +9,8 @@ urlpatterns = [
     path("token/rotate", agent_api.RotateView.as_view(), name="api-agent-token-rotate"),
     path("heartbeat", agent_api.HeartbeatView.as_view(), name="api-agent-heartbeat"),
     path("claim", agent_api.ClaimView.as_view(), name="api-agent-claim"),
-    path("runs/<uuid:id>/start", agent_api.StartView.as_view(), name="api-agent-run-start"),
-    path("runs/<uuid:id>/logs", agent_api.LogsView.as_view(), name="api-agent-run-logs"),
-    path("runs/<uuid:id>/finish", agent_api.FinishView.as_view(), name="api-agent-run-finish"),
-    path("runs/<uuid:id>/identity-token", agent_api.IdentityTokenView.as_view(), name="api-agent-run-identity-token"),
+    path("runs/<id:id>/start", agent_api.StartView.as_view(), name="api-agent-run-start"),
+    path("runs/<id:id>/logs", agent_api.LogsView.as_view(), name="api-agent-run-logs"),
+    path("runs/<id:id>/finish", agent_api.FinishView.as_view(), name="api-agent-run-finish"),
+    path("runs/<id:id>/identity-token", agent_api.IdentityTokenView.as_view(), name="api-agent-run-identity-token"),
 ]

@@ -5,14 +5,14 @@ from django.urls import path
 from runtimes import api
 
 urlpatterns = [
-    path("orgs/<uuid:id>/runtimes", api.OrgRuntimesView.as_view(), name="api-org-runtimes"),
+    path("orgs/<id:id>/runtimes", api.OrgRuntimesView.as_view(), name="api-org-runtimes"),
     path("runtimes", api.GlobalRuntimesView.as_view(), name="api-runtimes"),
-    path("runtimes/<uuid:id>", api.RuntimeDetailView.as_view(), name="api-runtime"),
+    path("runtimes/<id:id>", api.RuntimeDetailView.as_view(), name="api-runtime"),
     path(
-        "runtimes/<uuid:id>/enrollment-tokens",
+        "runtimes/<id:id>/enrollment-tokens",
         api.RuntimeEnrollmentTokensView.as_view(),
         name="api-runtime-enrollment-tokens",
     ),
-    path("runtimes/<uuid:id>/revoke", api.RuntimeRevokeView.as_view(), name="api-runtime-revoke"),
-    path("runtimes/<uuid:id>/instances", api.RuntimeInstancesView.as_view(), name="api-runtime-instances"),
+    path("runtimes/<id:id>/revoke", api.RuntimeRevokeView.as_view(), name="api-runtime-revoke"),
+    path("runtimes/<id:id>/instances", api.RuntimeInstancesView.as_view(), name="api-runtime-instances"),
 ]

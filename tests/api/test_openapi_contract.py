@@ -242,3 +242,14 @@ def test_every_reference_to_an_organization_is_an_org_ref(schema):
             if "#/components/schemas/OrgRef" not in references and not embedded:
                 offenders.append(f"{name}.{field}: {declared}")
     assert offenders == []
+
+
+def test_an_id_in_capitals_is_the_same_object_and_a_malformed_one_the_json_404(world, api_as):
+    """UUIDs are case-insensitive on input (RFC 9562): an id printed in capitals reaches the object."""
+    client = api_as(world.tenant_admin)
+    lower = client.get(f"/api/v1/orgs/{world.marketing.pk}")
+    upper = client.get(f"/api/v1/orgs/{str(world.marketing.pk).upper()}")
+    assert lower.status_code == upper.status_code == 200
+    assert upper.json()["id"] == lower.json()["id"] == str(world.marketing.pk)
+    malformed = client.get(f"/api/v1/orgs/{str(world.marketing.pk)[:-1]}g")
+    assert malformed.status_code == 404 and malformed.json() == {"detail": "Not found.", "code": "not_found"}
