@@ -9,7 +9,7 @@ teams and custom roles carry the row's ``ETag``; their PATCH and DELETE pass ``I
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +39,7 @@ from access.services.grants import (
 from access.services.invitations import accept_invitation, accept_url, invite, revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.concurrency import if_match, with_etag
+from config.deprecation import deprecated
 from config.errors import NotFound
 from config.schema import ErrorSerializer, OrgRefField
 from orgs.api import IF_MATCH_PARAMETER, PRECONDITION_FAILED, _uuid_or_404, get_org, get_project
@@ -539,6 +540,7 @@ class InvitationAcceptByPathView(APIView):
 
     permission_classes = [AllowAny]
 
+    @deprecated(sunset=date(2027, 6, 1), link="/api/v1/docs/#/invitations/acceptInvitation")
     @extend_schema(
         request=InvitationAcceptByPathSerializer,
         responses={

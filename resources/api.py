@@ -13,6 +13,7 @@ versions and a component's own variables, hides, settings, tasks and runs.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.http import HttpResponse
@@ -33,6 +34,7 @@ from access import policy
 from access.api_members import TeamRefSerializer, tenant_team, tenant_user
 from config import hostile, kinds
 from config.concurrency import if_match, with_etag
+from config.deprecation import deprecated
 from config.errors import NotFound
 from config.schema import StaleSerializer
 from orgs.api import _uuid_or_404, get_org, get_project
@@ -381,6 +383,8 @@ class ComponentTeamView(generics.GenericAPIView):
         response = Response(DevTeamMemberSerializer(member).data, status=status.HTTP_201_CREATED)
         return with_etag(response, member.component)
 
+    # A DELETE with a body: generated clients and some proxies drop it. The path form replaces it (#15).
+    @deprecated(sunset=date(2027, 6, 1), link="/api/v1/docs/#/components/removeComponentTeamMember")
     @extend_schema(request=TeamMemberRefSerializer, responses={204: None})
     def delete(self, request: Request, id: Any) -> Response:
         """The user named in the body: kept for older clients; DELETE /components/{id}/team/{user_id} names the

@@ -250,7 +250,10 @@ def test_the_deprecated_accept_path_still_works(world, api_as):
         format="json",
     ).json()  # fmt: skip
     token = body["accept_url"].split("#", 1)[1]
-    assert api_as(world.outsider).post(f"/api/v1/invitations/{token}/accept", {}, format="json").status_code == 200
+    accepted = api_as(world.outsider).post(f"/api/v1/invitations/{token}/accept", {}, format="json")
+    assert accepted.status_code == 200
+    assert accepted["Sunset"] == "Tue, 01 Jun 2027 00:00:00 GMT"  # and it says so, with where to go instead
+    assert accepted["Link"] == '</api/v1/docs/#/invitations/acceptInvitation>; rel="deprecation"'
 
 
 def test_a_guest_cannot_invite(world, people, api_as):

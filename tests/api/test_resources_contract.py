@@ -245,8 +245,13 @@ def test_an_admin_removes_a_member_by_the_path_and_the_old_body_form_still_works
     assert removed.status_code == 204 and members(team) == {"guest-m"}
     again = admin.delete(f"/api/v1/components/{team.pk}/team/{people['integrator'].pk}")
     assert again.status_code == 404 and members(team) == {"guest-m"}
+    assert "Deprecation" not in removed
     by_body = admin.delete(f"/api/v1/components/{team.pk}/team", {"user": "guest-m"}, format="json")
     assert by_body.status_code == 204 and members(team) == set()
+    # the body form is deprecated: it says so, when it stops, and where its replacement is documented
+    assert by_body["Deprecation"] == "@1796083200"  # 2026-12-01, six months before the sunset
+    assert by_body["Sunset"] == "Tue, 01 Jun 2027 00:00:00 GMT"
+    assert by_body["Link"] == '</api/v1/docs/#/components/removeComponentTeamMember>; rel="deprecation"'
 
 
 def test_removing_by_the_path_needs_component_manage_and_honours_if_match(world, people, api_as, team):
