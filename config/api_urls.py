@@ -3,9 +3,13 @@
 from csp.decorators import csp_update
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 
+# Both views change nothing, so they need no CSRF token: without csrf_exempt, an unsafe method with a session cookie
+# would get Django's CSRF refusal (config.api.csrf_failure) before the 404 or 405 that describes it.
+@csrf_exempt
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers, and the throughput script's ceiling: no authentication, no database."""
     if request.method not in ("GET", "HEAD"):
@@ -21,6 +25,7 @@ def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse
     return response
 
 
+@csrf_exempt
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Any other path under /api/v1/: the API's JSON 404, also with DEBUG on (Django's debug page is HTML)."""
     return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

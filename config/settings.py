@@ -41,6 +41,7 @@ if not FIELD_ENCRYPTION_KEYS:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "config.api.csrf_failure"  # JSON under /api/, Django's page elsewhere
 
 SIGNUP_ENABLED = env.bool("SIGNUP_ENABLED", default=True)
 # The public address of the console, for links in e-mails (invitations).

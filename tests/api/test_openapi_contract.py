@@ -5,6 +5,7 @@ operation or component, so a failure says exactly what to fix."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from config.api import csrf_failure
 from config.error_codes import ERROR_CODES
 from config.operations import OPERATIONS
 
@@ -253,3 +255,20 @@ def test_an_id_in_capitals_is_the_same_object_and_a_malformed_one_the_json_404(w
     assert upper.json()["id"] == lower.json()["id"] == str(world.marketing.pk)
     malformed = client.get(f"/api/v1/orgs/{str(world.marketing.pk)[:-1]}g")
     assert malformed.status_code == 404 and malformed.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_an_unsafe_request_with_a_session_cookie_to_an_unknown_api_path_is_the_json_404(world, client):
+    """Not Django's HTML CSRF page (the fuzzer found it): the catch-all changes nothing, so it needs no token."""
+    client.force_login(world.tenant_admin)
+    client.handler.enforce_csrf_checks = True
+    for method in (client.post, client.delete, client.patch):
+        response = method("/api/v1/orgs/null,null")
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert client.post("/api/v1/health").json()["code"] == "method_not_allowed"
+
+
+def test_a_csrf_refusal_under_the_api_is_json(rf):
+    answer = csrf_failure(rf.post("/api/v1/orgs"), "CSRF token missing.")
+    assert answer.status_code == 403 and answer["Content-Type"] == "application/json"
+    assert json.loads(answer.content) == {"detail": "CSRF Failed: CSRF token missing.", "code": "permission_denied"}
+    assert csrf_failure(rf.post("/o/x/"), "CSRF token missing.")["Content-Type"].startswith("text/html")
