@@ -10,10 +10,9 @@ from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from config.ratelimit import ScopedRateThrottle
+from config.ratelimit import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 from config.schema import AutoSchema
 from twofactor import services
 from twofactor.models import SealedTOTPDevice
@@ -63,7 +62,7 @@ class OtpDevicesView(generics.ListAPIView):
     serializer_class = OtpDeviceSerializer
     queryset = SealedTOTPDevice.objects.none()  # for the schema; get_queryset() decides
     # The general limits, and the stricter "auth" scope on the methods that check a code (get_throttles).
-    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
+    throttle_classes = [UserRateThrottle, AnonRateThrottle, ScopedRateThrottle]
     throttle_scope = "auth"
 
     def get_throttles(self) -> list[Any]:
@@ -91,7 +90,7 @@ class OtpDevicesView(generics.ListAPIView):
 
 class OtpDeviceConfirmView(APIView):
     # The general limits, and the stricter "auth" scope on the methods that check a code (get_throttles).
-    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
+    throttle_classes = [UserRateThrottle, AnonRateThrottle, ScopedRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=OtpCodeSerializer, responses={200: OtpConfirmedSerializer})
@@ -128,7 +127,7 @@ class DeleteWithBodySchema(AutoSchema):
 class OtpDeviceDetailView(APIView):
     schema = DeleteWithBodySchema()
     # The general limits, and the stricter "auth" scope on the methods that check a code (get_throttles).
-    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
+    throttle_classes = [UserRateThrottle, AnonRateThrottle, ScopedRateThrottle]
     throttle_scope = "auth"
 
     def get_throttles(self) -> list[Any]:
@@ -152,7 +151,7 @@ class OtpDeviceDetailView(APIView):
 
 class BackupCodesView(APIView):
     # The general limits, and the stricter "auth" scope on the methods that check a code (get_throttles).
-    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, ScopedRateThrottle]
+    throttle_classes = [UserRateThrottle, AnonRateThrottle, ScopedRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=OtpCodeSerializer, responses={201: BackupCodesSerializer})
