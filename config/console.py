@@ -111,7 +111,9 @@ def render_org_page(
     """An org page with the breadcrumb and the switcher; a page answered 200 is remembered for the landing page."""
     if status == 200:
         remember_org(user=request.user, org=org)
-    return render(request, template, navigation.context_for(request, org) | context, status=status)
+    page = navigation.context_for(request, org) | context
+    page.setdefault("page_crumbs", navigation.page_crumbs(request, page))  # project → task after the org's crumbs
+    return render(request, template, page, status=status)
 
 
 # The console page that opens each kind of authentication fence (access/fences.py), by URL name.

@@ -8,12 +8,15 @@ more query.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.urls import reverse
+
 from access import policy
 from config import kinds
-from orgs.models import Organization, ancestors_of
+from orgs.models import Organization, Project, ancestors_of
 
 SWITCHER_LIMIT = 300
 QUERY_MAX_LENGTH = 100
@@ -64,6 +67,71 @@ def breadcrumb(user: Any, org: Organization) -> list[Crumb]:
     """Root first, ``org`` last (one query). Call it after the switcher: the visibility checks of the ancestors
     then come from the grants that the switcher loaded, without a query."""
     return [Crumb(node, node.pk == org.pk or policy.can(user, "org.view", node)) for node in org.path()]
+
+
+@dataclass(frozen=True)
+class PageCrumb:
+    """A crumb after the org's (issue #11 §6): the project, then the task, of a page inside them. ``url`` is None
+    where the user may not open that page (a task shared with them in a project they do not see)."""
+
+    label: str
+    kind: str
+    url: str | None
+    current: bool
+
+
+def page_crumbs(request: Any, context: Mapping[str, Any]) -> list[PageCrumb]:
+    """The project and task crumbs of a page, from the objects it shows (``project``, ``task``): project → task →
+    run pages keep the org's breadcrumb and add these after it. No query: the pages load the task's project and
+    the user's grants already."""
+    task = context.get("task")
+    project = context.get("project")
+    if project is None and task is not None:
+        project = getattr(task, "project", None)
+    if not isinstance(project, Project):
+        return []
+    here = getattr(request, "path", "")
+    crumbs = []
+    url = reverse("project", args=[project.org_id, project.pk])
+    linked = url == here or policy.can(request.user, "project.view", project)
+    crumbs.append(PageCrumb(project.name, "Project", url if linked else None, url == here))
+    if task is not None and getattr(task, "project_id", None) == project.pk and task.pk is not None:
+        url = reverse("task", args=[project.org_id, task.pk])
+        crumbs.append(PageCrumb(task.name, "Task", url, url == here))
+    return crumbs
+
+
+@dataclass(frozen=True)
+class Tab:
+    key: str  # what a page passes as ``tab`` ("" for the overview)
+    label: str
+    url: str
+    current: bool
+
+
+def org_tabs(org: Organization, caps: Any, current: str = "") -> list[Tab]:
+    """The org's sections the user may open (by their capabilities here), the current one marked. Drawn twice by
+    orgs/_tabs.html: a row of tabs on wide screens, a menu naming the current section on narrow ones."""
+    if "org.view" not in caps:
+        return []
+    entries: list[tuple[str, str, str, str]] = [("", "Overview", "org", "org.view")]
+    entries += [
+        ("members", "Members", "org-members", "member.view"),
+        ("teams", "Teams", "org-teams", "member.view"),
+        ("roles", "Roles", "org-roles", "member.view"),
+        ("people", "People", "org-people", "tenant.admin"),
+        ("sso", "Single sign-on", "tenant-sso", "tenant.admin"),
+        ("invitations", "Invitations", "org-invitations", "member.manage"),
+        ("explain", "Explain access", "org-explain", "member.view"),
+        ("audit", "Audit log", "org-audit", "audit.view"),
+    ]
+    entries += [(tab.url_name, tab.label, tab.url_name, tab.capability) for tab in kind_tabs()]
+    entries.append(("settings", "Configuration", "org-settings", "org.view"))
+    return [
+        Tab(key, label, reverse(url_name, args=[org.pk]), key == (current or ""))
+        for key, label, url_name, capability in entries
+        if capability in caps
+    ]
 
 
 def context_for(request: Any, org: Organization) -> dict[str, Any]:

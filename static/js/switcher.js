@@ -1,4 +1,4 @@
-// The org switcher: filter as you type, with each match's path, and the keyboard ("/" or Ctrl-K opens the
+// The org switcher (and the header's menus, at the end): filter as you type, with each match's path, and the keyboard ("/" or Ctrl-K opens the
 // search, arrow keys move, Enter opens, Esc closes). Without JavaScript the <details> still opens and the search
 // form submits to /switch/, which searches every organization on the server.
 (function () {
@@ -151,7 +151,33 @@
     });
   }
 
+  // The header's other menus (details.menu: the account menu, the sections menu, the folded crumbs) work without
+  // JavaScript; with it, one menu is open at a time, and a click elsewhere or Esc closes it.
+  function setupMenus() {
+    var menus = Array.prototype.slice.call(document.querySelectorAll("details.menu, [data-switcher]"));
+    menus.forEach(function (menu) {
+      menu.addEventListener("toggle", function () {
+        if (!menu.open) return;
+        menus.forEach(function (other) { if (other !== menu && other.open) other.open = false; });
+      });
+      if (!menu.classList.contains("menu")) return;
+      menu.addEventListener("keydown", function (event) {
+        if (event.key === "Escape" && menu.open) {
+          event.preventDefault();
+          menu.open = false;
+          menu.querySelector("summary").focus();
+        }
+      });
+    });
+    document.addEventListener("click", function (event) {
+      menus.forEach(function (menu) {
+        if (menu.open && menu.classList.contains("menu") && !menu.contains(event.target)) menu.open = false;
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-switcher]"), setup);
+    setupMenus();
   });
 })();
