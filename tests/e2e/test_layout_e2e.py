@@ -107,8 +107,10 @@ def has_page(page: Page, url: str) -> bool:
     out of the site): asked first with the context's own cookies, so the browser never shows its own error page."""
     answer = page.request.get(url, max_redirects=5)
     kind = answer.headers.get("content-type", "")
-    return answer.status != 405 and kind.startswith("text/html") and "attachment" not in answer.headers.get(
-        "content-disposition", ""
+    return (
+        answer.status != 405
+        and kind.startswith("text/html")
+        and "attachment" not in answer.headers.get("content-disposition", "")
     )
 
 
@@ -148,7 +150,7 @@ def test_main_pages_fit_every_width_for_every_persona(demo: None, live_server: A
         problems += walk(page, live_server.url, pages, persona)
     page.context.clear_cookies()
     anonymous = [(name, reverse(name)) for name in ("login", "signup", "password-reset")]
-    problems += walk(page, live_server.url, anonymous + [("404", "/no-such-page/")], "anonymous")
+    problems += walk(page, live_server.url, [*anonymous, ("404", "/no-such-page/")], "anonymous")
     assert not problems, "horizontal overflow:\n" + "\n".join(problems)
 
 
@@ -186,9 +188,7 @@ def test_open_menus_fit_the_narrow_window(demo: None, live_server: Any, page: Pa
     expect(menu.get_by_role("link", name="Audit log")).to_be_visible()
 
 
-def test_header_is_small_and_the_same_with_or_without_an_org(
-    demo: None, live_server: Any, page: Page, sign_in
-) -> None:
+def test_header_is_small_and_the_same_with_or_without_an_org(demo: None, live_server: Any, page: Page, sign_in) -> None:
     """At 800 px the sticky header is one row; the account menu sits at the same place on every page."""
     sign_in("maria")
     marketing = Organization.objects.get(name="Marketing")
