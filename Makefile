@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test install install-dev lint migrate seed clean api-client
+.PHONY: run test install install-dev lint migrate seed clean api-client screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ run: install
 # The whole suite, SQLite unless DATABASE_URL is set. Extra pytest arguments: make test ARGS="-k switcher".
 test: install-dev
 	$(BIN)/pytest $(ARGS)
+
+# docs/screenshots/<page>-<width>.png (the README shows two): the main pages of the demo at 1400 and 390 px, taken
+# by the layout's browser test (tests/e2e/test_layout_e2e.py) in Debian's chromium. Commit the PNGs it changes.
+screenshots: install-dev
+	CANOPY_SCREENSHOTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_layout_e2e.py -k screenshots
 
 # The static checks CI runs before the tests: lint, formatting, types and the '# type: ignore' ratchet.
 lint: install-dev

@@ -232,4 +232,5 @@ def test_screenshots_of_the_main_pages(demo: None, live_server: Any, page: Page,
         for name, url in shots:
             page.goto(live_server.url + url)
             page.screenshot(path=str(SCREENSHOTS / f"{slug(name)}-{width}.png"))
-    assert sorted(p.name for p in SCREENSHOTS.glob("*.png")) >= [f"{slug(n)}-1400.png" for n, _ in shots][:1]
+    missing = [f"{slug(n)}-{w}.png" for n, _ in shots for w in SCREENSHOT_WIDTHS]
+    assert all((SCREENSHOTS / name).stat().st_size > 0 for name in missing)
