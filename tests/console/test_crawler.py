@@ -5,7 +5,8 @@ forms that the most privileged personas see as everyone else.
 What must hold: no response is a 5xx; a denied write (403 or 404) changes nothing in the database (a fingerprint of
 every table, before and after); an unknown id answers 404. Pages are enumerated from the URL resolver (every pattern
 outside the admin and the API), their ``<…_id>`` parameters filled from the demo world's objects by name, so a new
-page is crawled without editing this file (a parameter the crawler cannot fill fails loudly). Forms are parsed from
+page is crawled without editing this file (a parameter the crawler cannot fill fails loudly; tests/console/pages.py,
+shared with the layout walk of tests/e2e/test_layout_e2e.py). Forms are parsed from
 the HTML (action, method, fields, CSRF token) and posted with CSRF checks on. Each submission runs in a savepoint
 that is rolled back, so every form meets the same world.
 """
