@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from access import policy
+from access.whoami import whoami
 from config import kinds
 from orgs.models import Organization, ancestors_of
 
@@ -78,6 +79,7 @@ def context_for(request: Any, org: Organization) -> dict[str, Any]:
         "switcher": switch,
         "caps": policy.capabilities(request.user, org),
         "kind_tabs": kind_tabs(),
+        "whoami": whoami(request.user, org),  # after the switcher: decided from the grants it loaded
     }
 
 
