@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from access import fences, resolver
+from access import fences, resolver, vocabulary
 from access.roles import ALL_CAPABILITIES, SHARE_LEVELS
 from access.roles import COMPONENT_PUSH as COMPONENT_PUSH  # re-exported: callers ask policy.COMPONENT_PUSH
 from access.roles import TENANT_ADMIN as TENANT_ADMIN
@@ -780,9 +780,9 @@ def authorize_delegation(
     missing = delegation_gaps(actor, capabilities, place)
     if missing:
         where = getattr(place, "name", str(place))
+        named = ", ".join(f"{entry.label} ({entry.key})" for entry in vocabulary.in_order(missing))
         raise Forbidden(
-            f"You cannot {action}: it confers or removes capabilities you do not hold in {where} "
-            f"({', '.join(sorted(missing))}).",
+            f"You cannot {action}: it confers or removes capabilities you do not hold in {where}: {named}.",
             code="escalation",
         )
 

@@ -61,8 +61,13 @@ class WhoAmI:
     fence: str = ""  # why this request's sign-in does not reach the org, when it does not
 
     @property
-    def role_count(self) -> int:
-        return len([s for s in self.sources if s.applies])
+    def sources_worth_listing(self) -> bool:
+        """More than the line says: several grants, or one that an inheritance cut stops."""
+        return len(self.sources) > 1 or any(not s.applies for s in self.sources)
+
+
+#: How many roles the compact line names before "and N more".
+SUMMARY_PARTS = 3
 
 
 def _role_names(org: Organization, keys: set[str]) -> dict[str, str]:
@@ -114,6 +119,8 @@ def whoami(user: Any, org: Organization) -> WhoAmI:
     ]
     summary = [f"Tenant administrator of {org.tenant.name}"] if standing.tenant_admin else []
     summary += [source.text for source in sources if source.applies]
+    if len(summary) > SUMMARY_PARTS:  # the line stays one line; the panel lists them all
+        summary = [*summary[: SUMMARY_PARTS - 1], f"and {len(summary) - SUMMARY_PARTS + 1} more"]
     at_org = [s for s in sources if s.applies and s.where != "project"]
     return WhoAmI(
         summary=summary or ["No role here"],
