@@ -77,3 +77,13 @@ def test_the_panel_opens_without_javascript(demo, live_server, browser):
         shoot(page, "ivan-nojs-800")
     finally:
         context.close()
+
+
+def test_the_custom_role_form_describes_each_capability(demo, live_server, page, sign_in):
+    sign_in("maria")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(org_url(live_server, "Marketing", "roles/"))
+    form = page.locator("fieldset.checks")
+    expect(form.get_by_label("Manage credentials")).to_be_visible()
+    expect(form).to_contain_text("Create, change, rotate and delete credentials and their secrets.")
+    shoot(page, "maria-roles")
