@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from access import policy
+from access import policy, vocabulary
 from access.models import (
     AccessToken,
     AuditEvent,
@@ -191,7 +191,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 class RoleForm(VersionedModelForm):
     capabilities = forms.MultipleChoiceField(
-        choices=[(c, c) for c in CAPABILITIES],
+        choices=vocabulary.choices(CAPABILITIES),
         widget=forms.CheckboxSelectMultiple,
     )
 

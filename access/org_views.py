@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as FilterError
 
-from access import policy, selectors
+from access import policy, selectors, vocabulary
 from access.api_members import filtered_audit_events
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
@@ -269,7 +269,7 @@ def team_edit(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpResponse
 class RoleForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, max_length=2000)
-    capabilities = forms.MultipleChoiceField(choices=[(c, c) for c in CAPABILITIES],
+    capabilities = forms.MultipleChoiceField(choices=vocabulary.choices(CAPABILITIES),
                                              widget=forms.CheckboxSelectMultiple)  # fmt: skip
 
 

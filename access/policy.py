@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from access import fences, resolver
+from access import fences, resolver, vocabulary
 from access.roles import ALL_CAPABILITIES, SHARE_LEVELS
 from access.roles import COMPONENT_PUSH as COMPONENT_PUSH  # re-exported: callers ask policy.COMPONENT_PUSH
 from access.roles import TENANT_ADMIN as TENANT_ADMIN
@@ -531,6 +531,41 @@ class Access:
             reasons.append(kind.team.member_reason)
         return Explanation(allowed, capability, reasons, base.grants)
 
+    # -- who the user is at an org (issue #11 §1: "You here: …") ---------------------------------------------
+    def standing(self, org: Organization) -> Standing:
+        """Where the user's capabilities at ``org`` come from: the grants on its path (applying or cut), the
+        tenant administration, and the user's project grants (``project_ids``: the caller keeps those of ``org``'s
+        projects). Decided from the user's facts loaded once per request (``subtree_rows``, which the switcher of
+        every org page loads anyway): no query of its own after them."""
+        capabilities = self.capabilities(org)
+        if not self.is_authenticated or org.deleted_at is not None:
+            return Standing(capabilities=capabilities)
+        if self.is_superuser:
+            return Standing(capabilities=capabilities, superuser=True)
+        fence = self.fence_at(org)
+        if fence is not None:
+            return Standing(capabilities=capabilities, fence=fence.detail)
+        rows = [
+            r
+            for r in self.subtree_rows
+            if r.kind in ("user", "team", "cut")
+            and r.tree_id == org.tree_id
+            and r.lft is not None
+            and r.rght is not None
+            and r.lft <= org.lft <= r.rght
+        ]
+        decision = _decide(rows, org)
+        projects = frozenset(
+            r.object_id for r in self.subtree_rows if r.kind in ("project_user", "project_team") and r.object_id
+        )
+        return Standing(
+            capabilities=capabilities,
+            tenant_admin=org.tenant_id in self.admin_tenant_ids,
+            grants=decision.reasons,
+            project_grants=[r for r in self.subtree_rows if r.kind in ("project_user", "project_team")],
+            project_ids=projects,
+        )
+
 
 class SystemAccess(Access):
     """What the platform itself may do (config.actors.SYSTEM): everything, without a query. Commands, bootstrap and
@@ -567,6 +602,21 @@ class Explanation:
     capability: str
     reasons: list[str] = field(default_factory=list)
     grants: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What ``standing`` answers: the user's capabilities at an org and where they come from. ``grants`` are the
+    org grants on its path (``cut_by`` set when an inheritance cut stops one); ``project_grants`` every project
+    grant the user holds (``object_id`` the project), ``project_ids`` their projects."""
+
+    capabilities: frozenset[str]
+    superuser: bool = False
+    tenant_admin: bool = False
+    fence: str = ""
+    grants: list[_Reason] = field(default_factory=list)
+    project_grants: list[resolver.Row] = field(default_factory=list)
+    project_ids: frozenset[UUID] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -700,6 +750,11 @@ def explain(user: Any, capability: str, obj: models.Model) -> Explanation:
     return access_for(user).explain(capability, obj)
 
 
+def standing(user: Any, org: Organization) -> Standing:
+    """Where ``user``'s capabilities at ``org`` come from (``Access.standing``)."""
+    return access_for(user).standing(org)
+
+
 def is_tenant_admin(user: Any, tenant_id: UUID) -> bool:
     return access_for(user).is_tenant_admin(tenant_id)
 
@@ -725,9 +780,9 @@ def authorize_delegation(
     missing = delegation_gaps(actor, capabilities, place)
     if missing:
         where = getattr(place, "name", str(place))
+        named = ", ".join(f"{entry.label} ({entry.key})" for entry in vocabulary.in_order(missing))
         raise Forbidden(
-            f"You cannot {action}: it confers or removes capabilities you do not hold in {where} "
-            f"({', '.join(sorted(missing))}).",
+            f"You cannot {action}: it confers or removes capabilities you do not hold in {where}: {named}.",
             code="escalation",
         )
 
@@ -742,7 +797,7 @@ def authorize(user: Any, capability: str, obj: models.Model) -> None:
             raise fences.FenceRefusal(fence)
         raise NotFound()
     if not access.can(capability, obj):
-        raise Forbidden("You do not have permission to do this here.", code="permission_denied")
+        raise Forbidden("You do not have permission to do this here.", code="permission_denied", capability=capability)
 
 
 def get_for(user: Any, capability: str, queryset: models.QuerySet, **lookup: Any) -> Any:

@@ -41,7 +41,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 
-from access import policy
+from access import policy, vocabulary, whoami
 from access.fences import FenceRefusal
 from access.services import remember_org
 from config.errors import Busy, DomainError, Forbidden, NotFound, Stale
@@ -91,7 +91,7 @@ def require(request: HttpRequest, capability: str, obj: Any) -> None:
     """Forbidden (the 403 page in ``obj``'s org) unless the user holds ``capability`` on ``obj``, which they see."""
     if not policy.can(request.user, capability, obj):
         setattr(request, _ORG_ATTR, org_of(obj))
-        raise Forbidden(DENIED)
+        raise Forbidden(DENIED, capability=capability)
 
 
 def parse_uuid(value: Any) -> UUID | None:
@@ -134,10 +134,16 @@ def error_page(request: HttpRequest, exc: Exception) -> HttpResponse:
             return redirect(f"{reverse(FENCE_PAGES[fence.code])}?{query}")
     if isinstance(exc, Forbidden | PermissionDenied):
         reason = exc.detail if isinstance(exc, Forbidden) else (str(exc) or DENIED)
+        # The capability the user lacks, in words, and whom to ask for it (issue #11 §1).
+        capability = exc.capability if isinstance(exc, Forbidden) else None
+        missing = vocabulary.describe(capability) if capability else None
         org = getattr(request, _ORG_ATTR, None)
         if org is not None and request.user.is_authenticated:
-            return render_org_page(request, "403.html", org, status=403, reason=reason)
-        return render(request, "403.html", {"reason": reason}, status=403)
+            return render_org_page(
+                request, "403.html", org, status=403, reason=reason, missing=missing,
+                granters=whoami.granters(request.user, org, capability),
+            )  # fmt: skip
+        return render(request, "403.html", {"reason": reason, "missing": missing}, status=403)
     if isinstance(exc, ValidationError):
         return render(request, "400.html", {"message": " ".join(exc.messages)}, status=400)
     if isinstance(exc, Busy):

@@ -45,6 +45,12 @@ class Forbidden(DomainError):
     status = 403
     default_code = "permission_denied"
 
+    def __init__(self, detail: str, code: str | None = None, *, capability: str | None = None):
+        super().__init__(detail, code)
+        # The capability the caller lacks, when one does: the console's 403 page names it in words and who can grant
+        # it (issue #11 §1). Not part of the payload: the API's 403 body stays {"detail", "code"}.
+        self.capability = capability
+
 
 class PlanLimit(Forbidden):
     default_code = "plan_limit"

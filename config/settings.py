@@ -137,6 +137,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Under DEBUG, the console's own 404 page rather than Django's technical one (config/notfound.py).
+    "config.notfound.OwnNotFoundMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "access.middleware.RequestContextMiddleware",
     # How the session authenticated (password, SSO, second factor): the policy's fences read it (access/fences.py).

@@ -15,6 +15,7 @@ from typing import Any
 from django.urls import reverse
 
 from access import policy
+from access.whoami import whoami
 from config import kinds
 from orgs.models import Organization, Project, ancestors_of
 
@@ -146,6 +147,7 @@ def context_for(request: Any, org: Organization) -> dict[str, Any]:
         "switcher": switch,
         "caps": policy.capabilities(request.user, org),
         "kind_tabs": kind_tabs(),
+        "whoami": whoami(request.user, org),  # after the switcher: decided from the grants it loaded
     }
 
 
