@@ -48,7 +48,7 @@ from config.console import (
     require,
 )
 from config.errors import NotFound
-from config.listing import paginate
+from config.listing import paginate, search_rows, search_term
 from orgs.models import Organization
 
 
@@ -102,9 +102,20 @@ def _add_member(request: HttpRequest, target: Any, org: Organization, done: str,
 def _members_page(request: HttpRequest, org: Organization, context: dict[str, Any]) -> HttpResponse:
     can_manage = policy.can(request.user, "member.manage", org)
     form = context.get("form", MemberForm(org=org, viewer=request.user) if can_manage else None)
+    listing = paginate(request, _searched_members(request, selectors.org_members(org)))
     return render_org_page(
-        request, "access/members.html", org, members=selectors.org_members(org), form=form, can_manage=can_manage,
-        role_choices=_role_choices(org) if can_manage else [], tab="members", error=context.get("error"),
+        request, "access/members.html", org, members=listing.page, listing=listing, form=form,
+        can_manage=can_manage, role_choices=_role_choices(org) if can_manage else [], tab="members",
+        error=context.get("error"),
+    )  # fmt: skip
+
+
+def _searched_members(request: HttpRequest, members: list[selectors.Member]) -> list[selectors.Member]:
+    """The members whose username, e-mail, team or role matches ``?q=`` (all of them without one)."""
+    return search_rows(
+        members, search_term(request),
+        lambda m: (m.user.username if m.user else "", m.user.email if m.user else "", m.team.name if m.team else "",
+                   m.role.name),
     )  # fmt: skip
 
 
@@ -112,7 +123,7 @@ def _members_page(request: HttpRequest, org: Organization, context: dict[str, An
 def members(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "member.view")
     if request.method != "POST" and request.GET.get("format") == "csv":
-        return _members_csv(org, selectors.org_members(org))
+        return _members_csv(org, _searched_members(request, selectors.org_members(org)))
     here = reverse("org-members", args=[org.pk])
     writes = {"": _add_member(request, org, org, "Member added.", here)}
     return dispatch(request, writes, lambda context: _members_page(request, org, context))
