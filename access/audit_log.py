@@ -121,6 +121,20 @@ class AuditFilterForm(forms.Form):
 
 
 FILTER_NAMES = frozenset(AuditFilterForm.base_fields)
+MORE_FILTERS = ("actor", "until", "org", "target_type", "target")  # behind "More filters" on the page
+
+
+def more_filters(form: AuditFilterForm, org: Organization) -> bool:
+    """Whether the page opens its "More filters" box: one of them is set (or wrong), or the sub-organizations are
+    left out."""
+    if not form.is_bound:
+        return False
+    if any(form.errors.get(name) for name in MORE_FILTERS):
+        return True
+    given = {name: form.data.get(name, "") for name in MORE_FILTERS}
+    if given["org"] in ("", str(org.pk)):
+        given["org"] = ""
+    return any(given.values()) or not form.data.get("descendants")
 
 
 def filter_form(org: Organization, params: Mapping[str, Any]) -> AuditFilterForm:

@@ -447,8 +447,16 @@ def audit(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return render_org_page(
         request, "access/audit.html", org, status=200 if valid else 400, form=form, listing=listing, rows=rows,
         csv_link=f"?{query.urlencode()}&format=csv" if query else "?format=csv",
-        org_choices=audit_log.org_choices(org), tab="audit",
+        org_choices=_with_chosen(audit_log.org_choices(org), data.get("org")),
+        more_filters=audit_log.more_filters(form, org), tab="audit",
     )  # fmt: skip
+
+
+def _with_chosen(choices: list[tuple[str, str]], chosen: Organization | None) -> list[tuple[str, str]]:
+    """The menu's organizations, with the chosen one even when it lies beyond the menu's cap."""
+    if chosen is None or any(value == str(chosen.pk) for value, _ in choices):
+        return choices
+    return [*choices, (str(chosen.pk), chosen.name)]
 
 
 def _audit_csv(org: Organization, events: Any) -> HttpResponse:

@@ -120,6 +120,7 @@ def test_subtree_filter_with_and_without_descendants(world, admin):
     everything = html_of(admin.get(url(world.marketing)))
     assert all(name in everything for name in ("at-emea", "at-campaigns", "at-marketing"))
     assert 'name="descendants" checked' in everything  # the page opens on the whole subtree
+    assert '<details class="more-filters">' in everything and '<details class="more-filters" open>' in alone
 
 
 def test_target_filter_by_type_id_or_name_and_search(world, admin):
