@@ -15,7 +15,6 @@ from uuid import UUID
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -529,11 +528,12 @@ def people(request: HttpRequest, org_id: UUID) -> HttpResponse:
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        search = request.GET.get("q", "").strip()
-        page = Paginator(selectors.tenant_memberships(tenant, search), 100).get_page(request.GET.get("page"))
+        search = search_term(request)
+        listing = paginate(request, selectors.tenant_memberships(tenant, search))
         return render_org_page(
-            request, "access/people.html", org, page=page, search=search, tab="people", error=context.get("error")
-        )
+            request, "access/people.html", org, page=listing.page, listing=listing, search=search, tab="people",
+            error=context.get("error"),
+        )  # fmt: skip
 
     return dispatch(request, writes, show)
 

@@ -79,7 +79,7 @@ def switch(request: HttpRequest) -> HttpResponse:
 @console_view
 def org_overview(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id)
-    children = list(org.children.alive().order_by("name"))
+    children = paginate(request, list(org.children.alive().order_by("name")), param="children")
     visible = policy.visible(request.user, "project.view", org.projects.all())
     projects = paginate(request, search(visible, search_term(request), ["name", "description"]).order_by("name"))
     return render_org_page(request, "orgs/overview.html", org, children=children, projects=projects)

@@ -12,7 +12,7 @@ from config.actors import SYSTEM
 from config.listing import paginate, search_rows
 from resources import services
 from resources.models import Run
-from tests.factories import UserFactory, add_to_tenant, make_project
+from tests.factories import UserFactory, add_to_tenant, make_org, make_project
 
 MANY = 60  # more than a page of 50
 
@@ -165,3 +165,32 @@ def test_search_rows_is_case_insensitive_and_empty_means_all():
     assert search_rows(rows, "", lambda r: r) == rows
     assert search_rows(rows, "alph", lambda r: r) == rows
     assert search_rows(rows, "BET", lambda r: r) == [rows[1]]
+
+
+def test_sub_organizations_page_beside_the_projects(world, admin):
+    from_logistics = [f"Depot {i:03d}" for i in range(MANY)]
+    for name in from_logistics:
+        make_org(world.logistics, name)
+    make_project(world.logistics, "Fleet")
+    html = card(admin.get(org_url(world.logistics)).content.decode())
+    assert 'class="count">60<' in html and "Depot 049" in html and "Depot 050" not in html
+    assert 'href="?children=2"' in html and "Sub-organization pages" in html
+    page = admin.get(org_url(world.logistics), {"children": 2, "q": "fle"}).content.decode()
+    assert "Depot 059" in card(page) and "Depot 000" not in card(page) and "Fleet" in page  # each list its own page
+
+
+def card(html):
+    """The sub-organizations card (the switcher lists organizations too)."""
+    return html.split('id="children-title"')[1].split("</section>")[0]
+
+
+def test_people_page_uses_the_shared_pages(world, as_user):
+    for i in range(MANY):
+        add_to_tenant(UserFactory(username=f"person{i:03d}"), world.acme)
+    client = as_user(world.tenant_admin)
+    url = org_url(world.root, "people/")
+    html = client.get(url).content.decode()
+    assert "Page 1 of 2" in html and "People pages" in html
+    found = client.get(url, {"q": "person05"}).content.decode()
+    assert "1–10 of 10" in found and "person059" in found
+    assert as_user(world.other_admin).get(url, {"q": "person"}).status_code == 404
