@@ -9,12 +9,12 @@ teams and custom roles carry the row's ``ETag``; their PATCH and DELETE pass ``I
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.utils.dateparse import parse_datetime
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access import policy, selectors
+from access import audit_log, policy, selectors
 from access.api import UserRefSerializer
 from access.models import AuditEvent, Invitation, Role, Team, TenantMembership
 from access.roles import ALL_CAPABILITIES, CAPABILITIES
@@ -749,42 +749,29 @@ class AuditEventSerializer(serializers.ModelSerializer):
 SINCE_ERROR = "Use an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."
 
 
-def filtered_audit_events(org: Organization, params: Any) -> Any:
-    """The org's events (and its subtree's), filtered by ``actor`` (username), ``action`` (exact, or a prefix
-    ending in '.') and ``since`` (ISO 8601); a bad ``since`` is a field error."""
-    events = selectors.audit_events(org)
-    if params.get("actor"):
-        events = events.filter(actor_name__iexact=params["actor"])
-    action = params.get("action", "")
-    if action:
-        events = events.filter(action__startswith=action) if action.endswith(".") else events.filter(action=action)
-    if params.get("since"):
-        events = events.filter(created_at__gte=_since(params["since"]))
-    return events
-
-
-def _since(value: str) -> datetime:
-    """An ISO 8601 date-time, in UTC: PostgreSQL refuses offsets beyond ±15:59 (a DataError), and a date-time at
-    the edge of the calendar may not exist in UTC (Python's OverflowError); both are field errors here."""
+def _moment(value: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO 8601 date or date-time, in UTC (access.audit_log.parse_moment: the console's reading): PostgreSQL
+    refuses offsets beyond ±15:59, and a date-time at the edge of the calendar may not exist in UTC; both are field
+    errors here."""
     try:
-        since = parse_datetime(value)  # None when malformed; ValueError when well-formed but impossible (month 13)
-        if since is not None and since.tzinfo is not None:
-            since = since.astimezone(UTC)
-    except (ValueError, OverflowError):
-        since = None
-    if since is None:
-        raise serializers.ValidationError({"since": [SINCE_ERROR]})
-    return since
+        return audit_log.parse_moment(value, end_of_day=end_of_day)
+    except DjangoValidationError:
+        raise serializers.ValidationError(SINCE_ERROR) from None
 
 
 class SinceField(serializers.DateTimeField):
-    """``since``: read in UTC like the console's filter (_since), whatever the offset."""
+    """``since``: read in UTC like the console's filter, whatever the offset (a naive date-time is UTC)."""
+
+    end_of_day = False
 
     def to_internal_value(self, value: Any) -> datetime:
-        try:
-            return _since(str(value))
-        except serializers.ValidationError:
-            raise serializers.ValidationError(SINCE_ERROR) from None
+        return _moment(str(value), end_of_day=self.end_of_day)
+
+
+class UntilField(SinceField):
+    """``until``: a date alone includes that whole day."""
+
+    end_of_day = True
 
 
 class AuditEventFilterSerializer(serializers.Serializer):
@@ -797,6 +784,35 @@ class AuditEventFilterSerializer(serializers.Serializer):
     since = SinceField(
         required=False, help_text="Events at or after this date-time (ISO 8601, e.g. 2026-11-01T00:00:00Z)."
     )
+    until = UntilField(
+        required=False, help_text="Events before this date-time (ISO 8601); a date alone includes that whole day."
+    )
+    org = serializers.UUIDField(
+        required=False, help_text="An organization of this one's subtree: its events (and its subtree's, see "
+        "descendants) instead of the whole subtree's."
+    )  # fmt: skip
+    descendants = serializers.BooleanField(
+        required=False, default=True, help_text="With org: include the events of its sub-organizations (default)."
+    )
+    target_type = serializers.CharField(
+        required=False, max_length=100, help_text="What the event is about, as a model label: orgs.organization."
+    )
+    target = serializers.CharField(
+        required=False, max_length=200, help_text="The target's id (exactly), or part of its name."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and since >= until:
+            raise serializers.ValidationError({"until": ["Must come after since."]})
+        return attrs
+
+
+def _subtree_org(org: Organization, pk: Any) -> Organization:
+    found = Organization.objects.filter(pk=pk, tree_id=org.tree_id, lft__gte=org.lft, lft__lte=org.rght).first()
+    if found is None:
+        raise serializers.ValidationError({"org": ["Choose an organization of this one's subtree."]})
+    return found
 
 
 class AuditEventsView(generics.GenericAPIView):
@@ -809,5 +825,8 @@ class AuditEventsView(generics.GenericAPIView):
         org = get_org(request, "audit.view", id)
         filters = AuditEventFilterSerializer(data={k: v for k, v in request.query_params.items() if v != ""})
         filters.is_valid(raise_exception=True)
-        page = self.paginate_queryset(filtered_audit_events(org, request.query_params))
+        data = dict(filters.validated_data)
+        if "org" in data:
+            data["org"] = _subtree_org(org, data["org"])
+        page = self.paginate_queryset(audit_log.filtered_events(org, data))
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)

@@ -8,20 +8,19 @@ change a row (a role, a team, a grant, a membership) carry the version it had wh
 from __future__ import annotations
 
 import csv
+import json
 from typing import Any
 from uuid import UUID
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import ValidationError as FilterError
 
-from access import policy, selectors, vocabulary
-from access.api_members import filtered_audit_events
+from access import audit_log, policy, selectors, vocabulary
+from access.models import AuditEvent
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
 from access.services.grants import (
@@ -48,6 +47,7 @@ from config.console import (
     require,
 )
 from config.errors import NotFound
+from config.listing import paginate, search_rows, search_term
 from orgs.models import Organization
 
 
@@ -101,9 +101,20 @@ def _add_member(request: HttpRequest, target: Any, org: Organization, done: str,
 def _members_page(request: HttpRequest, org: Organization, context: dict[str, Any]) -> HttpResponse:
     can_manage = policy.can(request.user, "member.manage", org)
     form = context.get("form", MemberForm(org=org, viewer=request.user) if can_manage else None)
+    listing = paginate(request, _searched_members(request, selectors.org_members(org)))
     return render_org_page(
-        request, "access/members.html", org, members=selectors.org_members(org), form=form, can_manage=can_manage,
-        role_choices=_role_choices(org) if can_manage else [], tab="members", error=context.get("error"),
+        request, "access/members.html", org, members=listing.page, listing=listing, form=form,
+        can_manage=can_manage, role_choices=_role_choices(org) if can_manage else [], tab="members",
+        error=context.get("error"),
+    )  # fmt: skip
+
+
+def _searched_members(request: HttpRequest, members: list[selectors.Member]) -> list[selectors.Member]:
+    """The members whose username, e-mail, team or role matches ``?q=`` (all of them without one)."""
+    return search_rows(
+        members, search_term(request),
+        lambda m: (m.user.username if m.user else "", m.user.email if m.user else "", m.team.name if m.team else "",
+                   m.role.name),
     )  # fmt: skip
 
 
@@ -111,7 +122,7 @@ def _members_page(request: HttpRequest, org: Organization, context: dict[str, An
 def members(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "member.view")
     if request.method != "POST" and request.GET.get("format") == "csv":
-        return _members_csv(org, selectors.org_members(org))
+        return _members_csv(org, _searched_members(request, selectors.org_members(org)))
     here = reverse("org-members", args=[org.pk])
     writes = {"": _add_member(request, org, org, "Member added.", here)}
     return dispatch(request, writes, lambda context: _members_page(request, org, context))
@@ -417,29 +428,59 @@ def explain(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 @console_view
 def audit(request: HttpRequest, org_id: UUID) -> HttpResponse:
+    """The audit log of ``org`` and its subtree, filtered (a bad filter is a form error, 400, and no event is
+    listed as if it matched), searched, paginated, each change in words; ``format=csv`` exports what the filters
+    keep."""
     org = fetch_org(request, org_id, "audit.view")
-    try:
-        events = filtered_audit_events(org, request.GET)
-        error = None
-    except FilterError:
-        events, error = selectors.audit_events(org), "Use an ISO 8601 date for “since”, e.g. 2026-11-01."
-    if request.GET.get("format") == "csv" and error is None:
+    form = audit_log.filter_form(org, request.GET)
+    valid = not form.is_bound or form.is_valid()
+    data = form.cleaned_data if form.is_bound and valid else {}
+    events = audit_log.filtered_events(org, data) if valid else AuditEvent.objects.none()
+    if request.GET.get("format") == "csv" and valid:
         return _audit_csv(org, events)
-    page = Paginator(events.select_related("org"), 50).get_page(request.GET.get("page"))
+    listing = paginate(request, events)
+    rows = audit_log.describe(listing.page, org.tenant_id)
     query = request.GET.copy()
     query.pop("page", None)
-    return render_org_page(request, "access/audit.html", org, page=page, error=error, query=query.urlencode(),
-                           filters=request.GET, tab="audit")  # fmt: skip
+    query.pop("format", None)
+    return render_org_page(
+        request, "access/audit.html", org, status=200 if valid else 400, form=form, listing=listing, rows=rows,
+        csv_link=f"?{query.urlencode()}&format=csv" if query else "?format=csv",
+        org_choices=_with_chosen(audit_log.org_choices(org), data.get("org")),
+        more_filters=audit_log.more_filters(form, org), tab="audit",
+    )  # fmt: skip
+
+
+def _with_chosen(choices: list[tuple[str, str]], chosen: Organization | None) -> list[tuple[str, str]]:
+    """The menu's organizations, with the chosen one even when it lies beyond the menu's cap."""
+    if chosen is None or any(value == str(chosen.pk) for value, _ in choices):
+        return choices
+    return [*choices, (str(chosen.pk), chosen.name)]
 
 
 def _audit_csv(org: Organization, events: Any) -> HttpResponse:
+    """Every event the filters keep (not a page), a row each: the changes in words (ids by name, resolved per chunk
+    of 500 events), and last the changes as recorded (JSON) for a program."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-{org.pk}.csv"'
     writer = csv.writer(response)
-    writer.writerow(["time", "actor", "action", "org", "target_type", "target", "changes", "ip"])
-    for e in events.iterator(chunk_size=500):
-        writer.writerow([_cell(v) for v in (e.created_at.isoformat(), e.actor_name, e.action,
-                         e.org.name if e.org else "", e.target_type, e.target_name, e.changes, e.ip)])  # fmt: skip
+    writer.writerow(["time", "actor", "action", "org", "target_type", "target", "changes", "ip", "changes_json"])
+    chunk: list[AuditEvent] = []
+
+    def flush() -> None:
+        for row in audit_log.describe(chunk, org.tenant_id):
+            e = row.event
+            writer.writerow([_cell(v) for v in (
+                e.created_at.isoformat(), e.actor_name, e.action, e.org.name if e.org else "", e.target_type,
+                e.target_name, row.changes_text(), e.ip, json.dumps(e.changes, sort_keys=True),
+            )])  # fmt: skip
+        chunk.clear()
+
+    for event in events.iterator(chunk_size=500):
+        chunk.append(event)
+        if len(chunk) == 500:
+            flush()
+    flush()
     return response
 
 
@@ -487,11 +528,12 @@ def people(request: HttpRequest, org_id: UUID) -> HttpResponse:
     }  # fmt: skip
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        search = request.GET.get("q", "").strip()
-        page = Paginator(selectors.tenant_memberships(tenant, search), 100).get_page(request.GET.get("page"))
+        search = search_term(request)
+        listing = paginate(request, selectors.tenant_memberships(tenant, search))
         return render_org_page(
-            request, "access/people.html", org, page=page, search=search, tab="people", error=context.get("error")
-        )
+            request, "access/people.html", org, page=listing.page, listing=listing, search=search, tab="people",
+            error=context.get("error"),
+        )  # fmt: skip
 
     return dispatch(request, writes, show)
 

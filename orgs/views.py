@@ -30,6 +30,7 @@ from config.console import (
     render_org_page,
 )
 from config.errors import NotFound
+from config.listing import paginate, search, search_term
 from orgs import navigation, services
 from orgs.forms import MoveForm, OrgEditForm, OrgForm, ProjectEditForm, ProjectForm
 from orgs.models import Organization, Project
@@ -78,8 +79,9 @@ def switch(request: HttpRequest) -> HttpResponse:
 @console_view
 def org_overview(request: HttpRequest, org_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id)
-    children = list(org.children.alive().order_by("name"))
-    projects = list(policy.visible(request.user, "project.view", org.projects.all()).order_by("name"))
+    children = paginate(request, list(org.children.alive().order_by("name")), param="children")
+    visible = policy.visible(request.user, "project.view", org.projects.all())
+    projects = paginate(request, search(visible, search_term(request), ["name", "description"]).order_by("name"))
     return render_org_page(request, "orgs/overview.html", org, children=children, projects=projects)
 
 

@@ -54,6 +54,7 @@ from config.console import (
 )
 from config.errors import Forbidden, NotFound
 from config.kinds import Kind
+from config.listing import Listing, paginate, search, search_rows, search_term
 from orgs.models import Organization
 from resources import services
 from resources.forms import (
@@ -245,14 +246,21 @@ def declared_list(request: HttpRequest, org_id: UUID, *, kind: Kind) -> HttpResp
 
     def show(context: dict[str, Any]) -> HttpResponse:
         queryset = extras.list_queryset(kind) if extras.list_queryset else kind.inheritable_queryset()
+        listing = _listed(request, _effective_rows(request, kind.model, org, kind.view, queryset))
         return _page(
             request, extras.list_template, org, context,
-            kind=kind, rows=_effective_rows(request, kind.model, org, kind.view, queryset),
+            kind=kind, rows=listing.page, listing=listing,
             can_manage=policy.can(user, kind.manage, org), form=form(),
             **(extras.list_context() if extras.list_context else {}),
         )  # fmt: skip
 
     return dispatch(request, writes, show)
+
+
+def _listed(request: HttpRequest, rows: list[dict[str, Any]]) -> Listing:
+    """A page of an effective list, searched by ``?q=`` in the name and where it is declared."""
+    found = search_rows(rows, search_term(request), lambda row: (row["item"].declared_name, row["item"].org.name))
+    return paginate(request, found)
 
 
 def _noun(kind: Kind, extras: Extras) -> str:
@@ -666,9 +674,10 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
 
     def show(context: dict[str, Any]) -> HttpResponse:
         visible = policy.visible(user, "task.view", Task.objects.filter(project=project)).select_related("created_by")
+        listing = paginate(request, search(visible, search_term(request), ["name", "description"]).order_by("name"))
         return _page(
             request, "resources/tasks.html", project.org, context,
-            project=project, tasks=list(visible.order_by("name")),
+            project=project, tasks=listing.page, listing=listing,
             can_create=policy.can(user, "task.create", project), form=TaskForm(org=project.org, viewer=user),
         )  # fmt: skip
 
@@ -752,13 +761,19 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
             request, "resources/task.html", org, context,
             task=task, project=project, task_caps=caps,
             steps_json=json.dumps(task.steps, indent=2),
-            runs=list(task.runs.select_related("requested_by")[:50]),
+            runs=(runs := paginate(request, _searched_runs(request, task), param="runs")).page, runs_listing=runs,
             shares=services.shares_of(task) if "task.share" in caps else [],
             edit_form=TaskEditForm(initial=initial, org=org, viewer=user, current=task.runtime),
             share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
         )  # fmt: skip
 
     return dispatch(request, writes, show)
+
+
+def _searched_runs(request: HttpRequest, task: Task) -> Any:
+    """The task's runs, newest first, narrowed by ``?q=`` (a status, the requester's username or the runtime)."""
+    runs = task.runs.select_related("requested_by").order_by("-created_at")
+    return search(runs, search_term(request), ["status", "requested_by__username", "runtime_name"])
 
 
 RUN_LOG_TAIL = 1000  # log lines a run page shows (the last ones); the API serves them all

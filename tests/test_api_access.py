@@ -338,3 +338,20 @@ def test_the_audit_log_needs_audit_view_and_filters(world, people, api_as, djang
     assert grants["count"] == 3
     assert client.get(f"/api/v1/orgs/{world.marketing.pk}/audit-events", {"since": "yesterday"}).status_code == 400
     assert not AuditEvent.objects.filter(changes__icontains="password").exists()
+
+
+def test_the_audit_log_filters_by_subtree_target_and_until(world, people, api_as):
+    """#11 §4: the console's org-subtree and target filters, in the API too."""
+    client = api_as(people["admin"])
+    base = f"/api/v1/orgs/{world.marketing.pk}/audit-events"
+    client.post(f"/api/v1/orgs/{world.emea.pk}/projects", {"name": "Blog"}, format="json")
+    client.post(f"/api/v1/orgs/{world.campaigns.pk}/projects", {"name": "Promo"}, format="json")
+    names = lambda params: {e["target_name"] for e in client.get(base, params).json()["results"]}  # noqa: E731
+    assert {"Blog", "Promo"} <= names({"org": str(world.emea.pk)})
+    assert "Promo" not in names({"org": str(world.emea.pk), "descendants": "false"})
+    assert names({"target_type": "orgs.project", "target": "pro"}) == {"Promo"}
+    assert names({"until": "2000-01-01"}) == set()
+    for bad in ({"org": str(world.logistics.pk)}, {"org": "nope"}, {"until": "later"},
+                {"since": "2026-11-02", "until": "2026-11-01"}):  # fmt: skip
+        response = client.get(base, bad)
+        assert response.status_code == 400 and set(response.json()) & {"org", "until"}, bad
