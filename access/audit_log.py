@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from access import selectors
+from access import selectors, vocabulary
 from access.models import AuditEvent, Role, Team
 from orgs.models import Organization, Project, Tenant
 from runtimes.models import Runtime
@@ -299,6 +299,8 @@ def show_value(value: Any, names: Mapping[str, str]) -> str:
     uuid = _as_uuid(value)
     if uuid is not None:
         return names.get(uuid, str(value))
+    if isinstance(value, str) and value in vocabulary.VOCABULARY:
+        return vocabulary.label(value)  # a capability, in the words the console uses for it everywhere
     return str(value)
 
 

@@ -49,7 +49,7 @@ def test_a_creation_names_its_parent_and_lists_read_as_lists(world, admin):
                                                  "locked": [False, True], "expires_at": None})  # fmt: skip
     html = html_of(admin.get(url(world.marketing)))
     assert "Parent:</span> Marketing" in html
-    assert "Custom capabilities:</span> added audit.view" in html
+    assert "Custom capabilities:</span> added View the audit log" in html  # a capability in words
     assert "<del>no</del> → <ins>yes</ins>" in html and "Expires at:</span> —" in html
 
 
