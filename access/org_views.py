@@ -22,6 +22,7 @@ from rest_framework.exceptions import ValidationError as FilterError
 
 from access import policy, selectors
 from access.api_members import filtered_audit_events
+from access.models import OrgTeamGrant, ProjectTeamGrant
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
 from access.services.grants import (
@@ -167,6 +168,13 @@ def member_change(request: HttpRequest, org_id: UUID, grant_id: UUID) -> HttpRes
     return dispatch(request, {"": write}, lambda context: _members_page(request, org, context))
 
 
+# What a deleted team's grants are, in words (their models' verbose names are the tables' names).
+TEAM_HOLDINGS = {
+    OrgTeamGrant: ("role on an organization", "roles on organizations"),
+    ProjectTeamGrant: ("role on a project", "roles on projects"),
+}
+
+
 def _holder(grant: Any) -> tuple[str, str, Any]:
     """Who holds ``grant``: its form field ("user" or "team"), the name the page shows, and the id the form takes."""
     user = getattr(grant, "user", None)
@@ -262,8 +270,8 @@ def team_action(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpRespon
         members = team.group.user_set.count()
         return Confirm(
             title=f"Delete the team {team.name}?", button="Delete team", cancel=here,
-            goes_with=[f"{members} member{'s' if members != 1 else ''} lose the roles the team holds",
-                       *goes_with(team.group, skip=[selectors.Team])],
+            goes_with=[f"{members} member{' loses' if members == 1 else 's lose'} the roles the team holds",
+                       *goes_with(team.group, skip=[selectors.Team], names=TEAM_HOLDINGS)],
         )  # fmt: skip
 
     def removing(d: dict[str, Any]) -> Confirm:

@@ -233,9 +233,15 @@ class Undo:
     label: str = "Undo"
 
 
-def goes_with(obj: models.Model, *, skip: Sequence[type[models.Model]] = ()) -> list[str]:
+def goes_with(
+    obj: models.Model,
+    *,
+    skip: Sequence[type[models.Model]] = (),
+    names: Mapping[type[models.Model], tuple[str, str]] | None = None,
+) -> list[str]:
     """What deleting ``obj`` deletes with it, counted per kind ("3 runs", "1 share"), as the database's cascades
-    say (one query per related table, whatever the number of rows). ``skip`` leaves out bookkeeping rows."""
+    say (one query per related table, whatever the number of rows). ``skip`` leaves out bookkeeping rows; ``names``
+    words a kind better than its verbose names (singular, plural)."""
     collector = Collector(using=router.db_for_write(type(obj), instance=obj))
     try:
         collector.collect([obj])
@@ -249,8 +255,8 @@ def goes_with(obj: models.Model, *, skip: Sequence[type[models.Model]] = ()) -> 
     lines = []
     for model, n in counts.items():
         if n and not issubclass(model, tuple(skip)) and not model._meta.auto_created:
-            meta = model._meta
-            lines.append(f"{n} {meta.verbose_name if n == 1 else meta.verbose_name_plural}")
+            one, many = (names or {}).get(model) or (model._meta.verbose_name, model._meta.verbose_name_plural)
+            lines.append(f"{n} {one if n == 1 else many}")
     return sorted(lines, key=lambda line: line.split(" ", 1)[1])
 
 

@@ -153,8 +153,10 @@ def org_delete(request: HttpRequest, org_id: UUID) -> HttpResponse:
         projects = Project.objects.filter(org__in=Organization.objects.alive().filter(org.descendants_q())).count()
         return Confirm(
             title=f"Delete {org.name}?", button=f"Delete {org.name}", cancel=reverse("org", args=[org.pk]),
-            goes_with=[f"{below} organization{'s' if below != 1 else ''} below it",
-                       f"{projects} project{'s' if projects != 1 else ''}, with their tasks and runs"],
+            goes_with=[line for n, line in (
+                (below, f"{below} organization{'s' if below != 1 else ''} below it"),
+                (projects, f"{projects} project{'s' if projects != 1 else ''}, with their tasks and runs"),
+            ) if n],
             note="They disappear from the console and the API. A tenant administrator can restore them whole from "
             f"“Deleted organizations” for {settings.ORG_RESTORE_WINDOW.days} days.",
         )  # fmt: skip

@@ -116,7 +116,9 @@ def test_invitations_page_invites_shows_the_link_once_and_revokes(
         ).content.decode()
     assert 'data-testid="invite-link"' in html and len(mailoutbox) == 1
     invitation = Invitation.objects.get(email="dana@example.com")
-    client.post(page(world.marketing, "invitations"), {"action": "revoke", "confirmed": "1", "invitation": str(invitation.pk)})
+    client.post(
+        page(world.marketing, "invitations"), {"action": "revoke", "confirmed": "1", "invitation": str(invitation.pk)}
+    )
     assert Invitation.objects.get(pk=invitation.pk).status == "revoked"
 
 

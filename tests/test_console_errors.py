@@ -260,7 +260,9 @@ def test_a_stale_delete_button_deletes_nothing(world, people, as_user):
     client = as_user(people["integrator"])
     version = opened_version(client.get(url(world.marketing, f"tasks/{task.pk}/")).content.decode())
     services.update_task(actor=world.tenant_admin, task=task, name="Sync renamed")
-    response = client.post(url(world.marketing, f"tasks/{task.pk}/"), {"action": "delete", "confirmed": "1", "version": version})
+    response = client.post(
+        url(world.marketing, f"tasks/{task.pk}/"), {"action": "delete", "confirmed": "1", "version": version}
+    )
     assert response.status_code == 409 and "changed by alice" in response.content.decode()
     assert Task.objects.filter(pk=task.pk, name="Sync renamed").exists()
 

@@ -198,8 +198,8 @@ def test_a_kind_adds_to_its_pages_from_its_own_faces_module(world, people, as_us
         created = client.post(reverse("runtimes", args=[world.marketing.pk]), {"action": "create", "name": "jvm"})
         assert created["Location"] == reverse("runtimes", args=[world.marketing.pk])
         item = Runtime.objects.get(name="jvm")
-        gone = client.post(reverse("runtime", args=[world.marketing.pk, item.pk]), {"action": "delete", "confirmed": "1", "version": 1},
-                           follow=True)  # fmt: skip
+        gone = client.post(reverse("runtime", args=[world.marketing.pk, item.pk]),
+                           {"action": "delete", "confirmed": "1", "version": 1}, follow=True)  # fmt: skip
         assert "Runtime image jvm was deleted." in gone.content.decode()
         assert not Runtime.objects.filter(pk=item.pk).exists()
     finally:

@@ -127,7 +127,9 @@ def test_invisible_orgs_and_objects_answer_404(world, stock, as_user, who):
         f"tasks/{stock['task'].pk}/",
     ]:
         assert client.get(url(world.marketing, suffix)).status_code == 404, suffix
-        assert client.post(url(world.marketing, suffix), {"action": "delete", "confirmed": "1"}).status_code == 404, suffix
+        assert client.post(url(world.marketing, suffix), {"action": "delete", "confirmed": "1"}).status_code == 404, (
+            suffix
+        )
     assert snapshot() == before
 
 
@@ -272,7 +274,9 @@ def test_a_guest_cannot_open_or_write_credentials(world, people, stock, as_user)
     response = client.post(url(world.marketing, "credentials/"), {"action": "create", "name": "X", "kind": "generic"})
     assert response.status_code == 403
     assert (
-        client.post(url(world.marketing, f"credentials/{stock['own_cred'].pk}/"), {"action": "delete", "confirmed": "1"}).status_code
+        client.post(
+            url(world.marketing, f"credentials/{stock['own_cred'].pk}/"), {"action": "delete", "confirmed": "1"}
+        ).status_code
         == 403
     )
     assert snapshot() == before
@@ -384,7 +388,12 @@ def test_integrators_read_variables_without_secret_values_and_cannot_change_them
         client.post(url(world.marketing, "env-vars/"), {"action": "create", "key": "X", "value": "1"}).status_code
         == 403
     )
-    assert client.post(url(world.marketing, f"env-vars/{stock['secret'].pk}/"), {"action": "delete", "confirmed": "1"}).status_code == 403
+    assert (
+        client.post(
+            url(world.marketing, f"env-vars/{stock['secret'].pk}/"), {"action": "delete", "confirmed": "1"}
+        ).status_code
+        == 403
+    )
     assert snapshot() == before
 
 
