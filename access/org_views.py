@@ -204,6 +204,8 @@ def member_remove(request: HttpRequest, org_id: UUID, grant_id: UUID) -> HttpRes
     target = grant.content_object
     confirm, undo = _removal(grant, target.name, reverse("org-members", args=[target.pk]))
     write = Write(
+        capability="member.manage",  # checked before asking: someone who may only look is refused, not asked
+        on=target,
         run=lambda d: revoke_grant(actor=request.user, grant=grant, version=d["version"]),
         done="Member removed.",
         then=lambda result: reverse("org-members", args=[org.pk]),
@@ -282,6 +284,7 @@ def team_action(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpRespon
 
     writes = {
         "delete": Write(
+            capability="member.manage", on=team.org,
             run=lambda d: delete_team(actor=request.user, team=team, version=d["version"]),
             done=f"Team {team.name} deleted.", then=lambda r: here, confirm=deleting,
         ),
@@ -290,6 +293,7 @@ def team_action(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpRespon
             done="Team updated.", then=lambda r: here,
         ),
         "remove": Write(
+            capability="member.manage", on=team.org,
             run=lambda d: remove_team_member(actor=request.user, team=team, user=person(d)),
             done="Team updated.", then=lambda r: here, confirm=removing,
             undo=lambda r: Undo(request.path, {"action": "add", "user": request.POST.get("user", "")}),
@@ -596,6 +600,8 @@ def project_members(request: HttpRequest, org_id: UUID, project_id: UUID) -> Htt
         # The undo of a removal: the same holder, role and expiry on the project again (refused if things moved on).
         "restore": _add_member(request, project, project.org, "The member is back, with the same role.", here),
         "remove": Write(
+            capability="member.manage",
+            on=project,
             run=remove,
             done="Member removed from the project.",
             then=lambda r: here,

@@ -332,13 +332,22 @@ def test_someone_who_cannot_see_it_gets_404_confirmed_or_not(world, people, as_u
     assert not case.done()
 
 
-def test_a_person_without_the_capability_is_refused_not_asked(world, people, as_user):
-    case = credential_case(world, people)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_guest_is_refused_not_asked(world, people, as_user, name):
+    """A Guest on Marketing sees members, teams, tasks, runs, components and runtimes but may change none: the
+    refusal comes before the question, so nobody is asked to confirm what they may not do."""
+    case = CASES[name](world, people)
     client = as_user(people["guest"])
     events = AuditEvent.objects.count()
-    response = client.post(case.url, case.data)
-    assert response.status_code == 403 and 'name="confirmed"' not in response.content.decode()
+    for data in (case.data, {**case.data, "confirmed": "1"}):
+        response = client.post(case.url, data)
+        assert response.status_code in (403, 404) and 'name="confirmed"' not in response.content.decode()
     assert not case.done() and AuditEvent.objects.count() == events
+
+
+def test_a_guest_who_sees_the_member_list_gets_the_403_page(world, people, as_user):
+    case = member_case(world, people)
+    assert as_user(people["guest"]).post(case.url, case.data).status_code == 403
 
 
 def test_a_malformed_request_is_refused_not_asked(world, people, as_user):
