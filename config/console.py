@@ -48,6 +48,7 @@ from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from access import policy
 from access.fences import FenceRefusal
@@ -275,13 +276,22 @@ def confirm_page(
     context = {
         "confirm": confirm,
         "fields": [*fields, (CONFIRMED, "1")],
-        "cancel": confirm.cancel or request.get_full_path(),
+        "cancel": confirm.cancel or _came_from(request),
         "error": error,
     }
     org = getattr(request, _ORG_ATTR, None)
     if org is not None and request.user.is_authenticated:
         return render_org_page(request, "_confirm.html", org, status=status, **context)
     return render(request, "_confirm.html", context, status=status)
+
+
+def _came_from(request: HttpRequest) -> str:
+    """The page the destructive button was on (this site's own Referer), else this URL: where Cancel leads."""
+    referer = request.headers.get("Referer", "")
+    secure = request.is_secure()
+    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=secure):
+        return referer
+    return request.get_full_path()
 
 
 def offer_undo(request: HttpRequest, undo: Undo) -> None:

@@ -847,7 +847,7 @@ def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse
             done="The run was stopped.", then=lambda r: here,
             confirm=lambda d: Confirm(
                 title=f"Stop this run of {run.task.name}?",
-                button="Stop the run", cancel=here, note="A queued run stops at once; a running one is asked to stop "
+                button="Stop the run", note="A queued run stops at once; a running one is asked to stop "
                 "after the step it is on. Run the task again to start over.",
             ),
         ),

@@ -502,3 +502,13 @@ def test_the_api_deletes_without_asking(world, api_as):
     )
     assert api_as(world.tenant_admin).delete(f"/api/v1/credentials/{cred.pk}").status_code == 204
     assert not Credential.objects.filter(pk=cred.pk).exists()
+
+
+def test_cancel_goes_back_to_the_page_the_button_was_on_when_it_is_this_site(world, people, as_user):
+    case = run_stop_case(world, people)
+    client = as_user(world.tenant_admin)
+    task_page = f"http://testserver{_url(world.marketing, 'tasks/')}"
+    came = client.post(case.url, case.data, HTTP_REFERER=task_page).content.decode()
+    assert f'class="button secondary" href="{task_page}"' in came
+    foreign = client.post(case.url, case.data, HTTP_REFERER="https://evil.example/").content.decode()
+    assert "evil.example" not in foreign and f'class="button secondary" href="{case.url}"' in foreign
