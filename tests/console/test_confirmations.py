@@ -26,6 +26,7 @@ from access.services.grants import grant_role
 from access.services.invitations import invite
 from access.services.teams import add_team_member, create_team
 from config.actors import SYSTEM
+from config.console import goes_with
 from identity.models import Domain
 from identity.services import claim_domain
 from orgs.models import Organization, Project
@@ -512,3 +513,25 @@ def test_cancel_goes_back_to_the_page_the_button_was_on_when_it_is_this_site(wor
     assert f'class="button secondary" href="{task_page}"' in came
     foreign = client.post(case.url, case.data, HTTP_REFERER="https://evil.example/").content.decode()
     assert "evil.example" not in foreign and f'class="button secondary" href="{case.url}"' in foreign
+
+
+# -- what goes with it ---------------------------------------------------------------------------------------------
+
+
+def test_goes_with_counts_what_the_cascade_takes_in_one_query_per_table(world, django_assert_max_num_queries):
+    table = services.create_lookup_table(
+        actor=world.tenant_admin,
+        org=world.marketing,
+        name="Big",
+        rows=[{"key": f"k{i}", "value": "v"} for i in range(300)],
+    )
+    with django_assert_max_num_queries(6):
+        assert goes_with(table) == ["300 lookup rows"]
+    assert goes_with(table, skip=[type(table.rows.first())]) == []
+    assert goes_with(table, names={type(table.rows.first()): ("key", "keys")}) == ["300 keys"]
+
+
+def test_goes_with_says_nothing_when_the_delete_would_be_refused(world, people):
+    role = create_role(actor=world.tenant_admin, org=world.marketing, name="Auditor", capabilities=["org.view"])
+    grant_role(actor=world.tenant_admin, target=world.marketing, role=role, user=people["newcomer"])
+    assert goes_with(role) == []  # granted roles are protected: the service refuses with its own message
