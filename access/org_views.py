@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from access import audit_log, policy, selectors, vocabulary
-from access.models import AuditEvent
+from access.models import AuditEvent, OrgTeamGrant, ProjectTeamGrant
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
 from access.services.grants import (
@@ -34,13 +34,16 @@ from access.services.grants import (
 from access.services.invitations import accept_url, invite, revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.console import (
+    Confirm,
     EditForm,
+    Undo,
     Write,
     console_view,
     dispatch,
     fetch_org,
     fetch_project,
     form_page,
+    goes_with,
     opened,
     parse_uuid,
     render_org_page,
@@ -124,7 +127,12 @@ def members(request: HttpRequest, org_id: UUID) -> HttpResponse:
     if request.method != "POST" and request.GET.get("format") == "csv":
         return _members_csv(org, _searched_members(request, selectors.org_members(org)))
     here = reverse("org-members", args=[org.pk])
-    writes = {"": _add_member(request, org, org, "Member added.", here)}
+    writes = {
+        "": _add_member(request, org, org, "Member added.", here),
+        # The undo of a removal (member_remove offers it): the same holder, role and expiry granted again. Refused
+        # when things moved on meanwhile: the holder has a role here again, the role is gone, the expiry passed.
+        "restore": _add_member(request, org, org, "The member is back, with the same role.", here),
+    }
     return dispatch(request, writes, lambda context: _members_page(request, org, context))
 
 
@@ -170,15 +178,49 @@ def member_change(request: HttpRequest, org_id: UUID, grant_id: UUID) -> HttpRes
     return dispatch(request, {"": write}, lambda context: _members_page(request, org, context))
 
 
+# What a deleted team's grants are, in words (their models' verbose names are the tables' names).
+TEAM_HOLDINGS = {
+    OrgTeamGrant: ("role on an organization", "roles on organizations"),
+    ProjectTeamGrant: ("role on a project", "roles on projects"),
+}
+
+
+def _holder(grant: Any) -> tuple[str, str, Any]:
+    """Who holds ``grant``: its form field ("user" or "team"), the name the page shows, and the id the form takes."""
+    user = getattr(grant, "user", None)
+    if user is not None:
+        return "user", user.get_username(), user.pk
+    team = selectors.Team.objects.filter(group_id=grant.group_id).first()
+    return "team", f"team {team.name}" if team else "a deleted team", team.pk if team else ""
+
+
+def _removal(grant: Any, where: str, back: str, *, below: bool = True) -> tuple[Confirm, Undo]:
+    """What removing ``grant`` asks first, and the undo that grants the same role (and expiry) again at ``back``."""
+    field, name, holder = _holder(grant)
+    confirm = Confirm(
+        title=f"Remove {name} from {where}?", button="Remove", cancel=back, note="You can undo this right after.",
+        goes_with=[f"the role {grant.role.name} on {where}" + (" and everything below it" if below else ""),
+                   *([f"its expiry on {grant.expires_at:%Y-%m-%d %H:%M} UTC"] if grant.expires_at else [])],
+    )  # fmt: skip
+    expires = grant.expires_at.isoformat() if grant.expires_at else ""
+    return confirm, Undo(back, {"action": "restore", field: holder, "role": grant.role.key, "expires_at": expires})
+
+
 @require_POST
 @console_view
 def member_remove(request: HttpRequest, org_id: UUID, grant_id: UUID) -> HttpResponse:
     org = fetch_org(request, org_id, "member.view")
     grant = _grant_on(org, grant_id)
+    target = grant.content_object
+    confirm, undo = _removal(grant, target.name, reverse("org-members", args=[target.pk]))
     write = Write(
+        capability="member.manage",  # checked before asking: someone who may only look is refused, not asked
+        on=target,
         run=lambda d: revoke_grant(actor=request.user, grant=grant, version=d["version"]),
         done="Member removed.",
         then=lambda result: reverse("org-members", args=[org.pk]),
+        confirm=lambda d: confirm,
+        undo=lambda result: undo,
     )
     return dispatch(request, {"": write}, lambda context: _members_page(request, org, context))
 
@@ -236,18 +278,35 @@ def team_action(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpRespon
             raise ValidationError("Choose a person of this tenant.")
         return user
 
+    def deleting(d: dict[str, Any]) -> Confirm:
+        members = team.group.user_set.count()
+        return Confirm(
+            title=f"Delete the team {team.name}?", button="Delete team", cancel=here,
+            goes_with=[f"{members} member{' loses' if members == 1 else 's lose'} the roles the team holds",
+                       *goes_with(team.group, skip=[selectors.Team], names=TEAM_HOLDINGS)],
+        )  # fmt: skip
+
+    def removing(d: dict[str, Any]) -> Confirm:
+        return Confirm(
+            title=f"Remove {person(d).get_username()} from the team {team.name}?", button="Remove", cancel=here,
+            goes_with=["the roles they hold through the team"], note="You can undo this right after.",
+        )  # fmt: skip
+
     writes = {
         "delete": Write(
+            capability="member.manage", on=team.org,
             run=lambda d: delete_team(actor=request.user, team=team, version=d["version"]),
-            done=f"Team {team.name} deleted.", then=lambda r: here,
+            done=f"Team {team.name} deleted.", then=lambda r: here, confirm=deleting,
         ),
         "add": Write(
             run=lambda d: add_team_member(actor=request.user, team=team, user=person(d)),
             done="Team updated.", then=lambda r: here,
         ),
         "remove": Write(
+            capability="member.manage", on=team.org,
             run=lambda d: remove_team_member(actor=request.user, team=team, user=person(d)),
-            done="Team updated.", then=lambda r: here,
+            done="Team updated.", then=lambda r: here, confirm=removing,
+            undo=lambda r: Undo(request.path, {"action": "add", "user": request.POST.get("user", "")}),
         ),
     }  # fmt: skip
     return dispatch(request, writes, lambda context: _teams_page(request, org, context))
@@ -316,6 +375,10 @@ def roles(request: HttpRequest, org_id: UUID) -> HttpResponse:
         "delete": Write(
             capability="member.manage", on=org, run=delete, done=lambda role: f"Role {role.name} deleted.",
             then=lambda role: here,
+            confirm=lambda d: Confirm(
+                title=f"Delete the role {_custom_role(org, request.POST.get('role')).name}?", button="Delete role",
+                cancel=here, note="This cannot be undone. A role still granted, or sent in an invitation, is kept.",
+            ),
         ),
     }  # fmt: skip
 
@@ -373,11 +436,14 @@ def invitations(request: HttpRequest, org_id: UUID) -> HttpResponse:
             error=context.get("error"),
         )  # fmt: skip
 
-    def revoke(d: dict[str, Any]) -> Any:
+    def invited() -> Any:
         invitation = selectors.invitations_of(org).filter(pk=parse_uuid(request.POST.get("invitation"))).first()
         if invitation is None:
             raise NotFound()
-        return revoke_invitation(actor=request.user, invitation=invitation)
+        return invitation
+
+    def revoke(d: dict[str, Any]) -> Any:
+        return revoke_invitation(actor=request.user, invitation=invited())
 
     def sent(result: Any) -> HttpResponse:
         # The raw link is in this one response only (Canopy keeps its hash): shown here, not after a redirect.
@@ -394,6 +460,10 @@ def invitations(request: HttpRequest, org_id: UUID) -> HttpResponse:
         "revoke": Write(
             capability="member.manage", on=org, run=revoke,
             done=lambda invitation: f"The invitation to {invitation.email} was revoked.", then=lambda r: here,
+            confirm=lambda d: Confirm(
+                title=f"Revoke the invitation to {invited().email}?", button="Revoke", cancel=here,
+                goes_with=["its link: it stops working"], note="This cannot be undone: invite them again instead.",
+            ),
         ),
     }  # fmt: skip
     return dispatch(request, writes, show)
@@ -503,8 +573,6 @@ def people(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
     def remove(d: dict[str, Any]) -> Any:
         found = member()
-        if request.POST.get("confirm") != "yes":
-            raise ValidationError(f"Tick the box to confirm removing {found.user.username} from {tenant.name}.")
         remove_tenant_member(actor=request.user, tenant=tenant, user=found.user, version=d["version"])
         return found
 
@@ -519,7 +587,13 @@ def people(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
     writes = {
         "remove": Write(
-            run=remove, done=lambda m: f"{m.user.username} was removed from {tenant.name}.", then=lambda m: here
+            run=remove, done=lambda m: f"{m.user.username} was removed from {tenant.name}.", then=lambda m: here,
+            confirm=lambda d: Confirm(
+                title=f"Remove {member().user.username} from {tenant.name}?", button="Remove", cancel=here,
+                goes_with=["every role they hold in its organizations and projects", "their team memberships",
+                           "their seat (and tenant administration)"],
+                note="This cannot be undone: invite them again to bring them back.",
+            ),
         ),
         "make-admin": Write(run=admin(True), done=lambda m: f"{m.user.username}'s membership was changed.",
                             then=lambda m: here),
@@ -547,15 +621,34 @@ def project_members(request: HttpRequest, org_id: UUID, project_id: UUID) -> Htt
     project = fetch_project(request, org_id, project_id, "member.view")
     here = reverse("project-members", args=[org_id, project.pk])
 
-    def remove(d: dict[str, Any]) -> None:
+    def granted() -> Any:
         grant = selectors.grant_by_id(parse_uuid(request.POST.get("grant")))
         if grant is None or getattr(grant, "content_object_id", None) != project.pk:
             raise NotFound()
+        return grant
+
+    def removal(grant: Any) -> tuple[Confirm, Undo]:
+        return _removal(grant, f"the project {project.name}", here, below=False)
+
+    def remove(d: dict[str, Any]) -> Undo:
+        grant = granted()
+        undo = removal(grant)[1]  # read before the grant goes
         revoke_grant(actor=request.user, grant=grant, version=d["version"])
+        return undo
 
     writes = {
         "": _add_member(request, project, project.org, "Member added to the project.", here),
-        "remove": Write(run=remove, done="Member removed from the project.", then=lambda r: here),
+        # The undo of a removal: the same holder, role and expiry on the project again (refused if things moved on).
+        "restore": _add_member(request, project, project.org, "The member is back, with the same role.", here),
+        "remove": Write(
+            capability="member.manage",
+            on=project,
+            run=remove,
+            done="Member removed from the project.",
+            then=lambda r: here,
+            confirm=lambda d: removal(granted())[0],
+            undo=lambda undo: undo,
+        ),
     }
 
     def show(context: dict[str, Any]) -> HttpResponse:

@@ -36,7 +36,7 @@ from access.services.invitations import (
     find_invitation,
     invitation_by_id,
 )
-from config.console import ActionForm, Write, console_view, dispatch, error_page
+from config.console import ActionForm, Confirm, Write, console_view, dispatch, error_page
 from config.errors import Conflict, DomainError, NotFound
 from orgs import services as org_services
 from twofactor.flow import complete_login
@@ -136,6 +136,11 @@ def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
     write = Write(
         run=lambda d: revoke_token(actor=request.user, token=token), done="The token was revoked.",
         then=lambda result: reverse("tokens"),
+        confirm=lambda d: Confirm(
+            title=f"Revoke the token {token.name or token.hint}?", button="Revoke", cancel=reverse("tokens"),
+            goes_with=["every script or integration that uses it: its next call is refused"],
+            note="This cannot be undone: create a new token and give it to them instead.",
+        ),
     )  # fmt: skip
     return dispatch(request, {"": write}, lambda context: _tokens_page(request, context))
 

@@ -19,13 +19,20 @@ URL names, how every write is dispatched, and how every refusal becomes an answe
   Busy           the page again with the message, 503 and Retry-After
   ============== ==============================================================================================
 
+- **Forgiving writes** (issue #11 §2): a destructive write declares a ``Confirm`` (what it removes and what goes
+  with it). ``dispatch`` answers its first POST with one shared page (templates/_confirm.html) that names them and
+  repeats the posted fields, hidden, with ``confirmed=1``: the second POST does it. No JavaScript, the CSRF token and
+  the version carried. A write that can be taken back declares an ``Undo``: the done message comes with an "Undo"
+  button that POSTs to the write reversing it (``undo_offer`` shows it once, on the next page). The API has none of
+  this: a client means what it sends.
+
 Nothing is written by a refused request: services raise before writing, inside their transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
@@ -36,10 +43,12 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
+from django.db import models, router
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from access import policy, vocabulary, whoami
 from access.fences import FenceRefusal
@@ -202,6 +211,112 @@ def add_refusal(form: forms.Form, exc: ValidationError, rename: Mapping[str, str
         form.add_error(name if name in form.fields and name != "version" else None, errors)
 
 
+# -- forgiving writes: confirm, then undo ---------------------------------------------------------------------------
+
+#: The field the confirmation page adds to the repeated POST; a destructive write runs only with it.
+CONFIRMED = "confirmed"
+_UNDO_KEY = "canopy_undo"
+_NOT_REPEATED = ("csrfmiddlewaretoken", CONFIRMED)
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """What the confirmation page of a destructive write says: the question naming the object (``title``), what
+    goes with it (``goes_with``: "3 runs", "every version"), whether and how it can be undone (``note``), the
+    button's words and where "Cancel" leads (default: the page the form was on)."""
+
+    title: str
+    goes_with: Sequence[str] = ()
+    note: str = "This cannot be undone."
+    button: str = "Delete"
+    cancel: str = ""
+
+
+@dataclass(frozen=True)
+class Undo:
+    """The "Undo" button offered beside a done message: a POST of ``fields`` to ``url`` (a write of its own, which
+    refuses when the state moved on, e.g. the member was added back meanwhile)."""
+
+    url: str
+    fields: Mapping[str, Any]  # each value as the hidden input's value (kept in the session: JSON only)
+    label: str = "Undo"
+
+
+def goes_with(
+    obj: models.Model,
+    *,
+    skip: Sequence[type[models.Model]] = (),
+    names: Mapping[type[models.Model], tuple[str, str]] | None = None,
+) -> list[str]:
+    """What deleting ``obj`` deletes with it, counted per kind ("3 runs", "1 share"), as the database's cascades
+    say (one query per related table, whatever the number of rows). ``skip`` leaves out bookkeeping rows; ``names``
+    words a kind better than its verbose names (singular, plural)."""
+    collector = Collector(using=router.db_for_write(type(obj), instance=obj))
+    try:
+        collector.collect([obj])
+    except (ProtectedError, RestrictedError):
+        return []  # the delete itself will refuse and say why
+    counts: dict[type[models.Model], int] = {}
+    for model, instances in collector.data.items():
+        counts[model] = counts.get(model, 0) + len(instances) - (1 if model is type(obj) else 0)
+    for queryset in collector.fast_deletes:
+        counts[queryset.model] = counts.get(queryset.model, 0) + queryset.count()
+    lines = []
+    for model, n in counts.items():
+        if n and not issubclass(model, tuple(skip)) and not model._meta.auto_created:
+            one, many = (names or {}).get(model) or (model._meta.verbose_name, model._meta.verbose_name_plural)
+            lines.append(f"{n} {one if n == 1 else many}")
+    return sorted(lines, key=lambda line: line.split(" ", 1)[1])
+
+
+def confirm_page(
+    request: HttpRequest,
+    confirm: Confirm,
+    fields: Sequence[tuple[str, Any]] | None = None,
+    *,
+    status: int = 200,
+    error: str = "",
+) -> HttpResponse:
+    """The one confirmation page (templates/_confirm.html): ``confirm``'s words and a form repeating ``fields``
+    (default: what was posted) with ``confirmed=1``, posted back to this URL. Framed by the org when there is one."""
+    if fields is None:
+        fields = [(k, v) for k, values in request.POST.lists() if k not in _NOT_REPEATED for v in values]
+    context = {
+        "confirm": confirm,
+        "fields": [*fields, (CONFIRMED, "1")],
+        "cancel": confirm.cancel or _came_from(request),
+        "error": error,
+    }
+    org = getattr(request, _ORG_ATTR, None)
+    if org is not None and request.user.is_authenticated:
+        return render_org_page(request, "_confirm.html", org, status=status, **context)
+    return render(request, "_confirm.html", context, status=status)
+
+
+def _came_from(request: HttpRequest) -> str:
+    """The page the destructive button was on (this site's own Referer), else this URL: where Cancel leads."""
+    referer = request.headers.get("Referer", "")
+    secure = request.is_secure()
+    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=secure):
+        return referer
+    return request.get_full_path()
+
+
+def offer_undo(request: HttpRequest, undo: Undo) -> None:
+    """Offer ``undo`` on the next page shown (beside the done message)."""
+    fields = {name: "" if value is None else str(value) for name, value in undo.fields.items()}
+    request.session[_UNDO_KEY] = {"url": undo.url, "fields": fields, "label": undo.label}
+
+
+def undo_offer(request: HttpRequest) -> dict[str, Any]:
+    """Context processor: ``undo_offer``, the pending "Undo" button, taken (and so shown once) when a page reads
+    it; nothing at all when none is pending (the session is only read, as messages' is)."""
+    session = getattr(request, "session", None)
+    if session is None or _UNDO_KEY not in session:
+        return {}
+    return {"undo_offer": lambda: session.pop(_UNDO_KEY, None)}
+
+
 # -- the one dispatch ----------------------------------------------------------------------------------------------
 
 
@@ -222,6 +337,10 @@ class Write:
     form: Callable[..., forms.Form] = ActionForm
     form_key: str = ""  # the name the page's template shows this form under; empty for a one-button action
     rename: Mapping[str, str] = field(default_factory=dict)
+    # A destructive write: (cleaned data) -> what the confirmation page says. Unconfirmed POSTs change nothing.
+    confirm: Callable[[dict[str, Any]], Confirm] | None = None
+    # A write that can be taken back: (result) -> the "Undo" button offered with the done message (or None).
+    undo: Callable[[Any], Undo | None] | None = None
 
 
 Show = Callable[[dict[str, Any]], HttpResponse]
@@ -230,7 +349,9 @@ Show = Callable[[dict[str, Any]], HttpResponse]
 def dispatch(request: HttpRequest, writes: Mapping[str, Write], show: Show) -> HttpResponse:
     """GET (and HEAD) show the page. A POST runs one write; a refusal answers as the module's table says: the page
     shown again by ``show(context)`` with the bound form under its ``form_key``, ``error`` (a message without a
-    field) and ``failed_action``, and the status, or the error's own page for NotFound and Forbidden."""
+    field) and ``failed_action``, and the status, or the error's own page for NotFound and Forbidden. A valid POST
+    of a write with ``confirm`` and without ``confirmed=1`` answers the confirmation page instead and writes nothing
+    (after the capability and the form: a denied or malformed request is refused, not asked about)."""
     if request.method != "POST":
         return show({})
     name = request.POST.get("action", "")
@@ -243,6 +364,8 @@ def dispatch(request: HttpRequest, writes: Mapping[str, Write], show: Show) -> H
         form = write.form(request.POST, request.FILES)
         if not form.is_valid():
             return _again(request, show, write, form, None, 400)
+        if write.confirm is not None and request.POST.get(CONFIRMED) != "1":
+            return confirm_page(request, write.confirm(form.cleaned_data))
         result = write.run(form.cleaned_data)
     except (NotFound, Http404, Forbidden, PermissionDenied) as exc:
         return error_page(request, exc)
@@ -254,6 +377,9 @@ def dispatch(request: HttpRequest, writes: Mapping[str, Write], show: Show) -> H
     done = write.done(result) if callable(write.done) else write.done
     if done:
         messages.success(request, done)
+    offer = write.undo(result) if write.undo is not None else None
+    if offer is not None:
+        offer_undo(request, offer)
     target = write.then(result)
     return target if isinstance(target, HttpResponse) else redirect(target)
 
@@ -362,13 +488,17 @@ def extras_of(model: type[models.Model]) -> Extras:
 
 
 __all__ = [
+    "CONFIRMED",
     "DENIED",
     "STALE_STATUS",
     "ActionForm",
+    "Confirm",
     "EditForm",
     "Extras",
+    "Undo",
     "Write",
     "add_refusal",
+    "confirm_page",
     "console_view",
     "dispatch",
     "error_page",
@@ -377,10 +507,13 @@ __all__ = [
     "fetch_org",
     "fetch_project",
     "form_page",
+    "goes_with",
+    "offer_undo",
     "opened",
     "org_of",
     "parse_uuid",
     "register_extras",
     "render_org_page",
     "require",
+    "undo_offer",
 ]  # fmt: skip

@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from access import policy, selectors
 from access.services.grants import roles_available
 from config.console import (
+    Confirm,
     Write,
     console_view,
     dispatch,
@@ -119,11 +120,22 @@ def tenant_sso(request: HttpRequest, org_id: UUID) -> HttpResponse:
         "delete-sso": Write(
             run=lambda d: services.delete_sso(actor=user, tenant=tenant, version=d["version"]),
             done="Single sign-on was removed.", then=lambda s: here,
+            confirm=lambda d: Confirm(
+                title=f"Remove the single sign-on configuration of {tenant.name}?", button="Remove", cancel=here,
+                goes_with=["its enforcement: members sign in with their passwords again",
+                           "the links between members and their identities at the IdP"],
+                note="This cannot be undone: the IdP's settings must be entered again.",
+            ),
         ),
         "enforce": Write(run=enforce, done="Single sign-on is now enforced.", then=lambda s: here, form=EnforceForm),
         "unenforce": Write(
             run=lambda d: services.set_enforced(actor=user, tenant=tenant, enforced=False, version=d["version"]),
             done="Single sign-on is no longer enforced.", then=lambda s: here,
+            confirm=lambda d: Confirm(
+                title=f"Stop enforcing single sign-on in {tenant.name}?", button="Stop enforcing", cancel=here,
+                goes_with=["members in your domains may sign in with a password again"],
+                note="You can enforce it again later.",
+            ),
         ),
         "claim": Write(
             run=lambda d: services.claim_domain(actor=user, tenant=tenant, domain=d["domain"]),
@@ -137,6 +149,11 @@ def tenant_sso(request: HttpRequest, org_id: UUID) -> HttpResponse:
         "delete-domain": Write(
             run=lambda d: _delete_domain(user, domain()),
             done=lambda name: f"{name} was removed.", then=lambda name: here,
+            confirm=lambda d: Confirm(
+                title=f"Remove the domain {domain().domain}?", button="Remove", cancel=here,
+                goes_with=["its verification: claiming it again takes a new TXT record"],
+                note="Its members are no longer sent to your IdP by their address.",
+            ),
         ),
         "recovery": Write(
             run=lambda d: services.regenerate_recovery_codes(actor=user, tenant=tenant),

@@ -20,12 +20,16 @@ from django.views.decorators.http import require_POST
 
 from access import policy
 from config.console import (
+    Confirm,
+    Undo,
     Write,
+    confirm_page,
     console_view,
     dispatch,
     fetch_org,
     fetch_project,
     form_page,
+    goes_with,
     opened,
     render_org_page,
 )
@@ -145,22 +149,31 @@ def org_delete(request: HttpRequest, org_id: UUID) -> HttpResponse:
     if org.is_root:
         messages.error(request, "The root organization cannot be deleted.")
         return redirect("org", org_id=org.pk)
+
+    def confirm(d: dict[str, Any]) -> Confirm:
+        below = Organization.objects.alive().filter(org.descendants_q()).exclude(pk=org.pk).count()
+        projects = Project.objects.filter(org__in=Organization.objects.alive().filter(org.descendants_q())).count()
+        return Confirm(
+            title=f"Delete {org.name}?", button=f"Delete {org.name}", cancel=reverse("org", args=[org.pk]),
+            goes_with=[line for n, line in (
+                (below, f"{below} organization{'s' if below != 1 else ''} below it"),
+                (projects, f"{projects} project{'s' if projects != 1 else ''}, with their tasks and runs"),
+            ) if n],
+            note="They disappear from the console and the API. A tenant administrator can restore them whole from "
+            f"“Deleted organizations” for {settings.ORG_RESTORE_WINDOW.days} days.",
+        )  # fmt: skip
+
     write = Write(
         run=lambda d: services.delete_org(actor=request.user, org=org, version=d["version"]),
         then=lambda result: reverse("org", args=[org.parent_id]),
         done=f"{org.name} and everything below it were deleted. You can restore them.",
+        confirm=confirm,
+        undo=lambda node: Undo(reverse("org-restore", args=[node.pk]), {"action": "restore", "version": node.version}),
     )
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        size = Organization.objects.alive().filter(org.descendants_q()).count()
-        return render_org_page(
-            request, "orgs/confirm_delete.html", org, title=f"Delete {org.name}?", version=org.version,
-            what=f"{size} organization{'s' if size != 1 else ''}", error=context.get("error"),
-            explanation="This organization, everything below it and their projects disappear from the console and "
-            "the API. A tenant administrator can restore them whole from “Deleted organizations” for "
-            f"{settings.ORG_RESTORE_WINDOW.days} days.",
-            cancel=reverse("org", args=[org.pk]),
-        )  # fmt: skip
+        fields = [("action", "delete"), ("version", org.version)]
+        return confirm_page(request, confirm({}), fields, error=context.get("error", ""))
 
     return dispatch(request, {"delete": write}, show)
 
@@ -246,18 +259,23 @@ def project_edit(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpRe
 @console_view
 def project_delete(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
     project = fetch_project(request, org_id, project_id, "project.manage")
+
+    def confirm(d: dict[str, Any]) -> Confirm:
+        return Confirm(
+            title=f"Delete project {project.name}?", button="Delete project", goes_with=goes_with(project),
+            note="The project is deleted for good: this cannot be undone. A project that still holds tasks is not "
+            "deleted: delete them first.", cancel=reverse("project", args=[org_id, project.pk]),
+        )  # fmt: skip
+
     write = Write(
         run=lambda d: services.delete_project(actor=request.user, project=project, version=d["version"]),
         then=lambda result: reverse("org", args=[org_id]),
         done=f"Project {project.name} was deleted.",
+        confirm=confirm,
     )
 
     def show(context: dict[str, Any]) -> HttpResponse:
-        return render_org_page(
-            request, "orgs/confirm_delete.html", project.org, title=f"Delete project {project.name}?",
-            what="project", version=project.version, error=context.get("error"),
-            explanation="The project and everything in it are deleted for good: this cannot be undone.",
-            cancel=reverse("project", args=[org_id, project.pk]),
-        )  # fmt: skip
+        fields = [("action", "delete"), ("version", project.version)]
+        return confirm_page(request, confirm({}), fields, error=context.get("error", ""))
 
     return dispatch(request, {"delete": write}, show)

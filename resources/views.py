@@ -36,8 +36,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from access import policy, selectors
 from config import hostile, kinds
 from config.console import (
+    Confirm,
     EditForm,
     Extras,
+    Undo,
     Write,
     console_view,
     dispatch,
@@ -45,6 +47,7 @@ from config.console import (
     fetch,
     fetch_org,
     fetch_project,
+    goes_with,
     opened,
     parse_uuid,
     register_extras,
@@ -301,6 +304,12 @@ def declared_detail(request: HttpRequest, org_id: UUID, item_id: UUID, *, kind: 
             capability=kind.manage, on=extras.manage_on(item),
             run=lambda d: services_for(kind.model).delete(actor=user, item=item, version=d["version"]),
             done=f"{_noun(kind, extras)} {item.declared_name} was deleted.", then=lambda r: back,
+            confirm=lambda d: Confirm(
+                title=f"Delete the {_noun(kind, extras).lower()} {item.declared_name}?", goes_with=goes_with(item),
+                button=f"Delete {_noun(kind, extras).lower()}", cancel=here,
+                note="This cannot be undone. What uses it by name (tasks, components below) no longer finds it, "
+                "or finds the one an org above declares.",
+            ),
         ),
         **(extras.detail_writes(request, org, item, here) if extras.detail_writes else {}),
     }  # fmt: skip
@@ -510,11 +519,16 @@ def _component_writes(request: HttpRequest, org: Organization, component: Compon
     def member_of(d: dict[str, Any]) -> Any:
         return users.filter(username=d["username"]).first()
 
-    def remove(d: dict[str, Any]) -> None:
+    def team_member() -> Any:
         member = component.members.filter(pk=parse_uuid(request.POST.get("member"))).select_related("user").first()
         if member is None:
             raise NotFound()
+        return member
+
+    def remove(d: dict[str, Any]) -> str:
+        member = team_member()
         services.remove_component_member(actor=user, component=component, user=member.user)
+        return member.user.get_username()
 
     return {
         "add_member": Write(
@@ -526,6 +540,12 @@ def _component_writes(request: HttpRequest, org: Organization, component: Compon
         "remove_member": Write(
             capability="component.manage", on=component, run=remove,
             done="Removed from the development team.", then=lambda r: here,
+            confirm=lambda d: Confirm(
+                title=f"Remove {team_member().user.username} from the development team of {component.name}?",
+                button="Remove", cancel=here, goes_with=["their right to publish versions of it"],
+                note="You can undo this right after.",
+            ),
+            undo=lambda username: Undo(here, {"action": "add_member", "username": username}),
         ),
         "add_env": Write(
             capability="envvar.manage", on=component.org, run=lambda d: _env_create(user, None, component, d),
@@ -652,6 +672,22 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
 # -- tasks and runs ------------------------------------------------------------------------------------------------
 
 
+def _unsharing(task: Task, request: HttpRequest, here: str) -> Confirm:
+    """What removing one of ``task``'s shares asks first (NotFound for a share it does not have)."""
+    share_id = parse_uuid(request.POST.get("share"))
+    share = next((s for s in services.shares_of(task) if s["id"] == share_id), None)
+    if share is None:
+        raise NotFound("No such share.")
+    holder = share["user"].get_username() if share["user"] else f"the team {share['team'].name}"
+    return Confirm(
+        title=f"Stop sharing {task.name} with {holder}?",
+        button="Remove the share",
+        cancel=here,
+        goes_with=[f"their {share['permission']} access to this task"],
+        note="Share it again to give it back.",
+    )
+
+
 def _task_kwargs(d: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": d["name"], "description": d["description"], "steps": d["steps"] if d["steps"] is not None else [],
@@ -735,6 +771,9 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
             capability="task.delete", on=task,
             run=lambda d: services.delete_task(actor=user, task=task, version=d["version"]),
             done=f"Task {task.name} was deleted.", then=lambda r: reverse("tasks", args=[org.pk, project.pk]),
+            confirm=lambda d: Confirm(
+                title=f"Delete the task {task.name}?", goes_with=goes_with(task), button="Delete task", cancel=here,
+            ),
         ),
         "run": Write(
             capability="task.run", on=task, run=lambda d: services.run_task(actor=user, task=task),
@@ -747,7 +786,7 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
         "unshare": Write(
             capability="task.share", on=task,
             run=lambda d: services.unshare_task(actor=user, task=task, share_id=parse_uuid(request.POST.get("share"))),
-            done="The share was removed.", then=lambda r: here,
+            done="The share was removed.", then=lambda r: here, confirm=lambda d: _unsharing(task, request, here),
         ),
     }  # fmt: skip
 
@@ -821,6 +860,11 @@ def run_detail(request: HttpRequest, org_id: UUID, run_id: UUID) -> HttpResponse
         "stop": Write(
             capability="task.run", on=run, run=lambda d: services.stop_run(actor=user, run=run),
             done="The run was stopped.", then=lambda r: here,
+            confirm=lambda d: Confirm(
+                title=f"Stop this run of {run.task.name}?",
+                button="Stop the run", note="A queued run stops at once; a running one is asked to stop "
+                "after the step it is on. Run the task again to start over.",
+            ),
         ),
     }  # fmt: skip
 

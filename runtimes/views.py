@@ -22,11 +22,14 @@ from django.views.decorators.debug import sensitive_variables
 from access import policy
 from config.console import (
     ActionForm,
+    Confirm,
+    Undo,
     Write,
     console_view,
     dispatch,
     fetch,
     fetch_org,
+    goes_with,
     opened,
     parse_uuid,
     render_org_page,
@@ -38,7 +41,7 @@ from resources.models import Hidden
 from resources.services.declarations import unhide
 from runtimes import selectors, services
 from runtimes.forms import HideRuntimeForm, RuntimeEditForm, RuntimeForm
-from runtimes.models import Runtime
+from runtimes.models import AgentToken, Runtime
 
 TAB = "runtimes"
 
@@ -88,7 +91,7 @@ def runtimes(request: HttpRequest, org_id: UUID) -> HttpResponse:
             capability="runtime.manage", on=org,
             run=lambda d: services.hide_runtime(actor=user, org=org, name=d["name"]),
             done="The runtime is hidden here and below.", then=lambda h: here, form=HideRuntimeForm,
-            form_key="hide_form",
+            form_key="hide_form", undo=lambda hidden: Undo(here, {"action": "unhide", "hidden": hidden.pk}),
         ),
         "unhide": Write(
             capability="runtime.manage", on=org, run=unhide_runtime, done="The runtime is usable here again.",
@@ -148,6 +151,12 @@ def runtime_detail(request: HttpRequest, org_id: UUID, runtime_id: UUID) -> Http
         "revoke": Write(
             capability="runtime.manage", on=runtime, run=lambda d: services.revoke(actor=user, runtime=runtime),
             done=lambda n: f"{n} agent token(s) revoked: its agents must be enrolled again.", then=lambda r: here,
+            confirm=lambda d: Confirm(
+                title=f"Revoke every agent of {runtime.name}?", button="Revoke agents", cancel=here,
+                goes_with=[f"{AgentToken.objects.filter(runtime=runtime, revoked_at__isnull=True).count()} agent "
+                           "token(s): their next call is refused", "every unused enrollment token"],
+                note="This cannot be undone: its agents must be enrolled again (a new enrollment token) to serve it.",
+            ),
         ),
         "token": Write(
             capability="runtime.manage", on=runtime,
@@ -158,6 +167,11 @@ def runtime_detail(request: HttpRequest, org_id: UUID, runtime_id: UUID) -> Http
             capability="runtime.manage", on=runtime,
             run=lambda d: services.delete_runtime(actor=user, runtime=runtime, version=d["version"]),
             done=f"Runtime {runtime.name} was deleted.", then=lambda r: back,
+            confirm=lambda d: Confirm(
+                title=f"Delete the runtime {runtime.name}?", button="Delete runtime", cancel=here,
+                goes_with=goes_with(runtime),
+                note="This cannot be undone. Tasks that run there need another runtime; past runs keep its name.",
+            ),
         ),
     }  # fmt: skip
 

@@ -58,7 +58,7 @@ def test_an_admin_adds_changes_and_removes_a_member(world, people, as_user):
     grant = OrgUserGrant.objects.get(user=people["newcomer"], content_object=world.emea)
     client.post(f"/o/{world.emea.pk}/members/{grant.pk}/role", {"role": "integrator"})
     assert OrgUserGrant.objects.get(pk=grant.pk).role.key == "integrator"
-    client.post(f"/o/{world.emea.pk}/members/{grant.pk}/remove")
+    client.post(f"/o/{world.emea.pk}/members/{grant.pk}/remove", {"confirmed": "1"})
     assert not OrgUserGrant.objects.filter(pk=grant.pk).exists()
 
 
@@ -116,7 +116,9 @@ def test_invitations_page_invites_shows_the_link_once_and_revokes(
         ).content.decode()
     assert 'data-testid="invite-link"' in html and len(mailoutbox) == 1
     invitation = Invitation.objects.get(email="dana@example.com")
-    client.post(page(world.marketing, "invitations"), {"action": "revoke", "invitation": str(invitation.pk)})
+    client.post(
+        page(world.marketing, "invitations"), {"action": "revoke", "confirmed": "1", "invitation": str(invitation.pk)}
+    )
     assert Invitation.objects.get(pk=invitation.pk).status == "revoked"
 
 
@@ -182,5 +184,5 @@ def test_project_members_page(world, people, as_user, django_assert_max_num_quer
     assert guest.post(url, {"user": str(people["integrator"].pk), "role": "admin"}).status_code == 403
     assert as_user(world.other_admin).get(url).status_code == 404
     admin = as_user(people["admin"])
-    admin.post(url, {"action": "remove", "grant": str(grant.pk), "version": grant.version})
+    admin.post(url, {"action": "remove", "confirmed": "1", "grant": str(grant.pk), "version": grant.version})
     assert not world.website.user_grants.filter(pk=grant.pk).exists()

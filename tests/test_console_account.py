@@ -135,7 +135,7 @@ def test_tokens_are_listed_and_revoked_by_their_owner_only(world, client, django
         assert response.status_code == 200 and "mine" in html
     assert "mine" in html and "theirs" not in html
     assert client.post(f"/tokens/{theirs.pk}/revoke").status_code == 404
-    assert client.post(f"/tokens/{mine.pk}/revoke").status_code == 302
+    assert client.post(f"/tokens/{mine.pk}/revoke", {"confirmed": "1"}).status_code == 302
     assert AccessToken.objects.get(pk=mine.pk).revoked_at is not None
     assert AccessToken.objects.get(pk=theirs.pk).revoked_at is None
     assert "revoked" in client.get("/tokens/").content.decode()

@@ -111,7 +111,7 @@ def test_bad_input_never_reaches_the_service(world):
 
 def test_a_one_button_action_shows_its_refusal_on_the_page(world):
     writes = {"delete": Write(run=lambda d: (_ for _ in ()).throw(Conflict("It holds 2 tasks.")), then=lambda r: "/")}
-    response = dispatch(post(world.tenant_admin, {"action": "delete", "version": "1"}), writes, show)
+    response = dispatch(post(world.tenant_admin, {"action": "delete", "confirmed": "1", "version": "1"}), writes, show)
     assert response.status_code == 409 and "error=It holds 2 tasks." in response.content.decode()
     writes["run"] = Write(run=lambda d: None, then=lambda r: "/")  # with two writes, the action must name one
     unknown = dispatch(post(world.tenant_admin, {"action": "explode"}), writes, show)
@@ -177,7 +177,7 @@ def test_deleting_a_project_with_tasks_answers_409_with_the_message(world, as_us
     page = client.get(url(world.marketing, f"p/{world.website.pk}/delete/"))
     response = client.post(
         url(world.marketing, f"p/{world.website.pk}/delete/"),
-        {"action": "delete", "version": opened_version(page.content.decode())},
+        {"action": "delete", "confirmed": "1", "version": opened_version(page.content.decode())},
     )
     html = response.content.decode()
     assert response.status_code == 409
@@ -260,7 +260,9 @@ def test_a_stale_delete_button_deletes_nothing(world, people, as_user):
     client = as_user(people["integrator"])
     version = opened_version(client.get(url(world.marketing, f"tasks/{task.pk}/")).content.decode())
     services.update_task(actor=world.tenant_admin, task=task, name="Sync renamed")
-    response = client.post(url(world.marketing, f"tasks/{task.pk}/"), {"action": "delete", "version": version})
+    response = client.post(
+        url(world.marketing, f"tasks/{task.pk}/"), {"action": "delete", "confirmed": "1", "version": version}
+    )
     assert response.status_code == 409 and "changed by alice" in response.content.decode()
     assert Task.objects.filter(pk=task.pk, name="Sync renamed").exists()
 

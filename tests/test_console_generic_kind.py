@@ -104,12 +104,12 @@ def test_a_manager_creates_edits_and_deletes_with_the_version(world, people, as_
     # A form opened at version 1 no longer saves, nor deletes: the page again, the user's input kept.
     stale = client.post(url, {"action": "edit", "name": "jvm-17", "description": "old", "version": 1})
     assert stale.status_code == 409 and "jvm-17" in stale.content.decode()
-    stale_delete = client.post(url, {"action": "delete", "version": 1})
+    stale_delete = client.post(url, {"action": "delete", "confirmed": "1", "version": 1})
     assert stale_delete.status_code == 409
     item.refresh_from_db()
     assert (item.name, item.description, item.version) == ("jvm-21", "LTS", 2)
 
-    gone = client.post(url, {"action": "delete", "version": 2})
+    gone = client.post(url, {"action": "delete", "confirmed": "1", "version": 2})
     assert gone.status_code == 302 and gone["Location"] == reverse("runtimes", args=[world.marketing.pk])
     assert not Runtime.objects.filter(pk=item.pk).exists()
     assert AuditEvent.objects.filter(action="runtime.delete", target_id=str(item.pk)).exists()
@@ -144,20 +144,20 @@ def test_who_may_not_manage_gets_403_and_who_may_not_see_gets_404_and_nothing_ch
         guest.post(reverse("runtimes", args=[world.marketing.pk]), {"action": "create", "name": "x"}).status_code == 403
     )
     assert guest.post(detail, {"action": "edit", "name": "hacked", "version": 1}).status_code == 403
-    assert guest.post(detail, {"action": "delete", "version": 1}).status_code == 403
+    assert guest.post(detail, {"action": "delete", "confirmed": "1", "version": 1}).status_code == 403
 
     # The Admin of Marketing sees what is declared above and may not change it there.
     boss = as_user(people["admin"])
     up = reverse("runtime", args=[world.marketing.pk, above.pk])
     assert boss.get(up).status_code == 200
     assert boss.post(up, {"action": "edit", "name": "py-3.14", "version": 1}).status_code == 403
-    assert boss.post(up, {"action": "delete", "version": 1}).status_code == 403
+    assert boss.post(up, {"action": "delete", "confirmed": "1", "version": 1}).status_code == 403
 
     # Someone without a role in the tree, and Logistics' own people, do not know it exists.
     stranger = as_user(people["newcomer"])
     assert stranger.get(reverse("runtimes", args=[world.marketing.pk])).status_code == 404
     assert stranger.get(detail).status_code == 404
-    assert stranger.post(detail, {"action": "delete", "version": 1}).status_code == 404
+    assert stranger.post(detail, {"action": "delete", "confirmed": "1", "version": 1}).status_code == 404
     # An item is only opened under an org that sees it: not under another branch, even by the tenant's admin.
     admin = as_user(world.tenant_admin)
     assert admin.get(reverse("runtime", args=[world.logistics.pk, item.pk])).status_code == 404
@@ -198,8 +198,8 @@ def test_a_kind_adds_to_its_pages_from_its_own_faces_module(world, people, as_us
         created = client.post(reverse("runtimes", args=[world.marketing.pk]), {"action": "create", "name": "jvm"})
         assert created["Location"] == reverse("runtimes", args=[world.marketing.pk])
         item = Runtime.objects.get(name="jvm")
-        gone = client.post(reverse("runtime", args=[world.marketing.pk, item.pk]), {"action": "delete", "version": 1},
-                           follow=True)  # fmt: skip
+        gone = client.post(reverse("runtime", args=[world.marketing.pk, item.pk]),
+                           {"action": "delete", "confirmed": "1", "version": 1}, follow=True)  # fmt: skip
         assert "Runtime image jvm was deleted." in gone.content.decode()
         assert not Runtime.objects.filter(pk=item.pk).exists()
     finally:

@@ -295,9 +295,9 @@ def test_an_org_admin_may_not_move_their_org(world, as_user, people):
 def test_deleting_asks_first_then_deletes_the_subtree(world, as_user):
     client = as_user(world.tenant_admin)
     confirm = client.get(url(world.marketing, "delete/"))
-    assert confirm.status_code == 200 and "3 organizations" in confirm.content.decode()
+    assert confirm.status_code == 200 and "2 organizations below it" in confirm.content.decode()
     assert not Organization.objects.get(pk=world.marketing.pk).is_deleted  # a GET changes nothing
-    response = client.post(url(world.marketing, "delete/"))
+    response = client.post(url(world.marketing, "delete/"), {"confirmed": "1"})
     assert response.status_code == 302 and response["Location"] == url(world.root)
     assert all(Organization.objects.get(pk=o.pk).is_deleted for o in (world.marketing, world.emea, world.campaigns))
 
@@ -367,7 +367,7 @@ def test_the_tenant_admin_creates_edits_and_deletes_a_project(world, as_user):
     confirm = client.get(url(world.marketing, f"p/{project.pk}/delete/"))
     assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
     assert Project.objects.filter(pk=project.pk).exists()
-    assert client.post(url(world.marketing, f"p/{project.pk}/delete/")).status_code == 302
+    assert client.post(url(world.marketing, f"p/{project.pk}/delete/"), {"confirmed": "1"}).status_code == 302
     assert not Project.objects.filter(pk=project.pk).exists()
 
 

@@ -127,7 +127,9 @@ def test_invisible_orgs_and_objects_answer_404(world, stock, as_user, who):
         f"tasks/{stock['task'].pk}/",
     ]:
         assert client.get(url(world.marketing, suffix)).status_code == 404, suffix
-        assert client.post(url(world.marketing, suffix), {"action": "delete"}).status_code == 404, suffix
+        assert client.post(url(world.marketing, suffix), {"action": "delete", "confirmed": "1"}).status_code == 404, (
+            suffix
+        )
     assert snapshot() == before
 
 
@@ -273,7 +275,9 @@ def test_a_guest_cannot_open_or_write_credentials(world, people, stock, as_user)
     response = client.post(url(world.marketing, "credentials/"), {"action": "create", "name": "X", "kind": "generic"})
     assert response.status_code == 403
     assert (
-        client.post(url(world.marketing, f"credentials/{stock['own_cred'].pk}/"), {"action": "delete"}).status_code
+        client.post(
+            url(world.marketing, f"credentials/{stock['own_cred'].pk}/"), {"action": "delete", "confirmed": "1"}
+        ).status_code
         == 403
     )
     assert snapshot() == before
@@ -304,10 +308,10 @@ def test_an_inherited_credential_is_read_only_below_and_deleted_where_declared(w
     html = html_of(client.get(page))
     assert "inherited" in html and 'value="edit"' not in html and 'value="delete"' not in html
     before = snapshot()
-    assert client.post(page, {"action": "delete"}).status_code == 403
+    assert client.post(page, {"action": "delete", "confirmed": "1"}).status_code == 403
     assert snapshot() == before
     own = url(world.marketing, f"credentials/{stock['own_cred'].pk}/")
-    assert client.post(own, {"action": "delete"}).status_code == 302
+    assert client.post(own, {"action": "delete", "confirmed": "1"}).status_code == 302
     assert not Credential.objects.filter(pk=stock["own_cred"].pk).exists()
 
 
@@ -337,7 +341,7 @@ def test_an_integrator_creates_edits_imports_and_exports_a_lookup_table(world, p
     assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
     assert "attachment" in export["Content-Disposition"]
     assert export.content.decode().splitlines() == ["key,value", "c,33", "d,4"]
-    assert client.post(page, {"action": "delete"}).status_code == 302
+    assert client.post(page, {"action": "delete", "confirmed": "1"}).status_code == 302
     assert not LookupTable.objects.filter(pk=table.pk).exists()
 
 
@@ -385,7 +389,12 @@ def test_integrators_read_variables_without_secret_values_and_cannot_change_them
         client.post(url(world.marketing, "env-vars/"), {"action": "create", "key": "X", "value": "1"}).status_code
         == 403
     )
-    assert client.post(url(world.marketing, f"env-vars/{stock['secret'].pk}/"), {"action": "delete"}).status_code == 403
+    assert (
+        client.post(
+            url(world.marketing, f"env-vars/{stock['secret'].pk}/"), {"action": "delete", "confirmed": "1"}
+        ).status_code
+        == 403
+    )
     assert snapshot() == before
 
 
@@ -411,7 +420,7 @@ def test_an_admin_creates_edits_and_deletes_variables_and_secrets_never_show(wor
     )
     assert response.status_code == 409 and SECRET not in html_of(response)
     assert snapshot() == before
-    assert client.post(page, {"action": "delete"}).status_code == 302
+    assert client.post(page, {"action": "delete", "confirmed": "1"}).status_code == 302
     assert not EnvVar.objects.filter(pk=variable.pk).exists()
 
 
@@ -470,9 +479,9 @@ def test_an_admin_creates_a_component_and_manages_its_team_and_variables(world, 
     html = html_of(client.get(page))
     assert "newcomer" in html and "1.0.0" in html and "DEBUG" in html and "https://git.example.com/p" in html
     assert ENV_SECRET not in html and "••••• (secret)" in html
-    assert client.post(page, {"action": "remove_member", "member": member.pk}).status_code == 302
+    assert client.post(page, {"action": "remove_member", "confirmed": "1", "member": member.pk}).status_code == 302
     assert not ComponentMember.objects.filter(component=component).exists()
-    assert client.post(page, {"action": "delete"}).status_code == 302
+    assert client.post(page, {"action": "delete", "confirmed": "1"}).status_code == 302
     assert not Component.objects.filter(pk=component.pk).exists()
 
 
@@ -602,8 +611,8 @@ def test_a_guest_sees_tasks_and_runs_without_actions(world, people, stock, as_us
     before = snapshot()
     assert client.post(tasks_url(world), {"action": "create", "name": "X"}).status_code == 403
     assert client.post(page, {"action": "run"}).status_code == 403
-    assert client.post(page, {"action": "delete"}).status_code == 403
-    assert client.post(url(world.marketing, f"runs/{run.pk}/"), {"action": "stop"}).status_code == 403
+    assert client.post(page, {"action": "delete", "confirmed": "1"}).status_code == 403
+    assert client.post(url(world.marketing, f"runs/{run.pk}/"), {"action": "stop", "confirmed": "1"}).status_code == 403
     assert snapshot() == before
 
 
@@ -623,15 +632,15 @@ def test_an_integrator_creates_edits_runs_stops_and_deletes_a_task(world, people
     assert response.status_code == 302 and response["Location"] == url(world.marketing, f"runs/{run.pk}/")
     html = html_of(client.get(page))
     assert 'value="stop"' in html
-    assert client.post(url(world.marketing, f"runs/{run.pk}/"), {"action": "stop"}).status_code == 302
+    assert client.post(url(world.marketing, f"runs/{run.pk}/"), {"action": "stop", "confirmed": "1"}).status_code == 302
     run.refresh_from_db()
     assert run.status == Run.Status.STOPPED
     # Stopping a finished run: 409, nothing changes.
     before = snapshot()
-    response = client.post(url(world.marketing, f"runs/{run.pk}/"), {"action": "stop"})
+    response = client.post(url(world.marketing, f"runs/{run.pk}/"), {"action": "stop", "confirmed": "1"})
     assert response.status_code == 409 and "nothing to stop" in html_of(response)
     assert snapshot() == before
-    assert client.post(page, {"action": "delete"}).status_code == 302
+    assert client.post(page, {"action": "delete", "confirmed": "1"}).status_code == 302
     assert not Task.objects.filter(pk=task.pk).exists()
 
 
@@ -659,7 +668,7 @@ def test_sharing_a_task_with_a_user_gives_them_the_task_only(world, people, stoc
     assert "Sync" in html and 'value="run"' in html and 'value="delete"' not in html
     assert bob.get(tasks_url(world)).status_code == 404  # the project itself stays invisible
     client = as_user(people["integrator"])
-    assert client.post(page, {"action": "unshare", "share": share.pk}).status_code == 302
+    assert client.post(page, {"action": "unshare", "confirmed": "1", "share": share.pk}).status_code == 302
     assert not TaskUserShare.objects.exists()
     assert as_user(world.member).get(page).status_code == 404
 
@@ -752,7 +761,7 @@ def test_a_task_shared_with_someone_outside_the_project_is_listed_and_runs_in_th
     page = f"/o/{world.marketing.pk}/tasks/{task.pk}/"
     assert client.get(page).status_code == 200
     assert client.post(page, {"action": "run"}).status_code == 302 and Run.objects.filter(task=task).count() == 1
-    assert client.post(page, {"action": "delete"}).status_code == 403
+    assert client.post(page, {"action": "delete", "confirmed": "1"}).status_code == 403
     assert client.get(f"/o/{world.marketing.pk}/tasks/{hidden.pk}/").status_code == 404
     assert client.get(f"/o/{world.marketing.pk}/p/{world.website.pk}/tasks/").status_code == 404
     assert "Nothing is shared with you" in as_user(world.member).get("/shared/").content.decode()

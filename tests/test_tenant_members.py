@@ -69,10 +69,11 @@ def test_removing_from_the_console_needs_the_confirmation(world, people, as_user
     client = as_user(world.tenant_admin)
     url = f"/o/{world.marketing.pk}/people/"
     victim = people["guest"]
-    client.post(url, {"action": "remove", "user": str(victim.pk)})
+    asked = client.post(url, {"action": "remove", "user": str(victim.pk)})
+    assert asked.status_code == 200 and f"Remove {victim.username} from Acme?" in asked.content.decode()
     assert TenantMembership.objects.filter(tenant=world.acme, user=victim).exists()
-    client.post(url, {"action": "remove", "user": str(victim.pk), "confirm": "yes"})
+    client.post(url, {"action": "remove", "user": str(victim.pk), "confirmed": "1"})
     assert not TenantMembership.objects.filter(tenant=world.acme, user=victim).exists()
-    assert client.post(url, {"action": "remove", "user": str(world.outsider.pk), "confirm": "yes"}).status_code == 404
+    assert client.post(url, {"action": "remove", "user": str(world.outsider.pk), "confirmed": "1"}).status_code == 404
     client.post(url, {"action": "make-admin", "user": str(world.member.pk)})
     assert TenantMembership.objects.get(tenant=world.acme, user=world.member).is_admin

@@ -19,10 +19,22 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from access import fences, policy
-from config.console import Write, console_view, dispatch, parse_uuid
+from config.console import Confirm, Write, console_view, dispatch, parse_uuid
 from orgs.models import Organization
 from twofactor import flow, services
 from twofactor.requirement import requirement_at
+
+
+def _removing(user: Any, device_id: Any, here: str) -> Confirm:
+    """What removing one of the user's own devices asks first (NotFound for anyone else's)."""
+    device = services.own_device(user, device_id)
+    return Confirm(
+        title=f"Remove the authenticator app {device.name}?", button="Remove", cancel=here,
+        goes_with=["its codes: they no longer sign you in",
+                   "if it is your last app: two-factor sign-in and your backup codes"],
+        note="This cannot be undone: set the app up again to use it. The code you typed is checked when you confirm; "
+        "if it has expired meanwhile, you are asked for a new one.",
+    )  # fmt: skip
 
 
 class CodeForm(forms.Form):
@@ -126,7 +138,7 @@ def devices(request: HttpRequest) -> HttpResponse:
         ),
         "remove": Write(
             run=removed, then=lambda result: here, form=RemoveForm, form_key="remove_form",
-            done="The device was removed.",
+            done="The device was removed.", confirm=lambda d: _removing(user, d["device"], here),
         ),
         "backup": Write(
             run=lambda d: services.regenerate_backup_codes(actor=user, code=d["code"]),

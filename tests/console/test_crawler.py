@@ -132,6 +132,14 @@ def forms_of(page: str, html: str) -> list[Form]:
     return [f for f in parser.forms if "/logout/" not in f.action]
 
 
+def confirmation_of(page: str, response: Any) -> Form | None:
+    """The confirmation form a destructive write answered with (templates/_confirm.html), if it did."""
+    if response.status_code != 200 or b'name="confirmed"' not in response.content:
+        return None
+    forms = forms_of(page, response.content.decode())
+    return next((f for f in forms if f.method == "post" and any(n == "confirmed" for n, _, _ in f.fields)), None)
+
+
 def plausible(name: str, kind: str) -> str:
     """A value a person would type in an empty field of that name."""
     lowered = name.lower()
@@ -222,6 +230,12 @@ class Crawl:
                 before = start if attempt == 0 else fingerprint()
                 response = self.client.post(form.action, data)
                 self.posts += 1
+                confirmation = confirmation_of(form.action, response)
+                if confirmation is not None:
+                    # A destructive write asks first (#11 §2): nothing is written until the person confirms.
+                    if fingerprint() != before:
+                        self.problems.append(f"{self.persona}: POST {form.action} ({what}) asked to confirm but wrote")
+                    response = self.client.post(confirmation.action, data_for(confirmation, "valid", None))
                 status = response.status_code
                 if status >= 500:
                     self.problems.append(f"{self.persona}: POST {form.action} ({what}) → {status}")

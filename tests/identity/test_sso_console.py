@@ -122,7 +122,9 @@ def test_enforcing_from_the_console_needs_a_test_and_the_unlinked_list_read(worl
     assert client.post(_page(world), {"action": "enforce", "version": sso.version, "confirm": "on"}).status_code == 302
     assert TenantSSO.objects.get(tenant=world.acme).enforced is True
     sso = TenantSSO.objects.get(tenant=world.acme)
-    assert client.post(_page(world), {"action": "unenforce", "version": sso.version}).status_code == 302
+    assert (
+        client.post(_page(world), {"action": "unenforce", "confirmed": "1", "version": sso.version}).status_code == 302
+    )
     assert TenantSSO.objects.get(tenant=world.acme).enforced is False
 
 
@@ -143,9 +145,15 @@ def test_domains_claim_verify_and_delete_from_the_console(world, as_user, monkey
     assert client.post(_page(world), {"action": "verify", "domain": str(domain.pk)}).status_code == 302
     assert Domain.objects.get(pk=domain.pk).verified
     foreign = services.claim_domain(actor=world.other_admin, tenant=world.globex, domain="globex.test")
-    assert client.post(_page(world), {"action": "delete-domain", "domain": str(foreign.pk)}).status_code == 404
+    assert (
+        client.post(_page(world), {"action": "delete-domain", "confirmed": "1", "domain": str(foreign.pk)}).status_code
+        == 404
+    )
     assert Domain.objects.filter(pk=foreign.pk).exists()
-    assert client.post(_page(world), {"action": "delete-domain", "domain": str(domain.pk)}).status_code == 302
+    assert (
+        client.post(_page(world), {"action": "delete-domain", "confirmed": "1", "domain": str(domain.pk)}).status_code
+        == 302
+    )
     assert not Domain.objects.filter(pk=domain.pk).exists()
 
 

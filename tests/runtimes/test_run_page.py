@@ -100,7 +100,9 @@ def test_claimed_and_lost_runs_show_their_status_on_the_task_page(world, task, p
 
 def test_stop_on_a_claimed_run_asks_the_runtime_to_stop(world, task, platform, as_user):
     run = make_run(task, platform, status=Run.Status.CLAIMED)
-    response = as_user(world.tenant_admin).post(f"/o/{world.marketing.pk}/runs/{run.pk}/", {"action": "stop"})
+    response = as_user(world.tenant_admin).post(
+        f"/o/{world.marketing.pk}/runs/{run.pk}/", {"action": "stop", "confirmed": "1"}
+    )
     assert response.status_code == 302
     run.refresh_from_db()
     assert run.status == Run.Status.STOP_REQUESTED and run.stopped_by == world.tenant_admin
@@ -111,7 +113,9 @@ def test_a_guest_sees_the_run_but_cannot_stop_it(world, people, task, platform, 
     client = as_user(people["guest"])
     html = page_of(client, world, run).content.decode()
     assert 'value="stop"' not in html
-    assert client.post(f"/o/{world.marketing.pk}/runs/{run.pk}/", {"action": "stop"}).status_code == 403
+    assert (
+        client.post(f"/o/{world.marketing.pk}/runs/{run.pk}/", {"action": "stop", "confirmed": "1"}).status_code == 403
+    )
     run.refresh_from_db()
     assert run.status == Run.Status.RUNNING and run.stopped_by is None
 
@@ -122,7 +126,7 @@ def test_another_tenant_gets_404_for_the_page_and_the_log(world, task, platform,
     gina = as_user(world.other_admin)
     assert page_of(gina, world, run).status_code == 404
     assert gina.get(f"/o/{world.globex_root.pk}/runs/{run.pk}/").status_code == 404
-    assert gina.post(f"/o/{world.marketing.pk}/runs/{run.pk}/", {"action": "stop"}).status_code == 404
+    assert gina.post(f"/o/{world.marketing.pk}/runs/{run.pk}/", {"action": "stop", "confirmed": "1"}).status_code == 404
     api = api_as(world.other_admin)
     for path in (f"/api/v1/runs/{run.pk}", f"/api/v1/runs/{run.pk}/logs?after=0"):
         response = api.get(path)

@@ -116,7 +116,7 @@ def test_pause_resume_revoke_token_and_delete(world, people, as_user) -> None:
     stale = client.post(url, {"action": "resume", "version": 1})
     assert stale.status_code == 409 and Runtime.objects.get(pk=edge.pk).paused is True
     assert client.post(url, {"action": "resume", "version": 2}).status_code == 302
-    assert client.post(url, {"action": "revoke"}).status_code == 302
+    assert client.post(url, {"action": "revoke", "confirmed": "1"}).status_code == 302
     assert AgentToken.objects.get(pk=agent.pk).revoked_at is not None
     token_page = client.post(url, {"action": "token"})
     assert token_page.status_code == 200 and "cne_" in token_page.content.decode()
@@ -124,8 +124,8 @@ def test_pause_resume_revoke_token_and_delete(world, people, as_user) -> None:
     assert EnrollmentToken.objects.filter(runtime=edge).count() == 2
     edited = client.post(url, {"action": "edit", "name": "edge-2", "labels": "x", "region": "r", "version": 3})
     assert edited.status_code == 302 and Runtime.objects.get(pk=edge.pk).name == "edge-2"
-    assert client.post(url, {"action": "delete", "version": 1}).status_code == 409
-    assert client.post(url, {"action": "delete", "version": 4}).status_code == 302
+    assert client.post(url, {"action": "delete", "confirmed": "1", "version": 1}).status_code == 409
+    assert client.post(url, {"action": "delete", "confirmed": "1", "version": 4}).status_code == 302
     assert not Runtime.objects.filter(pk=edge.pk).exists()
     assert {"runtime.pause", "runtime.resume", "runtime.revoke", "runtime.enrollment_token", "runtime.update",
             "runtime.delete"} <= set(AuditEvent.objects.values_list("action", flat=True))  # fmt: skip
@@ -135,7 +135,7 @@ def test_a_busy_runtime_is_not_deleted(world, people, as_user) -> None:
     edge = local(world.marketing)
     resource_services.run_task(actor=SYSTEM, task=Task.objects.create(project=world.website, name="t", runtime=edge))
     response = as_user(people["admin"]).post(
-        reverse("runtime", args=[world.marketing.pk, edge.pk]), {"action": "delete", "version": 1}
+        reverse("runtime", args=[world.marketing.pk, edge.pk]), {"action": "delete", "confirmed": "1", "version": 1}
     )
     assert response.status_code == 409 and "active run" in response.content.decode()
     assert Runtime.objects.filter(pk=edge.pk).exists()

@@ -61,7 +61,9 @@ def test_someone_elses_device_cannot_be_confirmed_or_removed_in_the_console(worl
     device, _ = enrolled(world.member)
     client.force_login(world.tenant_admin)
     assert (
-        client.post("/account/two-factor/", {"action": "remove", "device": device.public_id, "code": "1"}).status_code
+        client.post(
+            "/account/two-factor/", {"action": "remove", "confirmed": "1", "device": device.public_id, "code": "1"}
+        ).status_code
         == 404
     )
     assert (
@@ -74,9 +76,13 @@ def test_someone_elses_device_cannot_be_confirmed_or_removed_in_the_console(worl
 def test_removing_in_the_console_takes_a_current_code(world, client):
     device, codes = enrolled(world.member)
     client.force_login(world.member)
-    refused = client.post("/account/two-factor/", {"action": "remove", "device": device.public_id, "code": ""})
+    refused = client.post(
+        "/account/two-factor/", {"action": "remove", "confirmed": "1", "device": device.public_id, "code": ""}
+    )
     assert refused.status_code == 400 and TOTPDevice.objects.filter(pk=device.pk).exists()
-    done = client.post("/account/two-factor/", {"action": "remove", "device": device.public_id, "code": codes[0]})
+    done = client.post(
+        "/account/two-factor/", {"action": "remove", "confirmed": "1", "device": device.public_id, "code": codes[0]}
+    )
     assert done.status_code == 302 and not TOTPDevice.objects.filter(pk=device.pk).exists()
 
 
