@@ -301,3 +301,28 @@ def move(items: list[Any], index: int, offset: int) -> list[Any]:
     items = list(items)
     items[index], items[target] = items[target], items[index]
     return items
+
+
+# -- a task's steps in words (the task page) -----------------------------------------------------------------------
+
+
+def summary(step: Any) -> dict[str, str]:
+    """One step as the task page lists it: its type's label, its name and one line saying what it does."""
+    if not isinstance(step, dict):
+        return {"label": "Step", "name": "", "does": json.dumps(step, ensure_ascii=False)[:200]}
+    kind = step.get("type")
+    into = f" → {step['into']}" if isinstance(step.get("into"), str) else ""
+    if kind == "http":
+        via = f" · credential {step['credential']}" if step.get("credential") else ""
+        via += " · workload identity" if step.get("identity") else ""
+        does = f"{step.get('method', '')} {step.get('url', '')}{via}{into}"
+    elif kind == "lookup":
+        does = f"{step.get('table', '')}[{step.get('key', '')}]{into}"
+    elif kind == "transform":
+        does = f"{step.get('expression', '')}{into}"
+    elif kind == "log":
+        does = f"{step.get('level', 'info')}: {step.get('message', '')}"
+    else:
+        does = json.dumps(step, ensure_ascii=False)
+    name = step.get("name")
+    return {"label": TYPE_LABELS.get(str(kind), str(kind)), "name": name if isinstance(name, str) else "", "does": does}

@@ -55,7 +55,7 @@ from config.console import (
 from config.errors import Forbidden, NotFound
 from config.kinds import Kind
 from orgs.models import Organization
-from resources import services
+from resources import services, step_editor
 from resources.forms import (
     CredentialEditForm,
     EnvVarForm,
@@ -761,7 +761,8 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
         return _page(
             request, "resources/task.html", org, context,
             task=task, project=project, task_caps=caps,
-            steps_json=json.dumps(task.steps, indent=2),
+            steps_json=json.dumps(task.steps, indent=2, ensure_ascii=False),
+            steps=[step_editor.summary(step) for step in task.steps or []],
             runs=list(task.runs.select_related("requested_by")[:50]),
             shares=services.shares_of(task) if "task.share" in caps else [],
             edit_form=TaskEditForm(initial=initial, org=org, viewer=user, current=task.runtime, steps=task.steps)
