@@ -345,3 +345,25 @@ def test_the_edit_page_costs_the_same_with_many_steps(world, people, stock, as_u
         return len(captured)
 
     assert cost([HTTP_STEP, LOOKUP_STEP]) == cost([HTTP_STEP, LOOKUP_STEP] * 30)
+
+
+def test_a_stale_edit_is_refused_and_keeps_the_steps_as_typed(world, people, stock, as_user):
+    task = stock["task"]
+    opened_at = task.version
+    services.update_task(actor=world.tenant_admin, task=task, description="changed meanwhile")
+    client = as_user(people["integrator"])
+    before = state()
+    data = posted([LOG_STEP, TRANSFORM_STEP], action="edit", name="Sync", description="", version=opened_at)
+    response = client.post(task_url(world, task), data)
+    assert response.status_code == 409 and "What you typed is kept below" in text_of(response)
+    assert box_types(response) == ["log", "transform"] and "orders.body[].id" in text_of(response)
+    assert state() == before
+
+
+def test_the_task_page_lists_the_steps_in_words(world, people, stock, as_user):
+    task = services.create_task(actor=world.tenant_admin, project=world.website, name="Words", steps=RICH_STEPS)
+    page = text_of(as_user(people["guest"]).get(task_url(world, task)))
+    assert "HTTP request</strong> · Fetch orders" in page
+    assert "POST https://api.example.com/orders · credential Shared API → orders" in page
+    assert "Countries[{{ country }}] → land" in page and "warning: Fetched {{ ids }}" in page
+    assert "<summary>As JSON</summary>" in page and "step-0-type" not in page  # a guest edits nothing

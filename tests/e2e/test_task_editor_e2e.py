@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -26,6 +27,16 @@ def signed_in_page(browser: Browser, live_server: Any, username: str, width: int
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
     context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
     return context.new_page()
+
+
+def serious_violations(page: Page, selector: str) -> list[str]:
+    """axe-core's critical and serious findings inside ``selector``, readably."""
+    results = Axe().run(page, context=selector)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("critical", "serious")
+    ]
 
 
 @pytest.mark.parametrize("width", [1400, 390])
@@ -71,3 +82,17 @@ def test_build_a_task_in_the_step_editor_without_javascript(demo, live_server, b
         "form => form.scrollWidth <= form.clientWidth && form.getBoundingClientRect().right <= "
         "document.documentElement.clientWidth"
     ), f"the step editor is wider than {width} px"
+
+
+def test_the_step_editor_and_its_json_mode_pass_axe(demo, live_server, sign_in, page: Page) -> None:
+    """axe-core (with JavaScript: it runs in the page) on the editor holding a step of every type, then as JSON."""
+    website = Project.objects.get(name="Website")
+    sign_in("maria")
+    page.goto(f"{live_server.url}/o/{website.org_id}/p/{website.pk}/tasks/")
+    for label in ("+ HTTP request", "+ Lookup", "+ Transform", "+ Log line"):
+        page.locator("#new-task form").get_by_role("button", name=label).click()
+    page.locator("#new-task form").get_by_role("button", name="Create task").click()  # the boxes with errors
+    assert not (found := serious_violations(page, "#new-task form")), found
+    page.locator("#new-task form").get_by_role("button", name="Edit the steps as JSON (advanced)").click()
+    expect(page.locator("#new-task form").get_by_label("Steps (JSON)")).to_be_visible()
+    assert not (found := serious_violations(page, "#new-task form")), found
