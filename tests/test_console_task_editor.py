@@ -24,6 +24,7 @@ from resources.models import Task
 from resources.services.tasks import STEP_TYPES
 from resources.step_editor import boxes_of, draft_of, representable, step_fields
 from resources.task_form import NO_STEPS_ERROR
+from tests.adversarial.test_hostile_input import post_form
 from tests.factories import UserFactory, add_to_tenant
 
 HTTP_STEP = {
@@ -367,3 +368,13 @@ def test_the_task_page_lists_the_steps_in_words(world, people, stock, as_user):
     assert "POST https://api.example.com/orders · credential Shared API → orders" in page
     assert "Countries[{{ country }}] → land" in page and "warning: Fetched {{ ids }}" in page
     assert "<summary>As JSON</summary>" in page and "step-0-type" not in page  # a guest edits nothing
+
+
+@pytest.mark.parametrize("char", ["\x00", "\ud800"])
+def test_nul_or_a_surrogate_in_a_step_input_is_refused_and_changes_nothing(world, people, stock, as_user, char):
+    client = as_user(people["integrator"])
+    before = state()
+    data = posted([{**LOG_STEP, "message": f"hello{char}"}], action="create", name="Nul")
+    response = post_form(client, tasks_url(world), {key: str(value) for key, value in data.items()}, char)
+    assert response.status_code == 400 and "not allowed in text" in text_of(response)
+    assert state() == before
