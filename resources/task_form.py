@@ -62,6 +62,7 @@ class TaskForm(TaskRuntimeFields):
         super().__init__(*args, org=org, viewer=viewer, **kwargs)
         self.org, self.viewer = org, viewer
         self.editor_error = ""  # why an editor button did nothing (shown above the steps)
+        self.editor_note = ""  # why the form opened in the JSON mode
         self.input_errors: dict[str, list[str]] = {}  # an input's text that makes no value, by input name
         if self.is_bound:
             mode = self.data.get("mode")
@@ -74,7 +75,7 @@ class TaskForm(TaskRuntimeFields):
             self.drafts = [step_editor.draft_of(step) for step in steps] if self.editing == "steps" else []
             self.json_text = json.dumps(steps, indent=2, ensure_ascii=False) if self.editing == "json" else ""
             if self.editing == "json":
-                self.editor_error = "These steps hold something the step editor cannot show exactly: edit them as JSON."
+                self.editor_note = "These steps hold something the step editor cannot show exactly: edit them as JSON."
             self.initial.setdefault("no_steps", not steps)
         self.initial["mode"] = self.editing
 
