@@ -34,15 +34,15 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 
 from access import policy, selectors
-from config import hostile, kinds
+from config import kinds
 from config.console import (
     Confirm,
-    EditForm,
     Extras,
     Undo,
     Write,
     console_view,
     dispatch,
+    error_page,
     extras_of,
     fetch,
     fetch_org,
@@ -59,7 +59,7 @@ from config.errors import Forbidden, NotFound
 from config.kinds import Kind
 from config.listing import Listing, paginate, search, search_rows, search_term
 from orgs.models import Organization
-from resources import services
+from resources import services, step_editor
 from resources.forms import (
     CredentialEditForm,
     EnvVarForm,
@@ -69,7 +69,6 @@ from resources.forms import (
     edit_form_of,
     pairs_text,
     rows_text,
-    short_textarea,
 )
 from resources.inheritance import effective
 from resources.models import (
@@ -88,7 +87,7 @@ from resources.services.declarations import services_for
 from resources.services.resources import CREDENTIAL_KINDS
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
-from runtimes.forms import TaskRuntimeFields
+from resources.task_form import TaskEditForm, TaskForm
 
 MAX_ROWS_SHOWN = 1000
 
@@ -132,23 +131,6 @@ class HideForm(forms.Form):
         super().__init__(*args, **kwargs)
         labels = dict(hideable_kinds())  # every registered hideable kind, not only this app's
         self.fields["type"].choices = [(k, labels[k]) for k in kinds if k in labels]
-
-
-class TaskForm(TaskRuntimeFields):
-    """A task's fields; its runtime is a choice among the runtimes its org allows (runtimes.forms)."""
-
-    field_order = ["name", "description", "steps", "runtime", "retry_on_lost"]
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(required=False, max_length=2000, widget=short_textarea())
-    steps = hostile.JSONFormField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
-        help_text='A JSON list of steps, e.g. [{"type": "log", "message": "hello"}].',
-    )
-
-
-class TaskEditForm(TaskForm, EditForm):
-    """TaskForm with the version the task had when the form was opened."""
 
 
 class ShareForm(forms.Form):
@@ -688,11 +670,37 @@ def _unsharing(task: Task, request: HttpRequest, here: str) -> Confirm:
     )
 
 
-def _task_kwargs(d: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": d["name"], "description": d["description"], "steps": d["steps"] if d["steps"] is not None else [],
-        "runtime": d["runtime"], "retry_on_lost": d["retry_on_lost"],
+def _task_kwargs(d: dict[str, Any], task: Task | None = None) -> dict[str, Any]:
+    """The service's fields from the task form (resources.task_form: ``steps`` is always a list). An edit passes the
+    steps only when they changed: saving a task's name never re-checks steps the editor did not touch (they name
+    credentials the editor may not see, say)."""
+    fields = {
+        "name": d["name"], "description": d["description"], "steps": d["steps"], "runtime": d["runtime"],
+        "retry_on_lost": d["retry_on_lost"],
     }  # fmt: skip
+    if task is not None and d["steps"] == task.steps:
+        del fields["steps"]
+    return fields
+
+
+def _editing(request: HttpRequest, writes: dict[str, Write], show: Callable[[dict[str, Any]], HttpResponse]) -> Any:
+    """A task form's editor button (``editor=…``: add, remove, move a step, switch to JSON or back): the form shown
+    again, changed as asked, and nothing saved. None when the POST is not one (dispatch saves it). The write's
+    capability is checked first, as for a save: a button never shows a form to someone who may not save it."""
+    command = request.POST.get("editor") if request.method == "POST" else None
+    write = writes.get(request.POST.get("action", "")) if command is not None else None
+    if write is None or not write.form_key:
+        return None
+    try:
+        require(request, write.capability or "", write.on)
+    except Forbidden as exc:
+        return error_page(request, exc)
+    form = write.form(request.POST, request.FILES)
+    assert isinstance(form, TaskForm)
+    status = form.apply_editor(str(command))
+    response = show({write.form_key: form, "failed_action": request.POST.get("action", "")})
+    response.status_code = status
+    return response
 
 
 @console_view
@@ -711,13 +719,14 @@ def tasks(request: HttpRequest, org_id: UUID, project_id: UUID) -> HttpResponse:
     def show(context: dict[str, Any]) -> HttpResponse:
         visible = policy.visible(user, "task.view", Task.objects.filter(project=project)).select_related("created_by")
         listing = paginate(request, search(visible, search_term(request), ["name", "description"]).order_by("name"))
+        can_create = policy.can(user, "task.create", project)
         return _page(
             request, "resources/tasks.html", project.org, context,
             project=project, tasks=listing.page, listing=listing,
-            can_create=policy.can(user, "task.create", project), form=TaskForm(org=project.org, viewer=user),
+            can_create=can_create, form=TaskForm(org=project.org, viewer=user) if can_create else None,
         )  # fmt: skip
 
-    return dispatch(request, writes, show)
+    return _editing(request, writes, show) or dispatch(request, writes, show)
 
 
 def _fetch_task(request: HttpRequest, org_id: UUID, task_id: UUID) -> Task:
@@ -763,7 +772,7 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
     writes = {
         "edit": Write(
             capability="task.edit", on=task,
-            run=lambda d: services.update_task(actor=user, task=task, version=d["version"], **_task_kwargs(d)),
+            run=lambda d: services.update_task(actor=user, task=task, version=d["version"], **_task_kwargs(d, task)),
             done="Your changes were saved.", then=lambda t: here, form_key="edit_form",
             form=lambda *a: TaskEditForm(*a, org=org, viewer=user, current=task.runtime),
         ),
@@ -793,20 +802,23 @@ def task_detail(request: HttpRequest, org_id: UUID, task_id: UUID) -> HttpRespon
     def show(context: dict[str, Any]) -> HttpResponse:
         caps = policy.capabilities(user, task)
         initial = opened(
-            task, name=task.name, description=task.description, steps=task.steps,
+            task, name=task.name, description=task.description,
             runtime=str(task.runtime_id) if task.runtime_id else "", retry_on_lost=task.retry_on_lost,
         )  # fmt: skip
+        editable = "task.edit" in caps
         return _page(
             request, "resources/task.html", org, context,
             task=task, project=project, task_caps=caps,
-            steps_json=json.dumps(task.steps, indent=2),
+            steps_json=json.dumps(task.steps, indent=2, ensure_ascii=False),
+            steps=[step_editor.summary(step) for step in task.steps or []],
             runs=(runs := paginate(request, _searched_runs(request, task), param="runs")).page, runs_listing=runs,
             shares=services.shares_of(task) if "task.share" in caps else [],
-            edit_form=TaskEditForm(initial=initial, org=org, viewer=user, current=task.runtime),
+            edit_form=TaskEditForm(initial=initial, org=org, viewer=user, current=task.runtime, steps=task.steps)
+            if editable else None,
             share_form=ShareForm(org=org, viewer=user), active=Run.ACTIVE,
         )  # fmt: skip
 
-    return dispatch(request, writes, show)
+    return _editing(request, writes, show) or dispatch(request, writes, show)
 
 
 def _searched_runs(request: HttpRequest, task: Task) -> Any:

@@ -195,7 +195,7 @@ def test_the_task_form_offers_the_allowed_runtimes(world, people, as_user) -> No
     assert f'value="{edge.pk}"' in html and f'value="{trucks.pk}"' not in html and "retry_on_lost" in html
     refused = client.post(url, {"name": "t", "runtime": str(trucks.pk)})
     assert refused.status_code == 400 and not Task.objects.filter(name="t").exists()
-    created = client.post(url, {"name": "t", "runtime": str(edge.pk), "retry_on_lost": "on"})
+    created = client.post(url, {"name": "t", "runtime": str(edge.pk), "retry_on_lost": "on", "no_steps": "on"})
     assert created.status_code == 302
     task = Task.objects.get(name="t")
     assert (task.runtime, task.retry_on_lost) == (edge, True)
