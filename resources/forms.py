@@ -185,6 +185,13 @@ class LookupTableForm(forms.Form):
 
 
 class ImportForm(EditForm):
+    """Drawn beside the lookup table's edit form: its own ids (both have a hidden ``version``), so no id is twice on
+    the page (#11 §7)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_import_%s")
+        super().__init__(*args, **kwargs)
+
     file = forms.FileField(
         label="CSV file", help_text="Two columns, key and value; a first line key,value is a header."
     )
