@@ -5,7 +5,9 @@ tests/e2e/test_accessibility_e2e.py).
 - Django (5.x) points a field's ``aria-describedby`` at ``<id>_helptext`` and, when it has errors, ``<id>_error``:
   the form templates draw both ids; no ARIA reference or ``<label for>`` names an id missing from the page;
 - no id is used twice on a page (two forms on one page keep ids of their own);
-- radio and checkbox groups are a fieldset with a legend, not a ``<label for="">`` naming nothing.
+- radio and checkbox groups are a fieldset with a legend, not a ``<label for="">`` naming nothing;
+- every table sits in its own named scroll region that the keyboard reaches (axe's scrollable-region-focusable:
+  a wide table scrolls there, never the page).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from django.test import Client
 
 from config.console import EditForm
 from resources.forms import ImportForm
-from tests.console.test_crawler import page_urls
+from tests.console.pages import page_urls
 
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 REFERENCES = ("aria-describedby", "aria-labelledby", "aria-controls", "aria-owns", "aria-errormessage")
 
 
@@ -36,9 +39,17 @@ class Ids(HTMLParser):
         super().__init__()
         self.ids: Counter[str] = Counter()
         self.references: list[tuple[str, str, str]] = []  # (tag, attribute, id named)
+        self.open: list[dict[str, str]] = []  # the attributes of the elements enclosing the current one
+        self.bare_tables = 0  # tables not directly in a focusable, named scroll region
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
+        if tag == "table":
+            region = self.open[-1] if self.open else {}
+            named = region.get("role") == "region" and region.get("tabindex") == "0" and region.get("aria-label")
+            self.bare_tables += not ("table-scroll" in region.get("class", "").split() and named)
+        if tag not in VOID:
+            self.open.append(a)
         if "id" in a:
             self.ids[a["id"]] += 1
         for attr in REFERENCES:
@@ -49,12 +60,17 @@ class Ids(HTMLParser):
         if "form" in a and tag in ("button", "input", "select", "textarea"):
             self.references.append((tag, "form", a["form"]))
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in VOID and self.open:
+            self.open.pop()
+
 
 def problems_in(html: str) -> list[str]:
     parser = Ids()
     parser.feed(html)
     found = [f'id "{i}" is used {n} times' for i, n in parser.ids.items() if n > 1]
     found += [f'<{tag} {attr}="{ref}">: no such id' for tag, attr, ref in parser.references if ref not in parser.ids]
+    found += [f"{parser.bare_tables} table(s) outside a named, focusable scroll region"] if parser.bare_tables else []
     return found
 
 

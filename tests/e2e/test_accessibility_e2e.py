@@ -29,7 +29,7 @@ from orgs.management.commands.seed_demo import PEOPLE
 from orgs.models import Organization, Project
 from resources.models import Component, Credential, EnvVar, LookupTable, Run, Task
 from runtimes.models import Runtime
-from tests.console.test_crawler import page_urls
+from tests.console.pages import page_urls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
