@@ -135,6 +135,29 @@ def org_tabs(org: Organization, caps: Any, current: str = "") -> list[Tab]:
     ]
 
 
+#: Sections drawn as tabs in the row of a wide screen; the others are under "More" (GitHub's and GitLab's overflow),
+#: so an administrator's fourteen sections keep one row at 1400 px. The current section is always a tab.
+TABS_IN_ROW = 8
+
+
+@dataclass(frozen=True)
+class TabRow:
+    row: list[Tab]
+    more: list[Tab]
+
+
+def tab_row(tabs: list[Tab], limit: int = TABS_IN_ROW) -> TabRow:
+    """The first ``limit`` sections as tabs and the rest under "More", in their order; a current section that falls
+    under "More" takes the last tab's place. No "More" for a single section: it would take a tab's room to hide one."""
+    if len(tabs) <= limit + 1:
+        return TabRow(tabs, [])
+    shown = tabs[:limit]
+    current = next((tab for tab in tabs[limit:] if tab.current), None)
+    if current is not None:
+        shown = [*shown[:-1], current]
+    return TabRow(shown, [tab for tab in tabs if tab not in shown])
+
+
 def context_for(request: Any, org: Organization) -> dict[str, Any]:
     """What base.html needs on an org page: the breadcrumb, the switcher and the user's capabilities here."""
     switch = switcher(request.user)

@@ -179,3 +179,30 @@ def test_page_crumbs_cost_no_query_once_the_page_has_the_users_grants(world, tas
         crumbs = navigation.page_crumbs(request, {"task": task, "project": task.project})
     assert [(c.kind, c.label, c.current) for c in crumbs] == [("Project", "Website", False), ("Task", "Sync", True)]
     assert navigation.page_crumbs(request, {"project": "not a project"}) == []
+
+
+def test_many_sections_keep_one_row_with_the_rest_under_more(world, as_user):
+    """A tenant administrator's sections (more than eight): eight tabs, the rest under "More" in their order, and
+    the current section always a tab (it takes the last tab's place when it would be under "More")."""
+    html = as_user(world.tenant_admin).get(url(world.marketing, "settings/")).content.decode()
+    tabs = section(html, 'aria-label="Organization sections"', "</nav>")
+    row = section(tabs, '<ul class="tabs-row">', '<li class="tabs-more">')
+    more = section(tabs, '<li class="tabs-more">', "</details>")
+    menu = section(tabs, '<details class="tabs-menu menu">', "</details>")
+    shown = re.findall(r">([^<>]+)</a>", row)
+    under_more = re.findall(r">([^<>]+)</a>", more)
+    assert len(shown) == navigation.TABS_IN_ROW and shown[-1] == "Configuration"
+    assert f'<a href="{url(world.marketing, "settings/")}" aria-current="page">Configuration</a>' in row
+    assert "aria-current" not in more and "Configuration" not in under_more
+    every = re.findall(r">([^<>]+)</a>", section(menu, '<ul class="menu-panel">', "</ul>"))
+    assert shown == [*every[: navigation.TABS_IN_ROW - 1], "Configuration"]  # in order, the current one last
+    assert under_more == [label for label in every if label not in shown]  # the rest, in their order
+
+
+def test_a_few_sections_need_no_more_menu():
+    tabs = [navigation.Tab(str(i), f"Section {i}", f"/{i}/", i == 8) for i in range(9)]
+    assert navigation.tab_row(tabs) == navigation.TabRow(tabs, [])  # "More" for one section would hide one
+    tabs.append(navigation.Tab("9", "Section 9", "/9/", False))
+    split = navigation.tab_row(tabs)
+    assert [t.key for t in split.row] == ["0", "1", "2", "3", "4", "5", "6", "8"]
+    assert [t.key for t in split.more] == ["7", "9"]

@@ -18,3 +18,9 @@ def org_tabs(context: Any) -> list[navigation.Tab]:
     if org is None:
         return []
     return navigation.org_tabs(org, context.get("caps") or (), context.get("tab") or "")
+
+
+@register.simple_tag
+def tab_row(tabs: list[navigation.Tab]) -> navigation.TabRow:
+    """``{% tab_row tabs as split %}``: the tabs of a wide screen's row (``split.row``) and those under "More"."""
+    return navigation.tab_row(tabs)
