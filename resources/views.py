@@ -615,6 +615,7 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
             run=lambda d: services.reset_setting(actor=user, org=org, key=request.POST.get("key", ""),
                                                  version=d["version"]),
             done="The setting was reset: the inherited value applies.", then=lambda r: here,
+            confirm=lambda d: _resetting(org, request.POST.get("key", ""), here),
         ),
         "hide": Write(
             capability=hide_cap, on=org,
@@ -652,6 +653,24 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
 
 
 # -- tasks and runs ------------------------------------------------------------------------------------------------
+
+
+def _resetting(org: Organization, key: str, here: str) -> Confirm:
+    """What resetting a setting set at ``org`` asks first: the value set here goes (and its lock on the orgs below);
+    NotFound for a key not set here, as the service answers."""
+    current = OrgSetting.objects.filter(org=org, key=key).first()
+    if current is None or key not in REGISTRY:
+        raise NotFound(f"“{key}” is not set in {org.name}.")
+    value = json.dumps(current.value, ensure_ascii=False)
+    return Confirm(
+        title=f"Reset “{REGISTRY[key].label}” in {org.name}?",
+        goes_with=[
+            f"the value set here: {value}" + (", and its lock on the organizations below" if current.locked else "")
+        ],
+        note="The value inherited from above (or the default) applies again; set it here again to override it.",
+        button="Reset the setting",
+        cancel=here,
+    )
 
 
 def _unsharing(task: Task, request: HttpRequest, here: str) -> Confirm:

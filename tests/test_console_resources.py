@@ -543,7 +543,10 @@ def test_an_admin_sets_and_resets_a_setting(world, people, as_user):
     payload = {"action": "set", "key": "run_log_retention_days", "value": "12"}
     assert client.post(page, payload).status_code == 302
     assert OrgSetting.objects.get(org=world.marketing, key="run_log_retention_days").value == 12
-    assert client.post(page, {"action": "reset", "key": "run_log_retention_days"}).status_code == 302
+    asked = client.post(page, {"action": "reset", "key": "run_log_retention_days"})  # asks first: 12 would go
+    assert asked.status_code == 200 and "the value set here: 12" in asked.content.decode()
+    assert OrgSetting.objects.filter(org=world.marketing).exists()
+    assert client.post(page, {"action": "reset", "key": "run_log_retention_days", "confirmed": "1"}).status_code == 302
     assert not OrgSetting.objects.filter(org=world.marketing).exists()
 
 

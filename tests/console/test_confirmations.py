@@ -32,7 +32,17 @@ from identity.services import claim_domain
 from orgs.models import Organization, Project
 from orgs.services import create_project
 from resources import services
-from resources.models import Component, ComponentMember, Credential, EnvVar, Hidden, LookupTable, Run, Task
+from resources.models import (
+    Component,
+    ComponentMember,
+    Credential,
+    EnvVar,
+    Hidden,
+    LookupTable,
+    OrgSetting,
+    Run,
+    Task,
+)
 from runtimes import services as runtime_services
 from runtimes.models import Runtime
 from tests.factories import World
@@ -259,13 +269,24 @@ def domain_case(w: World, p: dict[str, Any]) -> Case:
     )  # fmt: skip
 
 
+def setting_reset_case(w: World, p: dict[str, Any]) -> Case:
+    setting = services.set_setting(
+        actor=w.tenant_admin, org=w.marketing, key="max_lookup_table_rows", value=500, locked=True
+    )
+    return Case(
+        _url(w.marketing, "settings/"), {"action": "reset", "key": "max_lookup_table_rows", "version": setting.version},
+        _gone(OrgSetting, setting.pk), "Reset “Lookup table size limit (rows)” in Marketing?",
+        "the value set here: 500, and its lock on the organizations below",
+    )  # fmt: skip
+
+
 CASES = {
     f.__name__.removesuffix("_case"): f
     for f in (
         task_case, credential_case, lookup_case, env_var_case, component_case, component_member_case, unshare_case,
         run_stop_case, member_case, project_member_case, team_case, team_member_case, token_case, role_case,
         invitation_case, people_case, org_case, project_case, runtime_case, runtime_revoke_case, device_case,
-        domain_case,
+        domain_case, setting_reset_case,
     )
 }  # fmt: skip
 
