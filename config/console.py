@@ -25,6 +25,11 @@ URL names, how every write is dispatched, and how every refusal becomes an answe
   the version carried. A write that can be taken back declares an ``Undo``: the done message comes with an "Undo"
   button that POSTs to the write reversing it (``undo_offer`` shows it once, on the next page). The API has none of
   this: a client means what it sends.
+- **Staged writes**: a destructive write whose input cannot ride in a hidden field (an uploaded file) checks it on
+  the first POST, holds it server-side (``stage``: the cache, under a random token bound to the user and to what it
+  acts on, for ``STAGED_FOR`` seconds) and asks with the token as the repeated field (``Confirm.fields``); the
+  confirmed POST takes it back (``take_staged``: once, by that user, for that object; else a Conflict, nothing
+  written). A cache that cannot hold it is a Busy (503), never a write done without asking.
 
 Nothing is written by a refused request: services raise before writing, inside their transaction.
 """
@@ -32,6 +37,8 @@ Nothing is written by a refused request: services raise before writing, inside t
 from __future__ import annotations
 
 import contextlib
+import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import wraps
@@ -42,6 +49,7 @@ from uuid import UUID
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, router
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
@@ -53,7 +61,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from access import policy, vocabulary, whoami
 from access.fences import FenceRefusal
 from access.services import remember_org
-from config.errors import Busy, DomainError, Forbidden, NotFound, Stale
+from config.errors import Busy, Conflict, DomainError, Forbidden, NotFound, Stale
 from config.kinds import Kind
 from orgs import navigation
 from orgs.models import Organization, Project
@@ -223,13 +231,15 @@ _NOT_REPEATED = ("csrfmiddlewaretoken", CONFIRMED)
 class Confirm:
     """What the confirmation page of a destructive write says: the question naming the object (``title``), what
     goes with it (``goes_with``: "3 runs", "every version"), whether and how it can be undone (``note``), the
-    button's words and where "Cancel" leads (default: the page the form was on)."""
+    button's words and where "Cancel" leads (default: the page the form was on), and the fields the confirmed POST
+    carries (default: what was posted; a staged write's token instead of its file)."""
 
     title: str
     goes_with: Sequence[str] = ()
     note: str = "This cannot be undone."
     button: str = "Delete"
     cancel: str = ""
+    fields: Sequence[tuple[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -278,7 +288,10 @@ def confirm_page(
     error: str = "",
 ) -> HttpResponse:
     """The one confirmation page (templates/_confirm.html): ``confirm``'s words and a form repeating ``fields``
-    (default: what was posted) with ``confirmed=1``, posted back to this URL. Framed by the org when there is one."""
+    (default: ``confirm.fields``, else what was posted) with ``confirmed=1``, posted back to this URL. Framed by the
+    org when there is one."""
+    if fields is None:
+        fields = confirm.fields
     if fields is None:
         fields = [(k, v) for k, values in request.POST.lists() if k not in _NOT_REPEATED for v in values]
     context = {
@@ -300,6 +313,42 @@ def _came_from(request: HttpRequest) -> str:
     if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}, require_https=secure):
         return referer
     return request.get_full_path()
+
+
+#: How long a staged write's input is held for its confirmation (seconds).
+STAGED_FOR = 15 * 60
+_STAGED_KEY = "canopy:staged:{}"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+NOT_HELD = (
+    "What you were asked to confirm is no longer held: it is kept {minutes} minutes, used once, by the person who "
+    "asked. Start again."
+)
+
+
+def stage(request: HttpRequest, bound_to: str, value: Any) -> str:
+    """Hold ``value`` (an uploaded file's content and what the question was asked about) for the confirmed POST of a
+    destructive write: a random token, bound to the user and to ``bound_to`` (what the write acts on), kept
+    ``STAGED_FOR`` seconds. Busy (503) when the cache does not keep it (down, or failing open): the write must not go
+    on without its question."""
+    token = secrets.token_urlsafe(32)
+    key = _STAGED_KEY.format(token)
+    cache.set(key, {"user": str(request.user.pk), "bound_to": bound_to, "value": value}, STAGED_FOR)
+    if not cache.has_key(key):
+        raise Busy("The file cannot be held for your confirmation right now: try again in a moment.")
+    return token
+
+
+def take_staged(request: HttpRequest, bound_to: str, token: str) -> Any:
+    """The value ``stage`` held under ``token`` for this user and ``bound_to``, taken: a token works once. A Conflict
+    (409, nothing written) when it is malformed, expired, used, another user's or held for something else (one
+    message for all: a token names nothing to someone it does not belong to); another's token is left alone."""
+    key = _STAGED_KEY.format(token)
+    held = cache.get(key) if _TOKEN.fullmatch(token) else None
+    if not isinstance(held, dict) or held.get("user") != str(request.user.pk) or held.get("bound_to") != bound_to:
+        raise Conflict(NOT_HELD.format(minutes=STAGED_FOR // 60))
+    if not cache.delete(key):  # delete answers whether it was there: of two racing POSTs, one wins
+        raise Conflict(NOT_HELD.format(minutes=STAGED_FOR // 60))
+    return held["value"]
 
 
 def offer_undo(request: HttpRequest, undo: Undo) -> None:
@@ -337,8 +386,9 @@ class Write:
     form: Callable[..., forms.Form] = ActionForm
     form_key: str = ""  # the name the page's template shows this form under; empty for a one-button action
     rename: Mapping[str, str] = field(default_factory=dict)
-    # A destructive write: (cleaned data) -> what the confirmation page says. Unconfirmed POSTs change nothing.
-    confirm: Callable[[dict[str, Any]], Confirm] | None = None
+    # A destructive write: (cleaned data) -> what the confirmation page says (None: this one needs no question, e.g.
+    # an import that only adds). Unconfirmed POSTs change nothing.
+    confirm: Callable[[dict[str, Any]], Confirm | None] | None = None
     # A write that can be taken back: (result) -> the "Undo" button offered with the done message (or None).
     undo: Callable[[Any], Undo | None] | None = None
 
@@ -351,7 +401,8 @@ def dispatch(request: HttpRequest, writes: Mapping[str, Write], show: Show) -> H
     shown again by ``show(context)`` with the bound form under its ``form_key``, ``error`` (a message without a
     field) and ``failed_action``, and the status, or the error's own page for NotFound and Forbidden. A valid POST
     of a write with ``confirm`` and without ``confirmed=1`` answers the confirmation page instead and writes nothing
-    (after the capability and the form: a denied or malformed request is refused, not asked about)."""
+    (after the capability and the form: a denied or malformed request is refused, not asked about), unless its
+    ``confirm`` answers None (nothing to ask about this time)."""
     if request.method != "POST":
         return show({})
     name = request.POST.get("action", "")
@@ -365,7 +416,9 @@ def dispatch(request: HttpRequest, writes: Mapping[str, Write], show: Show) -> H
         if not form.is_valid():
             return _again(request, show, write, form, None, 400)
         if write.confirm is not None and request.POST.get(CONFIRMED) != "1":
-            return confirm_page(request, write.confirm(form.cleaned_data))
+            question = write.confirm(form.cleaned_data)
+            if question is not None:
+                return confirm_page(request, question)
         result = write.run(form.cleaned_data)
     except (NotFound, Http404, Forbidden, PermissionDenied) as exc:
         return error_page(request, exc)
@@ -490,6 +543,7 @@ def extras_of(model: type[models.Model]) -> Extras:
 __all__ = [
     "CONFIRMED",
     "DENIED",
+    "STAGED_FOR",
     "STALE_STATUS",
     "ActionForm",
     "Confirm",
@@ -515,5 +569,7 @@ __all__ = [
     "register_extras",
     "render_org_page",
     "require",
+    "stage",
+    "take_staged",
     "undo_offer",
 ]  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 
 from config import kinds
-from config.console import EditForm
+from config.console import CONFIRMED, EditForm
 from resources.models import Component, Credential, EnvVar, LookupTable
 
 # -- form pieces ---------------------------------------------------------------------------------------------------
@@ -186,11 +186,14 @@ class LookupTableForm(forms.Form):
 
 class ImportForm(EditForm):
     """Drawn beside the lookup table's edit form: its own ids (both have a hidden ``version``), so no id is twice on
-    the page (#11 §7)."""
+    the page (#11 §7). Replacing every row asks first: the file is checked and held server-side, and the confirmed
+    POST carries the ``staged`` token instead of the file (config.console.stage)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "id_import_%s")
         super().__init__(*args, **kwargs)
+        if self.is_bound and self.data.get("staged") and self.data.get(CONFIRMED) == "1":
+            self.fields["file"].required = False  # the confirmed replace of a held file
 
     file = forms.FileField(
         label="CSV file", help_text="Two columns, key and value; a first line key,value is a header."
@@ -198,6 +201,7 @@ class ImportForm(EditForm):
     mode = forms.ChoiceField(
         choices=[("replace", "Replace every row"), ("merge", "Merge (same key: new value)")], initial="replace"
     )
+    staged = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
 
 
 @kinds.console_form(EnvVar)

@@ -36,6 +36,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from access import policy, selectors
 from config import kinds
 from config.console import (
+    STAGED_FOR,
     Confirm,
     Extras,
     Undo,
@@ -53,6 +54,8 @@ from config.console import (
     register_extras,
     render_org_page,
     require,
+    stage,
+    take_staged,
     without_version,
 )
 from config.errors import Forbidden, NotFound
@@ -84,7 +87,7 @@ from resources.models import (
     hideable_kinds,
 )
 from resources.services.declarations import services_for
-from resources.services.resources import CREDENTIAL_KINDS
+from resources.services.resources import CREDENTIAL_KINDS, MAX_CSV_BYTES
 from resources.services.tasks import SHARE_PERMISSIONS
 from resources.settings_registry import REGISTRY, effective_settings
 from resources.task_form import TaskEditForm, TaskForm
@@ -398,16 +401,60 @@ def _table_initial(table: LookupTable) -> dict[str, Any]:
 
 
 def _table_writes(request: HttpRequest, org: Organization, table: LookupTable, here: str) -> dict[str, Write]:
+    """The CSV import. Merging only adds and changes rows: done at once. Replacing every row asks first (#11 §2):
+    the file is checked as the import would check it, held server-side (config.console.stage) and the question names
+    what it does; the confirmed POST carries the held file's token, taken once, and the version it was counted at."""
+    bound_to = f"lookup-import:{table.pk}"
+
+    def ask(d: dict[str, Any]) -> Confirm | None:
+        if d["mode"] != "replace":
+            return None
+        content = _upload(d["file"])
+        plan = services.plan_lookup_import(
+            actor=request.user, table=table, content=content, replace=True, version=d["version"]
+        )
+        token = stage(request, bound_to, {"content": content, "version": plan.version})
+        return Confirm(
+            title=f"Replace every row of the lookup table {table.name}?",
+            goes_with=[
+                f"the {_count(plan.rows_now, 'row')} it has now, replaced by the {_count(plan.rows_in_file, 'row')} "
+                f"of {d['file'].name}",
+                f"{_count(plan.added, 'key')} added, {_count(plan.changed, 'key')} with a new value, "
+                f"{_count(plan.removed, 'key')} removed",
+            ],
+            note=f"This cannot be undone: export the CSV first to keep a copy. The file is held for "
+            f"{STAGED_FOR // 60} minutes.",
+            button="Replace rows", cancel=here,
+            fields=[("action", "import"), ("mode", "replace"), ("version", plan.version), ("staged", token)],
+        )  # fmt: skip
+
+    def run(d: dict[str, Any]) -> int:
+        if d["file"] is None:  # the confirmed replace of the held file (the form requires one otherwise)
+            held = take_staged(request, bound_to, d["staged"])
+            return services.import_lookup_csv(
+                actor=request.user, table=table, content=held["content"], replace=True, version=held["version"]
+            )
+        return services.import_lookup_csv(
+            actor=request.user, table=table, content=_upload(d["file"]), replace=d["mode"] == "replace",
+            version=d["version"],
+        )  # fmt: skip
+
     return {
         "import": Write(
-            capability="lookup.manage", on=table,
-            run=lambda d: services.import_lookup_csv(
-                actor=request.user, table=table, content=d["file"].read(), replace=d["mode"] == "replace",
-                version=d["version"],
-            ),
+            capability="lookup.manage", on=table, run=run, confirm=ask,
             done="The file was imported.", then=lambda n: here, form=ImportForm, form_key="import_form",
         ),
     }  # fmt: skip
+
+
+def _upload(file: Any) -> bytes:
+    """An uploaded file's content, one byte past the import's limit at most (the service refuses it then)."""
+    file.seek(0)
+    return file.read(MAX_CSV_BYTES + 1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _table_context(request: HttpRequest, org: Organization, table: LookupTable) -> dict[str, Any]:

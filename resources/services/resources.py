@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -26,7 +27,7 @@ from access import audit, policy
 from access.models import TenantMembership
 from config import hostile, kinds
 from config.actors import user_or_none
-from config.concurrency import Versions, save_changes, touch
+from config.concurrency import Versions, check_version, save_changes, touch
 from config.errors import Conflict, Forbidden, NotFound
 from orgs.models import Organization
 from resources import crypto
@@ -348,13 +349,9 @@ def delete_lookup_table(*, actor: Any, table: LookupTable, version: Versions = N
     delete_declaration(table, actor=actor, capability="lookup.manage", action="lookup_table.delete", version=version)
 
 
-def import_lookup_csv(
-    *, actor: Any, table: LookupTable, content: bytes | str, replace: bool = True, version: Versions = None
-) -> int:
-    """Rows from CSV (``key,value``; a first line ``key,value`` is a header). ``replace`` drops the old rows,
-    otherwise the file's rows are merged into the rows the table holds when the import runs (same key: new
-    value). Returns the number of rows in the table."""
-    policy.authorize(actor, "lookup.manage", table)
+def _parse_lookup_csv(content: bytes | str) -> list[dict[str, str]]:
+    """The rows of a CSV file (``key,value``; a first line ``key,value`` is a header), as the import reads them:
+    UTF-8 text of at most MAX_CSV_BYTES, two columns a line (ValidationError on ``file`` otherwise)."""
     if isinstance(content, bytes):
         if len(content) > MAX_CSV_BYTES:
             raise ValidationError({"file": [f"The file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB."]})
@@ -378,11 +375,59 @@ def import_lookup_csv(
             rows.append({"key": record[0], "value": record[1]})
     except csv.Error as exc:
         raise ValidationError({"file": [f"The file is not valid CSV: {exc}."]}) from None
+    return rows
+
+
+def import_lookup_csv(
+    *, actor: Any, table: LookupTable, content: bytes | str, replace: bool = True, version: Versions = None
+) -> int:
+    """Rows from CSV (``key,value``; a first line ``key,value`` is a header). ``replace`` drops the old rows,
+    otherwise the file's rows are merged into the rows the table holds when the import runs (same key: new
+    value). Returns the number of rows in the table."""
+    policy.authorize(actor, "lookup.manage", table)
+    rows = _parse_lookup_csv(content)
     if replace:
         table = _write_table(actor=actor, table=table, version=version, fields={}, rows=_clean_rows(rows, table.org))
     else:
         table = _write_table(actor=actor, table=table, version=version, fields={}, merge=rows)
     return table.rows.count()
+
+
+@dataclass(frozen=True)
+class LookupImport:
+    """What a CSV import would do to a table, counted before it runs (the console's question names it): the rows
+    the table has now (``version``) and in the file, and the keys the import adds, changes and removes."""
+
+    version: int
+    rows_now: int
+    rows_in_file: int
+    added: int
+    changed: int
+    removed: int
+
+
+def plan_lookup_import(
+    *, actor: Any, table: LookupTable, content: bytes | str, replace: bool = True, version: Versions = None
+) -> LookupImport:
+    """Check a CSV import exactly as ``import_lookup_csv`` would (the capability, the version, the file, the rows
+    and the org's row limit) and count what it would do, writing nothing (one query of the current rows)."""
+    policy.authorize(actor, "lookup.manage", table)
+    check_version(table, version)
+    rows = _parse_lookup_csv(content)
+    now = dict(table.rows.values_list("key", "value"))
+    if replace:
+        incoming = dict(_clean_rows(rows, table.org))
+    else:
+        incoming = {str(r["key"]).strip(): r["value"] for r in rows}
+        _clean_rows([{"key": k, "value": v} for k, v in (now | incoming).items()], table.org)
+    return LookupImport(
+        version=table.version,
+        rows_now=len(now),
+        rows_in_file=len(rows),
+        added=sum(1 for key in incoming if key not in now),
+        changed=sum(1 for key, value in incoming.items() if key in now and now[key] != value),
+        removed=sum(1 for key in now if key not in incoming) if replace else 0,
+    )
 
 
 def export_lookup_csv(table: LookupTable) -> str:
