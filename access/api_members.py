@@ -809,7 +809,7 @@ class AuditEventFilterSerializer(serializers.Serializer):
 
 
 def _subtree_org(org: Organization, pk: Any) -> Organization:
-    found = Organization.objects.filter(pk=pk, tree_id=org.tree_id, lft__gte=org.lft, lft__lte=org.rght).first()
+    found = audit_log.org_in_subtree(org, pk)
     if found is None:
         raise serializers.ValidationError({"org": ["Choose an organization of this one's subtree."]})
     return found

@@ -72,6 +72,12 @@ def target_label(target_type: str) -> str:
         return target_type
 
 
+def org_in_subtree(org: Organization, pk: UUID) -> Organization | None:
+    """The organization ``pk`` when it lies in ``org``'s subtree (``org`` included), else None: the scope the audit
+    filters of the console and the API accept."""
+    return Organization.objects.filter(org.descendants_q(), pk=pk).first()
+
+
 class AuditFilterForm(forms.Form):
     """The audit page's filters (query parameters). Each one given narrows the list; ``org`` (an organization of the
     page's subtree) with ``descendants`` unticked keeps the events of that organization alone."""
@@ -103,11 +109,9 @@ class AuditFilterForm(forms.Form):
         if not value:
             return self.page_org
         try:
-            pk = UUID(value)
+            found = org_in_subtree(self.page_org, UUID(value))
         except ValueError:
-            raise ValidationError("Choose an organization of this subtree.", code="invalid") from None
-        page = self.page_org
-        found = Organization.objects.filter(pk=pk, tree_id=page.tree_id, lft__gte=page.lft, lft__lte=page.rght).first()
+            found = None
         if found is None:
             raise ValidationError("Choose an organization of this subtree.", code="invalid")
         return found

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from access import audit_log, policy, selectors, vocabulary
-from access.models import AuditEvent, OrgTeamGrant, ProjectTeamGrant
+from access.models import AuditEvent, OrgTeamGrant, ProjectTeamGrant, Team
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
 from access.services.grants import (
@@ -190,7 +190,7 @@ def _holder(grant: Any) -> tuple[str, str, Any]:
     user = getattr(grant, "user", None)
     if user is not None:
         return "user", user.get_username(), user.pk
-    team = selectors.Team.objects.filter(group_id=grant.group_id).first()
+    team = Team.objects.filter(group_id=grant.group_id).first()
     return "team", f"team {team.name}" if team else "a deleted team", team.pk if team else ""
 
 
@@ -283,7 +283,7 @@ def team_action(request: HttpRequest, org_id: UUID, team_id: UUID) -> HttpRespon
         return Confirm(
             title=f"Delete the team {team.name}?", button="Delete team", cancel=here,
             goes_with=[f"{members} member{' loses' if members == 1 else 's lose'} the roles the team holds",
-                       *goes_with(team.group, skip=[selectors.Team], names=TEAM_HOLDINGS)],
+                       *goes_with(team.group, skip=[Team], names=TEAM_HOLDINGS)],
         )  # fmt: skip
 
     def removing(d: dict[str, Any]) -> Confirm:

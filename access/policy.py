@@ -554,16 +554,13 @@ class Access:
             and r.rght is not None
             and r.lft <= org.lft <= r.rght
         ]
-        decision = _decide(rows, org)
-        projects = frozenset(
-            r.object_id for r in self.subtree_rows if r.kind in ("project_user", "project_team") and r.object_id
-        )
+        project_grants = [r for r in self.subtree_rows if r.kind in ("project_user", "project_team")]
         return Standing(
             capabilities=capabilities,
             tenant_admin=org.tenant_id in self.admin_tenant_ids,
-            grants=decision.reasons,
-            project_grants=[r for r in self.subtree_rows if r.kind in ("project_user", "project_team")],
-            project_ids=projects,
+            grants=_decide(rows, org).reasons,
+            project_grants=project_grants,
+            project_ids=frozenset(r.object_id for r in project_grants if r.object_id),
         )
 
 

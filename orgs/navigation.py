@@ -169,7 +169,6 @@ def context_for(request: Any, org: Organization) -> dict[str, Any]:
         "tenant": org.tenant,
         "switcher": switch,
         "caps": policy.capabilities(request.user, org),
-        "kind_tabs": kind_tabs(),
         "whoami": whoami(request.user, org),  # after the switcher: decided from the grants it loaded
     }
 
