@@ -46,6 +46,7 @@ urlpatterns = [
     path("", include("identity.api_urls")),
     path("", include("twofactor.api_urls")),
     path("", include("workload.api_urls")),
+    path("", include("governance.api_urls")),
     path("runtime-agent/", include("runtimes.agent_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", swagger_ui, name="api-docs"),

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "identity",  # single sign-on per tenant (OIDC), e-mail domains, break-glass codes, sign-in discovery
     "twofactor",  # TOTP and backup codes (django-otp), the require_2fa setting's enforcement
     "workload",  # Canopy as an OIDC issuer: workload identity tokens for runs, signing keys, JWKS
+    "governance",  # roll-up dashboards, impact previews of structural changes, access reviews (#12)
     "idempotency",  # Idempotency-Key on the API's creates and runs: a retry gets the first answer (24 h)
     "django_otp",
     "django_otp.plugins.otp_totp",

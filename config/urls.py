@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("identity.urls")),
     path("", include("twofactor.urls")),
     path("", include("workload.urls")),
+    path("", include("governance.urls")),
 ]
 
 # Django's error answers, as JSON {"detail", "code"} under /api/ (the console keeps its pages).

@@ -28,14 +28,17 @@ from django.test.utils import CaptureQueriesContext
 
 from access import policy
 from access.services import issue_token
-from devtools import bench, bench_runtimes, bench_tree
+from devtools import bench, bench_impact, bench_rollup, bench_runtimes, bench_tree
 from devtools.scale import build_scale_tenant
 from orgs.models import Organization, Tenant
 from resources.models import Task
 
 DEPTHS = (1, 10, 20, 50, 100)
-SECTIONS = ("checks", "peers", "list", "tree_writes", "api", "runtimes")
-SCALE_SECTIONS = {"checks", "peers", "list", "tree_writes", "api"}  # the ones that need the synthetic tenants
+# Sections measured on the synthetic tenants by a module of their own: ``run(tenant, large, bench) -> dict`` (``bench``
+# is this command: its ``repeat``, ``slow_repeat``, ``say``) and ``report(result, say)``.
+MODULES = {"rollup": bench_rollup, "impact": bench_impact}
+SECTIONS = ("checks", "peers", "list", "tree_writes", "api", "runtimes", *MODULES)
+SCALE_SECTIONS = {"checks", "peers", "list", "tree_writes", "api", *MODULES}  # the ones that need the synthetic tenants
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -149,6 +152,9 @@ class Command(BaseCommand):
             result["tree_writes"] = self.tree_writes(tenant, large, opts)
         if "api" in only:
             result["api"] = self.pages(tenant, user, chain)
+        for name, module in MODULES.items():
+            if name in only:
+                result[name] = module.run(tenant, large, self)
 
     # -- data ------------------------------------------------------------------------------------------------------
     def scale_tenant(self, orgs: int) -> Tenant:
@@ -308,6 +314,9 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
     def report(self, r: dict[str, Any]) -> None:
+        for name, module in MODULES.items():
+            if name in r:
+                module.report(r[name], self.say)
         if "checks" in r:
             self.report_checks(r)
         if "list" in r:
