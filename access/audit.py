@@ -1,5 +1,8 @@
 """The audit log writer. Services call record() inside their transaction, so an event exists iff the write does."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import models
@@ -7,6 +10,20 @@ from django.db import models
 from access.middleware import current_ip
 from access.models import AuditEvent
 from config.actors import user_or_none
+
+# What ``annotating()`` blocks add to the events of an action recorded inside them: governance.impact puts the
+# preview's summary into the event the confirmed change records (events are append-only: it cannot be added later).
+_annotations: ContextVar[tuple[tuple[str, dict[str, Any]], ...]] = ContextVar("audit_annotations", default=())
+
+
+@contextmanager
+def annotating(action: str, extra: dict[str, Any]) -> Iterator[None]:
+    """Merge ``extra`` into the ``changes`` of every ``action`` event recorded while the block runs."""
+    token = _annotations.set((*_annotations.get(), (action, extra)))
+    try:
+        yield
+    finally:
+        _annotations.reset(token)
 
 
 def record(
@@ -24,6 +41,9 @@ def record(
     ``target`` is the row written (whose last event tells a stale writer who changed it: config.concurrency);
     ``target_name`` labels it where its ``str()`` says little to a reader (a grant, a membership)."""
     user = user_or_none(actor)
+    for annotated, extra in _annotations.get():
+        if annotated == action:
+            changes = {**(changes or {}), **extra}
     return AuditEvent.objects.create(
         tenant_id=getattr(tenant, "pk", tenant),
         org_id=getattr(org, "pk", org),

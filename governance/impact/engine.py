@@ -8,8 +8,9 @@ A change the service would refuse is refused by its preview with the same error.
 what the change would do, given the state of the moment: applying it right after gives the same differences,
 which is what the tests check (the oracle).
 
-A confirmed change runs through ``observe``: the same parts around the real write, whose summary the caller records
-in the change's audit event.
+A confirmed change runs through ``apply``: its preview, then the change itself in the same transaction (the tenant
+locked throughout), the preview's summary recorded in the change's audit event. ``observe`` takes the snapshots
+around a real change (the tests' oracle).
 
 Each part (``Part``) captures a snapshot of the state it reports on and compares two snapshots into a ``Section``.
 The capability part is here; ``governance.impact.parts.PARTS`` lists every part, in the order a preview shows them
@@ -29,9 +30,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from access import policy
+from access import audit, policy
 from access.models import OrgTeamGrant, OrgUserGrant
 from access.vocabulary import label as capability_label
+from orgs.locks import lock_tenant
 from orgs.models import Organization, Project
 
 T = TypeVar("T")
@@ -174,6 +176,21 @@ def observe(change: Callable[[], T], scope: Scope, *, describe: str, parts: Iter
         after = [part.capture(scope) for part in chosen]
     sections = [part.compare(b, a, scope) for part, b, a in zip(chosen, before, after, strict=True)]
     return result, Impact(change=describe, sections=sections)
+
+
+def apply(
+    change: Callable[[], T], scope: Scope, *, describe: str, parts: Iterable[Part], action: str
+) -> tuple[T, Impact]:
+    """Make ``change()`` for real, its preview's summary kept in the audit event(s) of ``action`` that it records
+    (``changes["impact"]``: events are append-only, so the summary must be known when the event is written). The
+    tenant is locked first, for the whole transaction: nothing changes between the preview and the change."""
+    parts = list(parts)
+    with transaction.atomic():
+        lock_tenant(scope.root.tenant_id)
+        impact = preview(change, scope, describe=describe, parts=parts)
+        with audit.annotating(action, {"impact": {"change": describe, **impact.summary()}}):
+            result = change()
+    return result, impact
 
 
 # -- capabilities ----------------------------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from access.models import OrgUserGrant
+from access.models import AuditEvent, OrgUserGrant
 from access.services.grants import grant_role
 from config.errors import NotFound
-from governance.impact.engine import CapabilityPart, Scope, observe, preview
+from governance.impact.engine import CapabilityPart, Scope, apply, preview
 from orgs import services
 from orgs.models import Organization
 from tests.factories import UserFactory, add_to_tenant, make_org
@@ -46,10 +46,15 @@ def test_a_preview_changes_nothing_and_matches_the_change(world: Any, moved: dic
     assert any(t.startswith("dora gains") and "Depot and Bay" in t for t in texts), texts
     assert any(t.startswith("eve loses") for t in texts), texts
 
-    _, applied = observe(_move(world, depot), Scope(root=depot), describe="move", parts=[CapabilityPart()])
+    _, applied = apply(
+        _move(world, depot), Scope(root=depot), describe="move", parts=[CapabilityPart()], action="org.move"
+    )
     assert applied.as_dict() == impact.as_dict()
     depot.refresh_from_db()
     assert depot.parent_id == world.emea.pk
+    event = AuditEvent.objects.get(action="org.move", target_id=str(depot.pk))
+    assert event.changes["impact"]["capabilities"]["counts"] == {"gains": 1, "loses": 1}
+    assert event.changes["impact"]["change"] == "move"
 
 
 def test_a_refused_change_is_refused_by_its_preview(world: Any, moved: dict[str, Any]) -> None:
