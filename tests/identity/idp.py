@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
@@ -27,6 +28,15 @@ import pytest
 
 SERVER_DIR = Path(__file__).resolve().parents[2] / "scripts" / "test_idp"
 START_TIMEOUT = 20.0  # seconds; a busy 2-core machine starts node slowly
+START_ATTEMPTS = 2  # a node that hangs silently at start (seen once in CI) gets one more chance
+
+
+def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
+    """Copy the IdP's output into ``lines`` until it closes (None then): the start waits on the queue with a timeout,
+    and a full pipe never blocks the server."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
 
 
 def require_idp() -> None:
@@ -78,34 +88,50 @@ class IdP:
         }
         if self.port:
             env["IDP_ISSUER"] = self.url
+        for attempt in range(START_ATTEMPTS):
+            failure = self._launch(env)
+            if failure is None:
+                return
+            self.stop()
+            if attempt + 1 == START_ATTEMPTS:
+                pytest.fail(f"the test IdP did not start (scripts/test_idp/server.mjs): {failure}")
+
+    def _launch(self, env: dict[str, str]) -> str | None:
+        """Start node and wait, at most START_TIMEOUT, for its "listening" line and its discovery document: None
+        when it is up, else what went wrong (with what it printed). Its output is read by a thread into a queue, so
+        a node that starts but prints nothing costs START_TIMEOUT, never a blocked read until pytest's timeout."""
         self.process = subprocess.Popen(
             ["node", "server.mjs"],
             cwd=SERVER_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        lines: queue.Queue[str | None] = queue.Queue()
+        self._drain = threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True)
+        self._drain.start()
         deadline = time.monotonic() + START_TIMEOUT
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
+        printed: list[str] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return f"no 'listening' line within {START_TIMEOUT:.0f} s; it printed: {''.join(printed)[-2000:]!r}"
+            try:
+                line = lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                return f"it exited (status {self.process.poll()}); it printed: {''.join(printed)[-2000:]!r}"
+            printed.append(line)
             match = re.search(r"listening http://127\.0\.0\.1:(\d+) .* kid (\S+)", line)
             if match:
                 self.port, self.kid = int(match.group(1)), match.group(2)
-                # Keep reading what it prints, so a full pipe never blocks the server.
-                self._drain = threading.Thread(target=self.process.stdout.read, daemon=True)
-                self._drain.start()
                 break
-            if time.monotonic() > deadline:
-                break
-        if not self.port or self.process.poll() is not None:
-            self.stop()
-            pytest.fail("the test IdP did not start (scripts/test_idp/server.mjs)")
         while time.monotonic() < deadline:  # the discovery document answers: the provider is up
             try:
                 if httpx.get(f"{self.url}/.well-known/openid-configuration", timeout=2).status_code == 200:
-                    return
+                    return None
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
-        pytest.fail("the test IdP's discovery document did not answer")
+        return "its discovery document did not answer"
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
