@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from access import audit, policy
 from access.models import OrgUserGrant, TenantMembership
@@ -143,13 +145,22 @@ def test_seed_demo_shows_inheritance_at_work(db, settings):
     settings.DEBUG = True
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_demo", stdout=StringIO())
-    # + the runtimes demo (runtimes.demo): a credential kept on eu-local and three tasks (tests/runtimes/test_demo.py)
-    assert (Credential.objects.count(), LookupTable.objects.count(), Task.objects.count(), Run.objects.count()) == (
+    # + the runtimes demo (runtimes.demo): a credential kept on eu-local and three tasks (tests/runtimes/test_demo.py);
+    # the two runs of today, beside thirty days of history (orgs/demo_history.py, written once: seeded twice here)
+    today = Run.objects.filter(created_at__gte=timezone.now() - timedelta(hours=1))
+    assert (Credential.objects.count(), LookupTable.objects.count(), Task.objects.count(), today.count()) == (
         3,
         2,
         4,
         2,
     )
+    history = Run.objects.exclude(pk__in=today)
+    assert set(history.values_list("status", flat=True)) == {"succeeded", "failed"}
+    oldest = history.order_by("created_at").values_list("created_at", flat=True).first()
+    assert timezone.now() - timedelta(days=31) < oldest < timezone.now() - timedelta(days=29)
+    size = Run.objects.count()
+    call_command("seed_demo", stdout=StringIO())
+    assert Run.objects.count() == size
     campaigns = Organization.objects.get(name="Campaigns")
     countries = inheritance.effective(LookupTable, campaigns)
     assert [(e.org.name, e.inherited, e.overrides is not None) for e in countries] == [("Marketing", True, True)]

@@ -67,8 +67,10 @@ def test_demo_tasks_are_placed_on_platform_and_logistics_on_eu_local(seeded):
     assert http["url"] == "http://127.0.0.1:8123/api/v1/health"  # the dev server's own health endpoint
     carrier = Credential.objects.get(name="Carrier API")
     assert carrier.source == "runtime" and carrier.secret_ciphertext == "" and carrier.secret_names == []
-    # the demo's run of the newsletter went to the platform too
-    assert set(Run.objects.values_list("runtime_name", flat=True)) == {"platform"}
+    # the demo's runs of the newsletter went to the platform too, and the history of each task where it runs today
+    where = [("Publish newsletter", "platform"), ("Country report", "platform"), ("Carrier sync", "eu-local")]
+    for task, runtime in where:
+        assert set(Run.objects.filter(task__name=task).values_list("runtime_name", flat=True)) == {runtime}
 
 
 def test_logistics_cannot_escape_its_locked_runtime(seeded):

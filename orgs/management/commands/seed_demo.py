@@ -16,6 +16,7 @@ from access.services.custom_roles import create_role
 from access.services.grants import add_tenant_member, grant_role
 from config.actors import SYSTEM
 from orgs import services
+from orgs.demo_history import seed_history
 from orgs.models import Organization, Project, Tenant
 from resources import services as rs
 from resources.models import Credential, Hidden
@@ -91,6 +92,7 @@ class Command(BaseCommand):
             runtimes = demo.seed_runtimes(
                 superuser=superuser, admin=users["acme-admin"], orgs=acme_orgs, site_url=settings.SITE_URL
             )
+            seed_history(acme)  # after the runtimes: the history runs where each task runs today
         self._print(superuser)
         self._print_runtimes(runtimes)
 
