@@ -240,6 +240,9 @@ class Confirm:
     button: str = "Delete"
     cancel: str = ""
     fields: Sequence[tuple[str, Any]] | None = None
+    #: What the change would do (governance.impact.engine.Impact), shown above the button: a structural change's
+    #: preview (who gains and who loses access, what the organizations below inherit, the runs it displaces).
+    impact: Any = None
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ class Section:
             "key": self.key,
             "title": self.title,
             "note": self.note,
-            "entries": [{"kind": e.kind, "text": e.text, **e.data} for e in self.entries],
+            "entries": [{"kind": e.kind, "text": e.text, "details": e.data} for e in self.entries],
         }
 
     def summary(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from django.test.utils import CaptureQueriesContext
 
 from access import policy
 from access.services import issue_token
-from devtools import bench, bench_impact, bench_rollup, bench_runtimes, bench_tree
+from devtools import bench, bench_impact, bench_review, bench_rollup, bench_runtimes, bench_tree
 from devtools.scale import build_scale_tenant
 from orgs.models import Organization, Tenant
 from resources.models import Task
@@ -36,7 +36,7 @@ from resources.models import Task
 DEPTHS = (1, 10, 20, 50, 100)
 # Sections measured on the synthetic tenants by a module of their own: ``run(tenant, large, bench) -> dict`` (``bench``
 # is this command: its ``repeat``, ``slow_repeat``, ``say``) and ``report(result, say)``.
-MODULES = {"rollup": bench_rollup, "impact": bench_impact}
+MODULES = {"rollup": bench_rollup, "impact": bench_impact, "review": bench_review}
 SECTIONS = ("checks", "peers", "list", "tree_writes", "api", "runtimes", *MODULES)
 SCALE_SECTIONS = {"checks", "peers", "list", "tree_writes", "api", *MODULES}  # the ones that need the synthetic tenants
 

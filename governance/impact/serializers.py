@@ -1,0 +1,32 @@
+"""The ``Impact`` of the API: what a previewed change would do (governance/impact/engine.py ``Impact.as_dict``)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class ImpactEntrySerializer(serializers.Serializer):
+    kind = serializers.CharField(
+        help_text="What the line is: gains, loses, changes (capabilities), inherits, stops_inheriting, shadowed, "
+        "displaced, unplaceable … (each section says which it uses)."
+    )
+    text = serializers.CharField(help_text="The line in words, as the console shows it.")
+    details = serializers.DictField(
+        help_text="The line's machine-readable form: for a capability line user, gained, lost, orgs, org_count, "
+        "project; for other sections the objects they name (each with id and name)."
+    )
+
+
+class ImpactSectionSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="capabilities, declarations, settings, runs …")
+    title = serializers.CharField()
+    note = serializers.CharField(
+        allow_blank=True, help_text="Where the part looked, when it could not look everywhere."
+    )
+    entries = ImpactEntrySerializer(many=True)
+
+
+class ImpactSerializer(serializers.Serializer):
+    change = serializers.CharField(help_text='The change in words: "Move Sales under Europe".')
+    empty = serializers.BooleanField(help_text="True when the change makes no difference to anyone.")
+    sections = ImpactSectionSerializer(many=True)
