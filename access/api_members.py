@@ -16,7 +16,13 @@ from uuid import UUID
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -28,20 +34,16 @@ from access.api import UserRefSerializer
 from access.models import AuditEvent, Invitation, Role, Team, TenantMembership
 from access.roles import ALL_CAPABILITIES, CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
-from access.services.grants import (
-    change_grant,
-    grant_role,
-    remove_tenant_member,
-    revoke_grant,
-    roles_available,
-    set_tenant_admin,
-)
+from access.services.grants import grant_role, remove_tenant_member, roles_available, set_tenant_admin
 from access.services.invitations import accept_invitation, accept_url, invite, revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.concurrency import if_match, with_etag
 from config.deprecation import deprecated
 from config.errors import NotFound
 from config.schema import ErrorSerializer, OrgRefField
+from governance.impact.access_changes import apply_change, apply_removal, preview_change, preview_removal
+from governance.impact.api import DRY_RUN_PARAMETER, impact_response, is_dry_run
+from governance.impact.serializers import ImpactSerializer
 from orgs.api import IF_MATCH_PARAMETER, PRECONDITION_FAILED, _uuid_or_404, get_org, get_project
 from orgs.models import Organization, Project, Tenant
 
@@ -196,9 +198,16 @@ class MemberDetailView(APIView):
         """One grant (member.view on its org or project), with its ETag for a change or removal."""
         return _member_response(_get_grant(request, id))
 
-    @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
+    @extend_schema(
+        request=MemberUpdateSerializer,
+        parameters=[DRY_RUN_PARAMETER],
+        responses={200: PolymorphicProxySerializer("MemberOrImpact", [MemberSerializer, ImpactSerializer], None)},
+    )
     def patch(self, request: Request, id: Any) -> Response:
-        """Change a member's role or expiry (member.manage on the grant's org or project)."""
+        """Change a member's role or expiry (member.manage on the grant's org or project). ``dry_run=true``: the
+        Impact instead, nothing changed: a role change's, now; a new expiry's, as if the grant had ended (a past
+        expiry is refused, 400)."""
+        dry_run = is_dry_run(request)
         grant = _get_grant(request, id)
         data = MemberUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -207,12 +216,20 @@ class MemberDetailView(APIView):
             kwargs["role"] = data.validated_data["role"]
         if "expires_at" in data.validated_data:
             kwargs["expires_at"] = data.validated_data["expires_at"]
-        grant = change_grant(actor=request.user, grant=grant, version=if_match(request), **kwargs)
+        if dry_run:
+            return impact_response(preview_change(actor=request.user, grant=grant, version=if_match(request), **kwargs))
+        grant, _ = apply_change(actor=request.user, grant=grant, version=if_match(request), **kwargs)
         return _member_response(grant)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[DRY_RUN_PARAMETER], responses={204: None, 200: ImpactSerializer})
     def delete(self, request: Request, id: Any) -> Response:
-        revoke_grant(actor=request.user, grant=_get_grant(request, id), version=if_match(request))
+        """Remove a member (member.manage, and the role it holds: removing rights one lacks is escalation).
+        ``dry_run=true``: 200 with the Impact (who loses what, where), nothing removed."""
+        dry_run = is_dry_run(request)
+        grant = _get_grant(request, id)
+        if dry_run:
+            return impact_response(preview_removal(actor=request.user, grant=grant, version=if_match(request)))
+        apply_removal(actor=request.user, grant=grant, version=if_match(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -21,6 +21,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -37,6 +38,9 @@ from config.concurrency import if_match, with_etag
 from config.deprecation import deprecated
 from config.errors import NotFound
 from config.schema import StaleSerializer
+from governance.impact.api import DRY_RUN_PARAMETER, impact_response, is_dry_run
+from governance.impact.serializers import ImpactSerializer
+from governance.impact.settings_changes import apply_setting, preview_setting
 from orgs.api import _uuid_or_404, get_org, get_project
 from orgs.models import Organization
 from resources import inheritance, services
@@ -627,14 +631,27 @@ class OrgSettingDetailView(APIView):
             raise NotFound(f"Unknown setting “{key}”.")
         return self._setting(org, key)
 
-    @extend_schema(request=SettingWriteSerializer, responses=SettingSerializer)
+    @extend_schema(
+        request=SettingWriteSerializer,
+        parameters=[DRY_RUN_PARAMETER],
+        responses={200: PolymorphicProxySerializer("SettingOrImpact", [SettingSerializer, ImpactSerializer], None)},
+    )
     def put(self, request: Request, id: Any, key: str) -> Response:
+        """Set the value at this org; ``locked: true`` locks it for every org below (refused, 409
+        ``overridden_below``, while orgs below set their own). ``dry_run=true``: 200 with the Impact instead (the
+        orgs whose value changes, from what to what, the orgs that become locked), refused as the change itself would
+        be, nothing written."""
+        dry_run = is_dry_run(request)
         org = get_org(request, "policy.manage", id)
         if key not in REGISTRY:
             raise NotFound(f"Unknown setting “{key}”.")
         data = SettingWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.set_setting(actor=request.user, org=org, key=key, version=if_match(request), **data.validated_data)
+        if dry_run:
+            fields = data.validated_data
+            impact = preview_setting(actor=request.user, org=org, key=key, version=if_match(request), **fields)
+            return impact_response(impact)
+        apply_setting(actor=request.user, org=org, key=key, version=if_match(request), **data.validated_data)
         return self._setting(org, key)
 
     @extend_schema(responses={200: SettingSerializer})
