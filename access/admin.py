@@ -30,7 +30,7 @@ from access.models import (
 )
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
-from access.services.grants import change_grant, grant_role, remove_tenant_member, revoke_grant, set_tenant_admin
+from access.services.grants import grant_role, remove_tenant_member, set_tenant_admin
 from access.services.invitations import revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.admin import (
@@ -43,6 +43,7 @@ from config.admin import (
     loaded_version,
 )
 from config.errors import DomainError
+from governance.impact.access_changes import apply_change, apply_removal
 from orgs.models import Organization, Project
 
 # -- users and tenant membership -----------------------------------------------------------------------------------
@@ -343,8 +344,8 @@ class GrantAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: forms.Form, change: bool) -> None:
         data = form.cleaned_data
-        if change:
-            change_grant(
+        if change:  # the preview's summary (who loses or gains what, where) kept in the grant.update event
+            apply_change(
                 actor=request.user, grant=obj, version=loaded_version(form), **changed(form, ("role", "expires_at"))
             )
             return
@@ -362,7 +363,7 @@ class GrantAdmin(ServiceAdmin):
         obj.pk, obj.permission_id = created.pk, created.permission_id  # the admin logs and links to the new row
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        revoke_grant(actor=request.user, grant=obj)
+        apply_removal(actor=request.user, grant=obj)  # the preview's summary kept in the grant.delete event
 
 
 @admin.register(OrgUserGrant)

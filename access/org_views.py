@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -23,14 +24,7 @@ from access import audit_log, policy, selectors, vocabulary
 from access.models import AuditEvent, OrgTeamGrant, ProjectTeamGrant, Team
 from access.roles import CAPABILITIES
 from access.services.custom_roles import create_role, delete_role, update_role
-from access.services.grants import (
-    change_grant,
-    grant_role,
-    remove_tenant_member,
-    revoke_grant,
-    roles_available,
-    set_tenant_admin,
-)
+from access.services.grants import grant_role, remove_tenant_member, roles_available, set_tenant_admin
 from access.services.invitations import accept_url, invite, revoke_invitation
 from access.services.teams import add_team_member, create_team, delete_team, remove_team_member, rename_team
 from config.console import (
@@ -51,6 +45,7 @@ from config.console import (
 )
 from config.errors import NotFound
 from config.listing import paginate, search_rows, search_term
+from governance.impact.access_changes import apply_change, apply_removal, preview_change, preview_removal
 from orgs.models import Organization
 
 
@@ -164,18 +159,78 @@ def _grant_on(org: Organization, grant_id: UUID) -> Any:
     return grant
 
 
+def _takes_away(impact: Any) -> bool:
+    """Whether a previewed change costs anyone anything (a role change that only adds is made without asking)."""
+    return any(entry.kind != "gains" for section in impact.sections for entry in section.entries)
+
+
 @require_POST
 @console_view
 def member_change(request: HttpRequest, org_id: UUID, grant_id: UUID) -> HttpResponse:
+    """Change a grant's role. A change that takes something away from anyone asks first, with its preview (who
+    loses what, where); the confirmed change keeps the preview's summary in its audit event."""
     org = fetch_org(request, org_id, "member.view")
     grant = _grant_on(org, grant_id)
+    here = reverse("org-members", args=[org.pk])
+
+    def asking(d: dict[str, Any]) -> Confirm | None:
+        impact = preview_change(actor=request.user, grant=grant, role=d["role"], version=d["version"])
+        if not _takes_away(impact):
+            return None
+        return Confirm(
+            title=f"{impact.change}?", button="Change role", cancel=here, impact=impact,
+            note="You can change the role back right after.",
+        )  # fmt: skip
+
     write = Write(
-        run=lambda d: change_grant(actor=request.user, grant=grant, role=d["role"], version=d["version"]),
+        run=lambda d: apply_change(actor=request.user, grant=grant, role=d["role"], version=d["version"])[0],
         done="Role changed.",
-        then=lambda result: reverse("org-members", args=[org.pk]),
+        then=lambda result: here,
         form=RoleChangeForm,
+        confirm=asking,
     )
     return dispatch(request, {"": write}, lambda context: _members_page(request, org, context))
+
+
+class ExpiryForm(EditForm):
+    """A grant's end (empty: none), with the version the grant had when the form was opened."""
+
+    expires_at = forms.DateTimeField(
+        required=False, label="Ends (UTC)", help_text="YYYY-MM-DD HH:MM, UTC; empty: the role does not expire."
+    )
+
+
+@console_view
+def member_expiry(request: HttpRequest, org_id: UUID, grant_id: UUID) -> HttpResponse:
+    """Set or clear when a grant ends. Setting an end asks first, with the preview of the grant as if it had ended
+    (who loses what, where, on that date); a past date is refused as the service refuses it."""
+    org = fetch_org(request, org_id, "member.view")
+    grant = _grant_on(org, grant_id)
+    target = grant.content_object
+    require(request, "member.manage", target)
+    back = reverse("org-members", args=[target.pk])
+
+    def asking(d: dict[str, Any]) -> Confirm | None:
+        if d["expires_at"] is None:
+            return None  # nothing ends: nothing to ask
+        impact = preview_change(actor=request.user, grant=grant, expires_at=d["expires_at"], version=d["version"])
+        return Confirm(
+            title=f"{impact.change}?", button="Set the end", cancel=back, impact=impact,
+            note="Until then nothing changes; the end can be moved or cleared any time before.",
+        )  # fmt: skip
+
+    write = Write(
+        run=lambda d: apply_change(actor=request.user, grant=grant, expires_at=d["expires_at"],
+                                   version=d["version"])[0],
+        done=lambda g: "The role no longer expires." if g.expires_at is None else "The role's end is set.",
+        then=lambda result: back, form=ExpiryForm, form_key="form", confirm=asking,
+    )  # fmt: skip
+    name = _holder(grant)[1]
+    initial = ExpiryForm(initial=opened(grant, expires_at=grant.expires_at))
+    return form_page(
+        request, org, write, initial, title=f"When {name}'s role {grant.role.name} on {target.name} ends",
+        submit="Preview", cancel=back,
+    )  # fmt: skip
 
 
 # What a deleted team's grants are, in words (their models' verbose names are the tables' names).
@@ -216,10 +271,12 @@ def member_remove(request: HttpRequest, org_id: UUID, grant_id: UUID) -> HttpRes
     write = Write(
         capability="member.manage",  # checked before asking: someone who may only look is refused, not asked
         on=target,
-        run=lambda d: revoke_grant(actor=request.user, grant=grant, version=d["version"]),
+        run=lambda d: apply_removal(actor=request.user, grant=grant, version=d["version"]),
         done="Member removed.",
         then=lambda result: reverse("org-members", args=[org.pk]),
-        confirm=lambda d: confirm,
+        confirm=lambda d: replace(
+            confirm, impact=preview_removal(actor=request.user, grant=grant, version=d["version"])
+        ),
         undo=lambda result: undo,
     )
     return dispatch(request, {"": write}, lambda context: _members_page(request, org, context))
@@ -633,8 +690,12 @@ def project_members(request: HttpRequest, org_id: UUID, project_id: UUID) -> Htt
     def remove(d: dict[str, Any]) -> Undo:
         grant = granted()
         undo = removal(grant)[1]  # read before the grant goes
-        revoke_grant(actor=request.user, grant=grant, version=d["version"])
+        apply_removal(actor=request.user, grant=grant, version=d["version"])
         return undo
+
+    def asking(d: dict[str, Any]) -> Confirm:
+        grant = granted()
+        return replace(removal(grant)[0], impact=preview_removal(actor=request.user, grant=grant, version=d["version"]))
 
     writes = {
         "": _add_member(request, project, project.org, "Member added to the project.", here),
@@ -646,7 +707,7 @@ def project_members(request: HttpRequest, org_id: UUID, project_id: UUID) -> Htt
             run=remove,
             done="Member removed from the project.",
             then=lambda r: here,
-            confirm=lambda d: removal(granted())[0],
+            confirm=asking,
             undo=lambda undo: undo,
         ),
     }

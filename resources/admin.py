@@ -34,6 +34,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from config import hostile
 from config.admin import ServiceAdmin
 from config.errors import DomainError
+from governance.impact.settings_changes import apply_setting
 from orgs.models import Project
 from resources import services
 from resources.models import (
@@ -525,7 +526,7 @@ class OrgSettingAdmin(ResourceAdmin):
             org, key = current.org, current.key
         else:
             org, key = data["org"], data["key"]
-        saved = services.set_setting(
+        saved, _ = apply_setting(  # the preview's summary (values from → to, locks) kept in the setting.set event
             actor=request.user, org=org, key=key, value=data.get("value", ""), locked=data.get("locked", False),
             version=form.version() if change else None,
         )  # fmt: skip

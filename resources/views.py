@@ -61,6 +61,7 @@ from config.console import (
 from config.errors import Forbidden, NotFound
 from config.kinds import Kind
 from config.listing import Listing, paginate, search, search_rows, search_term
+from governance.impact.settings_changes import apply_setting, is_new_lock, preview_setting
 from orgs.models import Organization
 from resources import services, step_editor
 from resources.forms import (
@@ -647,15 +648,28 @@ def org_settings(request: HttpRequest, org_id: UUID) -> HttpResponse:
         services.unhide(actor=user, hidden=hidden)
 
     def set_setting(d: dict[str, Any]) -> Any:
-        return services.set_setting(
+        return apply_setting(
             actor=user, org=org, key=d["key"], value=d["value"], locked=d["locked"],
             version=d["versions"].get(d["key"], 0),
+        )[0]  # fmt: skip
+
+    def locking(d: dict[str, Any]) -> Confirm | None:
+        """A new lock asks first, with its preview (the orgs below whose value changes, those it locks); a lock over
+        values set below is refused here already, as the lock itself would be."""
+        if not is_new_lock(org, d["key"], d["locked"]):
+            return None
+        impact = preview_setting(
+            actor=user, org=org, key=d["key"], value=d["value"], locked=True, version=d["versions"].get(d["key"], 0)
+        )
+        return Confirm(
+            title=f"{impact.change}?", button="Lock the setting", cancel=here, impact=impact,
+            note="Organizations below can no longer change it until it is unlocked here.",
         )  # fmt: skip
 
     writes = {
         "set": Write(
             capability="policy.manage", on=org, run=set_setting, done="The setting was saved.", then=lambda s: here,
-            form=SettingForm, form_key="setting_form",
+            form=SettingForm, form_key="setting_form", confirm=locking,
         ),
         "reset": Write(
             capability="policy.manage", on=org,
