@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from access import audit
+from access.models import Role
 from access.services.grants import Grant, change_grant, revoke_grant, roles_available
 from config.concurrency import Versions
 from governance.impact import engine
@@ -121,7 +122,8 @@ def apply_removal(*, actor: Any, grant: Grant, version: Versions = None) -> Impa
 
 def _sets_an_end(grant: Grant, role: Any, expires_at: Any) -> bool:
     """Whether the change's preview is the grant as if expired: a (new) end is set and the role stays."""
-    return role is None and isinstance(expires_at, datetime) and expires_at != grant.expires_at
+    same_role = role is None or (role.pk == grant.role_id if isinstance(role, Role) else role == grant.role.key)
+    return same_role and isinstance(expires_at, datetime) and expires_at != grant.expires_at
 
 
 def _expired_after(change: Callable[[], Grant]) -> Callable[[], Grant]:

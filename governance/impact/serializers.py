@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+_SCALARS: list[dict[str, Any]] = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+#: A line's details: named values, each a scalar, an object (a user, an org) or a list of them (orgs, capabilities).
+IMPACT_DETAILS = {
+    "type": "object",
+    "additionalProperties": {
+        "oneOf": [*_SCALARS, {"type": "object"}, {"type": "array", "items": {"oneOf": [*_SCALARS, {"type": "object"}]}}]
+    },
+}
+
+
+@extend_schema_field(IMPACT_DETAILS)
+class ImpactDetailsField(serializers.DictField):
+    pass
 
 
 class ImpactEntrySerializer(serializers.Serializer):
@@ -11,7 +28,7 @@ class ImpactEntrySerializer(serializers.Serializer):
         "displaced, unplaceable … (each section says which it uses)."
     )
     text = serializers.CharField(help_text="The line in words, as the console shows it.")
-    details = serializers.DictField(
+    details = ImpactDetailsField(
         help_text="The line's machine-readable form: for a capability line user, gained, lost, orgs, org_count, "
         "project; for other sections the objects they name (each with id and name)."
     )
