@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import F, Q
 
-from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section, _places
+from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section
 from orgs.models import Organization
 from resources.inheritance import resolve
 from resources.models import OrgSetting
@@ -29,16 +29,26 @@ VALUE_SHOWN = 80
 
 
 @dataclass(frozen=True)
-class _Decided:
-    value: Any
-    locked_above: bool  # the value is locked by an org above this one: it cannot be changed here
-    set_here: bool  # the value decided here is the one set at this org
+class _Org:
+    """What the part needs of an org (read as a row: the subtree may hold 100k orgs)."""
+
+    pk: UUID
+    name: str
+    tree_id: int
+    lft: int
+    rght: int
+
+
+#: Per key: the value in force, whether it is locked, the org that sets it (a key left out has its default). One
+#: mapping per distinct path of declarations, shared by every org below that declares nothing more.
+_Decided = dict[str, tuple[Any, bool, UUID]]
+_NOTHING: _Decided = {}
 
 
 @dataclass(frozen=True)
 class _Settings:
-    orgs: dict[UUID, Organization]
-    decided: dict[tuple[UUID, str], _Decided]  # (org, key); a key left out has its default
+    orgs: dict[UUID, _Org]
+    decided: dict[UUID, _Decided]
     own: dict[tuple[UUID, str], Any]  # values set at each org (deciding or not)
 
 
@@ -47,12 +57,36 @@ def _shown(value: Any) -> str:
     return text if len(text) <= VALUE_SHOWN else text[: VALUE_SHOWN - 1] + "…"
 
 
+def _subtree(root_id: UUID) -> list[_Org]:
+    """The root's live subtree as it is now (two queries), root first, in tree order."""
+    root = Organization.objects.filter(pk=root_id).values_list("tree_id", "lft", "rght").first()
+    if root is None:
+        return []
+    tree_id, lft, rght = root
+    rows = (
+        Organization.objects.alive()
+        .filter(tree_id=tree_id, lft__gte=lft, rght__lte=rght)
+        .order_by("lft")
+        .values_list("pk", "name", "tree_id", "lft", "rght")
+    )
+    return [_Org(*row) for row in rows]
+
+
+def _places(where: list[_Org]) -> str:
+    """'Sales', 'Sales and Berlin', 'Sales and 41 other organizations' (the topmost first, in tree order)."""
+    if len(where) == 1:
+        return where[0].name
+    if len(where) == 2:
+        return f"{where[0].name} and {where[1].name}"
+    return f"{where[0].name} and {len(where) - 1} other organizations"
+
+
 class SettingsPart:
     key = "settings"
     title = "Settings that change below"
 
     def capture(self, scope: Scope) -> _Settings:
-        orgs = scope.subtree()
+        orgs = _subtree(scope.root.pk)
         if not orgs:
             return _Settings({}, {}, {})
         root = orgs[0]
@@ -62,56 +96,97 @@ class SettingsPart:
         rows = list(
             OrgSetting.objects.filter(on_path, org__tree_id=root.tree_id, org__deleted_at__isnull=True)
             .filter(key__in=list(REGISTRY))
-            .select_related("org")
+            .annotate(org_lft=F("org__lft"))
+            .only("id", "org_id", "key", "value", "locked")
             .order_by("org__lft", "key")
         )
-        above = [row for row in rows if row.org.lft < root.lft]  # the root's ancestors
+        above = [row for row in rows if row.org_lft < root.lft]  # the root's ancestors
         by_org: dict[UUID, list[OrgSetting]] = defaultdict(list)
         for row in rows:
-            if row.org.lft >= root.lft:
+            if row.org_lft >= root.lft:
                 by_org[row.org_id].append(row)
-        decided: dict[tuple[UUID, str], _Decided] = {}
+        decided: dict[UUID, _Decided] = {}
         own: dict[tuple[UUID, str], Any] = {}
-        stack: list[tuple[Organization, list[OrgSetting]]] = []  # the path from the root down to the org
+        resolved: dict[int, _Decided] = {}  # by the path's identity: orgs below that declare nothing share it
+        kept: list[list[OrgSetting]] = []
+        stack: list[tuple[_Org, list[OrgSetting]]] = []  # the path from the root down: each org, its path's rows
         for org in orgs:
             while stack and stack[-1][0].rght < org.lft:
                 stack.pop()
-            stack.append((org, by_org.get(org.pk, [])))
-            path = above + [row for _, declared in stack for row in declared]
-            for effective in resolve(path, org):
-                item = effective.item
-                decided[(org.pk, item.key)] = _Decided(
-                    value=item.value, locked_above=item.locked and item.org_id != org.pk, set_here=item.org_id == org.pk
-                )
-            for row in by_org.get(org.pk, []):
+            here = by_org.get(org.pk, [])
+            above_here = stack[-1][1] if stack else above
+            path = above_here + here if here else above_here
+            stack.append((org, path))
+            if id(path) not in resolved:
+                kept.append(path)  # alive until the end, so that no other list takes its id
+                # ``resolve`` reads the org only for the ``at``/``inherited`` of its answers, which are not used here.
+                effective = resolve(path, cast(Organization, org))
+                resolved[id(path)] = {e.item.key: (e.item.value, e.item.locked, e.item.org_id) for e in effective}
+            decided[org.pk] = resolved[id(path)]
+            for row in here:
                 own[(org.pk, row.key)] = row.value
         return _Settings(orgs={o.pk: o for o in orgs}, decided=decided, own=own)
 
     def compare(self, before: _Settings, after: _Settings, scope: Scope) -> Section:
         orgs = {**before.orgs, **after.orgs}
-        order = sorted(orgs, key=lambda pk: (orgs[pk].tree_id, orgs[pk].lft))
         groups: dict[tuple[str, str, str, str], list[UUID]] = defaultdict(list)
         values: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
-        for key, spec in REGISTRY.items():
-            for pk in order:
-                if pk not in before.orgs or pk not in after.orgs:
-                    continue  # an org that leaves or joins the subtree is not compared here
-                was = before.decided.get((pk, key), _Decided(spec.default, False, False))
-                now = after.decided.get((pk, key), _Decided(spec.default, False, False))
-                if was.value != now.value:
-                    group = (key, "changes", _shown(was.value), _shown(now.value))
-                    groups[group].append(pk)
-                    values[group] = (was.value, now.value)
-                if was.locked_above != now.locked_above:
-                    groups[(key, "locked" if now.locked_above else "unlocked", "", "")].append(pk)
-                had, has = before.own.get((pk, key), ...), after.own.get((pk, key), ...)
-                if had is not ... and has is not ... and was.set_here != now.set_here:
-                    kind = "applies_again" if now.set_here else "shadowed"
-                    groups[(key, kind, _shown(has), "")].append(pk)
-        entries = [self._entry(group, [orgs[pk] for pk in where], values.get(group)) for group, where in groups.items()]
+        shown: dict[int, str] = {}  # values are shared by the orgs that inherit them: each shown once
+
+        def words(value: Any) -> str:
+            if id(value) not in shown:
+                shown[id(value)] = _shown(value)
+            return shown[id(value)]
+
+        def differences(
+            pk: UUID, was_here: _Decided, now_here: _Decided
+        ) -> list[tuple[tuple[str, str, str, str], Any]]:
+            found: list[tuple[tuple[str, str, str, str], Any]] = []
+            for key, spec in REGISTRY.items():
+                was, now = was_here.get(key), now_here.get(key)
+                if was == now:
+                    continue
+                was_value, was_locked, was_org = was or (spec.default, False, None)
+                now_value, now_locked, now_org = now or (spec.default, False, None)
+                if was_value != now_value:
+                    found.append(((key, "changes", words(was_value), words(now_value)), (was_value, now_value)))
+                locked_above = (was_locked and was_org != pk, now_locked and now_org != pk)
+                if locked_above[0] != locked_above[1]:
+                    found.append(((key, "locked" if locked_above[1] else "unlocked", "", ""), None))
+                set_here = (was_org == pk, now_org == pk)
+                if set_here[0] != set_here[1] and (pk, key) in before.own and (pk, key) in after.own:
+                    kind = "applies_again" if set_here[1] else "shadowed"
+                    found.append(((key, kind, words(after.own[(pk, key)]), ""), None))
+            return found
+
+        # An org that sets nothing itself differs as every such org with the same two mappings does: decided once.
+        owners = {pk for pk, _ in before.own} | {pk for pk, _ in after.own}
+        alike: dict[tuple[int, int], list[tuple[tuple[str, str, str, str], Any]]] = {}
+        for pk in after.orgs:  # in tree order (as it is after the change): each group's orgs topmost first
+            if pk not in before.orgs:
+                continue  # an org that joins the subtree (or leaves it) is not compared here
+            was_here, now_here = before.decided.get(pk, _NOTHING), after.decided.get(pk, _NOTHING)
+            if was_here is now_here:
+                continue
+            if pk in owners:
+                found = differences(pk, was_here, now_here)
+            else:
+                pair = (id(was_here), id(now_here))
+                if pair not in alike:
+                    alike[pair] = differences(pk, was_here, now_here)
+                found = alike[pair]
+            for group, change in found:
+                groups[group].append(pk)
+                if change is not None:
+                    values[group] = change
+        order = list(REGISTRY)
+        entries = []
+        for group in sorted(groups, key=lambda g: (order.index(g[0]), g[1], g[2], g[3])):
+            where = [orgs[pk] for pk in groups[group]]
+            entries.append(self._entry(group, where, values.get(group)))
         return Section(self.key, self.title, entries)
 
-    def _entry(self, group: tuple[str, str, str, str], where: list[Organization], values: Any) -> Entry:
+    def _entry(self, group: tuple[str, str, str, str], where: list[_Org], values: Any) -> Entry:
         key, kind, first, second = group
         label = REGISTRY[key].label
         place = _places(where)
