@@ -93,7 +93,7 @@ class SettingsPart:
         on_path = Q(org__lft__lte=root.lft, org__rght__gte=root.rght) | Q(
             org__lft__gt=root.lft, org__rght__lt=root.rght
         )
-        rows = list(
+        rows: list[Any] = list(  # OrgSetting rows, each with its org's ``org_lft``
             OrgSetting.objects.filter(on_path, org__tree_id=root.tree_id, org__deleted_at__isnull=True)
             .filter(key__in=list(REGISTRY))
             .annotate(org_lft=F("org__lft"))

@@ -98,8 +98,11 @@ def test_a_bad_dry_run_is_a_400_and_changes_nothing(world: Any, g: GrantWorld, a
     for response in (
         client.delete(_member(g.dora_grant) + "?dry_run=maybe"),
         client.patch(_member(g.dora_grant) + "?dry_run=2", {"role": "guest"}, format="json"),
-        client.put(f"/api/v1/orgs/{world.root.pk}/settings/allow_task_sharing?dry_run=perhaps",
-                   {"value": False, "locked": True}, format="json"),  # fmt: skip
+        client.put(
+            f"/api/v1/orgs/{world.root.pk}/settings/allow_task_sharing?dry_run=perhaps",
+            {"value": False, "locked": True},
+            format="json",
+        ),
     ):
         assert response.status_code == 400 and "dry_run" in response.json(), response.content
     assert _grants() == before and not OrgSetting.objects.exists()
