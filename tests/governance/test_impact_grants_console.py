@@ -147,3 +147,20 @@ def test_a_lock_over_values_set_below_is_refused_before_asking(world: Any, as_us
     )
     assert response.status_code == 409 and "overridden or hidden below (in Campaigns)" in _html(response)
     assert list(OrgSetting.objects.values_list("org_id", flat=True)) == [world.campaigns.pk]
+
+
+def test_the_admin_records_the_summary_of_its_changes(world: Any, g: GrantWorld, as_user: Any) -> None:
+    client = as_user(world.tenant_admin)  # a tenant administrator is staff for their tenant in the admin
+    response = client.post(f"/admin/access/orgusergrant/{g.dora_grant.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not OrgUserGrant.objects.filter(pk=g.dora_grant.pk).exists()
+    event = AuditEvent.objects.get(action="grant.delete", target_id=str(g.dora_grant.pk))
+    assert event.changes["impact"]["capabilities"]["counts"] == {"loses": 1}
+    added = client.post(
+        "/admin/resources/orgsetting/add/",
+        {"org": str(world.marketing.pk), "key": "allow_task_sharing", "value": "false", "locked": "on"},
+    )
+    assert added.status_code == 302 and OrgSetting.objects.get().locked
+    assert AuditEvent.objects.get(action="setting.set").changes["impact"]["settings"]["counts"] == {
+        "changes": 1,
+        "locked": 1,
+    }
