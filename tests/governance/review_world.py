@@ -10,6 +10,7 @@
 - greta: Guest on EMEA, expiring in three days; holly: Guest on EMEA, expired yesterday (in effect nowhere);
 - team Ops (defined at Marketing, members dana and erin): Integrator on EMEA;
 - pete: Integrator on the project Website only;
+- everyone was seen a moment ago (the factory's default), but dana, who never signed in;
 - lou: Guest on Logistics (outside Marketing);
 - in Globex, another tenant: gus, Admin on its root.
 """
@@ -72,6 +73,8 @@ def build_review_world(world: World) -> ReviewWorld:
     add_team_member(actor=alice, team=ops, user=users["dana"])
     add_team_member(actor=alice, team=ops, user=users["erin"])
     grants["ops"] = grant_role(actor=alice, target=world.emea, role="integrator", team=ops)
+    type(alice).objects.filter(pk=users["dana"].pk).update(last_seen_at=None)
+    users["dana"].last_seen_at = None
     services.update_org(actor=alice, org=world.campaigns, access_inheritance="admins_only")
     world.refresh()
     return ReviewWorld(world=world, users=users, grants=grants, ops=ops)

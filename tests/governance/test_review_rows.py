@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from access.services.teams import remove_team_member
 from governance.review import service
 from tests.governance.review_world import ReviewWorld, build_review_world
 
@@ -21,7 +22,7 @@ def rw(world: Any) -> ReviewWorld:
 def _table(review: service.Review) -> set[tuple[str, str, str, str]]:
     """(holder, role, source, where) of every row."""
     return {
-        (row.user.username if row.user else "", row.role_key, row.source, row.place if row.kind != "tenant_admin" else "")
+        (row.user.username if row.user else "", row.role_key, row.source, "" if row.source == "tenant" else row.place)
         for row in review.rows
     }
 
@@ -92,8 +93,6 @@ def test_other_tenants_are_absent_and_theirs_see_only_their_own(rw: ReviewWorld)
 
 
 def test_a_team_without_members_is_one_row_naming_the_team(rw: ReviewWorld) -> None:
-    from access.services.teams import remove_team_member
-
     for user in (rw.dana, rw.erin):
         remove_team_member(actor=rw.alice, team=rw.ops, user=user)
     review = service.review(rw.world.emea, viewer=rw.alice)
