@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access.api import UserRefSerializer
-from config.schema import ErrorSerializer, OrgRefField
+from config.schema import OrgRefField
 from governance.models import GrantKind
 from governance.review import service
 from orgs.api import get_org
@@ -49,16 +49,18 @@ FILTERS = [
 ]
 
 
+class NamedRefSerializer(serializers.Serializer):
+    """A team's or a project's id and name."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
 class ReviewRowSerializer(serializers.Serializer):
     """One person holding one role through one grant (a team grant: one row per member of the team)."""
 
     grant = serializers.CharField(source="grant_id", help_text="The id to attest or revoke (tenant admin: user id).")
     kind = serializers.ChoiceField(choices=GrantKind.choices)
-    source = serializers.ChoiceField(
-        choices=["direct", "inherited", "team", "project", "tenant"],
-        help_text="direct: made here (or below, with subtree); inherited: made on an ancestor; team: through a team; "
-        "project: on one project; tenant: tenant administrator.",
-    )
     user = serializers.SerializerMethodField()
     team = serializers.SerializerMethodField()
     role = serializers.CharField(source="role_key")
@@ -74,15 +76,25 @@ class ReviewRowSerializer(serializers.Serializer):
     attested_at = serializers.DateTimeField(allow_null=True)
     attested_by = serializers.CharField(allow_blank=True)
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # ``source`` is also every DRF field's own attribute: declared here, not as a class attribute.
+        fields = super().get_fields()
+        fields["source"] = serializers.ChoiceField(
+            choices=["direct", "inherited", "team", "project", "tenant"],
+            help_text="direct: made here (or below, with subtree); inherited: made on an ancestor; team: through a "
+            "team; project: on one project; tenant: tenant administrator.",
+        )
+        return fields
+
     @extend_schema_field(UserRefSerializer(allow_null=True))
     def get_user(self, row: service.Row) -> dict[str, Any] | None:
         return UserRefSerializer(row.user).data if row.user is not None else None
 
-    @extend_schema_field(serializers.DictField(allow_null=True))
+    @extend_schema_field(NamedRefSerializer(allow_null=True))
     def get_team(self, row: service.Row) -> dict[str, Any] | None:
         return {"id": str(row.team.pk), "name": row.team.name} if row.team is not None else None
 
-    @extend_schema_field(serializers.DictField(allow_null=True))
+    @extend_schema_field(NamedRefSerializer(allow_null=True))
     def get_project(self, row: service.Row) -> dict[str, Any] | None:
         return {"id": str(row.project.pk), "name": row.project.name} if row.project is not None else None
 
@@ -115,13 +127,6 @@ class OutcomeSerializer(serializers.Serializer):
     refused = RefusalSerializer(many=True, help_text="The others, each with why: nothing was changed for them.")
 
 
-_WRITE_ERRORS = {
-    400: OpenApiResponse(description="Malformed request: nothing changed."),
-    403: OpenApiResponse(ErrorSerializer, description="No member.view here, or every grant refused: grants_refused."),
-    404: OpenApiResponse(ErrorSerializer, description="Not visible, or grants not in its review (grants_not_found)."),
-}
-
-
 class ReviewView(generics.GenericAPIView):
     """The access review of an organization (member.view)."""
 
@@ -143,9 +148,11 @@ class ReviewAttestView(generics.GenericAPIView):
     serializer_class = AttestSerializer
     queryset = Organization.objects.none()
 
-    @extend_schema(request=AttestSerializer, responses={200: OutcomeSerializer, **_WRITE_ERRORS})
+    @extend_schema(request=AttestSerializer, responses=OutcomeSerializer)
     def post(self, request: Request, id: Any) -> Response:
-        """Attest grants: each needs member.manage on its org or project and the role's capabilities."""
+        """Attest grants: each needs member.manage on its org or project and the role's capabilities. 404
+        grants_not_found (nothing done) when an id is not in this organization's review; 403 grants_refused (with
+        ``refused``) when every grant is refused; else 200 with what was done and what was refused."""
         org = get_org(request, "member.view", id)
         data = AttestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -158,10 +165,10 @@ class ReviewRevokeView(generics.GenericAPIView):
     serializer_class = RevokeSerializer
     queryset = Organization.objects.none()
 
-    @extend_schema(request=RevokeSerializer, responses={200: OutcomeSerializer, **_WRITE_ERRORS})
+    @extend_schema(request=RevokeSerializer, responses=OutcomeSerializer)
     def post(self, request: Request, id: Any) -> Response:
         """Revoke grants through the grant services (their checks: member.manage, no escalation, the last tenant
-        administrator kept)."""
+        administrator kept). Answers as attestOrgGrants does."""
         org = get_org(request, "member.view", id)
         data = RevokeSerializer(data=request.data)
         data.is_valid(raise_exception=True)

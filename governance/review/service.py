@@ -169,14 +169,14 @@ def review(org: Organization, *, viewer: Any, subtree: bool = False, now: dateti
     team_grants = OrgTeamGrant.objects.filter(here | above, live).select_related(
         "group__team", "role", "content_object", "granted_by"
     )
-    reaching = [g for g in [*org_grants, *team_grants] if _reaches(g, org, cuts)]
+    reaching: list[Any] = [g for g in [*org_grants, *team_grants] if _reaches(g, org, cuts)]
     project_user = ProjectUserGrant.objects.filter(projects_here, live).select_related(
         "user", "role", "content_object__org", "granted_by"
     )
     project_team = ProjectTeamGrant.objects.filter(projects_here, live).select_related(
         "group__team", "role", "content_object__org", "granted_by"
     )
-    project_grants = [*project_user, *project_team]
+    project_grants: list[Any] = [*project_user, *project_team]
     seats = _seats({g.group_id for g in [*reaching, *project_grants] if getattr(g, "group_id", None)})
 
     for grant in reaching:
@@ -466,7 +466,7 @@ def revoke(*, actor: Any, org: Organization, grant_ids: Any) -> Outcome:
         via = {"via": "access review"}
         with audit.annotating("grant.delete", via), audit.annotating("tenant.admin_change", via):
             if target.kind == GrantKind.TENANT_ADMIN:
-                set_tenant_admin(actor=actor, tenant=target.place, user=target.row.user, is_admin=False)
+                set_tenant_admin(actor=actor, tenant=target.row.tenant, user=target.row.user, is_admin=False)
             else:
                 revoke_grant(actor=actor, grant=target.row)
 
