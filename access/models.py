@@ -40,6 +40,9 @@ class User(AbstractUser):
     last_org = models.ForeignKey(
         "orgs.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The last signed-in request or API token use (access/last_seen.py writes it at most every few minutes): the
+    # access review's "last seen" and its report of members without activity.
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = CanopyUserManager()
 

@@ -112,6 +112,9 @@ ERROR_CODES: dict[str, str] = {
     "batch_too_large": "Too many log lines in one batch.",
     "seq_gap": "Log lines are missing before this batch: resend from next_seq.",
     "seq_order": "The batch's log lines are not in order.",
+    # -- governance: review
+    "grants_not_found": "Some grant ids are not in this organization's access review: nothing was changed.",
+    "grants_refused": "Every grant of the bulk request was refused (each reason listed): nothing was changed.",
 }
 
 ERROR_CODE_CHOICES = sorted(ERROR_CODES.items())  # (code, what it means): the enum and its documentation

@@ -175,4 +175,8 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Replace a tenant's break-glass codes",
     ),
     ("GET", "/tenants/{id}/sso/unlinked-members"): ("listSsoUnlinkedMembers", "List members without a linked identity"),
+    # -- governance: review
+    ("GET", "/orgs/{id}/review"): ("getOrgReview", "List who holds which role in an organization (access review)"),
+    ("POST", "/orgs/{id}/review/attest"): ("attestOrgGrants", "Attest grants of an organization's access review"),
+    ("POST", "/orgs/{id}/review/revoke"): ("revokeOrgGrants", "Revoke grants of an organization's access review"),
 }

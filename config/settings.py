@@ -147,6 +147,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     # Idempotency-Key (idempotency/middleware.py): after the session and authentication, so it knows the user.
     "idempotency.middleware.IdempotencyMiddleware",
+    # Who was active when (the access review's "last seen"): after the view, outside the read-only snapshot below,
+    # at most one write per user every few minutes (access/last_seen.py).
+    "access.last_seen.LastSeenMiddleware",
     # Last: a safe request's view reads from one snapshot (the session is saved outside it).
     "config.snapshots.ReadSnapshotMiddleware",
 ]

@@ -125,6 +125,7 @@ def org_tabs(org: Organization, caps: Any, current: str = "") -> list[Tab]:
         ("invitations", "Invitations", "org-invitations", "member.manage"),
         ("explain", "Explain access", "org-explain", "member.view"),
         ("audit", "Audit log", "org-audit", "audit.view"),
+        ("review", "Access review", "org-review", "member.view"),
     ]
     entries += [(tab.url_name, tab.label, tab.url_name, tab.capability) for tab in kind_tabs()]
     entries.append(("settings", "Configuration", "org-settings", "org.view"))

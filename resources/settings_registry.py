@@ -195,6 +195,22 @@ REGISTRY: dict[str, Spec] = {
             {"required": False, "grace_hours": 0},
             clean_two_factor,
         ),
+        Spec(
+            "access_review_days",
+            "Access review interval (days)",
+            "The access review reports grants that nobody attested in this many days.",
+            "int",
+            90,
+            _int_between(1, 3650),
+        ),
+        Spec(
+            "inactive_days",
+            "Inactivity threshold (days)",
+            "The access review reports members with no sign-in request or token use in this many days.",
+            "int",
+            60,
+            _int_between(1, 3650),
+        ),
     )
 }
 

@@ -40,6 +40,9 @@ class UserFactory(DjangoModelFactory):
     # Personas have proved their address (invitations bind to verified addresses); tests of unverified accounts
     # pass email_verified_at=None.
     email_verified_at = factory.LazyFunction(timezone.now)
+    # Personas were active a moment ago, as on a running server (access/last_seen.py writes at most every few
+    # minutes): query budgets measure the request, not the first sighting. Tests of last seen pass last_seen_at=None.
+    last_seen_at = factory.LazyFunction(timezone.now)
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
