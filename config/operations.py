@@ -175,4 +175,6 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Replace a tenant's break-glass codes",
     ),
     ("GET", "/tenants/{id}/sso/unlinked-members"): ("listSsoUnlinkedMembers", "List members without a linked identity"),
+    # -- governance: rollup
+    ("GET", "/orgs/{id}/rollup"): ("getOrgRollup", "Get the roll-up of an org's subtree (what you may see)"),
 }
