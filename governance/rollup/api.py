@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import OrgRefField
 from governance.rollup.service import (
     CACHE_SECONDS,
     EXPIRING_DAYS,
@@ -65,7 +66,7 @@ class RollupRowSerializer(serializers.Serializer):
         "children together (beyond the 25 largest, or ones you may not open).",
     )
     name = serializers.CharField(source="label")
-    org_id = serializers.UUIDField(allow_null=True, help_text="The child's id (its own rollup drills down).")
+    org_id = OrgRefField(allow_null=True, help_text="The child's id (its own rollup drills down); null otherwise.")
     counts = RollupCountsSerializer()
 
 
@@ -84,7 +85,7 @@ class RuntimeRunsSerializer(serializers.Serializer):
 class RollupSerializer(serializers.Serializer):
     """The roll-up of an org's subtree, as the caller may see it."""
 
-    org_id = serializers.UUIDField()
+    org_id = OrgRefField()
     name = serializers.CharField(source="org_name")
     period = serializers.ChoiceField(choices=list(PERIODS))
     since = serializers.DateTimeField()

@@ -50,7 +50,7 @@ def runs_per_step(rollup: Rollup, width: int = 720, height: int = 220) -> Chart:
     fmt = "%H:%M" if rollup.step == "hour" else "%d %b"
     for i, (at, counts) in enumerate(steps):
         x = left + i * slot + (slot - bar) / 2
-        y = top + plot
+        y: float = top + plot
         for status in STACK:
             n = counts.get(status, 0)
             if not n:
