@@ -81,8 +81,8 @@ def failure_rates(rollup: Rollup, width: int = 720, row: int = 22) -> Chart:
         y = 4 + i * row
         text = f"{rate:.0%}"
         failed, settled = part.counts.runs_failed, part.counts.runs_failed + part.counts.runs["succeeded"]
-        chart.rects.append(Rect(left, y + 3, round(max(1.0, rate * plot), 1), row - 8, "rate",
-                                f"{part.label}: {text} of {settled} settled runs failed ({failed})"))  # fmt: skip
+        title = f"{part.label}: {failed} of {_runs(settled)} settled failed or were lost ({text})"
+        chart.rects.append(Rect(left, y + 3, round(max(1.0, rate * plot), 1), row - 8, "rate", title))
         chart.labels.append({"x": left - 8, "y": y + row - 8, "text": _short(part.label, 30), "anchor": "end"})
         chart.labels.append({"x": left + max(1.0, rate * plot) + 6, "y": y + row - 8, "text": text, "anchor": "start"})
     return chart
@@ -107,12 +107,16 @@ def where_work_runs(rollup: Rollup, width: int = 720, height: int = 200) -> Char
         y = 0.0
         for runtime in members:
             h = height * runtime["runs"] / runs if runs else 0
-            title = f"{runtime['name']} ({kind}): {runtime['runs']} runs, {runtime['failed']} failed or lost"
+            title = f"{runtime['name']} ({kind}): {_runs(runtime['runs'])}, {runtime['failed']} failed or lost"
             label = _short(runtime["name"], max(0, int(w / 8))) if w > 48 and h > 18 else ""
             chart.rects.append(Rect(round(x, 1), round(y, 1), round(w, 1), round(h, 1), f"k-{kind}", title, label))
             y += h
         x += w
     return chart
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def _short(text: str, limit: int) -> str:

@@ -70,7 +70,8 @@ def org_rollup(request: HttpRequest, org_id: UUID) -> HttpResponse:
         request, "governance/rollup.html", org, tab="overview", rollup=result, period=period,
         periods=[(key, PERIOD_LABELS[key]) for key in PERIODS], period_label=PERIOD_LABELS[period],
         runs_chart=charts.runs_per_step(result), rates_chart=charts.failure_rates(result),
-        where_chart=charts.where_work_runs(result), statuses=charts.STACK, child_rows=CHILD_ROWS,
+        where_chart=charts.where_work_runs(result), statuses=charts.STACK,
+        status_labels=[(status, status.replace("_", " ")) for status in charts.STACK], child_rows=CHILD_ROWS,
         expiring_days=EXPIRING_DAYS,
     )  # fmt: skip
 
