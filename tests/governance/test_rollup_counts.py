@@ -10,6 +10,7 @@ from django.core.cache import cache
 from access.services.grants import grant_role
 from governance.rollup.service import BadPeriod, Counts, Rollup, parse_period, rollup
 from orgs.models import Organization
+from resources.services.tasks import share_task
 from tests.governance import rollup_world
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +129,18 @@ def test_a_bad_period_is_refused() -> None:
     assert parse_period(None) == "7d"
     with pytest.raises(BadPeriod):
         parse_period("1y")
+
+
+def test_a_task_shared_below_the_cut_counts_with_its_runs_in_the_unnamed_row(rw: Any) -> None:
+    """carol does not see Vault; a share of keys-rotate gives her that task (and its runs), nothing else there."""
+    keys_rotate = rw.tasks["keys-rotate"]
+    share_task(actor=rw.base.tenant_admin, task=keys_rotate, permission="view", user=rw.people["carol"])
+    result = rollup(rw.people["carol"], rw.base.root, "7d", use_cache=False)
+    assert "Vault" not in [row.label for row in result.rows]
+    elsewhere = result.rows[-1]
+    assert elsewhere.kind == "elsewhere" and elsewhere.org_id is None
+    counts = elsewhere.counts
+    assert (counts.orgs, counts.projects, counts.tasks, counts.failing_tasks, _runs(counts)) == (
+        0, 0, 1, 1, {"failed": 1},
+    )  # fmt: skip
+    assert (counts.runtimes_other, counts.people, counts.invitations) == (0, 0, 0)  # vault-agent, vic: still hidden
