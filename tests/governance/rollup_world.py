@@ -12,7 +12,8 @@ On top of the shared personas (Acme › Marketing › EMEA › Campaigns, Acme �
 
 People: ``carol`` Admin on Acme (an org-level user above the cut, not a tenant administrator); ``sec`` holds a custom
 read-only "Security officer" role on Acme; ``ivy`` Integrator on Logistics (expires in 10 days); ``gus`` Guest on
-Marketing; ``vic`` Admin on Vault (expires in 20 days); ``pat`` Guest on project Depot only (expires in 5 days).
+Marketing; ``vic`` Admin on Vault (expires in 20 days); ``pat`` Guest on project Depot only (expires in 5 days); the
+team Writers (of Marketing) Guest on EMEA.
 Invitations: pending on Marketing, expired on Marketing, pending on Vault.
 """
 
@@ -28,6 +29,7 @@ from access.models import Invitation
 from access.roles import ALL_CAPABILITIES
 from access.services.custom_roles import create_role
 from access.services.grants import grant_role, resolve_role
+from access.services.teams import create_team
 from orgs.models import Organization, Project
 from resources.models import Run, Task
 from runtimes.models import Runtime
@@ -106,6 +108,8 @@ def build(world: World) -> RollupWorld:
     grant_role(actor=admin, target=marketing, role="guest", user=people["gus"])
     grant_role(actor=admin, target=vault, role="admin", user=people["vic"], expires_at=now + 20 * day)
     grant_role(actor=admin, target=depot, role="guest", user=people["pat"], expires_at=now + 5 * day)
+    writers = create_team(actor=admin, org=marketing, name="Writers")
+    grant_role(actor=admin, target=emea, role="guest", team=writers)
 
     guest = resolve_role(root, "guest")
     for org, email, expires in ((marketing, "new@example.com", now + 3 * day),

@@ -42,7 +42,7 @@ def test_a_tenant_administrator_counts_everything_part_by_part(rw: Any) -> None:
     assert (marketing.orgs, marketing.projects, marketing.tasks, marketing.failing_tasks) == (3, 2, 3, 1)
     assert _runs(marketing) == {"succeeded": 3, "failed": 2}  # the failed run of 20 days ago is outside 7 days
     assert (marketing.runtimes_online, marketing.runtimes_offline, marketing.runtimes_other) == (1, 0, 0)
-    assert (marketing.people, marketing.invitations, marketing.expiring_grants) == (1, 1, 0)
+    assert (marketing.people, marketing.teams, marketing.invitations, marketing.expiring_grants) == (1, 1, 1, 0)
     assert (logistics.tasks, logistics.failing_tasks, _runs(logistics)) == (1, 1, {"lost": 1})
     assert (logistics.runtimes_online, logistics.runtimes_offline) == (0, 1)
     assert (logistics.people, logistics.expiring_grants) == (1, 2)  # ivy's org grant and pat's project grant
@@ -52,7 +52,7 @@ def test_a_tenant_administrator_counts_everything_part_by_part(rw: Any) -> None:
     total = result.total
     assert (total.orgs, total.projects, total.tasks, total.failing_tasks) == (6, 5, 6, 3)
     assert _runs(total) == {"succeeded": 3, "failed": 3, "lost": 1}
-    assert (total.people, total.invitations, total.expiring_grants) == (6, 2, 3)
+    assert (total.people, total.teams, total.invitations, total.expiring_grants) == (6, 1, 2, 3)
     assert total.failure_rate == pytest.approx(4 / 7)
     assert sum(sum(c.values()) for _, c in result.per_day) == 7
     assert {r["name"]: (r["kind"], r["runs"]) for r in result.runtimes} == {
