@@ -179,4 +179,6 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/orgs/{id}/review"): ("getOrgReview", "List who holds which role in an organization (access review)"),
     ("POST", "/orgs/{id}/review/attest"): ("attestOrgGrants", "Attest grants of an organization's access review"),
     ("POST", "/orgs/{id}/review/revoke"): ("revokeOrgGrants", "Revoke grants of an organization's access review"),
+    # -- governance: rollup
+    ("GET", "/orgs/{id}/rollup"): ("getOrgRollup", "Get the roll-up of an org's subtree (what you may see)"),
 }

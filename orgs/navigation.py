@@ -116,6 +116,7 @@ def org_tabs(org: Organization, caps: Any, current: str = "") -> list[Tab]:
     if "org.view" not in caps:
         return []
     entries: list[tuple[str, str, str, str]] = [("", "Overview", "org", "org.view")]
+    entries.append(("overview", "Dashboard", "org-rollup", "org.view"))  # the subtree's roll-up (issue #12 §1)
     entries += [
         ("members", "Members", "org-members", "member.view"),
         ("teams", "Teams", "org-teams", "member.view"),

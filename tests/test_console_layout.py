@@ -103,7 +103,7 @@ def test_the_sections_follow_the_capabilities(world, as_user, people):
 def test_a_page_without_org_view_has_no_sections(world):
     assert navigation.org_tabs(world.marketing, frozenset()) == []
     tabs = navigation.org_tabs(world.marketing, frozenset({"org.view"}), "settings")
-    assert [(t.label, t.current) for t in tabs] == [("Overview", False), ("Configuration", True)]
+    assert [(t.label, t.current) for t in tabs] == [("Overview", False), ("Dashboard", False), ("Configuration", True)]
 
 
 # -- the breadcrumb ------------------------------------------------------------------------------------------------

@@ -1,0 +1,390 @@
+"""The roll-up of a subtree (issue #12 §1): for an org and a viewer, the org's own objects ("Here"), each child
+subtree, the rest of the children together ("Elsewhere below") and the totals, over a period of 24 h, 7 days or 30
+days.
+
+What is counted, per part of the subtree (every number narrowed by ``access.policy.visible`` for the viewer, with
+the capability the console's own list of that kind asks for):
+
+- organizations (``org.view``), projects (``project.view``), integration tasks (``task.view``, shares included),
+  failing tasks (a visible task whose last finished run failed or was lost, that run in the period: a task that
+  failed long ago and never ran since is not "failing" this week; the period bounds the work, too);
+- runs created in the period by status (``task.view``: a run goes with its task);
+- local runtimes declared in the part, online / offline / other (paused or never connected) (``runtime.view``);
+- people and teams holding a role on an org of the part (``member.view`` there), pending invitations
+  (``member.manage`` there, as the invitations page) and role grants (on orgs and projects) expiring within 30 days
+  (``member.view``);
+
+plus, for the whole subtree, runs per day (per hour over 24 h) by status and runs by runtime (global or local).
+
+Cost: a fixed number of aggregate queries, whatever the size of the subtree (tests/governance/test_rollup_budget.py).
+Each groups its rows by part with one CASE over the nested set: ``lft = org.lft`` is "Here", ``lft`` between a
+shown child's ``lft`` and ``rght`` is that child, anything else below is "Elsewhere below". The children shown by
+name are the ``CHILD_ROWS`` largest visible ones (by subtree size, which the nested set gives without a query per
+child); with more children the rest share the "Elsewhere below" row, which also takes what the viewer sees under a
+child they may not open themselves. So 10 000 direct children cost the same queries as three, with a CASE of at most
+``CHILD_ROWS`` branches.
+
+The result is cached for ``CACHE_SECONDS`` per (viewer, how they authenticated, org, its place in the tree, period):
+a grant or a new run shows up within a minute; pages say how old the figures are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+
+from access import fences, policy
+from access.models import Invitation, OrgTeamGrant, OrgUserGrant, ProjectTeamGrant, ProjectUserGrant
+from orgs.models import Organization, Project
+from resources.models import Run, Task
+from runtimes.models import Runtime
+
+PERIODS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+DEFAULT_PERIOD = "7d"
+CHILD_ROWS = 25  # children shown by name; the others share the "Elsewhere below" row
+RUNTIME_ROWS = 12  # runtimes named in the "where the work runs" chart; the others are summed
+EXPIRING_DAYS = 30
+CACHE_SECONDS = 60
+CACHE_VERSION = 1
+
+RUN_STATUSES = [status.value for status in Run.Status]
+FAILED = ("failed", "lost")  # a run that did not do its work
+SETTLED = ("succeeded", "failed", "lost")  # the runs a failure rate is taken over (a stop is nobody's failure)
+
+HERE, ELSEWHERE = 0, -1
+
+
+class BadPeriod(ValueError):
+    """The period is none of ``PERIODS``."""
+
+
+def parse_period(value: str | None) -> str:
+    """``value`` if it names a period (absent: the default), else ``BadPeriod``."""
+    if value is None or value == "":
+        return DEFAULT_PERIOD
+    if value not in PERIODS:
+        raise BadPeriod(f"Choose a period among {', '.join(PERIODS)}.")
+    return value
+
+
+@dataclass
+class Counts:
+    orgs: int = 0
+    projects: int = 0
+    tasks: int = 0
+    failing_tasks: int = 0
+    runs: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RUN_STATUSES, 0))
+    runtimes_online: int = 0
+    runtimes_offline: int = 0
+    runtimes_other: int = 0  # paused or never connected
+    people: int = 0
+    teams: int = 0
+    invitations: int = 0
+    expiring_grants: int = 0
+
+    @property
+    def runs_total(self) -> int:
+        return sum(self.runs.values())
+
+    @property
+    def runs_failed(self) -> int:
+        return sum(self.runs[s] for s in FAILED)
+
+    @property
+    def runs_active(self) -> int:
+        return sum(self.runs[s] for s in Run.ACTIVE)
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Failed or lost runs over settled ones (None without a settled run)."""
+        settled = sum(self.runs[s] for s in SETTLED)
+        return self.runs_failed / settled if settled else None
+
+    @property
+    def failure_percent(self) -> int | None:
+        rate = self.failure_rate
+        return None if rate is None else round(rate * 100)
+
+    def add(self, other: Counts) -> None:
+        for name in ("orgs", "projects", "tasks", "failing_tasks", "runtimes_online", "runtimes_offline",
+                     "runtimes_other", "invitations", "expiring_grants"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for status, n in other.runs.items():
+            self.runs[status] += n
+
+
+@dataclass
+class Row:
+    """A part of the subtree: ``kind`` is ``here`` (the org's own objects), ``child`` (a child and its subtree,
+    ``org_id`` set: it opens that child's roll-up) or ``elsewhere`` (the other children together)."""
+
+    kind: str
+    label: str
+    org_id: Any = None
+    size: int = 0  # organizations in the part (the nested set's, deleted ones included; for ordering only)
+    counts: Counts = field(default_factory=Counts)
+
+
+@dataclass
+class Rollup:
+    org_id: Any
+    org_name: str
+    period: str
+    since: datetime
+    computed_at: datetime
+    rows: list[Row]
+    total: Counts
+    more_children: bool  # children beyond CHILD_ROWS are summed in the "Elsewhere below" row
+    per_day: list[tuple[datetime, dict[str, int]]]  # runs by status per day (per hour over 24 h), oldest first
+    step: str  # "day" or "hour"
+    runtimes: list[dict[str, Any]]  # {"name", "kind", "runs", "failed"}, most runs first
+    cache_seconds: int = CACHE_SECONDS
+
+    @property
+    def children(self) -> list[Row]:
+        return [row for row in self.rows if row.kind == "child"]
+
+
+# -- the public entry point ----------------------------------------------------------------------------------------
+
+
+def rollup(viewer: Any, org: Organization, period: str = DEFAULT_PERIOD, *, use_cache: bool = True) -> Rollup:
+    """The roll-up of ``org``'s subtree as ``viewer`` may see it (the caller has checked ``org.view`` on ``org``)."""
+    period = parse_period(period)
+    key = cache_key(viewer, org, period)
+    if use_cache:
+        cached = cache.get(key)
+        if isinstance(cached, Rollup):
+            return cached
+    result = compute(viewer, org, period)
+    if use_cache:
+        cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def cache_key(viewer: Any, org: Organization, period: str) -> str:
+    """Per viewer and how they authenticated (fences close regions to a session without a second factor), per org
+    and its place in the tree (a create, move or delete below changes ``rght``), per period."""
+    context = fences.context_of(viewer).as_session()
+    parts = [CACHE_VERSION, getattr(viewer, "pk", None), context, org.pk, org.tree_id, org.lft, org.rght, period]
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
+    return f"governance:rollup:{digest}"
+
+
+# -- the computation -----------------------------------------------------------------------------------------------
+
+
+def compute(viewer: Any, org: Organization, period: str) -> Rollup:
+    if connection.vendor != "postgresql":
+        return _compute(viewer, org, period)
+    with transaction.atomic():
+        # PostgreSQL's JIT compiles a big aggregate (costed high at 100k orgs) for ~130 ms, longer than it runs:
+        # off for these queries only (SET LOCAL ends with the transaction).
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        return _compute(viewer, org, period)
+
+
+def _compute(viewer: Any, org: Organization, period: str) -> Rollup:
+    now = timezone.now()
+    since = now - PERIODS[period]
+    children = list(
+        policy.visible(viewer, "org.view", org.children.alive())
+        .annotate(size=F("rght") - F("lft"))
+        .order_by("-size", "name", "pk")
+        .values("pk", "name", "lft", "rght")[: CHILD_ROWS + 1]
+    )
+    more = len(children) > CHILD_ROWS
+    children = children[:CHILD_ROWS]
+    rows = [Row("here", org.name, org.pk, 1)]
+    rows += [Row("child", c["name"], c["pk"], (c["rght"] - c["lft"] + 1) // 2) for c in children]
+    elsewhere = Row("elsewhere", "Elsewhere below")
+    by_bucket = {HERE: rows[0], ELSEWHERE: elsewhere, **{i + 1: rows[i + 1] for i in range(len(children))}}
+    grouping = _Grouping(org, children)
+
+    def each(values: Iterable[dict[str, Any]]) -> Iterable[tuple[Counts, dict[str, Any]]]:
+        for value in values:
+            yield by_bucket[value["bucket"]].counts, value
+
+    for counts, v in each(grouping.grouped(policy.visible(viewer, "org.view", Organization.objects.alive()), "",
+                                           n=Count("pk"))):  # fmt: skip
+        counts.orgs = v["n"]
+    projects = policy.visible(viewer, "project.view", Project.objects.filter(org__deleted_at__isnull=True))
+    for counts, v in each(grouping.grouped(projects, "org__", n=Count("pk"))):
+        counts.projects = v["n"]
+
+    tasks = policy.visible(viewer, "task.view", Task.objects.all())
+    for counts, v in each(grouping.grouped(tasks, "project__org__", n=Count("pk"))):
+        counts.tasks = v["n"]
+
+    # One pass over the period's runs gives the table's runs, the chart's steps and the failing tasks: a failed or
+    # lost run is its task's last word when no finished run of the task came after it (an index probe on
+    # run_task_newest, made only for those runs), so each failing task is counted once, in its part. The runs are
+    # reached from the visible tasks (a run is visible with its task: the policy's rule for runs), so visibility is
+    # decided once on the task's own joins instead of in a second chain of joins for a subquery.
+    step = "hour" if period == "24h" else "day"
+    later = Run.objects.filter(
+        task=OuterRef("pk"), status__in=Run.FINISHED, created_at__gt=OuterRef("runs__created_at")
+    )
+    last_failure = Q(Q(runs__status__in=FAILED), ~Exists(later))
+    runs = tasks.filter(runs__created_at__gte=since)
+    trunc = TruncHour if step == "hour" else TruncDay
+    found: dict[datetime, dict[str, int]] = {}
+    for counts, v in each(
+        grouping.grouped(runs.annotate(at=trunc("runs__created_at")), "project__org__", ["at", "runs__status"],
+                         n=Count("runs"), failing=Count("runs", filter=last_failure))
+    ):  # fmt: skip
+        status = v["runs__status"]
+        counts.runs[status] += v["n"]
+        counts.failing_tasks += v["failing"]
+        steps = found.setdefault(v["at"], dict.fromkeys(RUN_STATUSES, 0))
+        steps[status] += v["n"]
+
+    cutoff = now - timedelta(seconds=settings.RUNTIME_OFFLINE_AFTER_S)
+    online = Q(paused=False, last_seen__gte=cutoff)
+    offline = Q(paused=False, last_seen__lt=cutoff)
+    runtimes = policy.visible(viewer, "runtime.view", Runtime.objects.filter(kind=Runtime.Kind.LOCAL))
+    for counts, v in each(
+        grouping.grouped(runtimes, "org__", n=Count("pk"), online=Count("pk", filter=online),
+                         offline=Count("pk", filter=offline))
+    ):  # fmt: skip
+        counts.runtimes_online, counts.runtimes_offline = v["online"], v["offline"]
+        counts.runtimes_other = v["n"] - v["online"] - v["offline"]
+
+    expiring = Q(expires_at__gt=now, expires_at__lte=now + timedelta(days=EXPIRING_DAYS))
+    member_orgs = policy.visible(viewer, "member.view", Organization.objects.alive()).values("pk")
+    user_grants = OrgUserGrant.objects.filter(content_object__in=member_orgs)
+    team_grants = OrgTeamGrant.objects.filter(content_object__in=member_orgs)
+    for counts, v in each(grouping.grouped(user_grants, "content_object__", people=Count("user", distinct=True),
+                                           expiring=Count("pk", filter=expiring))):  # fmt: skip
+        counts.people, counts.expiring_grants = v["people"], counts.expiring_grants + v["expiring"]
+    for counts, v in each(grouping.grouped(team_grants, "content_object__", teams=Count("group", distinct=True),
+                                           expiring=Count("pk", filter=expiring))):  # fmt: skip
+        counts.teams, counts.expiring_grants = v["teams"], counts.expiring_grants + v["expiring"]
+    for model in (ProjectUserGrant, ProjectTeamGrant):
+        project_grants = model.objects.filter(expiring, content_object__org__in=member_orgs)
+        for counts, v in each(grouping.grouped(project_grants, "content_object__org__", n=Count("pk"))):
+            counts.expiring_grants += v["n"]
+
+    invitations = Invitation.objects.filter(
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
+        org__in=policy.visible(viewer, "member.manage", Organization.objects.alive()).values("pk"),
+    )
+    for counts, v in each(grouping.grouped(invitations, "org__", n=Count("pk"))):
+        counts.invitations = v["n"]
+
+    total = Counts()
+    for row in [*rows, elsewhere]:
+        total.add(row.counts)
+    # A person (or team) with roles in two parts counts once in the total.
+    total.people = grouping.within(user_grants, "content_object__").aggregate(n=Count("user", distinct=True))["n"]
+    total.teams = grouping.within(team_grants, "content_object__").aggregate(n=Count("group", distinct=True))["n"]
+    if more or elsewhere.counts != Counts():
+        rows.append(elsewhere)
+
+    return Rollup(
+        org_id=org.pk,
+        org_name=org.name,
+        period=period,
+        since=since,
+        computed_at=now,
+        rows=rows,
+        total=total,
+        more_children=more,
+        per_day=_per_step(found, since, now, step),
+        step=step,
+        runtimes=_by_runtime(grouping.within(runs, "project__org__")),
+    )
+
+
+class _Grouping:
+    """The subtree's filter and the CASE that names each row's part, for a queryset reaching the org by ``prefix``."""
+
+    def __init__(self, org: Organization, children: list[dict[str, Any]]):
+        self.org = org
+        self.children = children
+
+    def within(self, queryset: QuerySet, prefix: str) -> QuerySet:
+        org = self.org
+        return queryset.filter(
+            **{f"{prefix}tree_id": org.tree_id, f"{prefix}lft__gte": org.lft, f"{prefix}lft__lte": org.rght}
+        )
+
+    def bucket(self, prefix: str) -> Case:
+        whens = [When(**{f"{prefix}lft": self.org.lft}, then=Value(HERE))]
+        whens += [
+            When(**{f"{prefix}lft__gte": c["lft"], f"{prefix}lft__lte": c["rght"]}, then=Value(i + 1))
+            for i, c in enumerate(self.children)
+        ]
+        return Case(*whens, default=Value(ELSEWHERE), output_field=IntegerField())
+
+    def grouped(
+        self, queryset: QuerySet, prefix: str, extra: list[str] | None = None, **aggregates: Any
+    ) -> list[dict[str, Any]]:
+        """One aggregate query: ``aggregates`` per part (and per ``extra`` fields)."""
+        rows = (
+            self.within(queryset, prefix)
+            .annotate(bucket=self.bucket(prefix))
+            .order_by()
+            .values("bucket", *(extra or []))
+            .annotate(**aggregates)
+        )
+        return list(rows)
+
+
+def _per_step(
+    found: dict[datetime, dict[str, int]], since: datetime, now: datetime, step: str
+) -> list[tuple[datetime, dict[str, int]]]:
+    """Runs by status per day (or hour), every step of the period present (zero where nothing ran)."""
+    delta = timedelta(hours=1) if step == "hour" else timedelta(days=1)
+    start = since.replace(minute=0, second=0, microsecond=0)
+    if step == "day":
+        start = start.replace(hour=0)
+    steps = []
+    at = start
+    while at <= now:
+        steps.append((at, found.get(at, dict.fromkeys(RUN_STATUSES, 0))))
+        at += delta
+    return steps
+
+
+def _by_runtime(runs: QuerySet) -> list[dict[str, Any]]:
+    """Runs by the runtime they were placed on, most first; beyond ``RUNTIME_ROWS`` summed as "Other runtimes".
+    ``runs``: the visible tasks joined to their runs of the period."""
+    rows = list(
+        runs.order_by()
+        .values("runs__runtime_name", "runs__runtime__kind")
+        .annotate(n=Count("runs"), failed=Count("runs", filter=Q(runs__status__in=FAILED)))
+        .order_by("-n", "runs__runtime_name")
+    )
+    result = [
+        {
+            "name": v["runs__runtime_name"] or "(not placed)",
+            "kind": v["runs__runtime__kind"] or "unknown",
+            "runs": v["n"],
+            "failed": v["failed"],
+        }
+        for v in rows
+    ]
+    if len(result) > RUNTIME_ROWS:
+        rest = result[RUNTIME_ROWS - 1 :]
+        other = {
+            "name": f"{len(rest)} other runtimes",
+            "kind": "other",
+            "runs": sum(r["runs"] for r in rest),
+            "failed": sum(r["failed"] for r in rest),
+        }
+        result = [*result[: RUNTIME_ROWS - 1], other]
+    return result
