@@ -59,9 +59,12 @@ def test_the_token_endpoint_is_throttled(world, api, settings):
     from rest_framework.settings import api_settings
 
     rates = dict(api_settings.DEFAULT_THROTTLE_RATES, auth="2/min")
-    with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}):
-        from rest_framework.throttling import ScopedRateThrottle
+    # The class keeps its rates from import time: restore those, not what api_settings says under the override
+    # (restoring the overridden 2/min throttled every later auth request of the worker, e.g. tests/test_accounts.py).
+    from rest_framework.throttling import ScopedRateThrottle
 
+    original = ScopedRateThrottle.THROTTLE_RATES
+    with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}):
         ScopedRateThrottle.THROTTLE_RATES = rates
         try:
             codes = [
@@ -69,7 +72,7 @@ def test_the_token_endpoint_is_throttled(world, api, settings):
                 for _ in range(3)
             ]
         finally:
-            ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+            ScopedRateThrottle.THROTTLE_RATES = original
     assert codes == [400, 400, 429]
 
 
