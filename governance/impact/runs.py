@@ -73,20 +73,14 @@ class RunsPart:
     title = "Queued runs"
 
     def capture(self, scope: Scope) -> dict[UUID, _QueuedRun]:
-        root = Organization.objects.filter(pk=scope.root.pk).first()
-        if root is None:
-            return {}
+        orgs = {org.pk: org for org in scope.subtree()}
         runs = list(
-            Run.objects.filter(
-                status=Run.Status.QUEUED,
-                task__project__org__tree_id=root.tree_id,
-                task__project__org__lft__gte=root.lft,
-                task__project__org__rght__lte=root.rght,
-                task__project__org__deleted_at__isnull=True,
-            )
-            .select_related("task__project__org", "runtime__org")
+            Run.objects.filter(status=Run.Status.QUEUED, task__project__org_id__in=list(orgs))
+            .select_related("task__project", "runtime__org")
             .order_by("created_at")
         )
+        for run in runs:  # the subtree's orgs as read now (a move renumbers them)
+            run.task.project.org = orgs[run.task.project.org_id]
         placed = outcomes(runs)
         return {
             run.pk: _QueuedRun(

@@ -320,5 +320,5 @@ def test_the_capability_and_declaration_parts_cost_the_same_for_5_and_60_orgs(iw
         for org in (small, big)
     }
     assert whole["Small"] == whole["Big"], whole
-    assert whole["Big"] <= 60, whole
+    assert whole["Big"] <= 70, whole  # the move itself, its checks and invitations, and the parts before and after
     assert OrgSetting.objects.exists()  # the settings took part
