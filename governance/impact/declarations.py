@@ -169,16 +169,16 @@ class DeclarationPart:
         ]
 
         setting_groups: dict[tuple[str, str, Any, Any, Source | None, Source | None], list[UUID]] = defaultdict(list)
-        for key in sorted(set(before.settings) | set(after.settings), key=lambda k: (k[0], lft(k[1]))):
-            setting, org_id = key
-            if key not in before.settings or key not in after.settings:
+        for setting_key in sorted(set(before.settings) | set(after.settings), key=lambda k: (k[0], lft(k[1]))):
+            setting, org_id = setting_key
+            if setting_key not in before.settings or setting_key not in after.settings:
                 continue
-            (was_value, was), (now_value, now) = before.settings[key], after.settings[key]
-            shadowed = _shadowed(was, now, inside)
+            (was_value, was_src), (now_value, now_src) = before.settings[setting_key], after.settings[setting_key]
+            shadowed = _shadowed(was_src, now_src, inside)
             if was_value == now_value and not shadowed:
                 continue
             kind = "shadowed" if shadowed else "setting"
-            setting_groups[(kind, setting, _frozen(was_value), _frozen(now_value), was, now)].append(org_id)
+            setting_groups[(kind, setting, _frozen(was_value), _frozen(now_value), was_src, now_src)].append(org_id)
         for (kind, setting, _w, _n, was, now), where in setting_groups.items():
             was_value, _ = before.settings[(setting, where[0])]
             now_value, _ = after.settings[(setting, where[0])]

@@ -110,18 +110,18 @@ class RunsPart:
             )
             groups[(kind, was.task_id, was.queued_on, was.outcome, now.outcome)].append(now)
         entries = []
-        for (kind, task_id, queued_on, was, now), runs in sorted(
+        for (kind, task_id, queued_on, was_out, now_out), runs in sorted(
             groups.items(), key=lambda g: (g[1][0].org, g[1][0].task)
         ):
             first = runs[0]
             count = f"{len(runs)} queued run{'s' if len(runs) != 1 else ''}"
             subject = f"{count} of task “{first.task}” ({first.org}), queued on {queued_on or 'no runtime'}"
             if kind == "unplaceable":
-                text = f"{subject}: could not be placed any more — {now[1]}"
+                text = f"{subject}: could not be placed any more — {now_out[1]}"
             elif kind == "placeable":
-                text = f"{subject}: would be placed again, on {now[2]}"
+                text = f"{subject}: would be placed again, on {now_out[2]}"
             else:
-                text = f"{subject}: would be placed on {now[2]} instead of {was[2]}"
+                text = f"{subject}: would be placed on {now_out[2]} instead of {was_out[2]}"
             entries.append(
                 Entry(
                     kind=kind,
@@ -131,8 +131,8 @@ class RunsPart:
                         "org": first.org,
                         "runs": len(runs),
                         "queued_on": queued_on,
-                        "before": _outcome_dict(was),
-                        "after": _outcome_dict(now),
+                        "before": _outcome_dict(was_out),
+                        "after": _outcome_dict(now_out),
                     },
                 )
             )
