@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+# An entry's details: the objects it names, by key (each value any JSON: a name, a count, an object, a list).
+_ANY_JSON = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}, {"type": "object"}]
+DETAILS = {
+    "type": "object",
+    "additionalProperties": {"oneOf": [*_ANY_JSON, {"type": "array", "items": {"oneOf": _ANY_JSON}}]},
+}
+
+
+@extend_schema_field(DETAILS)
+class DetailsField(serializers.DictField):
+    pass
 
 
 class ImpactEntrySerializer(serializers.Serializer):
@@ -11,7 +24,7 @@ class ImpactEntrySerializer(serializers.Serializer):
         "displaced, unplaceable … (each section says which it uses)."
     )
     text = serializers.CharField(help_text="The line in words, as the console shows it.")
-    details = serializers.DictField(
+    details = DetailsField(
         help_text="The line's machine-readable form: for a capability line user, gained, lost, orgs, org_count, "
         "project; for other sections the objects they name (each with id and name)."
     )
