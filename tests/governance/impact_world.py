@@ -9,7 +9,7 @@ On top of the shared world (Acme › Marketing › EMEA › Campaigns, Acme › 
   default_runtime us-east; lookup table "rates" hidden.
 - Logistics › Depot: run_log_retention_days 90; project Yard with task "ship" (names Logistics' us-east) and task
   "load" (names none: default_runtime), each with queued runs on us-east.
-  - Depot › Bay: its own "crm" and REGION=bay (overrides).
+  - Depot › Bay: its own "crm" and REGION=bay (overrides); the platform's runtime hidden.
   - Depot › Vault: cut (access_inheritance none); frank is Admin there.
 - Europe: a locked runtime "us-east" of its own, default_runtime us-east, allowed_runtimes [eu-west, us-east]
   locked, REGION=eu-locked locked, run_log_retention_days 30 locked, lookup table "holidays" locked.
@@ -111,6 +111,7 @@ def build_impact_world(world: World) -> ImpactWorld:
     LookupTable.objects.create(org=root, name="rates")
     LookupTable.objects.create(org=europe, name="holidays", locked=True)
     Hidden.objects.create(org=logistics, kind=Hidden.Kind.LOOKUP_TABLE, name="rates")
+    Hidden.objects.create(org=bay, kind=Runtime.KIND, name="platform")  # the platform's global runtime, not in Bay
 
     eu_west = Runtime.objects.create(org=root, name="eu-west")
     us_east = Runtime.objects.create(org=logistics, name="us-east")
