@@ -18,6 +18,7 @@ engine's own ``resolve``. tests/governance/test_impact_move.py checks the result
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -28,7 +29,7 @@ from config import kinds
 from config.kinds import Kind
 from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section
 from orgs.models import Organization
-from resources.inheritance import resolve
+from resources.inheritance import Effective, resolve
 from resources.models import Hidden, OrgSetting
 from resources.settings_registry import REGISTRY
 from runtimes.models import Runtime
@@ -62,6 +63,79 @@ def _queryset(kind: Kind) -> Any:
     return None
 
 
+class SubtreeInheritance:
+    """What every org of a subtree inherits, decided by the inheritance engine's ``resolve``: the declarations of
+    the subtree and of its path read in one query per kind, the hides of the same orgs in one query, each org given
+    its path's declarations marked ``hidden_below`` exactly as ``inheritance.path_declarations`` marks them."""
+
+    def __init__(self, subtree: list[Organization], hide_kinds: list[str]):
+        self.subtree = subtree
+        self.root = root = subtree[0]
+        self.ancestors = list(
+            Organization.objects.filter(
+                tree_id=root.tree_id, lft__lt=root.lft, rght__gt=root.rght, deleted_at__isnull=True
+            ).order_by("lft")
+        )
+        self.names = {o.pk: o.name for o in [*self.ancestors, *subtree]}
+        self.lft_of = {o.pk: o.lft for o in [*self.ancestors, *subtree]}
+        self.orgs = {o.pk: o for o in [*self.ancestors, *subtree]}
+        # The root's path and its subtree: every org whose declarations decide inside the subtree (by id: the
+        # declarations' org index answers, whatever the size of the tree).
+        self.region = Q(org_id__in=list(self.names))
+        self.hides: dict[str, dict[UUID, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for kind_name, org_id, name in Hidden.objects.filter(self.region, kind__in=hide_kinds).values_list(
+            "kind", "org_id", "name"
+        ):
+            self.hides[kind_name][org_id].append(name)
+
+    def resolved(
+        self, kind: Kind, only: set[UUID] | None = None
+    ) -> Iterator[tuple[Organization, list[Effective], dict[str, int]]]:
+        """Each org of the subtree (``only``: those) with its effective list of ``kind`` and the hides on its path
+        (name -> the lft of the deepest org hiding it). One query."""
+        root, lft_of = self.root, self.lft_of
+        qs = kind.inheritable_queryset(_queryset(kind)).filter(self.region)
+        declarations = sorted(qs, key=lambda d: (lft_of[d.org_id], getattr(d, kind.name_field).lower()))
+        for d in declarations:
+            d.org = self.orgs[d.org_id]  # the org as read here (what select_related("org") gives the engine)
+        above = [d for d in declarations if lft_of[d.org_id] < root.lft]
+        own: dict[UUID, list[Any]] = defaultdict(list)
+        for d in declarations:
+            if lft_of[d.org_id] >= root.lft:
+                own[d.org_id].append(d)
+        kind_hides = self.hides.get(kind.hidden_kind, {}) if kind.hidden_kind else {}
+        ancestor_hides = [(o.lft, name) for o in self.ancestors for name in kind_hides.get(o.pk, ())]
+        stack: list[Organization] = []
+        for org in self.subtree:
+            while stack and not (stack[-1].lft < org.lft and org.rght < stack[-1].rght):
+                stack.pop()
+            stack.append(org)
+            if only is not None and org.pk not in only:
+                continue
+            path = list(above)
+            deepest_hide: dict[str, int] = {}
+            for lft, name in ancestor_hides:
+                deepest_hide[name] = max(deepest_hide.get(name, 0), lft)
+            for node in stack:
+                path.extend(own.get(node.pk, ()))
+                for name in kind_hides.get(node.pk, ()):
+                    deepest_hide[name] = max(deepest_hide.get(name, 0), node.lft)
+            if kind.hidden_kind:
+                # As path_declarations: a hide of the name below the declaration's org, on this org's path.
+                for d in path:
+                    d.hidden_below = deepest_hide.get(d.declared_name.lower(), 0) > lft_of[d.org_id]
+            yield org, resolve(path, org), deepest_hide
+
+    def offered_globals(self) -> list[Runtime]:
+        """The global runtimes offered to the tenant (one query); an org sees those not hidden on its path and not
+        shadowed by a local runtime of the same name (runtimes.selectors.effective_runtimes)."""
+        return list(offered_globals(self.root.tenant_id).order_by("name"))
+
+
+def hidden_kinds() -> list[str]:
+    return [k.hidden_kind for k in _declared_kinds() if k.hidden_kind]
+
+
 class DeclarationPart:
     """Which inherited declarations and settings change for the organizations of the subtree."""
 
@@ -72,59 +146,14 @@ class DeclarationPart:
         subtree = scope.subtree()
         if not subtree:
             return _Snapshot({}, {}, {}, {}, {})
-        root = subtree[0]
-        ancestors = list(
-            Organization.objects.filter(
-                tree_id=root.tree_id, lft__lt=root.lft, rght__gt=root.rght, deleted_at__isnull=True
-            ).order_by("lft")
-        )
-        names = {o.pk: o.name for o in [*ancestors, *subtree]}
-        # The root's path and its subtree: every org whose declarations decide inside the subtree (by id: the
-        # declarations' org index answers, whatever the size of the tree).
-        region = Q(org_id__in=list(names))
-        lft_of = {o.pk: o.lft for o in [*ancestors, *subtree]}
-        kind_list = _declared_kinds()
-        hide_kinds = [k.hidden_kind for k in kind_list if k.hidden_kind]
-        # Hides on the region, per kind: (org lft, name). One query for every kind.
-        hides: dict[str, dict[UUID, list[str]]] = defaultdict(lambda: defaultdict(list))
-        for kind_name, org_id, name in Hidden.objects.filter(region, kind__in=hide_kinds).values_list(
-            "kind", "org_id", "name"
-        ):
-            hides[kind_name][org_id].append(name)
-
+        bulk = SubtreeInheritance(subtree, hidden_kinds())
         winners: dict[tuple[str, str, UUID], Source] = {}
         settings: dict[tuple[str, UUID], tuple[Any, Source | None]] = {}
         labels: dict[str, str] = {}
-        globals_: list[Runtime] = list(offered_globals(root.tenant_id).order_by("name"))
-        for kind in kind_list:
+        globals_ = bulk.offered_globals()
+        for kind in _declared_kinds():
             labels[kind.key] = kind.label
-            qs = kind.inheritable_queryset(_queryset(kind)).filter(region)
-            declarations = sorted(qs, key=lambda d: (lft_of[d.org_id], getattr(d, kind.name_field).lower()))
-            above = [d for d in declarations if lft_of.get(d.org_id, root.lft) < root.lft]
-            own: dict[UUID, list[Any]] = defaultdict(list)
-            for d in declarations:
-                if d.org_id in lft_of and lft_of[d.org_id] >= root.lft:
-                    own[d.org_id].append(d)
-            kind_hides = hides.get(kind.hidden_kind, {}) if kind.hidden_kind else {}
-            ancestor_hides = [(o.lft, name) for o in ancestors for name in kind_hides.get(o.pk, ())]
-            stack: list[Organization] = []
-            for org in subtree:
-                while stack and not (stack[-1].lft < org.lft and org.rght < stack[-1].rght):
-                    stack.pop()
-                stack.append(org)
-                path = list(above)
-                deepest_hide: dict[str, int] = {}
-                for lft, name in ancestor_hides:
-                    deepest_hide[name] = max(deepest_hide.get(name, 0), lft)
-                for node in stack:
-                    path.extend(own.get(node.pk, ()))
-                    for name in kind_hides.get(node.pk, ()):
-                        deepest_hide[name] = max(deepest_hide.get(name, 0), node.lft)
-                if kind.hidden_kind:
-                    # As path_declarations: a hide of the name below the declaration's org, on this org's path.
-                    for d in path:
-                        d.hidden_below = deepest_hide.get(d.declared_name.lower(), 0) > lft_of[d.org_id]
-                decided = resolve(path, org)
+            for org, decided, deepest_hide in bulk.resolved(kind):
                 if kind.model is OrgSetting:
                     by_key = {e.item.key: e.item for e in decided}
                     for key, spec in REGISTRY.items():
@@ -143,7 +172,7 @@ class DeclarationPart:
                             continue
                         winners[(kind.key, name, org.pk)] = (runtime.pk, runtime.name, None, False)
         return _Snapshot(
-            orgs={o.pk: o for o in subtree}, names=names, winners=winners, settings=settings, labels=labels
+            orgs={o.pk: o for o in subtree}, names=bulk.names, winners=winners, settings=settings, labels=labels
         )
 
     def compare(self, before: _Snapshot, after: _Snapshot, scope: Scope) -> Section:

@@ -6,8 +6,10 @@ while every run queued after it is placed again. The part asks placement itself 
 and after the change: a run whose answer changes would now go to another runtime ("displaced"), could not be queued
 any more ("unplaceable": the reason is placement's own), or could be again ("placeable").
 
-Cost: one query for the queued runs of the subtree, then per org that has some its effective runtimes and settings
-(three queries) and per distinct runtime its tasks name one more; nothing for an org without queued runs.
+What placement reads at each org with queued runs (its effective runtimes and settings) is resolved in bulk by the
+inheritance engine's ``resolve``, as the declarations part does: one query for the queued runs of the subtree, four
+for the runtimes and settings of all their orgs, and one per distinct runtime a task names (``choose`` reads it).
+tests/governance/test_impact_move.py checks the answers against ``placement.place`` run by run.
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from django.utils import timezone
+
+from config import kinds
 from config.errors import Conflict
+from governance.impact.declarations import SubtreeInheritance
 from governance.impact.engine import Entry, Scope, Section
 from orgs.models import Organization
-from resources.models import Run
-from resources.settings_registry import effective_settings
+from resources.models import OrgSetting, Run
+from resources.settings_registry import REGISTRY, EffectiveSetting
 from runtimes import placement
-from runtimes.selectors import effective_runtimes
+from runtimes.models import Runtime
+from runtimes.selectors import SOURCE_HERE, SOURCE_INHERITED, SOURCE_PLATFORM, RuntimeRow, status_of
 
 #: Where a task would be placed: ("runtime", id, name) or ("refused", reason).
 Outcome = tuple[str, ...]
@@ -38,17 +45,56 @@ class _QueuedRun:
     outcome: Outcome
 
 
-def outcomes(runs: list[Run]) -> dict[UUID, Outcome]:
-    """Where a run of each run's task would be placed now, by run id: placement's answer, each org's runtimes and
-    settings read once."""
+def placement_inputs(
+    subtree: list[Organization], org_ids: set[UUID]
+) -> tuple[dict[UUID, list[RuntimeRow]], dict[UUID, dict[str, EffectiveSetting]]]:
+    """For each org of ``org_ids`` (in ``subtree``), what ``placement.place`` reads there: its effective runtimes
+    (``effective_runtimes``'s rows, without their live counts, which placement does not read) and its effective
+    settings, resolved in bulk by the inheritance engine (governance.impact.declarations.SubtreeInheritance):
+    four queries whatever the number of orgs."""
+    bulk = SubtreeInheritance(subtree, [Runtime.KIND])
+    now = timezone.now()
+    rows: dict[UUID, list[RuntimeRow]] = {}
+    globals_ = bulk.offered_globals()
+    for org, decided, hidden in bulk.resolved(kinds.of(Runtime), only=org_ids):
+        found = [
+            RuntimeRow(
+                runtime=e.item, at=org, source=SOURCE_INHERITED if e.inherited else SOURCE_HERE, locked=e.locked,
+                overrides=e.overrides, status=status_of(e.item, now), instances=0, running=0,
+            )
+            for e in decided
+        ]  # fmt: skip
+        taken = {row.runtime.name.lower() for row in found}
+        found += [
+            RuntimeRow(
+                runtime=g, at=org, source=SOURCE_PLATFORM, locked=False, overrides=None, status=status_of(g, now),
+                instances=0, running=0,
+            )
+            for g in globals_
+            if g.name.lower() not in taken and g.name.lower() not in hidden
+        ]  # fmt: skip
+        rows[org.pk] = sorted(found, key=lambda row: (row.runtime.name.lower(), row.source))
+    settings: dict[UUID, dict[str, EffectiveSetting]] = {}
+    for org, decided, _ in bulk.resolved(kinds.of(OrgSetting), only=org_ids):
+        by_key = {e.item.key: e.item for e in decided}
+        settings[org.pk] = {
+            key: EffectiveSetting(spec, by_key[key].value if key in by_key else spec.default, by_key.get(key), org)
+            for key, spec in REGISTRY.items()
+        }
+    return rows, settings
+
+
+def outcomes(runs: list[Run], subtree: list[Organization]) -> dict[UUID, Outcome]:
+    """Where a run of each run's task would be placed now, by run id: placement's answer (``choose`` and
+    ``refusal``, the halves of ``place``), given what ``place`` reads at each org, read in bulk."""
     by_org: dict[UUID, list[Run]] = defaultdict(list)
     for run in runs:
         by_org[run.task.project.org_id].append(run)
+    rows_of, settings_of = placement_inputs(subtree, set(by_org)) if by_org else ({}, {})
     result: dict[UUID, Outcome] = {}
-    for org_runs in by_org.values():
+    for org_id, org_runs in by_org.items():
         org: Organization = org_runs[0].task.project.org
-        rows = effective_runtimes(org)
-        settings = {s.spec.key: s for s in effective_settings(org)}
+        rows, settings = rows_of[org_id], settings_of[org_id]
         chosen: dict[UUID | None, Any] = {}
         for run in org_runs:
             task = run.task
@@ -60,9 +106,10 @@ def outcomes(runs: list[Run]) -> dict[UUID, Outcome]:
                 result[run.pk] = ("refused", str(error.detail))
                 continue
             reason = placement.refusal(org, runtime, rows, settings)
-            result[run.pk] = (
-                ("refused", reason) if reason is not None else ("runtime", str(runtime.pk), _label(runtime))
-            )
+            if reason is not None:
+                result[run.pk] = ("refused", reason)
+            else:
+                result[run.pk] = ("runtime", str(runtime.pk), _label(runtime))
     return result
 
 
@@ -73,7 +120,8 @@ class RunsPart:
     title = "Queued runs"
 
     def capture(self, scope: Scope) -> dict[UUID, _QueuedRun]:
-        orgs = {org.pk: org for org in scope.subtree()}
+        subtree = scope.subtree()
+        orgs = {org.pk: org for org in subtree}
         runs = list(
             Run.objects.filter(status=Run.Status.QUEUED, task__project__org_id__in=list(orgs))
             .select_related("task__project", "runtime__org")
@@ -81,7 +129,7 @@ class RunsPart:
         )
         for run in runs:  # the subtree's orgs as read now (a move renumbers them)
             run.task.project.org = orgs[run.task.project.org_id]
-        placed = outcomes(runs)
+        placed = outcomes(runs, subtree)
         return {
             run.pk: _QueuedRun(
                 task_id=run.task_id,

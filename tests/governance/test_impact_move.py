@@ -23,12 +23,12 @@ from governance.impact.runs import RunsPart
 from orgs import services
 from orgs.models import Organization
 from resources import inheritance
-from resources.models import Credential, EnvVar, LookupTable, OrgSetting, Run
+from resources.models import Credential, EnvVar, LookupTable, OrgSetting, Run, Task
 from resources.settings_registry import effective_settings
 from runtimes import placement
 from runtimes.models import Runtime
 from runtimes.selectors import effective_runtimes
-from tests.governance.impact_world import ImpactWorld, build_impact_world, grow
+from tests.governance.impact_world import ImpactWorld, build_impact_world, grow, queue
 
 pytestmark = pytest.mark.django_db
 
@@ -281,9 +281,15 @@ def test_the_bulk_resolution_agrees_with_the_inheritance_engine_org_by_org(iw: I
             assert {k: v for (k, o), (v, _) in snapshot.settings.items() if o == org.pk} == settings, org.name
 
 
-def test_the_runs_part_places_as_placement_does(iw: ImpactWorld) -> None:
+@pytest.mark.parametrize("moved_under", [None, "berlin", "marketing"])
+def test_the_runs_part_places_as_placement_does(iw: ImpactWorld, moved_under: str | None) -> None:
+    if moved_under is not None:
+        parent = getattr(iw, moved_under, None) or getattr(iw.base, moved_under)
+        services.move_org(actor=iw.base.tenant_admin, org=iw.depot, parent=parent)
+    Task.objects.create(project=iw.base.website, name="web", steps=[])  # Marketing's project: no default_runtime
+    queue(Task.objects.get(name="web"), None)
     snapshot = RunsPart().capture(Scope(root=iw.base.root))
-    assert snapshot  # the queued runs of the world
+    assert len(snapshot) == 4  # the world's three queued runs and this one
     for run_id, queued in snapshot.items():
         task = Run.objects.select_related("task__project__org").get(pk=run_id).task
         try:
