@@ -25,6 +25,7 @@ from mptt.admin import DraggableMPTTAdmin
 from access import policy
 from config.admin import TenantScopedAdmin, VersionedModelForm, admin_tenant_ids, changed, loaded_version
 from config.errors import DomainError
+from governance.impact import org_changes
 from orgs import services
 from orgs.models import Organization, Project, Tenant
 
@@ -104,15 +105,18 @@ class OrganizationAdmin(TenantScopedAdmin, DraggableMPTTAdmin):
             )
             obj.pk, obj.tree_id = created.pk, created.tree_id  # the admin redirects to the saved object
             return
-        current = services.update_org(
-            actor=request.user,
-            org=obj,
-            version=loaded_version(form),
-            **changed(form, ("name", "description", "access_inheritance")),
-        )
+        fields = changed(form, ("name", "description", "access_inheritance"))
+        stored = Organization.objects.get(pk=obj.pk)  # the form wrote its values on ``obj``: compare with the row's
+        if org_changes.is_structural(stored, fields):
+            # Its impact (who gains and who loses access) is kept in the org.update audit event.
+            version = loaded_version(form)
+            current = org_changes.apply_update(actor=request.user, org=stored, version=version, **fields)[0]
+        else:
+            current = services.update_org(actor=request.user, org=obj, version=loaded_version(form), **fields)
         if "parent" in form.changed_data and data.get("parent") is not None:
-            # The row as the update left it: its version is the one this same save produced.
-            services.move_org(actor=request.user, org=current, parent=data["parent"], version=current.version)
+            # The row as the update left it: its version is the one this same save produced. The move's impact is
+            # kept in its org.move audit event.
+            org_changes.apply_move(actor=request.user, org=current, parent=data["parent"], version=current.version)
 
     def save_related(self, request: HttpRequest, form: forms.Form, formsets: Any, change: bool) -> None:
         pass  # nothing related is edited here; the service saved everything
@@ -178,7 +182,7 @@ class OrganizationAdmin(TenantScopedAdmin, DraggableMPTTAdmin):
             self.message_user(request, "Did not understand moving instruction.", level=messages.ERROR)
             return HttpResponse("FAIL, unknown instruction.")
         try:
-            services.move_org(actor=request.user, org=node, parent=parent)
+            org_changes.apply_move(actor=request.user, org=node, parent=parent)
         except (DomainError, ValidationError) as exc:
             self.report(request, exc)
             return HttpResponse("FAIL, invalid move.")

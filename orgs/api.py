@@ -16,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
@@ -29,6 +30,9 @@ from access import policy
 from config.concurrency import if_match, with_etag
 from config.errors import NotFound
 from config.schema import IF_MATCH, OrgRefField, StaleSerializer
+from governance.impact import org_changes
+from governance.impact.api import DRY_RUN_PARAMETER, impact_response, is_dry_run
+from governance.impact.serializers import ImpactSerializer
 from orgs import services
 from orgs.models import Organization, Project, Tenant, ancestors_of
 from twofactor.requirement import requirement_at
@@ -41,6 +45,13 @@ IF_MATCH_PARAMETER = OpenApiParameter(
 PRECONDITION_FAILED = OpenApiResponse(
     StaleSerializer, description="If-Match names a version that is no longer current: someone changed it since."
 )
+
+
+def _or_impact(name: str, serializer: type[serializers.Serializer]) -> PolymorphicProxySerializer:
+    """A 200 that is the changed object, or with ``?dry_run=true`` the Impact of the change (nothing changed)."""
+    return PolymorphicProxySerializer(
+        component_name=name, serializers=[serializer, ImpactSerializer], resource_type_field_name=None
+    )
 
 
 def _uuid_or_404(value: Any) -> Any:
@@ -254,12 +265,28 @@ class OrgDetailView(APIView):
         org = get_org(request, "org.view", id)
         return with_etag(Response(OrgDetailSerializer(org, context={"request": request}).data), org)
 
-    @extend_schema(request=OrgUpdateSerializer, responses=OrgDetailSerializer)
+    @extend_schema(
+        request=OrgUpdateSerializer,
+        parameters=[DRY_RUN_PARAMETER],
+        responses={200: _or_impact("OrgDetailOrImpact", OrgDetailSerializer)},
+    )
     def patch(self, request: Request, id: Any) -> Response:
+        """Change the name, description or access inheritance. ``?dry_run=true``: the Impact of the change (who
+        gains and who loses access where), nothing changed; a change of access inheritance records that Impact's
+        summary in its ``org.update`` audit event."""
+        dry_run = is_dry_run(request)
         org = get_org(request, "org.manage", id)
         data = OrgUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        org = services.update_org(actor=request.user, org=org, version=if_match(request), **data.validated_data)
+        fields = data.validated_data
+        if dry_run:
+            return impact_response(
+                org_changes.preview_update(actor=request.user, org=org, version=if_match(request), **fields)
+            )
+        if org_changes.is_structural(org, fields):
+            org, _ = org_changes.apply_update(actor=request.user, org=org, version=if_match(request), **fields)
+        else:
+            org = services.update_org(actor=request.user, org=org, version=if_match(request), **fields)
         policy.forget(request.user)
         return with_etag(Response(OrgDetailSerializer(org, context={"request": request}).data), org)
 
@@ -288,17 +315,24 @@ class OrgRestoreView(APIView):
 class OrgMoveView(APIView):
     @extend_schema(
         request=OrgMoveSerializer,
-        parameters=[IF_MATCH_PARAMETER],
-        responses={200: OrgSerializer, 412: PRECONDITION_FAILED},
+        parameters=[IF_MATCH_PARAMETER, DRY_RUN_PARAMETER],
+        responses={200: _or_impact("OrgOrImpact", OrgSerializer), 412: PRECONDITION_FAILED},
     )
     def post(self, request: Request, id: Any) -> Response:
         """Move the org and its subtree under ``parent`` (409 into its own subtree or another tenant).
-        ``If-Match``: the moved org's ETag, refused with 412 if it changed since."""
+        ``If-Match``: the moved org's ETag, refused with 412 if it changed since. ``?dry_run=true``: the Impact
+        of the move, refused exactly as the move would be, nothing changed; the move itself records that Impact's
+        summary in its ``org.move`` audit event."""
+        dry_run = is_dry_run(request)
         org = get_org(request, policy.TENANT_ADMIN, id)
         data = OrgMoveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         parent = _body_parent(request, data.validated_data["parent"])
-        org = services.move_org(actor=request.user, org=org, parent=parent, version=if_match(request))
+        if dry_run:
+            return impact_response(
+                org_changes.preview_move(actor=request.user, org=org, parent=parent, version=if_match(request))
+            )
+        org, _ = org_changes.apply_move(actor=request.user, org=org, parent=parent, version=if_match(request))
         policy.forget(request.user)
         return with_etag(Response(OrgSerializer(org, context={"request": request}).data), org)
 

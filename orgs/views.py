@@ -35,6 +35,7 @@ from config.console import (
 )
 from config.errors import NotFound
 from config.listing import paginate, search, search_term
+from governance.impact import org_changes
 from orgs import navigation, services
 from orgs.forms import MoveForm, OrgEditForm, OrgForm, ProjectEditForm, ProjectForm
 from orgs.models import Organization, Project
@@ -114,14 +115,32 @@ def org_edit(request: HttpRequest, org_id: UUID) -> HttpResponse:
     def form(*args: Any) -> OrgEditForm:
         return OrgEditForm(*args, org=org)
 
+    def fields_of(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: d[k] for k in ("name", "description", "access_inheritance") if k in d}
+
     def update(d: dict[str, Any]) -> Organization:
-        fields = {k: d[k] for k in ("name", "description", "access_inheritance") if k in d}
+        fields = fields_of(d)
+        if org_changes.is_structural(org, fields):
+            # The confirmed change of access inheritance: made with its preview, whose summary the audit keeps.
+            return org_changes.apply_update(actor=request.user, org=org, version=d["version"], **fields)[0]
         return services.update_org(actor=request.user, org=org, version=d["version"], **fields)
+
+    def confirm(d: dict[str, Any]) -> Confirm | None:
+        """A change of access inheritance is shown before it is made (who gains and who loses access where); a
+        rename or a new description goes straight through."""
+        fields = fields_of(d)
+        if not org_changes.is_structural(org, fields):
+            return None
+        impact = org_changes.preview_update(actor=request.user, org=org, version=d["version"], **fields)
+        return Confirm(
+            title=f"{impact.change}?", button="Save", cancel=reverse("org-edit", args=[org.pk]), impact=impact,
+            note="It applies at once to everything below; invitations their inviter no longer backs there end.",
+        )  # fmt: skip
 
     initial = opened(org, name=org.name, description=org.description, access_inheritance=org.access_inheritance)
     write = Write(
         run=update, then=lambda result: reverse("org", args=[org.pk]), done="Your changes were saved.",
-        form=form, form_key="form",
+        form=form, form_key="form", confirm=confirm,
     )  # fmt: skip
     return form_page(
         request, org, write, OrgEditForm(initial=initial, org=org), title=f"Edit {org.name}", submit="Save"
@@ -134,10 +153,22 @@ def org_move(request: HttpRequest, org_id: UUID) -> HttpResponse:
     if org.is_root:
         messages.error(request, "The root organization cannot be moved.")
         return redirect("org", org_id=org.pk)
+
+    def confirm(d: dict[str, Any]) -> Confirm | None:
+        """What the move would do, shown before it is made (nothing to ask when the parent stays)."""
+        if d["parent"].pk == org.parent_id:
+            return None
+        impact = org_changes.preview_move(actor=request.user, org=org, parent=d["parent"], version=d["version"])
+        return Confirm(
+            title=f"{impact.change}?", button="Move", cancel=reverse("org-move", args=[org.pk]), impact=impact,
+            note="Everything below it moves too, at once; invitations their inviter no longer backs there end.",
+        )  # fmt: skip
+
     write = Write(
-        run=lambda d: services.move_org(actor=request.user, org=org, parent=d["parent"], version=d["version"]),
+        run=lambda d: org_changes.apply_move(actor=request.user, org=org, parent=d["parent"],
+                                             version=d["version"])[0],
         then=lambda result: reverse("org", args=[org.pk]), done=f"{org.name} was moved.",
-        form=lambda *a: MoveForm(*a, org=org), form_key="form",
+        form=lambda *a: MoveForm(*a, org=org), form_key="form", confirm=confirm,
     )  # fmt: skip
     initial = MoveForm(initial=opened(org, parent=org.parent_id), org=org)
     return form_page(request, org, write, initial, title=f"Move {org.name}", submit="Move")

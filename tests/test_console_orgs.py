@@ -177,9 +177,12 @@ def test_the_free_plan_shows_how_to_upgrade_instead_of_the_form(world, as_user):
 
 def test_the_tenant_admin_edits_an_org(world, as_user):
     client = as_user(world.tenant_admin)
-    response = client.post(
-        url(world.emea, "edit/"), {"name": "Europe", "description": "EU", "access_inheritance": "admins_only"}
-    )
+    fields = {"name": "Europe", "description": "EU", "access_inheritance": "admins_only"}
+    # A change of access inheritance is previewed first (governance/impact): nothing written until confirmed.
+    preview = client.post(url(world.emea, "edit/"), fields)
+    assert preview.status_code == 200 and "What this change does" in preview.content.decode()
+    assert Organization.objects.get(pk=world.emea.pk).name == "EMEA"
+    response = client.post(url(world.emea, "edit/"), {**fields, "confirmed": "1"})
     assert response.status_code == 302 and response["Location"] == url(world.emea)
     emea = Organization.objects.get(pk=world.emea.pk)
     assert (emea.name, emea.description, emea.access_inheritance) == ("Europe", "EU", "admins_only")
@@ -247,7 +250,11 @@ def test_the_tenant_admin_moves_an_org_with_its_subtree(world, as_user):
     client = as_user(world.tenant_admin)
     html = client.get(url(world.emea, "move/")).content.decode()
     assert "Logistics" in html and f'value="{world.campaigns.pk}"' not in html  # its own subtree is not offered
-    response = client.post(url(world.emea, "move/"), {"parent": str(world.logistics.pk)})
+    # The move is previewed first (governance/impact): nothing moves until confirmed.
+    preview = client.post(url(world.emea, "move/"), {"parent": str(world.logistics.pk)})
+    assert preview.status_code == 200 and "What this change does" in preview.content.decode()
+    assert Organization.objects.get(pk=world.emea.pk).parent_id == world.marketing.pk
+    response = client.post(url(world.emea, "move/"), {"parent": str(world.logistics.pk), "confirmed": "1"})
     assert response.status_code == 302
     world.refresh()
     assert world.emea.parent_id == world.logistics.pk and world.campaigns.level == 3

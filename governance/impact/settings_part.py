@@ -53,6 +53,8 @@ class _Settings:
 
 
 def _shown(value: Any) -> str:
+    if value is None:
+        return "(not set)"
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= VALUE_SHOWN else text[: VALUE_SHOWN - 1] + "…"
 
