@@ -45,6 +45,7 @@ from config.console import (
 )
 from config.errors import NotFound
 from config.listing import paginate, search_rows, search_term
+from config.spreadsheet import cell as csv_cell
 from governance.impact.access_changes import apply_change, apply_removal, preview_change, preview_removal
 from orgs.models import Organization
 
@@ -131,19 +132,13 @@ def members(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return dispatch(request, writes, lambda context: _members_page(request, org, context))
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _members_csv(org: Organization, rows: list[selectors.Member]) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="members-{org.pk}.csv"'
     writer = csv.writer(response)
     writer.writerow(["username", "email", "team", "role", "granted_at", "inherited", "expires_at"])
     for m in rows:
-        writer.writerow([_cell(v) for v in (
+        writer.writerow([csv_cell(v) for v in (
             m.user.username if m.user else "", m.user.email if m.user else "", m.team.name if m.team else "",
             m.role.key, m.org.name, "yes" if m.inherited else "no", m.expires_at.isoformat() if m.expires_at else "",
         )])  # fmt: skip
@@ -597,7 +592,7 @@ def _audit_csv(org: Organization, events: Any) -> HttpResponse:
     def flush() -> None:
         for row in audit_log.describe(chunk, org.tenant_id):
             e = row.event
-            writer.writerow([_cell(v) for v in (
+            writer.writerow([csv_cell(v) for v in (
                 e.created_at.isoformat(), e.actor_name, e.action, e.org.name if e.org else "", e.target_type,
                 e.target_name, row.changes_text(), e.ip, json.dumps(e.changes, sort_keys=True),
             )])  # fmt: skip

@@ -20,6 +20,7 @@ from django.db import connection, reset_queries, transaction
 from django.test.utils import CaptureQueriesContext
 
 from access.models import TenantMembership
+from devtools.bench_impact_access import report_access, run_access
 from devtools.bench_tree import TreeState, percentile, vacuum_org_table
 from governance.impact import org_changes
 from governance.impact.engine import Scope
@@ -188,6 +189,8 @@ def run(tenant: Tenant, large: Tenant | None, bench: Any) -> dict[str, Any]:
     if large is not None:
         bench.say(f"impact: {repeat} previews on {large.name}…")
         result["large"] = measure(large, repeat)
+    bench.say(f"impact: previews of a grant's removal and a setting lock on {tenant.name}…")
+    result["access"] = run_access(tenant, bench)
     return result
 
 
@@ -214,3 +217,5 @@ def report(result: dict[str, Any], say: Callable[[str], None]) -> None:
     if main:
         verdict = "meets" if main["p95_ms"] <= 500 else "MISSES"
         say(f"  target p95 ≤ 500 ms at 10k orgs: {verdict} ({main['p95_ms']} ms)")
+    if "access" in result:
+        report_access(result["access"], lambda line: say(f"  {line}"))

@@ -1,5 +1,5 @@
 """Benchmark rows of the grant and lock previews (governance/impact/access_changes.py, settings_changes.py), for the
-impact section (devtools/bench_impact.py calls ``run_access`` and ``report_access``; see the benchmark command).
+impact section (devtools/bench_impact.py calls ``run_access`` and ``report_access``, on the 10k-org tenant).
 
 - the preview of a grant's removal at the root of a subtree of about 100 orgs (a grant made there for the
   measurement: the holder and everyone whose grants reach the subtree are compared over it);
@@ -21,17 +21,13 @@ from django.test.utils import CaptureQueriesContext
 from access.models import OrgUserGrant
 from access.services.grants import grant_role
 from config.actors import SYSTEM
+from devtools.bench_tree import percentile
 from governance.impact.access_changes import preview_removal
 from governance.impact.settings_changes import preview_setting
 from orgs.models import Organization, Tenant
 
 #: The size of the subtree whose root loses a grant.
 SUBTREE = 100
-
-
-def _p(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _measure(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
@@ -44,7 +40,8 @@ def _measure(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
         start = time.perf_counter_ns()
         fn()
         samples.append((time.perf_counter_ns() - start) / 1e6)
-    return {"queries": len(queries), "p50_ms": round(_p(samples, 0.5), 1), "p95_ms": round(_p(samples, 0.95), 1)}
+    p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
+    return {"queries": len(queries), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
 
 def _subtree_root(tenant: Tenant) -> Organization:

@@ -27,15 +27,20 @@ DRY_RUN_PARAMETER = OpenApiParameter(
 )
 
 
-def is_dry_run(request: Request) -> bool:
-    """The ``dry_run`` query parameter (true/false/1/0/yes/no; absent = false); anything else is a 400 ``invalid``."""
-    raw = request.query_params.get("dry_run")
+def flag(request: Request, name: str) -> bool:
+    """A boolean query parameter (true/false/1/0/yes/no; absent = false); anything else is a 400 on its name."""
+    raw = request.query_params.get(name)
     if raw is None or raw == "":
         return False
     try:
         return bool(serializers.BooleanField().to_internal_value(raw))
     except serializers.ValidationError as error:
-        raise serializers.ValidationError({"dry_run": error.detail}) from error
+        raise serializers.ValidationError({name: error.detail}) from error
+
+
+def is_dry_run(request: Request) -> bool:
+    """The ``dry_run`` query parameter: a 400 ``invalid`` unless it is a boolean."""
+    return flag(request, "dry_run")
 
 
 def impact_response(impact: Impact) -> Response:

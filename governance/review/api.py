@@ -15,22 +15,11 @@ from rest_framework.response import Response
 
 from access.api import UserRefSerializer
 from config.schema import OrgRefField
+from governance.impact.api import flag
 from governance.models import GrantKind
 from governance.review import service
 from orgs.api import get_org
 from orgs.models import Organization
-
-
-def flag(request: Request, name: str) -> bool:
-    """A boolean query parameter (true/false/1/0/yes/no; absent = false); anything else is a 400 on its name."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return False
-    try:
-        return bool(serializers.BooleanField().to_internal_value(raw))
-    except serializers.ValidationError as error:
-        raise serializers.ValidationError({name: error.detail}) from error
-
 
 FILTERS = [
     OpenApiParameter("subtree", bool, required=False, description="true: the organizations below too."),

@@ -10,7 +10,6 @@ governance.review.service; the refused ones are named in the message, nothing ch
 from __future__ import annotations
 
 import csv
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from access import policy
 from config.console import Confirm, Write, console_view, dispatch, fetch_org, render_org_page
 from config.listing import paginate
+from config.spreadsheet import cell as csv_cell
 from governance.impact.engine import CapabilityPart, Scope, preview
 from governance.models import GrantKind
 from governance.review import service
@@ -127,14 +127,6 @@ def review(request: HttpRequest, org_id: UUID) -> HttpResponse:
     return dispatch(request, writes, lambda context: _page(request, org, context))
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv(org: Organization, found: service.Review, rows: list[service.Row]) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="access-review-{org.pk}.csv"'
@@ -144,7 +136,7 @@ def _csv(org: Organization, found: service.Review, rows: list[service.Row]) -> H
         "granted_at", "expires_at", "last_seen", "attested_at", "attested_by", "not_attested", "inactive",
     ])  # fmt: skip
     for row in rows:
-        writer.writerow([_cell(v) for v in (
+        writer.writerow([csv_cell(v) for v in (
             row.grant_id, row.kind, row.user.get_username() if row.user else "", row.user.email if row.user else "",
             row.team.name if row.team else "", row.role_key, row.source, row.org.name if row.org else "",
             row.project.name if row.project else "", row.granted_by.get_username() if row.granted_by else "",

@@ -12,8 +12,8 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 
-from access.org_views import _cell as csv_cell  # the codebase's formula-safe CSV cell
 from config.console import console_view, fetch_org, render_org_page
+from config.spreadsheet import cell as csv_cell
 from governance.rollup import charts
 from governance.rollup.service import (
     CHILD_ROWS,
