@@ -9,7 +9,10 @@ other previews).
 
 The capability part is left out: no setting changes what the policy gives anyone by their roles (``require_2fa``
 is an authentication fence, decided at sign-in, not a capability), so it would cost a query per person on the path
-to report nothing. Every other part of ``PARTS`` is consulted (an ``allowed_runtimes`` lock can displace runs).
+to report nothing; so is the declarations part (a setting is no credential, lookup table, component, variable or
+runtime declaration: none of those is inherited differently, and resolving every kind for every org below a lock
+at the root of 10k orgs cost seconds). The settings part and the runs part are consulted (an ``allowed_runtimes``
+lock can displace runs).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from resources.models import OrgSetting
 from resources.settings_registry import REGISTRY, clean_value
 
 #: The parts no setting can make a difference to.
-NOT_SETTINGS = ("capabilities",)
+NOT_SETTINGS = ("capabilities", "declarations")
 
 
 def setting_parts() -> list[Part]:

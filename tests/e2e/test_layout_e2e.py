@@ -223,6 +223,8 @@ def test_screenshots_of_the_main_pages(demo: None, live_server: Any, page: Page,
         ("overview", reverse("org", args=[marketing.pk])),
         ("members", reverse("org-members", args=[marketing.pk])),
         ("audit", reverse("org-audit", args=[marketing.pk])),
+        ("dashboard", reverse("org-rollup", args=[marketing.pk]) + "?period=30d"),
+        ("review", reverse("org-review", args=[marketing.pk])),
         ("project", reverse("project", args=[project.org_id, project.pk])),
     ]
     if task is not None:
