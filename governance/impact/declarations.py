@@ -28,7 +28,7 @@ from django.db.models import Q
 
 from config import kinds
 from config.kinds import Kind
-from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section
+from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section, places
 from orgs.models import Organization
 from resources.inheritance import Effective, resolve
 from resources.models import Hidden, OrgSetting
@@ -197,7 +197,7 @@ class DeclarationPart:
         where: list[Organization],
         names: dict[UUID, str],
     ) -> Entry:
-        place = _places(where)
+        place = places(where)
         subject = f"{label} “{(now or was or (None, '?'))[1]}”"
         if change == "inherits":
             text = f"{place} start inheriting {subject} {_from(now, names)}"
@@ -257,12 +257,3 @@ def _source_dict(source: Source | None, names: dict[UUID, str]) -> dict[str, Any
         return None
     org = {"id": str(source[2]), "name": names.get(source[2], "")} if source[2] is not None else None
     return {"id": str(source[0]), "name": source[1], "org": org, "locked": source[3]}
-
-
-def _places(where: list[Organization]) -> str:
-    """'Sales', 'Sales and Berlin', 'Sales and 41 organizations below' (the topmost first, in tree order)."""
-    if len(where) == 1:
-        return where[0].name
-    if len(where) == 2:
-        return f"{where[0].name} and {where[1].name}"
-    return f"{where[0].name} and {len(where) - 1} other organizations"

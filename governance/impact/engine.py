@@ -20,7 +20,7 @@ The capability part is here; ``governance.impact.parts.PARTS`` lists every part,
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -285,7 +285,7 @@ class CapabilityPart:
         where: list[Organization],
         project: Project | None = None,
     ) -> Entry:
-        place = f"project {project.name}" if project is not None else _places(where)
+        place = f"project {project.name}" if project is not None else places(where)
         words = []
         if gained:
             words.append("gains " + ", ".join(capability_label(c) for c in sorted(gained)))
@@ -311,7 +311,7 @@ def _lft(orgs: dict[UUID, Organization], key: tuple[UUID, UUID]) -> int:
     return org.lft if org is not None else 0
 
 
-def _places(where: list[Organization]) -> str:
+def places(where: Sequence[Any]) -> str:
     """'Sales', 'Sales and Berlin', 'Sales and 41 orgs below it' (the first is the topmost, in tree order)."""
     if not where:
         return "no organization"

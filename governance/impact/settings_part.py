@@ -18,7 +18,7 @@ from uuid import UUID
 
 from django.db.models import F, Q
 
-from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section
+from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section, places
 from orgs.models import Organization
 from resources.inheritance import resolve
 from resources.models import OrgSetting
@@ -72,15 +72,6 @@ def _subtree(root_id: UUID) -> list[_Org]:
         .values_list("pk", "name", "tree_id", "lft", "rght")
     )
     return [_Org(*row) for row in rows]
-
-
-def _places(where: list[_Org]) -> str:
-    """'Sales', 'Sales and Berlin', 'Sales and 41 other organizations' (the topmost first, in tree order)."""
-    if len(where) == 1:
-        return where[0].name
-    if len(where) == 2:
-        return f"{where[0].name} and {where[1].name}"
-    return f"{where[0].name} and {len(where) - 1} other organizations"
 
 
 class SettingsPart:
@@ -191,7 +182,7 @@ class SettingsPart:
     def _entry(self, group: tuple[str, str, str, str], where: list[_Org], values: Any) -> Entry:
         key, kind, first, second = group
         label = REGISTRY[key].label
-        place = _places(where)
+        place = places(where)
         text = {
             "changes": f"{label}: {first} → {second} in {place}",
             "locked": f"{label} becomes locked from above in {place}: it can no longer be changed there",
