@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from access import fences, policy
 from access.models import Invitation, OrgTeamGrant, OrgUserGrant, ProjectTeamGrant, ProjectUserGrant
+from config.groupings import COUNT, DISTINCT, SUM, Way, several_ways
 from orgs.models import Organization, Project
 from resources.models import Run, Task
 from runtimes.models import Runtime
@@ -237,17 +238,28 @@ def _compute(viewer: Any, org: Organization, period: str) -> Rollup:
         task=OuterRef("pk"), status__in=Run.FINISHED, created_at__gt=OuterRef("runs__created_at")
     )
     last_failure = Q(Q(runs__status__in=FAILED), ~Exists(later))
-    runs = tasks.filter(runs__created_at__gte=since)
+    runs = grouping.within(tasks.filter(runs__created_at__gte=since), "project__org__")
     trunc = TruncHour if step == "hour" else TruncDay
+    run_rows = runs.annotate(
+        bucket=grouping.bucket("project__org__"),
+        run_at=trunc("runs__created_at"),
+        run_status=F("runs__status"),
+        runtime_label=F("runs__runtime_name"),
+        runtime_kind=F("runs__runtime__kind"),
+        failed=_flag(Q(runs__status__in=FAILED)),
+        failing=_flag(last_failure),
+    ).values("bucket", "run_at", "run_status", "runtime_label", "runtime_kind", "failed", "failing")
+    by_part, by_runtime = several_ways(
+        run_rows,
+        Way(["bucket", "run_at", "run_status"], n=COUNT, failing=SUM("failing")),
+        Way(["runtime_label", "runtime_kind"], n=COUNT, failed=SUM("failed")),
+    )
     found: dict[datetime, dict[str, int]] = {}
-    for counts, v in each(
-        grouping.grouped(runs.annotate(at=trunc("runs__created_at")), "project__org__", ["at", "runs__status"],
-                         n=Count("runs"), failing=Count("runs", filter=last_failure))
-    ):  # fmt: skip
-        status = v["runs__status"]
+    for counts, v in each(by_part):
+        status = v["run_status"]
         counts.runs[status] += v["n"]
         counts.failing_tasks += v["failing"]
-        steps = found.setdefault(v["at"], dict.fromkeys(RUN_STATUSES, 0))
+        steps = found.setdefault(_moment(v["run_at"]), dict.fromkeys(RUN_STATUSES, 0))
         steps[status] += v["n"]
 
     cutoff = now - timedelta(seconds=settings.RUNTIME_OFFLINE_AFTER_S)
@@ -263,16 +275,22 @@ def _compute(viewer: Any, org: Organization, period: str) -> Rollup:
 
     expiring = Q(expires_at__gt=now, expires_at__lte=now + timedelta(days=EXPIRING_DAYS))
     member_orgs = policy.visible(viewer, "member.view", Organization.objects.alive()).values("pk")
-    user_grants = OrgUserGrant.objects.filter(content_object__in=member_orgs)
-    team_grants = OrgTeamGrant.objects.filter(content_object__in=member_orgs)
-    for counts, v in each(grouping.grouped(user_grants, "content_object__", people=Count("user", distinct=True),
-                                           expiring=Count("pk", filter=expiring))):  # fmt: skip
-        counts.people, counts.expiring_grants = v["people"], counts.expiring_grants + v["expiring"]
-    for counts, v in each(grouping.grouped(team_grants, "content_object__", teams=Count("group", distinct=True),
-                                           expiring=Count("pk", filter=expiring))):  # fmt: skip
-        counts.teams, counts.expiring_grants = v["teams"], counts.expiring_grants + v["expiring"]
-    for model in (ProjectUserGrant, ProjectTeamGrant):
-        project_grants = model.objects.filter(expiring, content_object__org__in=member_orgs)
+    total = Counts()
+    for model, holder, name in ((OrgUserGrant, "user", "people"), (OrgTeamGrant, "group", "teams")):
+        holders = grouping.within(model.objects.filter(content_object__in=member_orgs), "content_object__").annotate(
+            bucket=grouping.bucket("content_object__"), holder=F(holder), expiring=_flag(expiring)
+        )
+        parts, whole = several_ways(
+            holders.values("bucket", "holder", "expiring"),
+            Way(["bucket"], n=DISTINCT("holder"), expiring=SUM("expiring")),
+            Way([], n=DISTINCT("holder")),  # a person (or team) with roles in two parts counts once in the total
+        )
+        for counts, v in each(parts):
+            setattr(counts, name, v["n"])
+            counts.expiring_grants += v["expiring"]
+        setattr(total, name, whole[0]["n"] if whole else 0)
+    for project_model in (ProjectUserGrant, ProjectTeamGrant):
+        project_grants = project_model.objects.filter(expiring, content_object__org__in=member_orgs)
         for counts, v in each(grouping.grouped(project_grants, "content_object__org__", n=Count("pk"))):
             counts.expiring_grants += v["n"]
 
@@ -285,12 +303,8 @@ def _compute(viewer: Any, org: Organization, period: str) -> Rollup:
     for counts, v in each(grouping.grouped(invitations, "org__", n=Count("pk"))):
         counts.invitations = v["n"]
 
-    total = Counts()
     for row in [*rows, elsewhere]:
         total.add(row.counts)
-    # A person (or team) with roles in two parts counts once in the total.
-    total.people = grouping.within(user_grants, "content_object__").aggregate(n=Count("user", distinct=True))["n"]
-    total.teams = grouping.within(team_grants, "content_object__").aggregate(n=Count("group", distinct=True))["n"]
     if more or elsewhere.counts != Counts():
         rows.append(elsewhere)
 
@@ -305,7 +319,7 @@ def _compute(viewer: Any, org: Organization, period: str) -> Rollup:
         more_children=more,
         per_day=_per_step(found, since, now, step),
         step=step,
-        runtimes=_by_runtime(grouping.within(runs, "project__org__")),
+        runtimes=_by_runtime(by_runtime),
     )
 
 
@@ -360,23 +374,17 @@ def _per_step(
     return steps
 
 
-def _by_runtime(runs: QuerySet) -> list[dict[str, Any]]:
+def _by_runtime(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Runs by the runtime they were placed on, most first; beyond ``RUNTIME_ROWS`` summed as "Other runtimes".
-    ``runs``: the visible tasks joined to their runs of the period."""
-    rows = list(
-        runs.order_by()
-        .values("runs__runtime_name", "runs__runtime__kind")
-        .annotate(n=Count("runs"), failed=Count("runs", filter=Q(runs__status__in=FAILED)))
-        .order_by("-n", "runs__runtime_name")
-    )
+    ``rows``: the period's visible runs counted by runtime name and kind."""
     result = [
         {
-            "name": v["runs__runtime_name"] or "(not placed)",
-            "kind": v["runs__runtime__kind"] or "unknown",
+            "name": v["runtime_label"] or "(not placed)",
+            "kind": v["runtime_kind"] or "unknown",
             "runs": v["n"],
-            "failed": v["failed"],
+            "failed": v["failed"] or 0,
         }
-        for v in rows
+        for v in sorted(rows, key=lambda v: (-v["n"], v["runtime_label"] or ""))
     ]
     if len(result) > RUNTIME_ROWS:
         rest = result[RUNTIME_ROWS - 1 :]
@@ -388,3 +396,18 @@ def _by_runtime(runs: QuerySet) -> list[dict[str, Any]]:
         }
         result = [*result[: RUNTIME_ROWS - 1], other]
     return result
+
+
+def _flag(condition: Q) -> Case:
+    """1 where ``condition`` holds, else 0 (summed in SQL)."""
+    return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+def _moment(value: datetime | str) -> datetime:
+    """A truncated step read from raw SQL as the ORM would read it: aware, in the current time zone (SQLite answers
+    text, PostgreSQL a naive timestamp in that zone)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_current_timezone())
+    return value
