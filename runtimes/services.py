@@ -229,7 +229,9 @@ class RuntimeServices(DeclarationServices):
                 fields = self._global_fields(fresh, fields)
             tenants = fields.pop("tenants", None)
             # a local runtime's renames and locks are checked against the tree, like every declaration's
-            changes = apply_changes(fresh, fields) if fresh.org_id is not None else save_changes(fresh, fields)
+            changes = (
+                apply_changes(fresh, fields, actor=actor) if fresh.org_id is not None else save_changes(fresh, fields)
+            )
             if tenants is not None:
                 before = sorted(str(pk) for pk in fresh.tenants.values_list("pk", flat=True))
                 fresh.tenants.set(tenants)

@@ -44,16 +44,16 @@ def grant_parts() -> list[Part]:
     return [part for part in PARTS if part.key in GRANT_PARTS]
 
 
-def grant_scope(grant: Grant) -> Scope:
+def grant_scope(grant: Grant, viewer: Any = None) -> Scope:
     """Where removing or changing ``grant`` can make a difference: the subtree of its org (a project grant: the
     project's org, and the project), for its holder or its team's members (and the path's holders, found by the
-    capability part)."""
+    capability part); shown to ``viewer``."""
     target = grant.content_object
     user = getattr(grant, "user", None)
     users: set[Any] = {user} if user is not None else set(getattr(grant, "group").user_set.all())  # noqa: B009
     if isinstance(target, Project):
-        return Scope(root=target.org, users=users, project=target)
-    return Scope(root=target, users=users)
+        return Scope(root=target.org, users=users, project=target, viewer=viewer)
+    return Scope(root=target, users=users, viewer=viewer)
 
 
 def holder_name(grant: Grant) -> str:
@@ -99,7 +99,7 @@ def preview_removal(*, actor: Any, grant: Grant, version: Versions = None) -> Im
     """What removing ``grant`` would do (refused as the removal itself would be)."""
     return engine.preview(
         lambda: revoke_grant(actor=actor, grant=grant, version=version),
-        grant_scope(grant),
+        grant_scope(grant, actor),
         describe=describe_removal(grant),
         parts=grant_parts(),
     )
@@ -109,7 +109,7 @@ def apply_removal(*, actor: Any, grant: Grant, version: Versions = None) -> Impa
     """Remove ``grant``, its preview's summary in the ``grant.delete`` event."""
     _, impact = engine.apply(
         lambda: revoke_grant(actor=actor, grant=grant, version=version),
-        grant_scope(grant),
+        grant_scope(grant, actor),
         describe=describe_removal(grant),
         parts=grant_parts(),
         action="grant.delete",
@@ -151,7 +151,9 @@ def preview_change(
     change = _change(actor, grant, role, expires_at, version)
     if _sets_an_end(grant, role, expires_at):
         change = _expired_after(change)
-    return engine.preview(change, grant_scope(grant), describe=_describe(grant, role, expires_at), parts=grant_parts())
+    return engine.preview(
+        change, grant_scope(grant, actor), describe=_describe(grant, role, expires_at), parts=grant_parts()
+    )
 
 
 def apply_change(
@@ -164,7 +166,7 @@ def apply_change(
 ) -> tuple[Grant, Impact]:
     """Change ``grant``'s role or expiry, its preview's summary in the ``grant.update`` event (when anything
     changed)."""
-    scope, describe = grant_scope(grant), _describe(grant, role, expires_at)
+    scope, describe = grant_scope(grant, actor), _describe(grant, role, expires_at)
     change = _change(actor, grant, role, expires_at, version)
     if not _sets_an_end(grant, role, expires_at):
         return engine.apply(change, scope, describe=describe, parts=grant_parts(), action="grant.update")

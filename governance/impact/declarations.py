@@ -28,7 +28,7 @@ from django.db.models import Q
 
 from config import kinds
 from config.kinds import Kind
-from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section, places
+from governance.impact.engine import HIDDEN_ORG, ORGS_LISTED, Entry, OrgRef, Scope, Section, places
 from orgs.models import Organization
 from resources.inheritance import Effective, resolve
 from resources.models import Hidden, OrgSetting
@@ -166,7 +166,7 @@ class DeclarationPart:
 
     def compare(self, before: _Snapshot, after: _Snapshot, scope: Scope) -> Section:
         orgs = {**before.orgs, **after.orgs}
-        names = {**before.names, **after.names}
+        names = {pk: scope.name_of(pk, name) for pk, name in {**before.names, **after.names}.items()}
         labels = {**before.labels, **after.labels}
         order = {pk: org.lft for pk, org in after.orgs.items()} or {pk: o.lft for pk, o in before.orgs.items()}
 
@@ -175,18 +175,21 @@ class DeclarationPart:
 
         inside = set(orgs)
         groups: dict[tuple[str, str, str, Source | None, Source | None], list[UUID]] = defaultdict(list)
+        left_out: set[UUID] = set()
         for key in sorted(set(before.winners) | set(after.winners), key=lambda k: (k[0], k[1], lft(k[2]))):
             kind_key, name, org_id = key
             was, now = before.winners.get(key), after.winners.get(key)
             if was == now:
+                continue
+            if not scope.shows(org_id):
+                left_out.add(org_id)
                 continue
             groups[(_change_kind(was, now, inside), kind_key, name, was, now)].append(org_id)
         entries = [
             self._entry(change, labels.get(kind_key, kind_key), was, now, [orgs[o] for o in where], names)
             for (change, kind_key, _name, was, now), where in groups.items()
         ]
-
-        return Section(self.key, self.title, entries)
+        return Section(self.key, self.title, entries, left_out=len(left_out))
 
     def _entry(
         self,
@@ -255,5 +258,8 @@ def _from(source: Source | None, names: dict[UUID, str]) -> str:
 def _source_dict(source: Source | None, names: dict[UUID, str]) -> dict[str, Any] | None:
     if source is None:
         return None
-    org = {"id": str(source[2]), "name": names.get(source[2], "")} if source[2] is not None else None
+    org = None
+    if source[2] is not None:  # a hidden org is named by the words of ``names``, its id withheld
+        name = names.get(source[2], "")
+        org = {"id": str(source[2]) if name != HIDDEN_ORG else None, "name": name}
     return {"id": str(source[0]), "name": source[1], "org": org, "locked": source[3]}

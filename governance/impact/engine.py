@@ -42,6 +42,8 @@ T = TypeVar("T")
 ORGS_LISTED = 20
 #: Entries of a section kept in an audit event's summary; the others are counted.
 AUDITED_ENTRIES = 50
+#: An org named where the viewer may not see it (the source of an inherited declaration).
+HIDDEN_ORG = "an organization you cannot see"
 
 
 @dataclass
@@ -54,12 +56,18 @@ class Scope:
     and after): the holder of a grant being removed, the members of its team.
     ``project``: a project whose own capabilities change (a project grant being removed).
     ``moved_from`` / ``moved_to``: the old and new parent of a move (parts that follow runs or runtimes read both).
+    ``viewer``: who asks. A preview shows them only what they may see: ``hidden`` (read by ``preview`` before the
+    change, what the viewer sees when they ask) holds the orgs of the subtree they cannot see (a subtree below a cut
+    of access inheritance, for an org admin locking a setting above it); each part leaves those orgs' lines out and
+    counts them (``Section.left_out``), and names no hidden org as the source of anything.
     """
 
     root: Organization
     users: set[Any] = field(default_factory=set)
     project: Project | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    viewer: Any = None
+    hidden: frozenset[UUID] = frozenset()
 
     def subtree(self) -> list[Organization]:
         """The root's live subtree as it is now (one query), root first, in tree order."""
@@ -67,6 +75,21 @@ class Scope:
         if root is None:
             return []
         return list(Organization.objects.alive().filter(root.descendants_q()).order_by("lft"))
+
+    def narrow(self) -> None:
+        """Read which orgs of the subtree the viewer cannot see (one query; nothing hidden without a viewer)."""
+        if self.viewer is None:
+            return
+        subtree = Organization.objects.alive().filter(self.root.descendants_q())
+        seen = policy.visible(self.viewer, "org.view", subtree).values("pk")
+        self.hidden = frozenset(subtree.exclude(pk__in=seen).values_list("pk", flat=True))
+
+    def shows(self, org_id: UUID) -> bool:
+        return org_id not in self.hidden
+
+    def name_of(self, org_id: UUID, name: str) -> str:
+        """``name``, or words that name no org when the viewer cannot see it."""
+        return name if org_id not in self.hidden else HIDDEN_ORG
 
 
 @dataclass(frozen=True)
@@ -95,10 +118,19 @@ class Section:
     entries: list[Entry]
     #: True when the part could not look everywhere the change reaches (it says where it looked in ``note``).
     note: str = ""
+    #: Organizations the change makes a difference to that the viewer cannot see: their lines are left out.
+    left_out: int = 0
 
     @property
     def empty(self) -> bool:
-        return not self.entries
+        return not self.entries and not self.left_out
+
+    @property
+    def left_out_text(self) -> str:
+        if not self.left_out:
+            return ""
+        orgs = "organization" if self.left_out == 1 else "organizations"
+        return f"Changes in {self.left_out} {orgs} you cannot see are not shown."
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +138,7 @@ class Section:
             "title": self.title,
             "note": self.note,
             "entries": [{"kind": e.kind, "text": e.text, "details": e.data} for e in self.entries],
+            "left_out": self.left_out,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -116,6 +149,7 @@ class Section:
             "counts": dict(counts),
             "entries": [e.text for e in self.entries[:AUDITED_ENTRIES]],
             "more": max(0, len(self.entries) - AUDITED_ENTRIES),
+            "left_out": self.left_out,
         }
 
 
@@ -157,7 +191,9 @@ class _RolledBack(Exception):
 
 def preview(change: Callable[[], Any], scope: Scope, *, describe: str, parts: Iterable[Part]) -> Impact:
     """What ``change()`` would do, without doing it: it runs inside a transaction that is rolled back. Whatever
-    ``change()`` raises (Forbidden, Conflict, ValidationError, Stale …) is raised here, nothing written."""
+    ``change()`` raises (Forbidden, Conflict, ValidationError, Stale …) is raised here, nothing written. It shows
+    ``scope.viewer`` what they may see (``Scope.hidden``)."""
+    scope.narrow()
     try:
         with transaction.atomic():
             _, impact = observe(change, scope, describe=describe, parts=parts)
@@ -256,11 +292,16 @@ class CapabilityPart:
         names = {**before.users, **after.users}
         orgs = {**before.orgs, **after.orgs}
         groups: dict[tuple[UUID, frozenset[str], frozenset[str]], list[UUID]] = defaultdict(list)
+        left_out: set[UUID] = set()
         for user_id, org_id in sorted(set(before.held) | set(after.held), key=lambda k: (names[k[0]], _lft(orgs, k))):
             was = before.held.get((user_id, org_id), frozenset())
             now = after.held.get((user_id, org_id), frozenset())
-            if was != now:
+            if was == now:
+                continue
+            if scope.shows(org_id):
                 groups[(user_id, now - was, was - now)].append(org_id)
+            else:
+                left_out.add(org_id)
         entries = [
             self._entry(names[user_id], user_id, gained, lost, [orgs[o] for o in where])
             for (user_id, gained, lost), where in groups.items()
@@ -274,7 +315,7 @@ class CapabilityPart:
                     entries.append(
                         self._entry(names[user_id], user_id, now - was, was - now, [], project=scope.project)
                     )
-        return Section(self.key, self.title, entries)
+        return Section(self.key, self.title, entries, left_out=len(left_out))
 
     def _entry(
         self,

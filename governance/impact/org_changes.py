@@ -64,7 +64,7 @@ def preview_move(*, actor: Any, org: Organization, parent: Organization, version
     """What moving ``org`` under ``parent`` would do; refused as the move itself would be."""
     change = _fresh(actor, lambda: services.move_org(actor=actor, org=org, parent=parent, version=version))
     try:
-        return engine.preview(change, Scope(root=org), describe=describe_move(org, parent), parts=PARTS)
+        return engine.preview(change, Scope(root=org, viewer=actor), describe=describe_move(org, parent), parts=PARTS)
     finally:
         policy.forget(actor)
 
@@ -76,7 +76,7 @@ def apply_move(
     change = _fresh(actor, lambda: services.move_org(actor=actor, org=org, parent=parent, version=version))
     try:
         return engine.apply(
-            change, Scope(root=org), describe=describe_move(org, parent), parts=PARTS, action=MOVE_ACTION
+            change, Scope(root=org, viewer=actor), describe=describe_move(org, parent), parts=PARTS, action=MOVE_ACTION
         )
     finally:
         policy.forget(actor)
@@ -86,7 +86,7 @@ def preview_update(*, actor: Any, org: Organization, version: Versions = None, *
     """What ``update_org(org, **fields)`` would do (``name``, ``description``, ``access_inheritance``)."""
     change = _fresh(actor, lambda: services.update_org(actor=actor, org=org, version=version, **fields))
     try:
-        return engine.preview(change, Scope(root=org), describe=describe_update(org, fields), parts=PARTS)
+        return engine.preview(change, Scope(root=org, viewer=actor), describe=describe_update(org, fields), parts=PARTS)
     finally:
         policy.forget(actor)
 
@@ -98,7 +98,11 @@ def apply_update(
     change = _fresh(actor, lambda: services.update_org(actor=actor, org=org, version=version, **fields))
     try:
         return engine.apply(
-            change, Scope(root=org), describe=describe_update(org, fields), parts=PARTS, action=UPDATE_ACTION
+            change,
+            Scope(root=org, viewer=actor),
+            describe=describe_update(org, fields),
+            parts=PARTS,
+            action=UPDATE_ACTION,
         )
     finally:
         policy.forget(actor)

@@ -41,6 +41,7 @@ class _QueuedRun:
     task_id: UUID
     task: str
     org: str
+    org_id: UUID
     queued_on: str
     outcome: Outcome
 
@@ -135,6 +136,7 @@ class RunsPart:
                 task_id=run.task_id,
                 task=run.task.name,
                 org=run.task.project.org.name,
+                org_id=run.task.project.org_id,
                 queued_on=_label(run.runtime) if run.runtime is not None else run.runtime_name,
                 outcome=placed[run.pk],
             )
@@ -143,12 +145,16 @@ class RunsPart:
 
     def compare(self, before: dict[UUID, _QueuedRun], after: dict[UUID, _QueuedRun], scope: Scope) -> Section:
         groups: dict[tuple[str, UUID, str, Outcome, Outcome], list[_QueuedRun]] = defaultdict(list)
+        left_out: set[UUID] = set()
         for run_id, was in before.items():
             now = after.get(run_id)
             if now is None or now.outcome == was.outcome:
                 continue
             if was.outcome[0] == "refused" and now.outcome[0] == "refused":
                 continue  # unplaceable before and after
+            if not scope.shows(was.org_id):
+                left_out.add(was.org_id)
+                continue
             kind = (
                 "unplaceable"
                 if now.outcome[0] == "refused"
@@ -184,7 +190,7 @@ class RunsPart:
                     },
                 )
             )
-        return Section(self.key, self.title, entries)
+        return Section(self.key, self.title, entries, left_out=len(left_out))
 
 
 def _label(runtime: Any) -> str:

@@ -41,6 +41,10 @@ class ImpactSectionSerializer(serializers.Serializer):
         allow_blank=True, help_text="Where the part looked, when it could not look everywhere."
     )
     entries = ImpactEntrySerializer(many=True)
+    left_out = serializers.IntegerField(
+        help_text="Organizations the change makes a difference to that the caller cannot see: their lines are not "
+        "listed (0 when every line is shown)."
+    )
 
 
 class ImpactSerializer(serializers.Serializer):

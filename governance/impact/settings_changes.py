@@ -64,7 +64,7 @@ def preview_setting(
     """What setting (or locking) ``key`` at ``org`` would do, refused as the change itself would be."""
     return engine.preview(
         _set(actor, org, key, value, locked, version),
-        Scope(root=org),
+        Scope(root=org, viewer=actor),
         describe=describe(org, key, value, locked),
         parts=setting_parts(),
     )
@@ -76,7 +76,7 @@ def apply_setting(
     """Set (or lock) ``key`` at ``org``, its preview's summary in the ``setting.set`` event."""
     return engine.apply(
         _set(actor, org, key, value, locked, version),
-        Scope(root=org),
+        Scope(root=org, viewer=actor),
         describe=describe(org, key, value, locked),
         parts=setting_parts(),
         action="setting.set",

@@ -155,11 +155,15 @@ class SettingsPart:
         # An org that sets nothing itself differs as every such org with the same two mappings does: decided once.
         owners = {pk for pk, _ in before.own} | {pk for pk, _ in after.own}
         alike: dict[tuple[int, int], list[tuple[tuple[str, str, str, str], Any]]] = {}
+        left_out = 0
         for pk in after.orgs:  # in tree order (as it is after the change): each group's orgs topmost first
             if pk not in before.orgs:
                 continue  # an org that joins the subtree (or leaves it) is not compared here
             was_here, now_here = before.decided.get(pk, _NOTHING), after.decided.get(pk, _NOTHING)
             if was_here is now_here:
+                continue
+            if not scope.shows(pk):
+                left_out += bool(differences(pk, was_here, now_here))
                 continue
             if pk in owners:
                 found = differences(pk, was_here, now_here)
@@ -177,7 +181,7 @@ class SettingsPart:
         for group in sorted(groups, key=lambda g: (order.index(g[0]), g[1], g[2], g[3])):
             where = [orgs[pk] for pk in groups[group]]
             entries.append(self._entry(group, where, values.get(group)))
-        return Section(self.key, self.title, entries)
+        return Section(self.key, self.title, entries, left_out=left_out)
 
     def _entry(self, group: tuple[str, str, str, str], where: list[_Org], values: Any) -> Entry:
         key, kind, first, second = group

@@ -67,7 +67,7 @@ def create_declaration(
     policy.authorize(actor, capability, org)
     with transaction.atomic():
         lock_tenant(org.tenant_id)
-        check_declare(model, org, fields[model.NAME_FIELD], bool(fields.get("locked", False)))
+        check_declare(model, org, fields[model.NAME_FIELD], bool(fields.get("locked", False)), actor=actor)
         return model._default_manager.create(org=org, created_by=user_or_none(actor), **fields)
 
 
@@ -99,9 +99,10 @@ def org_scope(model: type[Declaration]) -> Any:
 
 
 def check_declare(
-    model: type[Declaration], org: Organization, name: str, locked: bool, *, instance: Any = None
+    model: type[Declaration], org: Organization, name: str, locked: bool, *, instance: Any = None, actor: Any = None
 ) -> None:
-    """Refuse a declaration (or a change of one) that would break the inheritance rules. Raises Conflict."""
+    """Refuse a declaration (or a change of one) that would break the inheritance rules. Raises Conflict (naming
+    below only the orgs ``actor`` may see)."""
     scope = org_scope(model)
     label = model._meta.verbose_name
     taken = scope.filter(org=org, **{f"{model.NAME_FIELD}__iexact": name})
@@ -113,32 +114,45 @@ def check_declare(
     if lock is not None:
         raise Conflict(f"“{name}” is locked by {lock.org.name}: it cannot be overridden in {org.name}.", code="locked")
     if locked:
-        check_lockable(model, org, name)
+        check_lockable(model, org, name, actor=actor)
 
 
-def check_lockable(model: type[Declaration], org: Organization, name: str) -> None:
+def check_lockable(model: type[Declaration], org: Organization, name: str, *, actor: Any = None) -> None:
+    """Refuse locking ``name`` at ``org`` while orgs below override or hide it (409 ``overridden_below``). The
+    message names those orgs; with an ``actor``, only the ones they may see (the others are counted: a subtree
+    below a cut of access inheritance is not theirs to see, nor its names)."""
     overriding = inheritance.below(model, org, name, org_scope(model))
     hides = inheritance.hidden_below(model.KIND, org, name) if model.KIND else []
-    if overriding or hides:
-        where = sorted({d.org.name for d in overriding} | {h.org.name for h in hides})
-        raise Conflict(
-            f"“{name}” is overridden or hidden below (in {', '.join(where)}): remove those before locking it.",
-            code="overridden_below",
-        )
+    if not overriding and not hides:
+        return
+    orgs = {d.org.pk: d.org.name for d in overriding} | {h.org.pk: h.org.name for h in hides}
+    seen = set(orgs)
+    if actor is not None:
+        visible = policy.visible(actor, "org.view", Organization.objects.filter(pk__in=list(orgs)))
+        seen = set(visible.values_list("pk", flat=True))
+    where = sorted(orgs[pk] for pk in seen)
+    unseen = len(orgs) - len(seen)
+    if unseen:
+        where.append(f"{unseen} organization{'s' if unseen != 1 else ''} you cannot see")
+    raise Conflict(
+        f"“{name}” is overridden or hidden below (in {', '.join(where)}): remove those before locking it.",
+        code="overridden_below",
+    )
 
 
 # -- the writes of a declared kind ------------------------------------------------------------------------------
 
 
-def apply_changes(item: Any, fields: dict[str, Any], *, also: tuple[str, ...] = ()) -> dict[str, list[Any]]:
+def apply_changes(item: Any, fields: dict[str, Any], *, actor: Any, also: tuple[str, ...] = ()) -> dict[str, list[Any]]:
     """Apply ``fields`` to ``item`` (a row read under its lock; inheritance checks when the name or the lock
-    changes) and save only what changed, the version raised: the diff for the audit event. ``also`` names columns
-    the caller set beside them (secrets, which never appear in the diff)."""
+    changes, their refusals worded for ``actor``) and save only what changed, the version raised: the diff for the
+    audit event. ``also`` names columns the caller set beside them (secrets, which never appear in the diff)."""
     name_field = item.NAME_FIELD
+    locked = fields.get("locked", item.locked)
     if name_field in fields and str(fields[name_field]).lower() != item.declared_name.lower():
-        check_declare(type(item), item.org, fields[name_field], fields.get("locked", item.locked), instance=item)
+        check_declare(type(item), item.org, fields[name_field], locked, instance=item, actor=actor)
     elif fields.get("locked") and not item.locked:
-        check_lockable(type(item), item.org, fields.get(name_field, item.declared_name))
+        check_lockable(type(item), item.org, fields.get(name_field, item.declared_name), actor=actor)
     return save_changes(item, fields, also=also)
 
 
@@ -217,7 +231,7 @@ class DeclarationServices:
         fields = self.clean(dict(fields), org=item.org, item=item)
         with transaction.atomic():
             item = locked_for_change(item, actor=actor, capability=kind.manage, version=version)
-            changes = apply_changes(item, fields)
+            changes = apply_changes(item, fields, actor=actor)
             audit.record(
                 actor=actor, action=f"{self.action}.update", tenant=item.org.tenant_id, org=item.org, target=item,
                 changes=changes,
@@ -317,7 +331,7 @@ def set_setting(
         if lock is not None:
             raise Conflict(f"“{key}” is locked by {lock.org.name}: it cannot be changed in {org.name}.", code="locked")
         if locked and not (current is not None and current.locked):
-            check_lockable(OrgSetting, org, key)
+            check_lockable(OrgSetting, org, key, actor=actor)
         if current is None:
             current = OrgSetting.objects.create(
                 org=org, key=key, value=cleaned, locked=locked, created_by=user_or_none(actor)

@@ -206,7 +206,7 @@ def update_credential(
             _clean_credential(
                 credential.kind, fields.get("fields", credential.fields), {}, stored_secret=credential.secret_names
             )
-        changes = apply_changes(credential, fields, also=also)
+        changes = apply_changes(credential, fields, actor=actor, also=also)
         if "fields" in changes:  # names only: a non-secret value may still be sensitive
             changes["fields"] = [sorted(changes["fields"][0]), sorted(changes["fields"][1])]
         if erased is not None:  # the names of what was erased, never a value
@@ -333,7 +333,7 @@ def _write_table(
             merged.update((str(r["key"]).strip(), r["value"]) for r in merge)
             rows = _clean_rows([{"key": k, "value": v} for k, v in merged.items()], table.org)
         replace = rows is not None and sorted(rows) != sorted(table.rows.values_list("key", "value"))
-        changes: dict[str, Any] = apply_changes(table, fields, also=("updated_at",) if replace else ())
+        changes: dict[str, Any] = apply_changes(table, fields, actor=actor, also=("updated_at",) if replace else ())
         if rows is not None:
             if replace:
                 _replace_rows(table, rows)
@@ -556,7 +556,7 @@ def update_env_var(*, actor: Any, variable: EnvVar, version: Versions = None, **
         if variable.component_id is not None:
             changes = save_changes(variable, fields, also=also)
         else:
-            changes = apply_changes(variable, fields, also=also)
+            changes = apply_changes(variable, fields, actor=actor, also=also)
         if variable.secret:  # only the words "(secret value set)", never a value
             changes.pop("value", None)
         changes.update(secret_changes)
