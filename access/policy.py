@@ -756,6 +756,14 @@ def is_tenant_admin(user: Any, tenant_id: UUID) -> bool:
     return access_for(user).is_tenant_admin(tenant_id)
 
 
+def sees_whole_tenant(user: Any, tenant_id: UUID) -> bool:
+    """Whether ``user`` holds every capability on everything of the tenant in this request: a tenant administrator
+    whom no fence closes a region of the tenant to (a session without the second factor a region requires sees
+    less). All such viewers see one and the same tenant, whatever other grants they hold."""
+    access = access_for(user)
+    return access.is_tenant_admin(tenant_id) and not access.fences_in([tenant_id])
+
+
 # -- delegation: one rule for every path that changes what someone can do (docs/DESIGN.md §4.8) ---------------------
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
 
@@ -70,7 +71,10 @@ def several_ways(rows: QuerySet, *ways: Way) -> list[list[dict[str, Any]]]:
     quote = connection.ops.quote_name
     columns = sorted({c for way in ways for c in way.columns})
     aggregates = sorted({name for way in ways for name in way.aggregates})
-    inner, params = rows.order_by().query.sql_with_params()
+    try:
+        inner, params = rows.order_by().query.sql_with_params()
+    except EmptyResultSet:  # the queryset can match nothing (``none()``, ``pk__in=[]``): every way over no rows
+        return [[] if way.columns else [_over_nothing(way)] for way in ways]
     selects = []
     for index, way in enumerate(ways):
         picked = [quote(c) if c in way.columns else "NULL" for c in columns]
@@ -88,3 +92,8 @@ def several_ways(rows: QuerySet, *ways: Way) -> list[list[dict[str, Any]]]:
             row = dict(zip(names, values, strict=True))
             results[index].append({k: row[k] for k in [*way.columns, *way.aggregates]})
     return results
+
+
+def _over_nothing(way: Way) -> dict[str, Any]:
+    """What SQL answers for a way without columns over no rows: counts 0, sums NULL."""
+    return {name: (None if a.function == "SUM" else 0) for name, a in way.aggregates.items()}

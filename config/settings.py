@@ -67,6 +67,12 @@ RUNTIME_TOKEN_ROTATION_GRACE_S = env.int("RUNTIME_TOKEN_ROTATION_GRACE_S", defau
 RUNTIME_CLAIM_MAX_WAIT_S = env.int("RUNTIME_CLAIM_MAX_WAIT_S", default=30)  # a claim's long poll, at most
 RUNTIME_LOG_BATCH_MAX = env.int("RUNTIME_LOG_BATCH_MAX", default=500)  # log lines per batch, at most
 
+# The roll-up's read model (governance/rollup/snapshots.py): the longest a snapshot serves, how often the
+# refresher computes the ones read lately, how long a snapshot nobody reads is kept.
+ROLLUP_SNAPSHOT_MAX_AGE_S = env.int("ROLLUP_SNAPSHOT_MAX_AGE_S", default=300)
+ROLLUP_REFRESH_S = env.int("ROLLUP_REFRESH_S", default=60)
+ROLLUP_WATCH_S = env.int("ROLLUP_WATCH_S", default=86400)
+
 # Workload identity (workload/; README "Workload identity"): Canopy as an OpenID Connect issuer of tokens for runs.
 # The issuer is the configured address, never the request's Host (a spoofed Host would otherwise name the issuer).
 WORKLOAD_IDENTITY_ISSUER = env.str("WORKLOAD_IDENTITY_ISSUER", default=SITE_URL).rstrip("/")

@@ -50,3 +50,39 @@ class Attestation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.holder_name} as {self.role_key}, attested by {self.attested_by_name} {self.attested_at:%Y-%m-%d}"
+
+
+class RollupSnapshot(models.Model):
+    """A roll-up kept for its readers (governance/rollup/snapshots.py): the roll-up of ``org`` over ``period`` as an
+    *audience* sees it. The audience is a digest of what its viewers may see (the SQL of each ``policy.visible``
+    the roll-up asks): two viewers with the same digest see the same objects, so one row serves them both (every
+    tenant administrator of a tenant, say). ``computed_for`` and ``auth_context`` say whom, authenticated how, the
+    refresher computes it again as. ``tree_id``/``lft``/``rght`` are the org's place when it was computed: a move or
+    a create below changes them, and the snapshot no longer serves. ``read_at`` says when it last served: the
+    refresher keeps the snapshots read lately fresh and drops the others."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("orgs.Tenant", on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+")
+    period = models.CharField(max_length=8)
+    audience = models.CharField(max_length=64, help_text="Digest of what the viewers it serves may see.")
+    computed_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    auth_context = models.JSONField(default=dict, blank=True)
+    tree_id = models.PositiveIntegerField()
+    lft = models.PositiveIntegerField()
+    rght = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+    compute_ms = models.PositiveIntegerField(default=0, help_text="How long computing it took.")
+    read_at = models.DateTimeField()
+    payload = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "period", "audience"], name="rollup_snapshot_once"),
+        ]
+        indexes = [models.Index(fields=["read_at"], name="rollup_snapshot_read")]
+
+    def __str__(self) -> str:
+        return f"roll-up of {self.org_id} over {self.period} as of {self.computed_at:%Y-%m-%d %H:%M:%S}"

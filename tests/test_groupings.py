@@ -73,6 +73,18 @@ def test_an_empty_scan_answers_no_groups_and_a_zero_whole() -> None:
     assert whole == [{"n": 0, "active": None}]
 
 
+def test_a_queryset_that_can_match_nothing_answers_as_an_empty_scan(django_assert_num_queries: Any) -> None:
+    _people()
+    for nothing in (_rows().none(), _rows().filter(pk__in=[])):
+        with django_assert_num_queries(0):
+            groups, whole = several_ways(
+                nothing.values("name", "active"),
+                Way(["name"], n=COUNT),
+                Way([], n=COUNT, active=SUM("active"), names=DISTINCT("name")),
+            )
+        assert groups == [] and whole == [{"n": 0, "active": None, "names": 0}]
+
+
 def test_a_column_the_queryset_does_not_select_is_refused() -> None:
     with pytest.raises(ValueError, match="Not selected by the queryset: active, email"):
         several_ways(_rows().values("name"), Way(["email"], n=COUNT, active=SUM("active")))

@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 
 from config.schema import OrgRefField
 from governance.rollup.service import (
-    CACHE_SECONDS,
     EXPIRING_DAYS,
     PERIODS,
     RUN_STATUSES,
@@ -89,7 +88,10 @@ class RollupSerializer(serializers.Serializer):
     name = serializers.CharField(source="org_name")
     period = serializers.ChoiceField(choices=list(PERIODS))
     since = serializers.DateTimeField()
-    computed_at = serializers.DateTimeField(help_text=f"The figures are cached for {CACHE_SECONDS} s.")
+    computed_at = serializers.DateTimeField(
+        help_text="When the figures were computed: a roll-up is kept and served again while younger than "
+        "ROLLUP_SNAPSHOT_MAX_AGE_S (default 300 s) and its org has not moved; a refresher keeps the ones read fresh."
+    )
     rows = RollupRowSerializer(many=True)
     total = RollupCountsSerializer(help_text="The whole subtree (people and teams counted once).")
     more_children = serializers.BooleanField(help_text="Children beyond the 25 largest are in the elsewhere row.")

@@ -24,28 +24,34 @@ child); with more children the rest share the "Elsewhere below" row, which also 
 child they may not open themselves. So 10 000 direct children cost the same queries as three, with a CASE of at most
 ``CHILD_ROWS`` branches.
 
-The result is cached for ``CACHE_SECONDS`` per (viewer, how they authenticated, org, its place in the tree, period):
-a grant or a new run shows up within a minute; pages say how old the figures are.
+The result is kept (governance/rollup/snapshots.py, the read model) per org, period and *audience*, a digest of what
+the viewer may see, and served again while it is fresh (``ROLLUP_SNAPSHOT_MAX_AGE_S``, 300 s by default) and its org
+has not moved: one query instead of the aggregates, and every viewer who may see the same (every tenant
+administrator, say) shares it. A refresher keeps the roll-ups read lately fresh; pages say how old the figures are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, Model, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from access import fences, policy
 from access.models import Invitation, OrgTeamGrant, OrgUserGrant, ProjectTeamGrant, ProjectUserGrant
+from config.actors import SYSTEM
 from config.groupings import COUNT, DISTINCT, SUM, Way, several_ways
+from governance.rollup import snapshots
 from orgs.models import Organization, Project
 from resources.models import Run, Task
 from runtimes.models import Runtime
@@ -55,8 +61,6 @@ DEFAULT_PERIOD = "7d"
 CHILD_ROWS = 25  # children shown by name; the others share the "Elsewhere below" row
 RUNTIME_ROWS = 12  # runtimes named in the "where the work runs" chart; the others are summed
 EXPIRING_DAYS = 30
-CACHE_SECONDS = 60
-CACHE_VERSION = 1
 
 RUN_STATUSES = [status.value for status in Run.Status]
 FAILED = ("failed", "lost")  # a run that did not do its work
@@ -149,7 +153,53 @@ class Rollup:
     per_day: list[tuple[datetime, dict[str, int]]]  # runs by status per day (per hour over 24 h), oldest first
     step: str  # "day" or "hour"
     runtimes: list[dict[str, Any]]  # {"name", "kind", "runs", "failed"}, most runs first
-    cache_seconds: int = CACHE_SECONDS
+    cache_seconds: int = 0  # the longest a change may take to show (the snapshots' greatest age)
+    from_snapshot: bool = False  # served by the read model (snapshots.py), computed for those who see everything
+
+    def as_payload(self) -> dict[str, Any]:
+        """The roll-up as JSON values (a snapshot's row)."""
+        return {
+            "org_id": str(self.org_id),
+            "org_name": self.org_name,
+            "period": self.period,
+            "since": self.since.isoformat(),
+            "computed_at": self.computed_at.isoformat(),
+            "rows": [
+                {
+                    "kind": r.kind,
+                    "label": r.label,
+                    "org_id": str(r.org_id) if r.org_id else None,
+                    "size": r.size,
+                    "counts": asdict(r.counts),
+                }
+                for r in self.rows
+            ],
+            "total": asdict(self.total),
+            "more_children": self.more_children,
+            "per_day": [[at.isoformat(), runs] for at, runs in self.per_day],
+            "step": self.step,
+            "runtimes": self.runtimes,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any], **extra: Any) -> Rollup:
+        return cls(
+            org_id=UUID(data["org_id"]),
+            org_name=data["org_name"],
+            period=data["period"],
+            since=datetime.fromisoformat(data["since"]),
+            computed_at=datetime.fromisoformat(data["computed_at"]),
+            rows=[
+                Row(r["kind"], r["label"], UUID(r["org_id"]) if r["org_id"] else None, r["size"], Counts(**r["counts"]))
+                for r in data["rows"]
+            ],
+            total=Counts(**data["total"]),
+            more_children=data["more_children"],
+            per_day=[(datetime.fromisoformat(at), runs) for at, runs in data["per_day"]],
+            step=data["step"],
+            runtimes=data["runtimes"],
+            **extra,
+        )
 
     @property
     def children(self) -> list[Row]:
@@ -160,26 +210,86 @@ class Rollup:
 
 
 def rollup(viewer: Any, org: Organization, period: str = DEFAULT_PERIOD, *, use_cache: bool = True) -> Rollup:
-    """The roll-up of ``org``'s subtree as ``viewer`` may see it (the caller has checked ``org.view`` on ``org``)."""
+    """The roll-up of ``org``'s subtree as ``viewer`` may see it (the caller has checked ``org.view`` on ``org``):
+    the snapshot of the viewer's audience while it is fresh (snapshots.py: one query), else computed now and kept.
+    ``use_cache=False`` computes it whatever is kept."""
     period = parse_period(period)
-    key = cache_key(viewer, org, period)
+    audience = audience_of(viewer, org.tenant_id)
     if use_cache:
-        cached = cache.get(key)
-        if isinstance(cached, Rollup):
-            return cached
+        snapshot = snapshots.read(org, period, audience)
+        if snapshot is not None:
+            return Rollup.from_payload(snapshot.payload, cache_seconds=_max_age(), from_snapshot=True)
+    return _computed_and_kept(viewer, org, period, audience)
+
+
+#: Every (capability, model) the roll-up narrows by ``policy.visible`` for its viewer: what the viewer's audience
+#: digests (tests/governance/test_rollup_snapshots.py checks that ``compute`` asks nothing else of the policy).
+VISIBILITY: tuple[tuple[str, type[Model]], ...] = (
+    ("org.view", Organization),
+    ("project.view", Project),
+    ("task.view", Task),
+    ("runtime.view", Runtime),
+    ("member.view", Organization),
+    ("member.manage", Organization),
+)
+
+
+def audience_of(viewer: Any, tenant_id: UUID) -> str:
+    """A digest of what ``viewer`` may see of the tenant, in this request (fences included): the SQL and parameters
+    of each of ``VISIBILITY`` narrowed for them. Viewers with the same digest see the same roll-up. The tenant's
+    administrators (unfenced) see all of it whatever else they hold, so they share one audience. No query when the
+    viewer's grants are loaded (the page's permission check loads them)."""
+    if policy.sees_whole_tenant(viewer, tenant_id):
+        return hashlib.sha256(f"whole tenant {tenant_id}".encode()).hexdigest()
+    parts = []
+    for capability, model in VISIBILITY:
+        visible = policy.visible(viewer, capability, model._default_manager.all())
+        try:
+            sql, params = visible.query.sql_with_params()
+        except EmptyResultSet:  # nothing visible
+            sql, params = "none", ()
+        parts.append(f"{capability}|{sql}|{params!r}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _computed_and_kept(viewer: Any, org: Organization, period: str, audience: str) -> Rollup:
+    started = time.perf_counter()
     result = compute(viewer, org, period)
-    if use_cache:
-        cache.set(key, result, CACHE_SECONDS)
-    return result
+    took = round((time.perf_counter() - started) * 1000)
+    user = viewer if viewer is not SYSTEM else None
+    context = fences.context_of(viewer).as_session() if user is not None else {}
+    snapshots.store(org, period, audience, result.as_payload(), computed_at=result.computed_at, compute_ms=took,
+                    viewer=user, auth_context=context)  # fmt: skip
+    return replace(result, cache_seconds=_max_age())
 
 
-def cache_key(viewer: Any, org: Organization, period: str) -> str:
-    """Per viewer and how they authenticated (fences close regions to a session without a second factor), per org
-    and its place in the tree (a create, move or delete below changes ``rght``), per period."""
-    context = fences.context_of(viewer).as_session()
-    parts = [CACHE_VERSION, getattr(viewer, "pk", None), context, org.pk, org.tree_id, org.lft, org.rght, period]
-    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
-    return f"governance:rollup:{digest}"
+def refresh_snapshots(*, limit: int | None = None) -> dict[str, int]:
+    """One pass of the refresher (``manage.py refresh_rollups``): each snapshot read lately and due computed again
+    as the viewer it was computed for, authenticated as then (one who may no longer open the org: dropped; one
+    whose audience changed: kept under the new one); the unread dropped. Answers ``refreshed``, ``dropped`` and
+    ``ms``, the slowest computation."""
+    due, dropped = snapshots.due(limit=limit)
+    refreshed = slowest = 0
+    for snapshot in due:
+        viewer = snapshot.computed_for if snapshot.computed_for is not None else SYSTEM
+        if viewer is not SYSTEM:
+            fences.attach(viewer, fences.AuthContext.from_session(snapshot.auth_context))
+        if not policy.can(viewer, "org.view", snapshot.org):
+            snapshots.forget(snapshot)
+            dropped += 1
+            continue
+        audience = audience_of(viewer, snapshot.org.tenant_id)
+        if audience != snapshot.audience:  # what they may see changed since: the old audience's row goes
+            snapshots.forget(snapshot)
+        started = time.perf_counter()
+        _computed_and_kept(viewer, snapshot.org, snapshot.period, audience)
+        slowest = max(slowest, round((time.perf_counter() - started) * 1000))
+        refreshed += 1
+    return {"refreshed": refreshed, "dropped": dropped, "ms": slowest}
+
+
+def _max_age() -> int:
+    return int(snapshots.max_age().total_seconds())
 
 
 # -- the computation -----------------------------------------------------------------------------------------------

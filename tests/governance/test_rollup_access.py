@@ -43,7 +43,7 @@ def test_the_page_shows_each_child_with_a_link_to_its_own_dashboard(rw: Any, as_
     assert "<svg" in html and '<title id="runs-svg-title">' in html  # charts, with accessible names
     assert "Runs per day as a table" in html
     assert 'aria-current="page">Last 30 days' in html
-    assert "kept for 60 seconds" in html
+    assert "kept and renewed for up to 300 seconds, so a change may take that long to show" in html
     assert "Dashboard" in html  # the tab
     assert 'src="http' not in html and 'href="http' not in html  # nothing from a CDN
 

@@ -6,14 +6,12 @@ gone, which is exactly when nobody else would."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
 
+from config import loops
 from runtimes.reaper import reap
 
 
@@ -35,24 +33,7 @@ class Command(BaseCommand):
         if options["once"]:
             self.stdout.write(f"Reaper: {reap()}.")
             return
-        if interval <= 0:
-            self.stderr.write("--interval must be more than 0 seconds.")
-            raise SystemExit(2)
-        stop = threading.Event()
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-        self.stdout.write(f"Reaper: sweeping every {interval:g} s (Ctrl-C or SIGTERM stops).")
-        try:
-            while not stop.is_set():
-                close_old_connections()
-                try:
-                    result = reap()
-                except Exception as error:  # a database restart: log it and sweep again at the next interval
-                    self.stderr.write(f"Reaper: sweep failed: {type(error).__name__}: {error}")
-                else:
-                    if result.lost or result.requeued or result.offline or result.no_runtime:
-                        self.stdout.write(f"Reaper: {result}.")
-                stop.wait(interval)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        self.stdout.write("Reaper: stopped.")
+        loops.every(
+            interval, reap, name="Reaper", doing="sweeping", stdout=self.stdout, stderr=self.stderr,
+            worth_saying=lambda r: str(r) if r.lost or r.requeued or r.offline or r.no_runtime else None,
+        )  # fmt: skip
