@@ -49,6 +49,10 @@ class ReviewRowSerializer(serializers.Serializer):
     """One person holding one role through one grant (a team grant: one row per member of the team)."""
 
     grant = serializers.CharField(source="grant_id", help_text="The id to attest or revoke (tenant admin: user id).")
+    version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The grant's version: send `<grant>@<version>` to attest or revoke it only as read (stale if not).",
+    )
     kind = serializers.ChoiceField(choices=GrantKind.choices)
     user = serializers.SerializerMethodField()
     team = serializers.SerializerMethodField()
@@ -92,17 +96,19 @@ class ReviewRowSerializer(serializers.Serializer):
         return row.granted_by.get_username() if row.granted_by is not None else None
 
 
+GRANTS_HELP = (
+    f"Grant ids from the review rows (at most {service.MAX_BULK}), each optionally `<id>@<version>` (the row's "
+    "`version`): a grant changed since is then refused on its own with `stale`."
+)
+
+
 class AttestSerializer(serializers.Serializer):
-    grants = serializers.ListField(
-        child=serializers.CharField(), help_text=f"Grant ids from the review rows (at most {service.MAX_BULK})."
-    )
+    grants = serializers.ListField(child=serializers.CharField(), help_text=GRANTS_HELP)
     note = serializers.CharField(required=False, allow_blank=True, max_length=1000)
 
 
 class RevokeSerializer(serializers.Serializer):
-    grants = serializers.ListField(
-        child=serializers.CharField(), help_text=f"Grant ids from the review rows (at most {service.MAX_BULK})."
-    )
+    grants = serializers.ListField(child=serializers.CharField(), help_text=GRANTS_HELP)
 
 
 class RefusalSerializer(serializers.Serializer):

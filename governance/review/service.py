@@ -25,12 +25,16 @@ a tenant administrator's row needs ``tenant.admin``), and revoking goes through 
 (``revoke_grant``; ``set_tenant_admin`` for a tenant administrator, which keeps the last one), so their checks and
 audit events apply. Each grant is done in its own transaction; a refused one is reported with its code and
 changes nothing.
+
+An id may carry the version the reviewer read, ``<id>@<version>`` (the review's ``version`` column; the console's
+ticks always do): a grant changed since (its role, its end) is then refused on its own with ``stale``, read again
+under its row lock, so nobody attests a role they did not see, nor revokes a grant someone just changed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -44,6 +48,7 @@ from django.utils import timezone
 from access import audit, policy
 from access.models import OrgTeamGrant, OrgUserGrant, ProjectTeamGrant, ProjectUserGrant, TenantMembership
 from access.services.grants import authorize_role, revoke_grant, set_tenant_admin
+from config.concurrency import lock_for_update
 from config.errors import DomainError, Forbidden, NotFound
 from governance.models import Attestation, GrantKind
 from orgs.models import Organization, Project
@@ -335,6 +340,7 @@ class Target:
     kind: str
     grant_id: str
     row: Any
+    version: int | None = None  # the version the reviewer read: a row changed since is refused (stale)
 
     @property
     def place(self) -> Organization | Project | Any:
@@ -356,28 +362,40 @@ class Target:
 
 
 def clean_ids(values: Any) -> list[str]:
-    """The grant ids of a bulk request: a non-empty list of at most MAX_BULK UUIDs (duplicates dropped), else a
-    ValidationError on ``grants`` saying what is wrong."""
+    """The grants of a bulk request: a non-empty list of at most MAX_BULK references, each a UUID or
+    ``<UUID>@<version>`` (duplicates dropped), normalized; else a ValidationError on ``grants`` saying what is
+    wrong."""
     if not isinstance(values, list | tuple) or not values:
         raise ValidationError({"grants": ["Give a non-empty list of grant ids."]})
     if len(values) > MAX_BULK:
         raise ValidationError({"grants": [f"Give at most {MAX_BULK} grant ids at a time."]})
-    ids: list[str] = []
+    refs: list[str] = []
     for value in values:
+        raw, _, version = str(value).partition("@")
         try:
-            grant_id = str(UUID(str(value)))
+            ref = str(UUID(raw))
+            if version:
+                if not version.isdigit() or len(version) > 9:
+                    raise ValueError(version)
+                ref += f"@{int(version)}"
         except (TypeError, ValueError):
             raise ValidationError({"grants": [f"“{str(value)[:60]}” is not a grant id."]}) from None
-        if grant_id not in ids:
-            ids.append(grant_id)
-    return ids
+        if ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def _split(ref: str) -> tuple[str, int | None]:
+    grant_id, _, version = ref.partition("@")
+    return grant_id, int(version) if version else None
 
 
 def resolve(org: Organization, viewer: Any, grant_ids: Any) -> list[Target]:
     """The grants ``grant_ids`` name in ``org``'s review scope (its path and its subtree, in its tenant) that
     ``viewer`` may see in its review (see ``shown``): all of them, or GrantsNotFound naming the others. One query
     per grant table, one for the tenant administrators, one for the path's cuts."""
-    ids = list(grant_ids)
+    versions = dict(_split(ref) for ref in grant_ids)
+    ids = list(versions)
     found: dict[str, Target] = {}
     path = Q(content_object__tree_id=org.tree_id, content_object__lft__lte=org.lft, content_object__rght__gte=org.rght)
     below = Q(content_object__tree_id=org.tree_id, content_object__lft__gte=org.lft, content_object__lft__lte=org.rght)
@@ -392,10 +410,11 @@ def resolve(org: Organization, viewer: Any, grant_ids: Any) -> list[Target]:
         related = "content_object__org" if on_project else "content_object"
         holder = "group__team" if kind in (GrantKind.ORG_TEAM, GrantKind.PROJECT_TEAM) else "user"
         for grant in model.objects.filter(where, pk__in=ids).select_related("role", related, holder):
-            found[str(grant.pk)] = Target(kind, str(grant.pk), grant)
+            found[str(grant.pk)] = Target(kind, str(grant.pk), grant, versions[str(grant.pk)])
     admins = TenantMembership.objects.filter(tenant_id=org.tenant_id, is_admin=True, user_id__in=ids)
     for membership in admins.select_related("user", "tenant"):
-        found.setdefault(str(membership.user_id), Target(GrantKind.TENANT_ADMIN, str(membership.user_id), membership))
+        user_id = str(membership.user_id)
+        found.setdefault(user_id, Target(GrantKind.TENANT_ADMIN, user_id, membership, versions[user_id]))
     # What the review shows the viewer: the org's own rows (tenant administrators, grants from above that reach it)
     # to whoever may see its review, those below where they hold member.view.
     ancestors = list(Organization.objects.filter(org.ancestors_q(include_self=False)))
@@ -450,6 +469,9 @@ def attest(*, actor: Any, org: Organization, grant_ids: Any, note: str = "") -> 
     user = actor if getattr(actor, "is_authenticated", False) else None
 
     def act(target: Target) -> None:
+        # the row as it is now, under its lock: the role attested is the one in force (and the one the reviewer
+        # read, when the reference carries its version)
+        target = replace(target, row=lock_for_update(target.row, target.version))
         _authorize(actor, target)
         place_org = target.org
         Attestation.objects.create(
@@ -477,8 +499,9 @@ def revoke(*, actor: Any, org: Organization, grant_ids: Any) -> Outcome:
         via = {"via": "access review"}
         with audit.annotating("grant.delete", via), audit.annotating("tenant.admin_change", via):
             if target.kind == GrantKind.TENANT_ADMIN:
-                set_tenant_admin(actor=actor, tenant=target.row.tenant, user=target.row.user, is_admin=False)
+                set_tenant_admin(actor=actor, tenant=target.row.tenant, user=target.row.user, is_admin=False,
+                                 version=target.version)  # fmt: skip
             else:
-                revoke_grant(actor=actor, grant=target.row)
+                revoke_grant(actor=actor, grant=target.row, version=target.version)
 
     return _each(targets, act)
