@@ -99,6 +99,9 @@ def store(
             with transaction.atomic():
                 kept = RollupSnapshot.objects.filter(org=org, period=period, audience=audience)
                 if not kept.update(**values):
+                    # A new audience's row: the org's rows nobody read for ROLLUP_WATCH_S go, so that the table
+                    # stays bounded without the refresher too.
+                    RollupSnapshot.objects.filter(org=org, period=period, read_at__lt=_unwatched_before()).delete()
                     RollupSnapshot.objects.create(
                         org=org, period=period, audience=audience, read_at=computed_at, **values
                     )
@@ -113,7 +116,7 @@ def due(*, now: datetime | None = None, limit: int | None = None) -> tuple[list[
     (oldest first, with their org and viewer), and how many were deleted: those not read for that long, or of a
     deleted org."""
     now = now or timezone.now()
-    watched_since = now - timedelta(seconds=settings.ROLLUP_WATCH_S)
+    watched_since = _unwatched_before(now)
     unread = RollupSnapshot.objects.filter(read_at__lt=watched_since)
     gone = RollupSnapshot.objects.filter(org__deleted_at__isnull=False)
     dropped = unread.delete()[0] + gone.delete()[0]
@@ -125,6 +128,11 @@ def due(*, now: datetime | None = None, limit: int | None = None) -> tuple[list[
         if row.computed_at < refresh_before or not _place_kept(row, row.org)
     ]
     return (rows[:limit] if limit else rows), dropped
+
+
+def _unwatched_before(now: datetime | None = None) -> datetime:
+    """Rows last read before this are nobody's any more (``ROLLUP_WATCH_S``)."""
+    return (now or timezone.now()) - timedelta(seconds=settings.ROLLUP_WATCH_S)
 
 
 def forget(snapshot: RollupSnapshot) -> None:

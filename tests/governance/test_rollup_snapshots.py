@@ -193,6 +193,17 @@ def test_the_refresher_drops_what_its_viewer_may_no_longer_open_or_a_deleted_org
     assert not RollupSnapshot.objects.exists()
 
 
+def test_without_the_refresher_an_org_keeps_only_the_roll_ups_read_lately(rw: Any) -> None:
+    carol, admin, root = rw.people["carol"], rw.base.tenant_admin, rw.base.root
+    rollup(admin, root, "7d")
+    rollup(admin, rw.base.marketing, "7d")
+    RollupSnapshot.objects.update(read_at=timezone.now() - timedelta(days=2))
+    rollup(carol, root, "7d")  # a new audience at the root: the root's unread row goes, Marketing's stays
+    assert sorted(RollupSnapshot.objects.values_list("org__name", "computed_for__username")) == [
+        ("Acme", "carol"), ("Marketing", "alice"),
+    ]  # fmt: skip
+
+
 def test_the_refresher_command_refuses_a_bad_interval() -> None:
     err = StringIO()
     with pytest.raises(SystemExit):
