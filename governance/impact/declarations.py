@@ -28,7 +28,7 @@ from django.db.models import Q
 
 from config import kinds
 from config.kinds import Kind
-from governance.impact.engine import HIDDEN_ORG, ORGS_LISTED, Entry, OrgRef, Scope, Section, places
+from governance.impact.engine import ORGS_LISTED, Entry, OrgRef, Scope, Section, places
 from orgs.models import Organization
 from resources.inheritance import Effective, resolve
 from resources.models import Hidden, OrgSetting
@@ -186,7 +186,7 @@ class DeclarationPart:
                 continue
             groups[(_change_kind(was, now, inside), kind_key, name, was, now)].append(org_id)
         entries = [
-            self._entry(change, labels.get(kind_key, kind_key), was, now, [orgs[o] for o in where], names)
+            self._entry(change, labels.get(kind_key, kind_key), was, now, [orgs[o] for o in where], names, scope)
             for (change, kind_key, _name, was, now), where in groups.items()
         ]
         return Section(self.key, self.title, entries, left_out=len(left_out))
@@ -199,6 +199,7 @@ class DeclarationPart:
         now: Source | None,
         where: list[Organization],
         names: dict[UUID, str],
+        scope: Scope,
     ) -> Entry:
         place = places(where)
         subject = f"{label} “{(now or was or (None, '?'))[1]}”"
@@ -218,8 +219,8 @@ class DeclarationPart:
             data={
                 "declaration_kind": label,
                 "name": (now or was or (None, ""))[1],
-                "before": _source_dict(was, names),
-                "after": _source_dict(now, names),
+                "before": _source_dict(was, names, scope),
+                "after": _source_dict(now, names, scope),
                 "orgs": [OrgRef(o.pk, o.name).as_dict() for o in where[:ORGS_LISTED]],
                 "org_count": len(where),
             },
@@ -255,11 +256,10 @@ def _from(source: Source | None, names: dict[UUID, str]) -> str:
     return f"from {names.get(source[2], 'an organization')}"
 
 
-def _source_dict(source: Source | None, names: dict[UUID, str]) -> dict[str, Any] | None:
+def _source_dict(source: Source | None, names: dict[UUID, str], scope: Scope) -> dict[str, Any] | None:
     if source is None:
         return None
     org = None
-    if source[2] is not None:  # a hidden org is named by the words of ``names``, its id withheld
-        name = names.get(source[2], "")
-        org = {"id": str(source[2]) if name != HIDDEN_ORG else None, "name": name}
+    if source[2] is not None:  # an org the viewer cannot see: named by the words of ``names``, its id withheld
+        org = {"id": str(source[2]) if scope.shows(source[2]) else None, "name": names.get(source[2], "")}
     return {"id": str(source[0]), "name": source[1], "org": org, "locked": source[3]}

@@ -162,9 +162,6 @@ class SettingsPart:
             was_here, now_here = before.decided.get(pk, _NOTHING), after.decided.get(pk, _NOTHING)
             if was_here is now_here:
                 continue
-            if not scope.shows(pk):
-                left_out += bool(differences(pk, was_here, now_here))
-                continue
             if pk in owners:
                 found = differences(pk, was_here, now_here)
             else:
@@ -172,6 +169,9 @@ class SettingsPart:
                 if pair not in alike:
                     alike[pair] = differences(pk, was_here, now_here)
                 found = alike[pair]
+            if not scope.shows(pk):  # counted, not named
+                left_out += bool(found)
+                continue
             for group, change in found:
                 groups[group].append(pk)
                 if change is not None:

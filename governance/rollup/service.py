@@ -154,7 +154,7 @@ class Rollup:
     step: str  # "day" or "hour"
     runtimes: list[dict[str, Any]]  # {"name", "kind", "runs", "failed"}, most runs first
     cache_seconds: int = 0  # the longest a change may take to show (the snapshots' greatest age)
-    from_snapshot: bool = False  # served by the read model (snapshots.py), computed for those who see everything
+    from_snapshot: bool = False  # served from what was kept for the viewer's audience (snapshots.py)
 
     def as_payload(self) -> dict[str, Any]:
         """The roll-up as JSON values (a snapshot's row)."""

@@ -99,7 +99,7 @@ def org_scope(model: type[Declaration]) -> Any:
 
 
 def check_declare(
-    model: type[Declaration], org: Organization, name: str, locked: bool, *, instance: Any = None, actor: Any = None
+    model: type[Declaration], org: Organization, name: str, locked: bool, *, actor: Any, instance: Any = None
 ) -> None:
     """Refuse a declaration (or a change of one) that would break the inheritance rules. Raises Conflict (naming
     below only the orgs ``actor`` may see)."""
@@ -117,19 +117,17 @@ def check_declare(
         check_lockable(model, org, name, actor=actor)
 
 
-def check_lockable(model: type[Declaration], org: Organization, name: str, *, actor: Any = None) -> None:
+def check_lockable(model: type[Declaration], org: Organization, name: str, *, actor: Any) -> None:
     """Refuse locking ``name`` at ``org`` while orgs below override or hide it (409 ``overridden_below``). The
-    message names those orgs; with an ``actor``, only the ones they may see (the others are counted: a subtree
-    below a cut of access inheritance is not theirs to see, nor its names)."""
+    message names the ones ``actor`` may see and counts the others (a subtree below a cut of access inheritance is
+    not theirs to see, nor its names)."""
     overriding = inheritance.below(model, org, name, org_scope(model))
     hides = inheritance.hidden_below(model.KIND, org, name) if model.KIND else []
     if not overriding and not hides:
         return
     orgs = {d.org.pk: d.org.name for d in overriding} | {h.org.pk: h.org.name for h in hides}
-    seen = set(orgs)
-    if actor is not None:
-        visible = policy.visible(actor, "org.view", Organization.objects.filter(pk__in=list(orgs)))
-        seen = set(visible.values_list("pk", flat=True))
+    visible = policy.visible(actor, "org.view", Organization.objects.filter(pk__in=list(orgs)))
+    seen = set(visible.values_list("pk", flat=True))
     where = sorted(orgs[pk] for pk in seen)
     unseen = len(orgs) - len(seen)
     if unseen:
@@ -148,9 +146,9 @@ def apply_changes(item: Any, fields: dict[str, Any], *, actor: Any, also: tuple[
     changes, their refusals worded for ``actor``) and save only what changed, the version raised: the diff for the
     audit event. ``also`` names columns the caller set beside them (secrets, which never appear in the diff)."""
     name_field = item.NAME_FIELD
-    locked = fields.get("locked", item.locked)
     if name_field in fields and str(fields[name_field]).lower() != item.declared_name.lower():
-        check_declare(type(item), item.org, fields[name_field], locked, instance=item, actor=actor)
+        locked = fields.get("locked", item.locked)
+        check_declare(type(item), item.org, fields[name_field], locked, actor=actor, instance=item)
     elif fields.get("locked") and not item.locked:
         check_lockable(type(item), item.org, fields.get(name_field, item.declared_name), actor=actor)
     return save_changes(item, fields, also=also)
